@@ -1,0 +1,194 @@
+//! Event derivation: from one change of an order's items (old image, new image) to the messages
+//! clients see and the rooms that see them.
+//!
+//! | change | event | rooms |
+//! |---|---|---|
+//! | order item inserted | `order:new` | `user:{chefId}` |
+//! | order status changed | `order:status_update` | `order:{id}`, `role:admin` |
+//! | driver assigned (or changed) | `driver:new_assignment` | `user:{driverId}` |
+//! | live item: new accepted location | `driver:location_update` | `order:{id}` |
+//! | live item: ETA moved ≥ 1 minute | `order:eta_update` | `order:{id}` |
+//!
+//! Every event carries the sequence number of the change, so a client can drop a redelivered
+//! event (same `seq`) and notice a missed one (a gap). Deletions and changes that move no
+//! sequence number (replays, TTL housekeeping) produce nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Role;
+use crate::live::LiveState;
+use crate::order::Order;
+use crate::protocol::{
+    EtaUpdateData, LocationUpdateData, NewAssignmentData, OrderNewData, ServerMessage,
+    StatusUpdateData, Stop,
+};
+use crate::rooms::Room;
+
+/// An ETA that moves by less than this is not worth an event.
+pub const ETA_EVENT_THRESHOLD_SECS: i64 = 60;
+
+/// An item of the orders table, as stored and as a stream image carries it. The `itemType`
+/// attribute tells them apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "itemType", rename_all = "snake_case")]
+// Records are short-lived (one per stream record) and never kept in bulk; boxing the order
+// would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+pub enum OrderRecord {
+    /// The order item.
+    Order(Order),
+    /// The live item (location, ETA, sequence).
+    Live(LiveState),
+}
+
+impl OrderRecord {
+    /// The sequence number the item was written at.
+    pub fn seq(&self) -> u64 {
+        match self {
+            OrderRecord::Order(o) => o.seq,
+            OrderRecord::Live(l) => l.seq,
+        }
+    }
+}
+
+/// A message and the rooms it goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// What to send.
+    pub message: ServerMessage,
+    /// Who gets it (a connection in several of these rooms gets it once).
+    pub rooms: Vec<Room>,
+}
+
+/// Derives the events of one change. `old` is `None` for an insert, `new` is `None` for a
+/// removal. Returns them in the order clients should see them.
+pub fn derive_events(old: Option<&OrderRecord>, new: Option<&OrderRecord>) -> Vec<Outgoing> {
+    match (old, new) {
+        (_, None) => Vec::new(),
+        (old, Some(new)) if old.is_some_and(|o| o.seq() >= new.seq()) => Vec::new(),
+        (None, Some(OrderRecord::Order(new))) => vec![order_new(new)],
+        (Some(OrderRecord::Order(old)), Some(OrderRecord::Order(new))) => order_changed(old, new),
+        (old, Some(OrderRecord::Live(new))) => {
+            let old = match old {
+                Some(OrderRecord::Live(l)) => Some(l),
+                _ => None,
+            };
+            live_changed(old, new)
+        }
+        // An item changing kind is not something we write; nothing sensible to announce.
+        (Some(OrderRecord::Live(_)), Some(OrderRecord::Order(_))) => Vec::new(),
+    }
+}
+
+fn order_room(order: &Order) -> Room {
+    Room::Order(order.order_id.clone())
+}
+
+fn order_new(order: &Order) -> Outgoing {
+    Outgoing {
+        message: ServerMessage::OrderNew(OrderNewData {
+            order_id: order.order_id.clone(),
+            order_number: order.order_number.clone(),
+            status: order.status,
+            customer_name: order.customer_name.clone(),
+            delivery_address: order.delivery_address.clone(),
+            items: order.items.clone(),
+            notes: order.notes.clone(),
+            created_at: order.created_at,
+            seq: order.seq,
+        }),
+        rooms: vec![Room::User(order.chef.chef_id.clone())],
+    }
+}
+
+fn order_changed(old: &Order, new: &Order) -> Vec<Outgoing> {
+    let mut out = Vec::new();
+    if old.status != new.status {
+        let last = new.status_history.last();
+        out.push(Outgoing {
+            message: ServerMessage::StatusUpdate(StatusUpdateData {
+                order_id: new.order_id.clone(),
+                order_number: new.order_number.clone(),
+                status: new.status,
+                previous_status: old.status,
+                changed_by: last
+                    .map(|c| c.changed_by.clone())
+                    .unwrap_or_else(|| new.customer_id.clone()),
+                timestamp: last.map(|c| c.timestamp).unwrap_or(new.updated_at),
+                reason: last.and_then(|c| c.reason.clone()),
+                seq: new.seq,
+            }),
+            rooms: vec![order_room(new), Room::Role(Role::Admin)],
+        });
+    }
+    if let Some(driver) = &new.driver
+        && old.driver_id() != Some(&driver.driver_id)
+    {
+        out.push(Outgoing {
+            message: ServerMessage::NewAssignment(NewAssignmentData {
+                order_id: new.order_id.clone(),
+                order_number: new.order_number.clone(),
+                pickup: Stop {
+                    name: new.chef.chef_business_name.clone(),
+                    address: new.chef.chef_address.clone(),
+                    latitude: new.chef.chef_latitude.get(),
+                    longitude: new.chef.chef_longitude.get(),
+                },
+                dropoff: Stop {
+                    name: new.customer_name.clone(),
+                    address: new.delivery_address.clone(),
+                    latitude: new.delivery_latitude.get(),
+                    longitude: new.delivery_longitude.get(),
+                },
+                items: new.items.clone(),
+                notes: new.notes.clone(),
+                assigned_at: new.assigned_at.unwrap_or(new.updated_at),
+                seq: new.seq,
+            }),
+            rooms: vec![Room::User(driver.driver_id.clone())],
+        });
+    }
+    out
+}
+
+fn live_changed(old: Option<&LiveState>, new: &LiveState) -> Vec<Outgoing> {
+    let mut out = Vec::new();
+    let room = Room::Order(new.order_id.clone());
+    let moved = new.location_accepted_at_ms.is_some()
+        && new.location_accepted_at_ms != old.and_then(|o| o.location_accepted_at_ms);
+    if let (true, Some(location), Some(driver_id)) = (moved, &new.location, &new.driver_id) {
+        out.push(Outgoing {
+            message: ServerMessage::LocationUpdate(LocationUpdateData {
+                order_id: new.order_id.clone(),
+                driver_id: driver_id.clone(),
+                latitude: location.latitude.get(),
+                longitude: location.longitude.get(),
+                heading: location.heading.map(f64::from),
+                speed: location.speed.map(f64::from),
+                timestamp: location.recorded_at,
+                seq: new.seq,
+            }),
+            rooms: vec![room.clone()],
+        });
+    }
+    if let Some(eta) = new.eta {
+        let old_eta = old.and_then(|o| o.eta);
+        let shift = old_eta.map(|o| {
+            (eta.estimated_delivery_time - o.estimated_delivery_time)
+                .num_seconds()
+                .abs()
+        });
+        if shift.is_none_or(|s| s >= ETA_EVENT_THRESHOLD_SECS) {
+            out.push(Outgoing {
+                message: ServerMessage::EtaUpdate(EtaUpdateData {
+                    order_id: new.order_id.clone(),
+                    eta_minutes: eta.eta_minutes,
+                    estimated_delivery_time: eta.estimated_delivery_time,
+                    seq: new.seq,
+                }),
+                rooms: vec![room],
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,35 @@
+//! RND Realtime's domain core: everything about orders, identity and real-time events that is
+//! true whatever runs it. It knows nothing of AWS or Lambda; adapters implement its [`ports`].
+//!
+//! # Layout
+//! - [`ids`], [`geo`], [`error`]: validated values (parse, don't validate).
+//! - [`identity`]: roles, JWT claims and verification, token extraction.
+//! - [`order`]: the order, its lifecycle state machine and who may move it.
+//! - [`live`]: the small live item (driver location, ETA, sequence) and the location rate rule.
+//! - [`rooms`]: audiences and who may join or stream into them.
+//! - [`events`]: from an order change (old image, new image) to messages and their rooms.
+//! - [`protocol`]: the WebSocket wire format, client parsing and server messages.
+//! - [`tracking`]: the tracking payload.
+//! - [`eta`]: arrival estimates behind a trait.
+//! - [`ports`]: traits for stores and the notifier.
+
+pub mod error;
+pub mod eta;
+pub mod events;
+pub mod geo;
+pub mod identity;
+pub mod ids;
+pub mod live;
+pub mod order;
+pub mod ports;
+pub mod protocol;
+pub mod rooms;
+pub mod tracking;
+
+pub use error::ValidationError;
+pub use events::{OrderRecord, Outgoing, derive_events};
+pub use identity::{Actor, Identity, Role};
+pub use ids::{ConnectionId, OrderId, UserId};
+pub use live::{DriverLocation, Eta, LiveState, LocationOutcome, LocationWrite};
+pub use order::{Action, Order, OrderStatus, OrderView, TransitionError};
+pub use rooms::Room;

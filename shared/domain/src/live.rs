@@ -1,0 +1,180 @@
+//! The live item of an order: the driver's last position, the ETA, and the order's current
+//! sequence number. It is small on purpose: a location write rewrites only this item, never the
+//! order item with its history (DynamoDB charges writes by item size).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::geo::{Accuracy, GeoPoint, Heading, Latitude, Longitude, Speed};
+use crate::ids::{OrderId, UserId};
+use crate::order::{Order, OrderStatus};
+
+/// A driver's reported position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriverLocation {
+    /// Latitude.
+    pub latitude: Latitude,
+    /// Longitude.
+    pub longitude: Longitude,
+    /// Heading, degrees from north.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<Heading>,
+    /// Speed, m/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<Speed>,
+    /// Accuracy radius, m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Accuracy>,
+    /// When the device recorded it (the server's receipt time when the device did not say).
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl DriverLocation {
+    /// The position as a point.
+    pub fn point(&self) -> GeoPoint {
+        GeoPoint {
+            latitude: self.latitude,
+            longitude: self.longitude,
+        }
+    }
+}
+
+/// An estimated time of arrival at the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Eta {
+    /// Whole minutes from `computed_at`, rounded up.
+    pub eta_minutes: u32,
+    /// `computed_at` plus the estimate.
+    pub estimated_delivery_time: DateTime<Utc>,
+    /// When the estimate was made.
+    pub computed_at: DateTime<Utc>,
+}
+
+/// The live item of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveState {
+    /// The order.
+    pub order_id: OrderId,
+    /// The order's current sequence number: moved by every transition and accepted location.
+    pub seq: u64,
+    /// Mirror of the order's status, so a location write can be conditioned on it.
+    pub status: OrderStatus,
+    /// Mirror of the assigned driver, so a location write can be conditioned on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_id: Option<UserId>,
+    /// Last accepted location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<DriverLocation>,
+    /// Server time (ms since the epoch) of the last accepted location: the rate limit's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_accepted_at_ms: Option<i64>,
+    /// Current ETA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<Eta>,
+    /// Smoothed observed driver speed, m/s (feeds the ETA model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_speed_mps: Option<f64>,
+    /// When last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl LiveState {
+    /// The live item of a just-placed order.
+    pub fn for_new_order(order: &Order) -> LiveState {
+        LiveState {
+            order_id: order.order_id.clone(),
+            seq: order.seq,
+            status: order.status,
+            driver_id: order.driver_id().cloned(),
+            location: None,
+            location_accepted_at_ms: None,
+            eta: None,
+            observed_speed_mps: None,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+/// An accepted-location write: what the store must record, under which conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocationWrite {
+    /// The order.
+    pub order_id: OrderId,
+    /// The driver sending it; the write holds only if this is the order's assigned driver.
+    pub driver_id: UserId,
+    /// The position.
+    pub location: DriverLocation,
+    /// The new ETA, if one could be computed.
+    pub eta: Option<Eta>,
+    /// The new smoothed speed.
+    pub observed_speed_mps: Option<f64>,
+    /// Server time of this write, ms since the epoch.
+    pub now_ms: i64,
+    /// Minimum spacing between accepted locations for this order, ms.
+    pub min_interval_ms: i64,
+}
+
+/// What became of a location write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationOutcome {
+    /// Stored; the order's sequence is now `seq`.
+    Accepted {
+        /// The new sequence number.
+        seq: u64,
+    },
+    /// Another location for this order was accepted less than the interval ago.
+    RateLimited {
+        /// How long until the next one may be accepted, ms.
+        retry_after_ms: i64,
+    },
+    /// The sender is not the order's assigned driver.
+    NotAssignedDriver,
+    /// The order is not in a driver phase (`assigned_to_driver`, `picked_up`, `in_transit`).
+    NotActive,
+    /// No such order.
+    NotFound,
+}
+
+impl LocationOutcome {
+    /// Classifies a refused write from the live item as it was: the order of the checks is the
+    /// order a client would fix them in (wrong driver, then phase, then rate).
+    pub fn classify_refusal(current: Option<&LiveState>, write: &LocationWrite) -> LocationOutcome {
+        let Some(live) = current else {
+            return LocationOutcome::NotFound;
+        };
+        if live.driver_id.as_ref() != Some(&write.driver_id) {
+            return LocationOutcome::NotAssignedDriver;
+        }
+        if !live.status.is_driver_active() {
+            return LocationOutcome::NotActive;
+        }
+        let last = live.location_accepted_at_ms.unwrap_or(i64::MIN);
+        let retry_after_ms = (last.saturating_add(write.min_interval_ms) - write.now_ms).max(1);
+        LocationOutcome::RateLimited { retry_after_ms }
+    }
+
+    /// True when `live` allows `write` (same rules the stores express as a conditional write).
+    pub fn allows(live: &LiveState, write: &LocationWrite) -> bool {
+        live.driver_id.as_ref() == Some(&write.driver_id)
+            && live.status.is_driver_active()
+            && live
+                .location_accepted_at_ms
+                .is_none_or(|last| last <= write.now_ms - write.min_interval_ms)
+    }
+
+    /// The live item after `write` is accepted on top of `live`.
+    pub fn apply(live: &LiveState, write: &LocationWrite, now: DateTime<Utc>) -> LiveState {
+        LiveState {
+            seq: live.seq + 1,
+            location: Some(write.location.clone()),
+            location_accepted_at_ms: Some(write.now_ms),
+            eta: write.eta.or(live.eta),
+            observed_speed_mps: write.observed_speed_mps.or(live.observed_speed_mps),
+            updated_at: now,
+            ..live.clone()
+        }
+    }
+}

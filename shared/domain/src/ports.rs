@@ -1,0 +1,259 @@
+//! Ports: what handlers need from the outside world. Adapters implement them — DynamoDB and the
+//! API Gateway Management API in AWS, SQLite and an in-process socket registry locally.
+//!
+//! Every port takes the current time from its caller (`now`), so behaviour that depends on time
+//! (TTL, rate limits) is testable without sleeping.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::identity::Role;
+use crate::ids::{ConnectionId, OrderId, UserId};
+use crate::live::{LocationOutcome, LocationWrite};
+use crate::order::{Order, OrderView};
+use crate::rooms::Room;
+
+/// A boxed error from a backend (SDK, SQLite, I/O).
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Longest a WebSocket connection may live (API Gateway's hard limit).
+pub const CONNECTION_MAX_LIFETIME_SECS: i64 = 2 * 60 * 60;
+/// Extra time before a connection row expires by TTL (for `$disconnect` to arrive first).
+pub const CONNECTION_TTL_GRACE_SECS: i64 = 5 * 60;
+/// How long a closed connection's session record is kept for analytics.
+pub const SESSION_RETENTION_SECS: i64 = 30 * 24 * 60 * 60;
+
+/// What went wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item changed since it was read.
+    #[error("the item changed since it was read")]
+    Conflict,
+    /// The item to create already exists.
+    #[error("the item already exists")]
+    AlreadyExists,
+    /// The connection is not open (closed, expired or unknown).
+    #[error("the connection is not open")]
+    ConnectionGone,
+    /// A stored item does not parse as what it should be.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The backend failed (network, throttling, I/O). Retrying may help.
+    #[error("store backend failure")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(e: impl Into<BoxError>) -> Self {
+        StoreError::Backend(e.into())
+    }
+}
+
+/// An open WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// API Gateway's connection id.
+    pub connection_id: ConnectionId,
+    /// Who is connected.
+    pub user_id: UserId,
+    /// Their role.
+    pub role: Role,
+    /// Their display name.
+    pub name: Option<String>,
+    /// When the connection opened.
+    pub connected_at: DateTime<Utc>,
+    /// Client IP, as API Gateway saw it.
+    pub source_ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// When the token used to connect expires.
+    pub token_expires_at: DateTime<Utc>,
+    /// When this row is dead whatever happens (TTL): connected_at + 2 h + grace.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Connection {
+    /// The TTL for a connection opened at `connected_at`.
+    pub fn expiry_for(connected_at: DateTime<Utc>) -> DateTime<Utc> {
+        connected_at
+            + chrono::Duration::seconds(CONNECTION_MAX_LIFETIME_SECS + CONNECTION_TTL_GRACE_SECS)
+    }
+
+    /// True while the row is alive at `now`.
+    pub fn is_live_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// A connection that has been closed, with what analytics need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedConnection {
+    /// The connection as it was.
+    pub connection: Connection,
+    /// When it closed.
+    pub disconnected_at: DateTime<Utc>,
+    /// The rooms it was in when it closed.
+    pub rooms: Vec<Room>,
+}
+
+impl ClosedConnection {
+    /// How long it was open.
+    pub fn duration(&self) -> chrono::Duration {
+        self.disconnected_at - self.connection.connected_at
+    }
+}
+
+/// Connections and their room memberships.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a new connection and makes it a member of `rooms` (its user and role rooms).
+    async fn open_connection(
+        &self,
+        connection: &Connection,
+        rooms: &[Room],
+    ) -> Result<(), StoreError>;
+
+    /// The connection, if it is open at `now` (not closed, not past its TTL).
+    async fn get_connection(
+        &self,
+        id: &ConnectionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Connection>, StoreError>;
+
+    /// Adds the connection to `room`. Idempotent. Fails with [`StoreError::ConnectionGone`]
+    /// when the connection is not open at `now`.
+    async fn join_room(
+        &self,
+        id: &ConnectionId,
+        room: &Room,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the connection from `room`. Returns whether it was a member.
+    async fn leave_room(&self, id: &ConnectionId, room: &Room) -> Result<bool, StoreError>;
+
+    /// The open connections in `room` at `now` (rows past their TTL are not returned even if
+    /// the store has not deleted them yet).
+    async fn room_members(
+        &self,
+        room: &Room,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConnectionId>, StoreError>;
+
+    /// The rooms the connection is in.
+    async fn rooms_of(&self, id: &ConnectionId) -> Result<Vec<Room>, StoreError>;
+
+    /// Closes the connection: removes it and every membership it had, keeps a session record
+    /// for analytics. Idempotent: returns `None` when it was not open.
+    async fn close_connection(
+        &self,
+        id: &ConnectionId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ClosedConnection>, StoreError>;
+}
+
+/// Whose orders to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderFilter {
+    /// Orders a customer placed.
+    Customer(UserId),
+    /// Orders a chef received.
+    Chef(UserId),
+    /// Orders a driver was assigned.
+    Driver(UserId),
+    /// Every order (admins).
+    All,
+}
+
+/// A page request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderQuery {
+    /// Whose orders.
+    pub filter: OrderFilter,
+    /// At most this many (1–100).
+    pub limit: u32,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of orders, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPage {
+    /// The orders.
+    pub orders: Vec<Order>,
+    /// Cursor for the next page, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// Orders and their live items.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Stores a new order and its live item. Fails with [`StoreError::AlreadyExists`] when the
+    /// id is taken.
+    async fn create_order(&self, view: &OrderView) -> Result<(), StoreError>;
+
+    /// The order and its live item.
+    async fn get_order(&self, id: &OrderId) -> Result<Option<OrderView>, StoreError>;
+
+    /// Replaces `previous` with `next` (both items) if neither item changed since `previous`
+    /// was read; else fails with [`StoreError::Conflict`]. So of two racing transitions exactly
+    /// one wins.
+    async fn commit_transition(
+        &self,
+        previous: &OrderView,
+        next: &OrderView,
+    ) -> Result<(), StoreError>;
+
+    /// The next order number of `day` (1, 2, 3, …), atomic under concurrency.
+    async fn next_order_number(&self, day: NaiveDate) -> Result<u32, StoreError>;
+
+    /// Orders matching `query`, newest first.
+    async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError>;
+}
+
+/// Live driver locations.
+#[async_trait]
+pub trait LiveLocationStore: Send + Sync {
+    /// Records an accepted location with one conditional write on the small live item: it holds
+    /// only if the sender is the assigned driver, the order is in a driver phase and the last
+    /// accepted location is at least `min_interval_ms` old — across concurrent writers.
+    async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError>;
+}
+
+/// Everything a store adapter provides.
+pub trait Store: ConnectionStore + OrderStore + LiveLocationStore {}
+impl<T: ConnectionStore + OrderStore + LiveLocationStore> Store for T {}
+
+/// Why a post to a connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The connection is gone (HTTP 410): forget it.
+    #[error("the connection is gone")]
+    Gone,
+    /// Throttled (HTTP 429): retry later.
+    #[error("throttled")]
+    Throttled,
+    /// The service failed (HTTP 5xx or network): retry later.
+    #[error("the service is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else (e.g. a payload too large): retrying will not help.
+    #[error("the post was refused")]
+    Rejected(#[source] BoxError),
+}
+
+impl NotifyError {
+    /// True for failures worth retrying.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, NotifyError::Throttled | NotifyError::Unavailable(_))
+    }
+}
+
+/// Posts a message to one connection (API Gateway's PostToConnection).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends `payload` (a JSON text) to the connection.
+    async fn post(&self, connection: &ConnectionId, payload: &str) -> Result<(), NotifyError>;
+}

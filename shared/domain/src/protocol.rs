@@ -1,0 +1,514 @@
+//! The WebSocket wire format.
+//!
+//! Client → server: `{"action": "...", ...fields}`. Server → client: `{"event": "...", "data":
+//! {...}}`. [`parse_client_message`] turns raw text into a typed [`ClientMessage`] or a
+//! [`ProtocolError`] with a stable [`ErrorCode`] and a message that names the field.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ValidationError;
+use crate::geo::{Accuracy, Heading, Latitude, Longitude, Speed};
+use crate::identity::Role;
+use crate::ids::{ConnectionId, OrderId, UserId};
+use crate::live::DriverLocation;
+use crate::order::{OrderItem, OrderStatus};
+use crate::tracking::OrderTracking;
+
+/// Largest client message we read: 128 KB, as API Gateway WebSocket frames allow.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// Stable error codes of the `error` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object, missing or invalid fields, too large.
+    InvalidMessage,
+    /// `action` is not one we know.
+    UnknownAction,
+    /// Not allowed.
+    Forbidden,
+    /// No such order (or not yours).
+    NotFound,
+    /// Too many messages.
+    RateLimited,
+    /// The connection's token has expired; reconnect with a fresh one.
+    TokenExpired,
+    /// Something went wrong on our side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::UnknownAction => "unknown_action",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// A refused client message. `message` is safe to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ProtocolError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Client-safe explanation.
+    pub message: String,
+}
+
+impl ProtocolError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The `error` event for this refusal.
+    pub fn to_message(&self) -> ServerMessage {
+        ServerMessage::Error(ErrorData {
+            code: self.code,
+            message: self.message.clone(),
+        })
+    }
+}
+
+impl From<ValidationError> for ProtocolError {
+    fn from(e: ValidationError) -> Self {
+        ProtocolError::new(ErrorCode::InvalidMessage, e.to_string())
+    }
+}
+
+/// The actions a client can send.
+pub mod action {
+    /// Join an order's room.
+    pub const SUBSCRIBE_ORDER: &str = "subscribe:order";
+    /// Leave an order's room.
+    pub const UNSUBSCRIBE_ORDER: &str = "unsubscribe:order";
+    /// A driver's position.
+    pub const DRIVER_LOCATION: &str = "driver:location";
+    /// Keep-alive.
+    pub const PING: &str = "ping";
+    /// Ask for the `connected` event.
+    pub const HELLO: &str = "hello";
+    /// Every action, in route order.
+    pub const ALL: [&str; 5] = [
+        SUBSCRIBE_ORDER,
+        UNSUBSCRIBE_ORDER,
+        DRIVER_LOCATION,
+        PING,
+        HELLO,
+    ];
+}
+
+/// A parsed client message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    /// `subscribe:order`.
+    SubscribeOrder {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// `unsubscribe:order`.
+    UnsubscribeOrder {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// `driver:location`.
+    DriverLocation(LocationReport),
+    /// `ping`.
+    Ping,
+    /// `hello`.
+    Hello,
+}
+
+/// A driver's `driver:location` message, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocationReport {
+    /// The order being delivered.
+    pub order_id: OrderId,
+    /// Latitude.
+    pub latitude: Latitude,
+    /// Longitude.
+    pub longitude: Longitude,
+    /// Heading.
+    pub heading: Option<Heading>,
+    /// Speed, m/s.
+    pub speed: Option<Speed>,
+    /// Accuracy, m.
+    pub accuracy: Option<Accuracy>,
+    /// When the device recorded it.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+impl LocationReport {
+    /// The location to store, stamping `now` when the device gave no time (or a time in the
+    /// future beyond a small skew, which we do not trust).
+    pub fn to_location(&self, now: DateTime<Utc>) -> DriverLocation {
+        let max_skew = chrono::Duration::seconds(30);
+        let recorded_at = self
+            .recorded_at
+            .filter(|t| *t <= now + max_skew)
+            .unwrap_or(now);
+        DriverLocation {
+            latitude: self.latitude,
+            longitude: self.longitude,
+            heading: self.heading,
+            speed: self.speed,
+            accuracy: self.accuracy,
+            recorded_at,
+        }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ProtocolError {
+    ProtocolError::new(ErrorCode::InvalidMessage, message)
+}
+
+/// Parses a client frame.
+///
+/// Fails with `invalid_message` when the text is over [`MAX_MESSAGE_BYTES`], not JSON, not an
+/// object, has no string `action`, or has a missing or invalid field (the message names it);
+/// with `unknown_action` when `action` is not one of [`action::ALL`].
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(invalid(format!(
+            "message is larger than {MAX_MESSAGE_BYTES} bytes"
+        )));
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|_| invalid("message is not valid JSON"))?;
+    let Value::Object(obj) = value else {
+        return Err(invalid("message must be a JSON object"));
+    };
+    let action = match obj.get("action") {
+        Some(Value::String(a)) => a.as_str(),
+        Some(_) => return Err(invalid("action must be a string")),
+        None => return Err(invalid("action is required")),
+    };
+    match action {
+        action::SUBSCRIBE_ORDER => Ok(ClientMessage::SubscribeOrder {
+            order_id: order_id(&obj)?,
+        }),
+        action::UNSUBSCRIBE_ORDER => Ok(ClientMessage::UnsubscribeOrder {
+            order_id: order_id(&obj)?,
+        }),
+        action::DRIVER_LOCATION => Ok(ClientMessage::DriverLocation(LocationReport {
+            order_id: order_id(&obj)?,
+            latitude: Latitude::parse(
+                number(&obj, "latitude")?.ok_or_else(|| invalid("latitude is required"))?,
+            )?,
+            longitude: Longitude::parse(
+                number(&obj, "longitude")?.ok_or_else(|| invalid("longitude is required"))?,
+            )?,
+            heading: number(&obj, "heading")?.map(Heading::parse).transpose()?,
+            speed: number(&obj, "speed")?.map(Speed::parse).transpose()?,
+            accuracy: number(&obj, "accuracy")?.map(Accuracy::parse).transpose()?,
+            recorded_at: timestamp(&obj, "recordedAt")?,
+        })),
+        action::PING => Ok(ClientMessage::Ping),
+        action::HELLO => Ok(ClientMessage::Hello),
+        _ => Err(ProtocolError::new(
+            ErrorCode::UnknownAction,
+            "unknown action; expected one of subscribe:order, unsubscribe:order, driver:location, ping, hello",
+        )),
+    }
+}
+
+fn order_id(obj: &Map<String, Value>) -> Result<OrderId, ProtocolError> {
+    match obj.get("orderId") {
+        Some(Value::String(s)) => Ok(OrderId::parse(s.as_str())?),
+        Some(Value::Null) | None => Err(invalid("orderId is required")),
+        Some(_) => Err(invalid("orderId must be a string")),
+    }
+}
+
+fn number(obj: &Map<String, Value>, field: &str) -> Result<Option<f64>, ProtocolError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{field} must be a finite number"))),
+        Some(_) => Err(invalid(format!("{field} must be a number"))),
+    }
+}
+
+fn timestamp(
+    obj: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, ProtocolError> {
+    let bad = || {
+        invalid(format!(
+            "{field} must be an RFC 3339 time or epoch milliseconds"
+        ))
+    };
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| bad()),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .map(Some)
+            .ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Payload of `connected`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct ConnectedData {
+    pub connection_id: ConnectionId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub server_time: DateTime<Utc>,
+}
+
+/// Payload of `subscribed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct SubscribedData {
+    pub order_id: OrderId,
+    pub seq: u64,
+    pub tracking: OrderTracking,
+}
+
+/// Payload of `unsubscribed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct UnsubscribedData {
+    pub order_id: OrderId,
+}
+
+/// Why a location was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationRejection {
+    /// Sent too soon after the previous accepted one.
+    RateLimited,
+}
+
+/// Payload of `driver:location_acknowledged`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct LocationAckData {
+    pub order_id: OrderId,
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_minutes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<LocationRejection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// Payload of `pong`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct PongData {
+    pub server_time: DateTime<Utc>,
+}
+
+/// Payload of `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct ErrorData {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Payload of `order:new` (to the chef).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct OrderNewData {
+    pub order_id: OrderId,
+    pub order_number: String,
+    pub status: OrderStatus,
+    pub customer_name: String,
+    pub delivery_address: String,
+    pub items: Vec<OrderItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+/// Payload of `order:status_update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct StatusUpdateData {
+    pub order_id: OrderId,
+    pub order_number: String,
+    pub status: OrderStatus,
+    pub previous_status: OrderStatus,
+    pub changed_by: UserId,
+    pub timestamp: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub seq: u64,
+}
+
+/// A place in an assignment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct Stop {
+    pub name: String,
+    pub address: String,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+/// Payload of `driver:new_assignment` (to the driver).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct NewAssignmentData {
+    pub order_id: OrderId,
+    pub order_number: String,
+    pub pickup: Stop,
+    pub dropoff: Stop,
+    pub items: Vec<OrderItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    pub assigned_at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+/// Payload of `driver:location_update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct LocationUpdateData {
+    pub order_id: OrderId,
+    pub driver_id: UserId,
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    pub timestamp: DateTime<Utc>,
+    pub seq: u64,
+}
+
+/// Payload of `order:eta_update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct EtaUpdateData {
+    pub order_id: OrderId,
+    pub eta_minutes: u32,
+    pub estimated_delivery_time: DateTime<Utc>,
+    pub seq: u64,
+}
+
+/// A message from the server: `{"event": name, "data": payload}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data")]
+pub enum ServerMessage {
+    /// Answer to `hello`.
+    #[serde(rename = "connected")]
+    Connected(ConnectedData),
+    /// Answer to `subscribe:order`.
+    #[serde(rename = "subscribed")]
+    Subscribed(Box<SubscribedData>),
+    /// Answer to `unsubscribe:order`.
+    #[serde(rename = "unsubscribed")]
+    Unsubscribed(UnsubscribedData),
+    /// Answer to `driver:location`.
+    #[serde(rename = "driver:location_acknowledged")]
+    LocationAcknowledged(LocationAckData),
+    /// Answer to `ping`.
+    #[serde(rename = "pong")]
+    Pong(PongData),
+    /// A refusal.
+    #[serde(rename = "error")]
+    Error(ErrorData),
+    /// A new order, to its chef.
+    #[serde(rename = "order:new")]
+    OrderNew(OrderNewData),
+    /// A status change, to the order room and admins.
+    #[serde(rename = "order:status_update")]
+    StatusUpdate(StatusUpdateData),
+    /// A new assignment, to the driver.
+    #[serde(rename = "driver:new_assignment")]
+    NewAssignment(NewAssignmentData),
+    /// A driver position, to the order room.
+    #[serde(rename = "driver:location_update")]
+    LocationUpdate(LocationUpdateData),
+    /// A changed ETA, to the order room.
+    #[serde(rename = "order:eta_update")]
+    EtaUpdate(EtaUpdateData),
+}
+
+impl ServerMessage {
+    /// The event name.
+    pub fn event_name(&self) -> &'static str {
+        match self {
+            ServerMessage::Connected(_) => "connected",
+            ServerMessage::Subscribed(_) => "subscribed",
+            ServerMessage::Unsubscribed(_) => "unsubscribed",
+            ServerMessage::LocationAcknowledged(_) => "driver:location_acknowledged",
+            ServerMessage::Pong(_) => "pong",
+            ServerMessage::Error(_) => "error",
+            ServerMessage::OrderNew(_) => "order:new",
+            ServerMessage::StatusUpdate(_) => "order:status_update",
+            ServerMessage::NewAssignment(_) => "driver:new_assignment",
+            ServerMessage::LocationUpdate(_) => "driver:location_update",
+            ServerMessage::EtaUpdate(_) => "order:eta_update",
+        }
+    }
+
+    /// The order sequence number the message carries, for events derived from order changes.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ServerMessage::OrderNew(d) => Some(d.seq),
+            ServerMessage::StatusUpdate(d) => Some(d.seq),
+            ServerMessage::NewAssignment(d) => Some(d.seq),
+            ServerMessage::LocationUpdate(d) => Some(d.seq),
+            ServerMessage::EtaUpdate(d) => Some(d.seq),
+            ServerMessage::Subscribed(d) => Some(d.seq),
+            _ => None,
+        }
+    }
+
+    /// The JSON text sent on the wire.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain data types cannot fail: no maps with non-string keys, no
+        // fallible Serialize impls.
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"event":"error","data":{"code":"internal","message":"internal error"}}"#.into()
+        })
+    }
+
+    /// An `error` event.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error(ErrorData {
+            code,
+            message: message.into(),
+        })
+    }
+}

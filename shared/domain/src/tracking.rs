@@ -1,0 +1,119 @@
+//! The tracking payload, exactly as the product notes list it, plus `seq`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::order::{OrderStatus, OrderView, StatusChange};
+
+/// One entry of the tracking payload's status history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackingStatus {
+    /// Status entered.
+    pub status: OrderStatus,
+    /// When.
+    pub timestamp: DateTime<Utc>,
+    /// Who changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+}
+
+impl From<&StatusChange> for TrackingStatus {
+    fn from(c: &StatusChange) -> Self {
+        TrackingStatus {
+            status: c.status,
+            timestamp: c.timestamp,
+            changed_by: Some(c.changed_by.to_string()),
+        }
+    }
+}
+
+/// `GET /orders/{id}/tracking` and the `subscribed` event's `tracking`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct OrderTracking {
+    pub order_id: String,
+    pub order_number: String,
+    pub status: OrderStatus,
+    pub customer_name: String,
+    pub delivery_address: String,
+    pub delivery_latitude: f64,
+    pub delivery_longitude: f64,
+    pub chef_name: String,
+    pub chef_business_name: String,
+    pub chef_address: String,
+    pub chef_latitude: f64,
+    pub chef_longitude: f64,
+    pub driver_assigned: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_latitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_longitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_location_update: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_delivery_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_minutes: Option<u32>,
+    pub status_history: Vec<TrackingStatus>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_confirmed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picked_up_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The order's sequence number this snapshot reflects.
+    pub seq: u64,
+}
+
+impl From<&OrderView> for OrderTracking {
+    fn from(view: &OrderView) -> Self {
+        let o = &view.order;
+        // A location is only meaningful while a driver is working the order.
+        let location = view.live.location.as_ref().filter(|_| o.driver.is_some());
+        let eta = view.live.eta.filter(|_| !o.status.is_final());
+        OrderTracking {
+            order_id: o.order_id.to_string(),
+            order_number: o.order_number.clone(),
+            status: o.status,
+            customer_name: o.customer_name.clone(),
+            delivery_address: o.delivery_address.clone(),
+            delivery_latitude: o.delivery_latitude.get(),
+            delivery_longitude: o.delivery_longitude.get(),
+            chef_name: o.chef.chef_name.clone(),
+            chef_business_name: o.chef.chef_business_name.clone(),
+            chef_address: o.chef.chef_address.clone(),
+            chef_latitude: o.chef.chef_latitude.get(),
+            chef_longitude: o.chef.chef_longitude.get(),
+            driver_assigned: o.driver.is_some(),
+            driver_name: o.driver.as_ref().map(|d| d.driver_name.clone()),
+            driver_phone: o.driver.as_ref().and_then(|d| d.driver_phone.clone()),
+            driver_latitude: location.map(|l| l.latitude.get()),
+            driver_longitude: location.map(|l| l.longitude.get()),
+            last_location_update: location.map(|l| l.recorded_at),
+            estimated_delivery_time: eta.map(|e| e.estimated_delivery_time),
+            eta_minutes: eta.map(|e| e.eta_minutes),
+            status_history: o.status_history.iter().map(TrackingStatus::from).collect(),
+            created_at: o.created_at,
+            payment_confirmed_at: o.payment_confirmed_at,
+            accepted_at: o.accepted_at,
+            ready_at: o.ready_at,
+            assigned_at: o.assigned_at,
+            picked_up_at: o.picked_up_at,
+            delivered_at: o.delivered_at,
+            seq: view.seq(),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Event derivation: every kind of order change reaches exactly its audiences.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use rnd_domain::events::{OrderRecord, derive_events};
+use rnd_domain::geo::{Latitude, Longitude, Speed};
+use rnd_domain::identity::Role;
+use rnd_domain::live::{DriverLocation, Eta, LiveState};
+use rnd_domain::order::OrderStatus;
+use rnd_domain::protocol::ServerMessage;
+use rnd_domain::rooms::Room;
+
+fn order(view: &rnd_domain::OrderView) -> OrderRecord {
+    OrderRecord::Order(view.order.clone())
+}
+
+fn live(state: &LiveState) -> OrderRecord {
+    OrderRecord::Live(state.clone())
+}
+
+fn room(s: &str) -> Room {
+    s.parse().unwrap()
+}
+
+fn moved(prev: &LiveState, minute: u32, eta_minutes: u32, eta_at_minute: i64) -> LiveState {
+    let at = t(minute);
+    LiveState {
+        seq: prev.seq + 1,
+        location: Some(DriverLocation {
+            latitude: Latitude::parse(30.27).unwrap(),
+            longitude: Longitude::parse(-97.74).unwrap(),
+            heading: None,
+            speed: Some(Speed::parse(9.0).unwrap()),
+            accuracy: None,
+            recorded_at: at,
+        }),
+        location_accepted_at_ms: Some(at.timestamp_millis()),
+        eta: Some(Eta {
+            eta_minutes,
+            estimated_delivery_time: t(0) + Duration::minutes(eta_at_minute),
+            computed_at: at,
+        }),
+        updated_at: at,
+        ..prev.clone()
+    }
+}
+
+#[test]
+fn an_inserted_order_tells_its_chef_and_no_one_else() {
+    let view = placed();
+    let out = derive_events(None, Some(&order(&view)));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].rooms, vec![room("user:chef-1")]);
+    let ServerMessage::OrderNew(data) = &out[0].message else {
+        panic!("{:?}", out[0].message)
+    };
+    assert_eq!(data.order_number, "RND-20260131-0001");
+    assert_eq!(data.seq, 1);
+    assert_eq!(data.items[0].name, "Tamales");
+}
+
+#[test]
+fn each_status_change_goes_to_the_order_room_and_admins_with_its_sequence() {
+    let mut prev = placed();
+    let mut expected_seq = 2;
+    while !prev.order.status.is_final() {
+        let (who, what) = step(prev.order.status);
+        let next = prev.apply(&who, what, t(10)).unwrap();
+        let out = derive_events(Some(&order(&prev)), Some(&order(&next)));
+        let status: Vec<_> = out
+            .iter()
+            .filter(|o| matches!(o.message, ServerMessage::StatusUpdate(_)))
+            .collect();
+        assert_eq!(status.len(), 1);
+        assert_eq!(
+            status[0].rooms,
+            vec![room("order:order-1"), Room::Role(Role::Admin)]
+        );
+        let ServerMessage::StatusUpdate(d) = &status[0].message else {
+            unreachable!()
+        };
+        assert_eq!(d.previous_status, prev.order.status);
+        assert_eq!(d.status, next.order.status);
+        assert_eq!(d.changed_by, who.user_id);
+        assert_eq!(d.timestamp, t(10));
+        assert_eq!(d.seq, expected_seq);
+        expected_seq += 1;
+        prev = next;
+    }
+}
+
+#[test]
+fn an_assignment_tells_the_driver_with_pickup_and_dropoff() {
+    let ready = order_in(OrderStatus::ReadyForPickup);
+    let assigned = ready.apply(&admin(), assign(), t(20)).unwrap();
+    let out = derive_events(Some(&order(&ready)), Some(&order(&assigned)));
+    let names: Vec<_> = out.iter().map(|o| o.message.event_name()).collect();
+    assert_eq!(names, ["order:status_update", "driver:new_assignment"]);
+    assert_eq!(out[1].rooms, vec![room("user:driver-1")]);
+    let ServerMessage::NewAssignment(d) = &out[1].message else {
+        unreachable!()
+    };
+    assert_eq!(d.pickup.name, "Carla's Kitchen");
+    assert_eq!(d.pickup.latitude, 30.2676);
+    assert_eq!(d.dropoff.name, "Ada Customer");
+    assert_eq!(d.dropoff.address, "1 Congress Ave, Austin, TX");
+    assert_eq!(d.assigned_at, t(20));
+    assert_eq!(d.seq, assigned.seq());
+}
+
+#[test]
+fn a_cancellation_carries_its_reason() {
+    let view = placed();
+    let next = view.apply(&customer(), cancel(), t(3)).unwrap();
+    let out = derive_events(Some(&order(&view)), Some(&order(&next)));
+    let ServerMessage::StatusUpdate(d) = &out[0].message else {
+        panic!()
+    };
+    assert_eq!(d.status, OrderStatus::Cancelled);
+    assert_eq!(d.reason.as_deref(), Some("customer changed their mind"));
+}
+
+#[test]
+fn a_new_location_goes_to_the_order_room_with_the_driver_and_sequence() {
+    let view = order_in(OrderStatus::InTransit);
+    let after = moved(&view.live, 30, 12, 42);
+    let out = derive_events(Some(&live(&view.live)), Some(&live(&after)));
+    let names: Vec<_> = out.iter().map(|o| o.message.event_name()).collect();
+    assert_eq!(names, ["driver:location_update", "order:eta_update"]);
+    for o in &out {
+        assert_eq!(o.rooms, vec![room("order:order-1")]);
+        assert_eq!(o.message.seq(), Some(after.seq));
+    }
+    let ServerMessage::LocationUpdate(d) = &out[0].message else {
+        unreachable!()
+    };
+    assert_eq!(d.driver_id.as_str(), "driver-1");
+    assert_eq!((d.latitude, d.longitude), (30.27, -97.74));
+    assert_eq!(d.speed, Some(9.0));
+    assert_eq!(d.timestamp, t(30));
+}
+
+#[test]
+fn an_eta_that_moves_less_than_a_minute_is_not_announced_but_a_minute_is() {
+    let view = order_in(OrderStatus::InTransit);
+    let first = moved(&view.live, 30, 12, 42);
+    // Same estimated delivery time, 30 s later: the countdown is the client's job.
+    let mut same = moved(&first, 31, 11, 42);
+    same.eta.as_mut().unwrap().estimated_delivery_time += Duration::seconds(30);
+    let out = derive_events(Some(&live(&first)), Some(&live(&same)));
+    let names: Vec<_> = out.iter().map(|o| o.message.event_name()).collect();
+    assert_eq!(names, ["driver:location_update"]);
+    let later = moved(&first, 31, 13, 43);
+    let out = derive_events(Some(&live(&first)), Some(&live(&later)));
+    let names: Vec<_> = out.iter().map(|o| o.message.event_name()).collect();
+    assert_eq!(names, ["driver:location_update", "order:eta_update"]);
+}
+
+#[test]
+fn the_live_items_part_of_a_transition_produces_nothing() {
+    let ready = order_in(OrderStatus::ReadyForPickup);
+    let assigned = ready.apply(&admin(), assign(), t(20)).unwrap();
+    let out = derive_events(Some(&live(&ready.live)), Some(&live(&assigned.live)));
+    assert!(out.is_empty(), "{out:?}");
+    // And the live item's insert with a new order produces nothing either.
+    let placed = placed();
+    assert!(derive_events(None, Some(&live(&placed.live))).is_empty());
+}
+
+#[test]
+fn removals_and_replays_produce_nothing() {
+    let view = order_in(OrderStatus::Accepted);
+    assert!(derive_events(Some(&order(&view)), None).is_empty());
+    // A redelivered or stale record: the new image is not newer than the old.
+    assert!(derive_events(Some(&order(&view)), Some(&order(&view))).is_empty());
+    let after = moved(&view.live, 5, 10, 20);
+    assert!(derive_events(Some(&live(&after)), Some(&live(&view.live))).is_empty());
+}
+
+#[test]
+fn a_change_without_status_or_driver_change_produces_nothing() {
+    let view = order_in(OrderStatus::Accepted);
+    let mut touched = view.order.clone();
+    touched.seq += 1;
+    touched.notes = Some("extra napkins".into());
+    let out = derive_events(Some(&order(&view)), Some(&OrderRecord::Order(touched)));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn order_records_round_trip_through_json_with_their_item_type() {
+    let view = order_in(OrderStatus::InTransit);
+    for record in [order(&view), live(&moved(&view.live, 30, 12, 42))] {
+        let json = serde_json::to_value(&record).unwrap();
+        assert!(json.get("itemType").is_some());
+        let back: OrderRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+    }
+    let json = serde_json::to_value(order(&view)).unwrap();
+    assert_eq!(json["itemType"], "order");
+    assert_eq!(json["status"], "in_transit");
+    assert_eq!(json["chefBusinessName"], "Carla's Kitchen");
+    assert_eq!(json["driverId"], "driver-1");
+    // Stored items carry key attributes too; they are ignored when reading.
+    let mut stored = json.clone();
+    stored["pk"] = "ORDER#order-1".into();
+    stored["sk"] = "ORDER".into();
+    let back: OrderRecord = serde_json::from_value(stored).unwrap();
+    assert_eq!(back, order(&view));
+    let unassigned = serde_json::to_value(order(&placed())).unwrap();
+    assert!(unassigned.get("driverId").is_none());
+    let back: OrderRecord = serde_json::from_value(unassigned).unwrap();
+    assert_eq!(back, order(&placed()));
+}
+
+#[test]
+fn every_action_changes_what_its_audience_sees() {
+    // Drive a whole lifecycle and collect the derived events per room, the way the fan-out
+    // would: the chef hears of the order, the driver of the assignment, the order room and
+    // admins of every status.
+    let mut events: Vec<(String, String)> = Vec::new();
+    let mut prev = placed();
+    for o in derive_events(None, Some(&order(&prev))) {
+        for r in &o.rooms {
+            events.push((r.to_string(), o.message.event_name().into()));
+        }
+    }
+    while !prev.order.status.is_final() {
+        let (who, what) = step(prev.order.status);
+        let next = prev.apply(&who, what, t(10)).unwrap();
+        for o in derive_events(Some(&order(&prev)), Some(&order(&next))) {
+            for r in &o.rooms {
+                events.push((r.to_string(), o.message.event_name().into()));
+            }
+        }
+        prev = next;
+    }
+    let count = |room: &str, name: &str| {
+        events
+            .iter()
+            .filter(|(r, n)| r == room && n == name)
+            .count()
+    };
+    assert_eq!(count("user:chef-1", "order:new"), 1);
+    assert_eq!(count("user:driver-1", "driver:new_assignment"), 1);
+    assert_eq!(count("order:order-1", "order:status_update"), 7);
+    assert_eq!(count("role:admin", "order:status_update"), 7);
+    assert_eq!(events.len(), 1 + 1 + 7 + 7);
+}

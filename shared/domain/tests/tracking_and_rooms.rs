@@ -1,0 +1,192 @@
+//! The tracking payload, room authorization, and the ETA model.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use rnd_domain::eta::{EtaEstimator, EtaRequest, OfflineEta};
+use rnd_domain::geo::{GeoPoint, Latitude, Longitude};
+use rnd_domain::live::{DriverLocation, Eta};
+use rnd_domain::order::OrderStatus;
+use rnd_domain::rooms::{RoomRefusal, authorize_location, authorize_subscribe, initial_rooms};
+use rnd_domain::tracking::OrderTracking;
+
+#[test]
+fn tracking_shows_the_driver_position_and_eta_while_in_transit() {
+    let mut view = order_in(OrderStatus::InTransit);
+    view.live.location = Some(DriverLocation {
+        latitude: Latitude::parse(30.2672).unwrap(),
+        longitude: Longitude::parse(-97.7431).unwrap(),
+        heading: None,
+        speed: None,
+        accuracy: None,
+        recorded_at: t(26),
+    });
+    view.live.eta = Some(Eta {
+        eta_minutes: 12,
+        estimated_delivery_time: t(38),
+        computed_at: t(26),
+    });
+    let tr = OrderTracking::from(&view);
+    assert_eq!(tr.order_number, "RND-20260131-0001");
+    assert!(tr.driver_assigned);
+    assert_eq!(tr.driver_name.as_deref(), Some("John Driver"));
+    assert_eq!(tr.driver_latitude, Some(30.2672));
+    assert_eq!(tr.driver_longitude, Some(-97.7431));
+    assert_eq!(tr.last_location_update, Some(t(26)));
+    assert_eq!(tr.eta_minutes, Some(12));
+    assert_eq!(tr.estimated_delivery_time, Some(t(38)));
+    assert_eq!(tr.status_history.len(), 7);
+    assert_eq!(tr.seq, view.seq());
+}
+
+#[test]
+fn tracking_of_an_unassigned_order_has_no_driver_fields() {
+    let tr = OrderTracking::from(&placed());
+    assert!(!tr.driver_assigned);
+    let v = serde_json::to_value(&tr).unwrap();
+    for key in ["driverName", "driverLatitude", "etaMinutes", "acceptedAt"] {
+        assert!(v.get(key).is_none(), "{key} should be absent");
+    }
+}
+
+#[test]
+fn the_orders_parties_and_admins_may_subscribe_and_strangers_are_told_not_found() {
+    let view = order_in(OrderStatus::InTransit);
+    for who in [customer(), chef(), driver(), admin()] {
+        assert_eq!(
+            authorize_subscribe(&who, &view.order),
+            Ok(()),
+            "{}",
+            who.user_id
+        );
+    }
+    for who in [other_customer(), other_chef(), other_driver()] {
+        assert_eq!(
+            authorize_subscribe(&who, &view.order),
+            Err(RoomRefusal::NotFound),
+            "{}",
+            who.user_id
+        );
+    }
+}
+
+#[test]
+fn driver_cannot_stream_location_for_an_order_assigned_to_someone_else() {
+    let view = order_in(OrderStatus::InTransit);
+    assert_eq!(
+        authorize_location(&other_driver(), &view.order),
+        Err(RoomRefusal::NotFound)
+    );
+}
+
+#[test]
+fn only_the_assigned_driver_streams_and_only_in_a_driver_phase() {
+    for status in OrderStatus::ALL {
+        let view = order_in(status);
+        let expected = if status.is_driver_active() {
+            Ok(())
+        } else if view.order.driver.is_some() {
+            Err(RoomRefusal::Forbidden)
+        } else {
+            Err(RoomRefusal::NotFound)
+        };
+        assert_eq!(
+            authorize_location(&driver(), &view.order),
+            expected,
+            "{status}"
+        );
+        // Customers, chefs and admins never stream a driver's position.
+        for who in [customer(), chef(), admin()] {
+            assert_eq!(
+                authorize_location(&who, &view.order),
+                Err(RoomRefusal::Forbidden),
+                "{status} {}",
+                who.user_id
+            );
+        }
+    }
+}
+
+#[test]
+fn a_new_connection_joins_its_user_and_role_rooms() {
+    let rooms = initial_rooms(&driver());
+    assert_eq!(rooms[0].to_string(), "user:driver-1");
+    assert_eq!(rooms[1].to_string(), "role:driver");
+}
+
+fn request(status: OrderStatus, driver: GeoPoint, speed: Option<f64>) -> EtaRequest {
+    EtaRequest {
+        driver,
+        pickup: GeoPoint::parse(30.2676, -97.7360).unwrap(),
+        dropoff: GeoPoint::parse(30.3072, -97.7560).unwrap(),
+        status,
+        reported_speed_mps: speed,
+        observed_speed_mps: None,
+        now: t(0),
+    }
+}
+
+#[tokio::test]
+async fn eta_after_pickup_is_distance_times_circuity_over_speed() {
+    let model = OfflineEta::default();
+    let at_chef = GeoPoint::parse(30.2676, -97.7360).unwrap();
+    let r = request(OrderStatus::InTransit, at_chef, Some(10.0));
+    let e = model.estimate(&r).await;
+    let straight = at_chef.distance_m(&r.dropoff);
+    assert!((e.distance_m - straight * 1.3).abs() < 1.0);
+    let expected_secs = (straight * 1.3 / 10.0).round() as i64;
+    assert_eq!(
+        e.eta.estimated_delivery_time,
+        t(0) + Duration::seconds(expected_secs)
+    );
+    assert_eq!(e.eta.eta_minutes as i64, (expected_secs + 59) / 60);
+}
+
+#[tokio::test]
+async fn eta_before_pickup_goes_through_the_chef() {
+    let model = OfflineEta::default();
+    let away = GeoPoint::parse(30.2500, -97.7500).unwrap();
+    let before = model
+        .estimate(&request(OrderStatus::AssignedToDriver, away, Some(10.0)))
+        .await;
+    let after = model
+        .estimate(&request(OrderStatus::InTransit, away, Some(10.0)))
+        .await;
+    assert!(before.distance_m > after.distance_m);
+    assert!(before.eta.eta_minutes > after.eta.eta_minutes);
+}
+
+#[tokio::test]
+async fn eta_speed_adapts_to_the_drivers_observed_speed_within_bounds() {
+    let model = OfflineEta::default();
+    let p = GeoPoint::parse(30.2500, -97.7500).unwrap();
+    let slow = model
+        .estimate(&request(OrderStatus::InTransit, p, Some(4.0)))
+        .await;
+    let fast = model
+        .estimate(&request(OrderStatus::InTransit, p, Some(15.0)))
+        .await;
+    assert!(slow.eta.eta_minutes > fast.eta.eta_minutes);
+    // A stopped driver does not make the ETA infinite: speed is floored.
+    let stopped = model
+        .estimate(&request(OrderStatus::InTransit, p, Some(0.0)))
+        .await;
+    assert!(stopped.eta.eta_minutes < 60, "{}", stopped.eta.eta_minutes);
+    // The average moves a fifth of the way towards each new observation.
+    let mut r = request(OrderStatus::InTransit, p, Some(20.0));
+    r.observed_speed_mps = Some(10.0);
+    let smoothed = model.estimate(&r).await;
+    assert_eq!(smoothed.observed_speed_mps, Some(12.0));
+}
+
+#[tokio::test]
+async fn eta_at_the_door_is_zero_minutes() {
+    let model = OfflineEta::default();
+    let door = GeoPoint::parse(30.3072, -97.7560).unwrap();
+    let e = model
+        .estimate(&request(OrderStatus::InTransit, door, None))
+        .await;
+    assert_eq!(e.eta.eta_minutes, 0);
+    assert_eq!(e.eta.estimated_delivery_time, t(0));
+}

@@ -1,0 +1,781 @@
+//! The conformance cases. Each takes a fresh harness and asserts behaviour through the ports
+//! only (plus the harness's view of what was recorded).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate};
+use futures::future::join_all;
+use rnd_domain::geo::{Latitude, Longitude, Speed};
+use rnd_domain::identity::Role;
+use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
+use rnd_domain::order::{Action, OrderStatus};
+use rnd_domain::ports::{
+    ConnectionStore, LiveLocationStore, OrderFilter, OrderQuery, OrderStore, StoreError,
+};
+use rnd_domain::rooms::Room;
+use rnd_domain::{Actor, OrderRecord, OrderView};
+
+use crate::Harness;
+use crate::fixtures::*;
+
+fn location_write(view: &OrderView, driver: &Actor, now_ms: i64) -> LocationWrite {
+    let at = chrono::DateTime::from_timestamp_millis(now_ms).expect("valid ms");
+    LocationWrite {
+        order_id: view.order.order_id.clone(),
+        driver_id: driver.user_id.clone(),
+        location: DriverLocation {
+            latitude: Latitude::parse(30.27).expect("valid"),
+            longitude: Longitude::parse(-97.74).expect("valid"),
+            heading: None,
+            speed: Some(Speed::parse(8.5).expect("valid")),
+            accuracy: None,
+            recorded_at: at,
+        },
+        eta: Some(Eta {
+            eta_minutes: 7,
+            estimated_delivery_time: at + Duration::minutes(7),
+            computed_at: at,
+        }),
+        observed_speed_mps: Some(8.5),
+        now_ms,
+        min_interval_ms: 1_000,
+    }
+}
+
+/// An order placed and read back is the same order, with its live item at sequence 1.
+pub async fn order_round_trips_through_the_store<H: Harness>(h: &H) {
+    // GIVEN a placed order
+    let store = h.store();
+    let view = placed_order("o-round", &customer(), now());
+    // WHEN it is stored and read back
+    store.create_order(&view).await.expect("create");
+    let read = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    // THEN it is unchanged
+    assert_eq!(read, view);
+    assert_eq!(read.seq(), 1);
+}
+
+/// Placing an order with an id that exists fails with `AlreadyExists` and changes nothing.
+pub async fn creating_an_order_twice_is_refused<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-twice", &customer(), now());
+    store.create_order(&view).await.expect("first create");
+    let mut other = placed_order("o-twice", &other_customer(), now());
+    other.order.customer_name = "Someone Else".into();
+    let err = store.create_order(&other).await.expect_err("second create");
+    assert!(matches!(err, StoreError::AlreadyExists), "got {err:?}");
+    let read = store.get_order(&view.order.order_id).await.expect("get");
+    assert_eq!(read, Some(view));
+}
+
+/// Reading an order that was never placed gives `None`.
+pub async fn unknown_order_is_none<H: Harness>(h: &H) {
+    let read = h.store().get_order(&order_id("o-none")).await.expect("get");
+    assert_eq!(read, None);
+}
+
+/// A committed transition is stored with its history, timestamp and the next sequence.
+pub async fn a_transition_is_committed_with_the_next_sequence<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-next", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let next = view
+        .apply(&admin(), Action::ConfirmPayment, now())
+        .expect("valid");
+    store.commit_transition(&view, &next).await.expect("commit");
+    let read = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(read.order.status, OrderStatus::PaymentConfirmed);
+    assert_eq!(read.order.status_history.len(), 2);
+    assert!(read.order.payment_confirmed_at.is_some());
+    assert_eq!((read.order.seq, read.live.seq), (2, 2));
+    assert_eq!(read.live.status, OrderStatus::PaymentConfirmed);
+    assert_eq!(read, next);
+}
+
+/// Two transitions computed from the same state race; exactly one is committed, the other
+/// fails with `Conflict`, and the stored order is the winner's.
+pub async fn two_racing_transitions_have_exactly_one_winner<H: Harness>(h: &H) {
+    for round in 0..5 {
+        let store = h.store();
+        let view = placed_order(&format!("o-race-{round}"), &customer(), now());
+        store.create_order(&view).await.expect("create");
+        let confirm = view
+            .apply(&admin(), Action::ConfirmPayment, now())
+            .expect("valid");
+        let cancel = view
+            .apply(
+                &customer(),
+                Action::Cancel {
+                    reason: "changed my mind".into(),
+                },
+                now(),
+            )
+            .expect("valid");
+        let (a, b) = {
+            let (s1, s2) = (Arc::clone(&store), Arc::clone(&store));
+            let (v1, v2) = (view.clone(), view.clone());
+            let (c1, c2) = (confirm.clone(), cancel.clone());
+            tokio::join!(
+                tokio::spawn(async move { s1.commit_transition(&v1, &c1).await }),
+                tokio::spawn(async move { s2.commit_transition(&v2, &c2).await })
+            )
+        };
+        let (a, b) = (a.expect("task"), b.expect("task"));
+        let winners = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
+        assert_eq!(winners, 1, "round {round}: {a:?} / {b:?}");
+        let loser = if a.is_ok() { b } else { a };
+        assert!(matches!(loser, Err(StoreError::Conflict)), "{loser:?}");
+        let stored = store
+            .get_order(&view.order.order_id)
+            .await
+            .expect("get")
+            .expect("present");
+        let expected = if stored.order.status == OrderStatus::Cancelled {
+            cancel
+        } else {
+            confirm
+        };
+        assert_eq!(stored, expected);
+    }
+}
+
+/// A transition computed before a location was accepted must not overwrite the live item:
+/// it fails with `Conflict`.
+pub async fn a_transition_read_before_a_location_write_conflicts<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-stale", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::InTransit).await;
+    let stale_next = view
+        .apply(&driver(), Action::Deliver, now())
+        .expect("valid");
+    let outcome = store
+        .record_location(&location_write(&view, &driver(), now().timestamp_millis()))
+        .await
+        .expect("location");
+    assert!(matches!(outcome, LocationOutcome::Accepted { .. }));
+    let err = store
+        .commit_transition(&view, &stale_next)
+        .await
+        .expect_err("stale transition");
+    assert!(matches!(err, StoreError::Conflict), "got {err:?}");
+    let stored = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(stored.order.status, OrderStatus::InTransit);
+    assert!(stored.live.location.is_some(), "the location survived");
+}
+
+/// Fifty concurrent requests for a day's next order number get fifty distinct numbers, 1–50.
+pub async fn order_numbers_are_distinct_under_concurrency<H: Harness>(h: &H) {
+    let store = h.store();
+    let day = NaiveDate::from_ymd_opt(2026, 11, 28).expect("valid date");
+    let tasks = (0..50).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.next_order_number(day).await })
+    });
+    let numbers: BTreeSet<u32> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("number"))
+        .collect();
+    assert_eq!(numbers, (1..=50).collect::<BTreeSet<u32>>());
+}
+
+/// Order numbers restart at 1 each day.
+pub async fn order_numbers_count_per_day<H: Harness>(h: &H) {
+    let store = h.store();
+    let d1 = NaiveDate::from_ymd_opt(2026, 1, 31).expect("valid date");
+    let d2 = NaiveDate::from_ymd_opt(2026, 2, 1).expect("valid date");
+    assert_eq!(store.next_order_number(d1).await.expect("n"), 1);
+    assert_eq!(store.next_order_number(d1).await.expect("n"), 2);
+    assert_eq!(store.next_order_number(d2).await.expect("n"), 1);
+    assert_eq!(store.next_order_number(d1).await.expect("n"), 3);
+}
+
+/// The assigned driver's location is accepted, stored with the ETA, and moves the sequence.
+pub async fn assigned_driver_location_is_accepted_and_moves_the_sequence<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-loc", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::PickedUp).await;
+    let write = location_write(&view, &driver(), now().timestamp_millis());
+    let outcome = store.record_location(&write).await.expect("location");
+    assert_eq!(
+        outcome,
+        LocationOutcome::Accepted {
+            seq: view.seq() + 1
+        }
+    );
+    let stored = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(stored.seq(), view.seq() + 1);
+    assert_eq!(stored.live.location, Some(write.location.clone()));
+    assert_eq!(stored.live.eta, write.eta);
+    assert_eq!(stored.live.observed_speed_mps, Some(8.5));
+    assert_eq!(stored.live.location_accepted_at_ms, Some(write.now_ms));
+    assert_eq!(stored.order, view.order, "the order item is not rewritten");
+}
+
+/// A second location inside the interval is rate-limited with the time to wait; after the
+/// interval it is accepted.
+pub async fn location_too_soon_after_the_last_is_rate_limited<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-rate", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::InTransit).await;
+    let t0 = now().timestamp_millis();
+    let first = store
+        .record_location(&location_write(&view, &driver(), t0))
+        .await
+        .expect("first");
+    assert!(matches!(first, LocationOutcome::Accepted { .. }));
+    let soon = store
+        .record_location(&location_write(&view, &driver(), t0 + 400))
+        .await
+        .expect("soon");
+    assert_eq!(
+        soon,
+        LocationOutcome::RateLimited {
+            retry_after_ms: 600
+        }
+    );
+    let later = store
+        .record_location(&location_write(&view, &driver(), t0 + 1_000))
+        .await
+        .expect("later");
+    assert_eq!(
+        later,
+        LocationOutcome::Accepted {
+            seq: view.seq() + 2
+        }
+    );
+}
+
+/// Ten concurrent locations in the same interval: exactly one is accepted, across writers.
+pub async fn concurrent_locations_in_one_interval_accept_exactly_one<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-burst", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::InTransit).await;
+    let t0 = now().timestamp_millis();
+    let tasks = (0..10).map(|i| {
+        let store = Arc::clone(&store);
+        let write = location_write(&view, &driver(), t0 + i);
+        tokio::spawn(async move { store.record_location(&write).await })
+    });
+    let outcomes: Vec<LocationOutcome> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("outcome"))
+        .collect();
+    let accepted = outcomes
+        .iter()
+        .filter(|o| matches!(o, LocationOutcome::Accepted { .. }))
+        .count();
+    let limited = outcomes
+        .iter()
+        .filter(|o| matches!(o, LocationOutcome::RateLimited { .. }))
+        .count();
+    assert_eq!((accepted, limited), (1, 9), "{outcomes:?}");
+    let stored = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(stored.seq(), view.seq() + 1);
+}
+
+/// A driver who is not assigned to the order cannot write its location.
+pub async fn location_from_another_driver_is_refused<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-thief", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::InTransit).await;
+    let outcome = store
+        .record_location(&location_write(
+            &view,
+            &other_driver(),
+            now().timestamp_millis(),
+        ))
+        .await
+        .expect("outcome");
+    assert_eq!(outcome, LocationOutcome::NotAssignedDriver);
+    let stored = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(stored.live.location, None);
+    assert_eq!(stored.seq(), view.seq());
+}
+
+/// Before pickup assignment and after delivery the driver's locations are refused.
+pub async fn location_outside_a_driver_phase_is_refused<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-phase", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let ready = advance(&*store, view, OrderStatus::ReadyForPickup).await;
+    let before = store
+        .record_location(&location_write(&ready, &driver(), now().timestamp_millis()))
+        .await
+        .expect("outcome");
+    assert_eq!(before, LocationOutcome::NotAssignedDriver, "no driver yet");
+    let delivered = advance(&*store, ready, OrderStatus::Delivered).await;
+    let after = store
+        .record_location(&location_write(
+            &delivered,
+            &driver(),
+            now().timestamp_millis(),
+        ))
+        .await
+        .expect("outcome");
+    assert_eq!(after, LocationOutcome::NotActive);
+}
+
+/// A location for an order that does not exist is `NotFound`, and creates nothing.
+pub async fn location_for_an_unknown_order_is_not_found<H: Harness>(h: &H) {
+    let store = h.store();
+    let ghost = placed_order("o-ghost", &customer(), now());
+    let outcome = store
+        .record_location(&location_write(&ghost, &driver(), now().timestamp_millis()))
+        .await
+        .expect("outcome");
+    assert_eq!(outcome, LocationOutcome::NotFound);
+    assert_eq!(
+        store.get_order(&ghost.order.order_id).await.expect("get"),
+        None
+    );
+}
+
+/// A newly opened connection is readable and is in its user's and its role's rooms.
+pub async fn opened_connection_is_in_its_user_and_role_rooms<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let c = connection("c-open", &customer(), at);
+    let rooms = rnd_domain::rooms::initial_rooms(&customer());
+    store.open_connection(&c, &rooms).await.expect("open");
+    assert_eq!(
+        store
+            .get_connection(&c.connection_id, at)
+            .await
+            .expect("get"),
+        Some(c.clone())
+    );
+    for room in &rooms {
+        assert_eq!(
+            store.room_members(room, at).await.expect("members"),
+            vec![c.connection_id.clone()]
+        );
+    }
+    let mut of = store.rooms_of(&c.connection_id).await.expect("rooms");
+    of.sort();
+    let mut expected = rooms.to_vec();
+    expected.sort();
+    assert_eq!(of, expected);
+}
+
+/// Joining an order room adds the connection to its members; leaving removes it.
+pub async fn joining_and_leaving_an_order_room<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let a = connection("c-a", &customer(), at);
+    let b = connection("c-b", &admin(), at);
+    store.open_connection(&a, &[]).await.expect("open a");
+    store.open_connection(&b, &[]).await.expect("open b");
+    let room = Room::Order(order_id("o-room"));
+    store
+        .join_room(&a.connection_id, &room, at)
+        .await
+        .expect("join a");
+    store
+        .join_room(&b.connection_id, &room, at)
+        .await
+        .expect("join b");
+    let mut members = store.room_members(&room, at).await.expect("members");
+    members.sort();
+    assert_eq!(
+        members,
+        vec![a.connection_id.clone(), b.connection_id.clone()]
+    );
+    assert!(
+        store
+            .leave_room(&a.connection_id, &room)
+            .await
+            .expect("leave")
+    );
+    assert!(
+        !store
+            .leave_room(&a.connection_id, &room)
+            .await
+            .expect("leave again"),
+        "leaving twice reports it was not a member"
+    );
+    assert_eq!(
+        store.room_members(&room, at).await.expect("members"),
+        vec![b.connection_id.clone()]
+    );
+    assert_eq!(
+        store.rooms_of(&a.connection_id).await.expect("rooms"),
+        Vec::<Room>::new()
+    );
+}
+
+/// Joining a room twice leaves one membership.
+pub async fn joining_twice_is_idempotent<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let c = connection("c-twice", &customer(), at);
+    store.open_connection(&c, &[]).await.expect("open");
+    let room = Room::Order(order_id("o-twice"));
+    store
+        .join_room(&c.connection_id, &room, at)
+        .await
+        .expect("join");
+    store
+        .join_room(&c.connection_id, &room, at)
+        .await
+        .expect("join again");
+    assert_eq!(
+        store.room_members(&room, at).await.expect("members"),
+        vec![c.connection_id.clone()]
+    );
+    assert_eq!(
+        store.rooms_of(&c.connection_id).await.expect("rooms"),
+        vec![room]
+    );
+}
+
+/// Unknown, closed and expired connections cannot join rooms.
+pub async fn joining_with_a_closed_connection_is_refused<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let room = Room::Order(order_id("o-closed"));
+    let unknown = store
+        .join_room(&connection_id("c-unknown"), &room, at)
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::ConnectionGone)),
+        "{unknown:?}"
+    );
+    let c = connection("c-closed", &customer(), at);
+    store.open_connection(&c, &[]).await.expect("open");
+    store
+        .close_connection(&c.connection_id, at)
+        .await
+        .expect("close");
+    let closed = store.join_room(&c.connection_id, &room, at).await;
+    assert!(
+        matches!(closed, Err(StoreError::ConnectionGone)),
+        "{closed:?}"
+    );
+    let old = connection("c-old", &customer(), at - Duration::hours(3));
+    store.open_connection(&old, &[]).await.expect("open old");
+    let expired = store.join_room(&old.connection_id, &room, at).await;
+    assert!(
+        matches!(expired, Err(StoreError::ConnectionGone)),
+        "{expired:?}"
+    );
+    assert!(
+        store
+            .room_members(&room, at)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}
+
+/// Closing a connection removes it and every membership, and reports its rooms and duration.
+pub async fn closing_removes_the_connection_and_every_membership<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let c = connection("c-close", &driver(), at);
+    let initial = rnd_domain::rooms::initial_rooms(&driver());
+    store.open_connection(&c, &initial).await.expect("open");
+    let order_room = Room::Order(order_id("o-close"));
+    store
+        .join_room(&c.connection_id, &order_room, at)
+        .await
+        .expect("join");
+    let later = at + Duration::seconds(95);
+    let closed = store
+        .close_connection(&c.connection_id, later)
+        .await
+        .expect("close")
+        .expect("was open");
+    assert_eq!(closed.connection, c);
+    assert_eq!(closed.duration(), Duration::seconds(95));
+    let mut rooms = closed.rooms.clone();
+    rooms.sort();
+    let mut expected = vec![
+        order_room.clone(),
+        Room::User(driver().user_id),
+        Room::Role(Role::Driver),
+    ];
+    expected.sort();
+    assert_eq!(rooms, expected);
+    assert_eq!(
+        store
+            .get_connection(&c.connection_id, later)
+            .await
+            .expect("get"),
+        None
+    );
+    for room in expected {
+        assert!(
+            store
+                .room_members(&room, later)
+                .await
+                .expect("members")
+                .is_empty(),
+            "{room} still has members"
+        );
+    }
+}
+
+/// Closing an unknown or already closed connection is harmless and says so.
+pub async fn closing_twice_is_harmless<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let c = connection("c-again", &chef(), at);
+    store
+        .open_connection(&c, &rnd_domain::rooms::initial_rooms(&chef()))
+        .await
+        .expect("open");
+    assert!(
+        store
+            .close_connection(&c.connection_id, at)
+            .await
+            .expect("close")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .close_connection(&c.connection_id, at)
+            .await
+            .expect("close again"),
+        None
+    );
+    assert_eq!(
+        store
+            .close_connection(&connection_id("c-never"), at)
+            .await
+            .expect("close unknown"),
+        None
+    );
+}
+
+/// A connection past its TTL is not returned, nor counted in its rooms, even though the store
+/// has not deleted it yet (DynamoDB deletes expired items lazily).
+pub async fn expired_connections_are_invisible_before_the_store_deletes_them<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let old = connection("c-stale", &customer(), at - Duration::hours(3));
+    let fresh = connection("c-fresh", &other_customer(), at);
+    let role_room = Room::Role(Role::Customer);
+    store
+        .open_connection(&old, std::slice::from_ref(&role_room))
+        .await
+        .expect("open old");
+    store
+        .open_connection(&fresh, std::slice::from_ref(&role_room))
+        .await
+        .expect("open fresh");
+    assert_eq!(
+        store
+            .get_connection(&old.connection_id, at)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store.room_members(&role_room, at).await.expect("members"),
+        vec![fresh.connection_id.clone()]
+    );
+}
+
+/// The connection row and each membership row carry the TTL attribute: connectedAt + 2 h +
+/// grace, in epoch seconds.
+pub async fn connection_and_membership_rows_carry_the_ttl<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let c = connection("c-ttl", &customer(), at);
+    store
+        .open_connection(&c, &rnd_domain::rooms::initial_rooms(&customer()))
+        .await
+        .expect("open");
+    store
+        .join_room(&c.connection_id, &Room::Order(order_id("o-ttl")), at)
+        .await
+        .expect("join");
+    let expected = c.expires_at.timestamp();
+    assert_eq!(
+        expected,
+        at.timestamp() + 2 * 3600 + rnd_domain::ports::CONNECTION_TTL_GRACE_SECS
+    );
+    assert_eq!(
+        h.stored_connection_ttl(&c.connection_id).await,
+        Some(expected)
+    );
+    let ttls = h.stored_membership_ttls(&c.connection_id).await;
+    assert_eq!(ttls, vec![expected; 3]);
+}
+
+/// Every change of an order's items is recorded, per item in write order: the first has no
+/// old image, each old image is the previous new image, and sequence numbers increase.
+pub async fn change_log_records_every_change_in_order<H: Harness>(h: &H) {
+    let store = h.store();
+    let view = placed_order("o-log", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::InTransit).await;
+    let t0 = now().timestamp_millis();
+    for i in 0..3 {
+        let outcome = store
+            .record_location(&location_write(&view, &driver(), t0 + i * 1_000))
+            .await
+            .expect("location");
+        assert!(matches!(outcome, LocationOutcome::Accepted { .. }));
+    }
+    let changes = h.recorded_changes(&view.order.order_id).await;
+    let orders: Vec<_> = changes
+        .iter()
+        .filter(|c| matches!(c.new, Some(OrderRecord::Order(_))))
+        .collect();
+    let lives: Vec<_> = changes
+        .iter()
+        .filter(|c| matches!(c.new, Some(OrderRecord::Live(_))))
+        .collect();
+    assert_eq!(orders.len(), 7, "insert + 6 transitions");
+    assert_eq!(lives.len(), 10, "insert + 6 transitions + 3 locations");
+    for kind in [orders, lives] {
+        assert_eq!(kind[0].old, None, "first change is an insert");
+        for pair in kind.windows(2) {
+            assert_eq!(
+                pair[1].old, pair[0].new,
+                "old image is the previous new image"
+            );
+            let (a, b) = (
+                pair[0].new.as_ref().map(OrderRecord::seq),
+                pair[1].new.as_ref().map(OrderRecord::seq),
+            );
+            assert!(a < b, "sequence increases: {a:?} then {b:?}");
+        }
+    }
+    let last_seq = changes
+        .iter()
+        .filter_map(|c| c.new.as_ref().map(OrderRecord::seq))
+        .max();
+    assert_eq!(last_seq, Some(10));
+}
+
+/// Orders are listed per customer, chef, driver and for admins, newest first, in pages.
+pub async fn orders_are_listed_newest_first_per_party_with_a_cursor<H: Harness>(h: &H) {
+    let store = h.store();
+    let base = now() - Duration::minutes(30);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let who = if i % 2 == 0 {
+            customer()
+        } else {
+            other_customer()
+        };
+        let view = placed_order(&format!("o-list-{i}"), &who, base + Duration::minutes(i));
+        store.create_order(&view).await.expect("create");
+        ids.push(view);
+    }
+    // o-list-0, 2, 4 are customer-1's; 1, 3 are customer-2's; all are chef-1's.
+    let names = |orders: &[rnd_domain::Order]| -> Vec<String> {
+        orders.iter().map(|o| o.order_id.to_string()).collect()
+    };
+    let page1 = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Customer(customer().user_id),
+            limit: 2,
+            cursor: None,
+        })
+        .await
+        .expect("page 1");
+    assert_eq!(names(&page1.orders), ["o-list-4", "o-list-2"]);
+    let cursor = page1.next_cursor.expect("more pages");
+    let page2 = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Customer(customer().user_id),
+            limit: 2,
+            cursor: Some(cursor),
+        })
+        .await
+        .expect("page 2");
+    assert_eq!(names(&page2.orders), ["o-list-0"]);
+    assert_eq!(page2.next_cursor, None);
+
+    let chef_page = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Chef(chef().user_id),
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .expect("chef");
+    assert_eq!(
+        names(&chef_page.orders),
+        ["o-list-4", "o-list-3", "o-list-2", "o-list-1", "o-list-0"]
+    );
+
+    let driver_before = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Driver(driver().user_id),
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .expect("driver");
+    assert!(driver_before.orders.is_empty());
+    advance(&*store, ids[1].clone(), OrderStatus::AssignedToDriver).await;
+    let driver_after = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Driver(driver().user_id),
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .expect("driver");
+    assert_eq!(names(&driver_after.orders), ["o-list-1"]);
+    assert_eq!(
+        driver_after.orders[0].status,
+        OrderStatus::AssignedToDriver,
+        "listing shows the current state"
+    );
+
+    let all = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::All,
+            limit: 3,
+            cursor: None,
+        })
+        .await
+        .expect("all");
+    assert_eq!(names(&all.orders), ["o-list-4", "o-list-3", "o-list-2"]);
+    let rest = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::All,
+            limit: 3,
+            cursor: all.next_cursor,
+        })
+        .await
+        .expect("all rest");
+    assert_eq!(names(&rest.orders), ["o-list-1", "o-list-0"]);
+}

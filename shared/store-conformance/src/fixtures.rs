@@ -1,0 +1,145 @@
+//! Orders, actors and connections to test with.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use rnd_domain::geo::{GeoPoint, Latitude, Longitude};
+use rnd_domain::identity::{Actor, Role};
+use rnd_domain::ids::{ConnectionId, OrderId, UserId};
+use rnd_domain::order::{Action, ChefInfo, DriverInfo, NewOrder, OrderItem, OrderStatus};
+use rnd_domain::ports::{Connection, OrderStore};
+use rnd_domain::{Order, OrderView};
+
+/// Now, truncated to milliseconds (what every store keeps exactly).
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(Duration::milliseconds(1))
+        .expect("truncating to ms cannot overflow")
+}
+
+fn user(id: &str) -> UserId {
+    UserId::parse(id).expect("fixture user ids are valid")
+}
+
+/// The customer of every fixture order.
+pub fn customer() -> Actor {
+    Actor::new(user("customer-1"), Role::Customer)
+}
+
+/// Another customer.
+pub fn other_customer() -> Actor {
+    Actor::new(user("customer-2"), Role::Customer)
+}
+
+/// The chef of every fixture order.
+pub fn chef() -> Actor {
+    Actor::new(user("chef-1"), Role::Chef)
+}
+
+/// The driver assigned by [`advance`].
+pub fn driver() -> Actor {
+    Actor::new(user("driver-1"), Role::Driver)
+}
+
+/// A driver who is not assigned.
+pub fn other_driver() -> Actor {
+    Actor::new(user("driver-2"), Role::Driver)
+}
+
+/// An admin.
+pub fn admin() -> Actor {
+    Actor::new(user("admin-1"), Role::Admin)
+}
+
+/// An order id.
+pub fn order_id(id: &str) -> OrderId {
+    OrderId::parse(id).expect("fixture order ids are valid")
+}
+
+/// A pending order from [`customer`] to [`chef`], placed at `at`.
+pub fn placed_order(id: &str, customer: &Actor, at: DateTime<Utc>) -> OrderView {
+    let order = Order::place(
+        NewOrder {
+            order_id: order_id(id),
+            order_number: format!("RND-{}-{:04}", at.format("%Y%m%d"), id.len()),
+            customer_id: customer.user_id.clone(),
+            customer_name: "Ada Customer".into(),
+            delivery_address: "1 Congress Ave, Austin, TX".into(),
+            delivery: GeoPoint::parse(30.2747, -97.7404).expect("valid point"),
+            chef: ChefInfo {
+                chef_id: chef().user_id,
+                chef_name: "Carla Chef".into(),
+                chef_business_name: "Carla's Kitchen".into(),
+                chef_address: "500 E 7th St, Austin, TX".into(),
+                chef_latitude: Latitude::parse(30.2676).expect("valid"),
+                chef_longitude: Longitude::parse(-97.7360).expect("valid"),
+            },
+            items: vec![OrderItem {
+                name: "Tamales".into(),
+                quantity: 6,
+            }],
+            notes: Some("Ring twice".into()),
+        },
+        at,
+    );
+    OrderView::new_placed(order)
+}
+
+/// The action (and actor) that moves an order out of `status` along the happy path.
+pub fn next_step(status: OrderStatus) -> Option<(Actor, Action)> {
+    Some(match status {
+        OrderStatus::Pending => (admin(), Action::ConfirmPayment),
+        OrderStatus::PaymentConfirmed => (chef(), Action::Accept),
+        OrderStatus::Accepted => (chef(), Action::MarkReady),
+        OrderStatus::ReadyForPickup => (
+            admin(),
+            Action::AssignDriver(DriverInfo {
+                driver_id: driver().user_id,
+                driver_name: "Dan Driver".into(),
+                driver_phone: Some("+1 512 555 0100".into()),
+            }),
+        ),
+        OrderStatus::AssignedToDriver => (driver(), Action::PickUp),
+        OrderStatus::PickedUp => (driver(), Action::StartTransit),
+        OrderStatus::InTransit => (driver(), Action::Deliver),
+        OrderStatus::Delivered | OrderStatus::Cancelled => return None,
+    })
+}
+
+/// Commits happy-path transitions until the stored order is in `target`; returns the view.
+pub async fn advance<S: OrderStore + ?Sized>(
+    store: &S,
+    mut view: OrderView,
+    target: OrderStatus,
+) -> OrderView {
+    while view.order.status != target {
+        let (actor, action) = next_step(view.order.status).expect("target is on the happy path");
+        let next = view
+            .apply(&actor, action, now())
+            .expect("happy-path transition is valid");
+        store
+            .commit_transition(&view, &next)
+            .await
+            .expect("uncontended commit succeeds");
+        view = next;
+    }
+    view
+}
+
+/// An open connection of `actor`, connected at `at`.
+pub fn connection(id: &str, actor: &Actor, at: DateTime<Utc>) -> Connection {
+    Connection {
+        connection_id: ConnectionId::parse(id).expect("fixture connection ids are valid"),
+        user_id: actor.user_id.clone(),
+        role: actor.role,
+        name: Some("Test User".into()),
+        connected_at: at,
+        source_ip: Some("203.0.113.7".into()),
+        user_agent: Some("conformance/1.0".into()),
+        token_expires_at: at + Duration::hours(1),
+        expires_at: Connection::expiry_for(at),
+    }
+}
+
+/// A connection id.
+pub fn connection_id(id: &str) -> ConnectionId {
+    ConnectionId::parse(id).expect("fixture connection ids are valid")
+}

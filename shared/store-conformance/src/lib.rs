@@ -1,0 +1,98 @@
+//! One conformance suite for every store adapter.
+//!
+//! Each adapter crate has a `tests/conformance.rs` that implements [`Harness`] (how to make a
+//! fresh, isolated store and how to read back what the store recorded) and expands
+//! [`conformance_suite!`] with an async expression that builds a harness. Every test then runs
+//! against that adapter: transitions and their races, rate-limit races, room membership, TTL
+//! fields, the change log's order.
+//!
+//! # Layout
+//! - [`Harness`]: what an adapter's test provides.
+//! - [`fixtures`]: orders, actors and connections to test with.
+//! - [`cases`]: the tests, as async functions over a harness.
+//! - [`conformance_suite!`]: expands every case into a `#[tokio::test]`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rnd_domain::OrderRecord;
+use rnd_domain::ids::{ConnectionId, OrderId};
+use rnd_domain::ports::Store;
+
+pub mod cases;
+pub mod fixtures;
+
+/// One change of one order item, as the store recorded it (its change log or stream).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedChange {
+    /// The image before (None for an insert).
+    pub old: Option<OrderRecord>,
+    /// The image after (None for a removal).
+    pub new: Option<OrderRecord>,
+}
+
+/// What an adapter's test provides to the suite.
+#[async_trait]
+pub trait Harness: Send + Sync + 'static {
+    /// The store under test.
+    type Store: Store + 'static;
+
+    /// The store, fresh for this test (its own tables or database).
+    fn store(&self) -> Arc<Self::Store>;
+
+    /// Every change recorded for `order`'s items (order and live), in the order the store
+    /// recorded them: the embedded change log, or the DynamoDB stream.
+    async fn recorded_changes(&self, order: &OrderId) -> Vec<RecordedChange>;
+
+    /// The TTL attribute stored on the connection's row, epoch seconds (None when no row).
+    async fn stored_connection_ttl(&self, connection: &ConnectionId) -> Option<i64>;
+
+    /// The TTL attributes stored on the connection's membership rows, epoch seconds.
+    async fn stored_membership_ttls(&self, connection: &ConnectionId) -> Vec<i64>;
+}
+
+/// Expands every conformance case into a `#[tokio::test]` for one adapter.
+///
+/// ```ignore
+/// rnd_store_conformance::conformance_suite!(MyHarness::new().await);
+/// ```
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@cases $make;
+            order_round_trips_through_the_store,
+            creating_an_order_twice_is_refused,
+            unknown_order_is_none,
+            a_transition_is_committed_with_the_next_sequence,
+            two_racing_transitions_have_exactly_one_winner,
+            a_transition_read_before_a_location_write_conflicts,
+            order_numbers_are_distinct_under_concurrency,
+            order_numbers_count_per_day,
+            assigned_driver_location_is_accepted_and_moves_the_sequence,
+            location_too_soon_after_the_last_is_rate_limited,
+            concurrent_locations_in_one_interval_accept_exactly_one,
+            location_from_another_driver_is_refused,
+            location_outside_a_driver_phase_is_refused,
+            location_for_an_unknown_order_is_not_found,
+            opened_connection_is_in_its_user_and_role_rooms,
+            joining_and_leaving_an_order_room,
+            joining_twice_is_idempotent,
+            joining_with_a_closed_connection_is_refused,
+            closing_removes_the_connection_and_every_membership,
+            closing_twice_is_harmless,
+            expired_connections_are_invisible_before_the_store_deletes_them,
+            connection_and_membership_rows_carry_the_ttl,
+            change_log_records_every_change_in_order,
+            orders_are_listed_newest_first_per_party_with_a_cursor,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let harness = $make;
+                $crate::cases::$case(&harness).await;
+            }
+        )*
+    };
+}
