@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::UserId;
 
+/// The development HS256 secret used by the local stack and the event fixtures. Public on
+/// purpose: never configure it in a deployed stage.
+pub const DEV_JWT_SECRET: &str = "rnd-local-dev-secret-not-for-production-use";
+
 /// Default clock leeway for `exp` and `nbf`, in seconds.
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
 

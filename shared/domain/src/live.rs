@@ -162,7 +162,7 @@ impl LocationOutcome {
             && live.status.is_driver_active()
             && live
                 .location_accepted_at_ms
-                .is_none_or(|last| last <= write.now_ms - write.min_interval_ms)
+                .is_none_or(|last| last <= write.now_ms.saturating_sub(write.min_interval_ms))
     }
 
     /// The live item after `write` is accepted on top of `live`.

@@ -1,0 +1,202 @@
+//! The embedded SQLite store: every RND Realtime port ([`ConnectionStore`], [`OrderStore`],
+//! [`LiveLocationStore`]) over one SQLite database, plus a durable change log of the orders
+//! "table" that the local stack polls to emulate the DynamoDB stream.
+//!
+//! It mirrors the DynamoDB design (`docs/table-design.md`): the same items and the same
+//! conditions, expressed as SQL. An order is two rows (the order document and its small live
+//! row), a transition is one transaction conditioned on both rows' `seq`, and a driver location
+//! is one conditional `UPDATE` of the live row. Every write to an order's rows appends, in the
+//! same SQLite transaction, the old and new image (JSON of [`OrderRecord`]) to `change_log`, so
+//! a poller sees every change once, in order, across restarts.
+//!
+//! [`SqliteStore`] is `Send + Sync`: it keeps one connection behind a mutex and runs every call
+//! on tokio's blocking pool, so many tasks may use it at once. Write transactions are
+//! `BEGIN IMMEDIATE`, so two processes sharing a database file serialise too.
+//!
+//! # Layout
+//! - [`SqliteStore`] (this module): opening a database and running work off the async runtime.
+//! - `schema`: the tables, indexes and migrations (versioned with `PRAGMA user_version`).
+//! - `codec`: row values ↔ domain values (timestamps, JSON documents, the list cursor), and
+//!   error mapping.
+//! - `connections`: [`ConnectionStore`] (connections, room memberships, sessions).
+//! - `orders`: [`OrderStore`] (orders, live rows, order numbers, listing).
+//! - `location`: [`LiveLocationStore`] (the rate-limited driver location write).
+//! - `change_log`: the change log ([`SqliteStore::changes_after`], [`LoggedChange`]) and
+//!   consumer checkpoints ([`SqliteStore::checkpoint`], [`SqliteStore::save_checkpoint`]).
+//! - `testing` (feature `test-support`): raw column readers for the conformance harness.
+//!
+//! [`ConnectionStore`]: rnd_domain::ports::ConnectionStore
+//! [`OrderStore`]: rnd_domain::ports::OrderStore
+//! [`LiveLocationStore`]: rnd_domain::ports::LiveLocationStore
+//! [`OrderRecord`]: rnd_domain::OrderRecord
+
+mod change_log;
+mod codec;
+mod connections;
+mod location;
+mod orders;
+mod schema;
+#[cfg(feature = "test-support")]
+mod testing;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rnd_domain::ports::StoreError;
+use rusqlite::Connection;
+
+use crate::codec::DbResultExt;
+
+pub use change_log::{ChangeKind, LoggedChange, UnknownChangeKind};
+
+/// How long a statement waits for another process's lock before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The embedded store. Cheap to share: wrap it in an `Arc` (it is `Send + Sync`).
+///
+/// Besides the ports, it serves the change log to a poller:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rnd_domain::ports::StoreError> {
+/// use rnd_store_sqlite::SqliteStore;
+///
+/// let store = SqliteStore::in_memory()?;
+/// let mut position = store.checkpoint("fanout").await?;
+/// for change in store.changes_after(position, 100).await? {
+///     // derive and send events from (change.old, change.new) …
+///     position = change.position;
+/// }
+/// store.save_checkpoint("fanout", position).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// The database file, `None` for an in-memory database.
+    path: Option<PathBuf>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file at `path`, creating its parent directory, and
+    /// brings its schema up to date. The database runs in WAL mode with foreign keys on and a
+    /// busy timeout, so several processes may share the file.
+    ///
+    /// Fails with [`StoreError::Backend`] when the directory or file cannot be created or
+    /// opened, and with [`StoreError::Corrupt`] when the file was written by a newer version
+    /// of this crate (a schema version this build does not know).
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+        }
+        let mut conn = Connection::open(path).db()?;
+        configure(&conn, true)?;
+        schema::migrate(&mut conn)?;
+        tracing::debug!(path = %path.display(), "opened sqlite store");
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// A fresh, private in-memory database with the current schema (tests, throwaway runs).
+    /// Nothing survives dropping the store.
+    ///
+    /// Fails with [`StoreError::Backend`] only if SQLite itself cannot start.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let mut conn = Connection::open_in_memory().db()?;
+        configure(&conn, false)?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: None,
+        })
+    }
+
+    /// The database file, `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Runs `work` with the connection on tokio's blocking pool and returns its result. The
+    /// mutex is taken and released inside the blocking task, never across an await.
+    ///
+    /// A panic inside `work` is resumed in the caller. A poisoned mutex is recovered: a panic
+    /// mid-transaction rolled that transaction back when it unwound, so the connection is sound.
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut guard)
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+}
+
+/// Connection settings: busy timeout, foreign keys, and (for files) WAL journaling with
+/// `synchronous = NORMAL`, which in WAL mode loses nothing on a process crash.
+fn configure(conn: &Connection, file: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    conn.pragma_update(None, "foreign_keys", true).db()?;
+    if file {
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .db()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "sqlite refused WAL journaling; continuing with its mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL").db()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn the_store_can_be_shared_between_tasks() {
+        // GIVEN the store type
+        // WHEN it is required to be Send + Sync + 'static
+        // THEN it compiles
+        assert_send_sync::<SqliteStore>();
+    }
+
+    #[test]
+    fn an_in_memory_store_has_foreign_keys_on_and_the_current_schema() {
+        // GIVEN a fresh in-memory store
+        let store = SqliteStore::in_memory().unwrap();
+        // WHEN its settings are read back
+        let conn = store.conn.lock().unwrap();
+        let fk: bool = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        // THEN foreign keys are enforced and the schema is current
+        assert!(fk);
+        assert_eq!(version, schema::SCHEMA_VERSION);
+        assert!(store.path().is_none());
+    }
+}

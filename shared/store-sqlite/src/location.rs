@@ -1,0 +1,93 @@
+//! [`LiveLocationStore`]: the driver location write, one conditional `UPDATE` of the live row.
+//!
+//! The rule (assigned driver, driver phase, rate limit) is the domain's
+//! ([`LocationOutcome::allows`]); here it is expressed as the `WHERE` clause, as DynamoDB's
+//! condition expression, and a refusal is classified from the row as it was
+//! ([`LocationOutcome::classify_refusal`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rnd_domain::ports::{LiveLocationStore, StoreError};
+use rnd_domain::{LocationOutcome, LocationWrite, OrderRecord, OrderStatus};
+use rusqlite::{Connection, TransactionBehavior, named_params};
+
+use crate::SqliteStore;
+use crate::change_log;
+use crate::codec::{DbResultExt, to_i64, to_json};
+use crate::orders::read_live;
+
+#[async_trait]
+impl LiveLocationStore for SqliteStore {
+    /// Records the location on the live row if the sender is the assigned driver, the order is
+    /// `assigned_to_driver`, `picked_up` or `in_transit`, and the last accepted location is at
+    /// least `min_interval_ms` older than `now_ms`; logs the change in the same transaction.
+    ///
+    /// Returns [`LocationOutcome::Accepted`] with the live row's new `seq`, or why the write was
+    /// refused (nothing is written then). Fails with [`StoreError::Corrupt`] when the live
+    /// document does not parse, and with [`StoreError::Backend`] when SQLite fails.
+    async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError> {
+        let write = write.clone();
+        self.run(move |conn| record_location(conn, &write)).await
+    }
+}
+
+fn record_location(
+    conn: &mut Connection,
+    write: &LocationWrite,
+) -> Result<LocationOutcome, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    let current = read_live(&tx, &write.order_id)?;
+    let Some(current) = current else {
+        tracing::debug!(order_id = %write.order_id, "location for an unknown order");
+        return Ok(LocationOutcome::NotFound);
+    };
+    let now = DateTime::<Utc>::from_timestamp_millis(write.now_ms).unwrap_or_else(Utc::now);
+    let next = LocationOutcome::apply(&current, write, now);
+    let [active_1, active_2, active_3] = OrderStatus::DRIVER_ACTIVE.map(OrderStatus::as_str);
+    let changed = tx
+        .execute(
+            "UPDATE order_live
+             SET seq = :seq, location_accepted_at_ms = :now_ms, doc = :doc
+             WHERE order_id = :order_id
+               AND seq = :current_seq
+               AND driver_id = :driver_id
+               AND status IN (:active_1, :active_2, :active_3)
+               AND (location_accepted_at_ms IS NULL
+                    OR location_accepted_at_ms <= :accepted_before_ms)",
+            named_params! {
+                ":seq": to_i64("order_live.seq", next.seq)?,
+                ":now_ms": write.now_ms,
+                ":doc": to_json(&next)?,
+                ":order_id": write.order_id.as_str(),
+                ":current_seq": to_i64("order_live.seq", current.seq)?,
+                ":driver_id": write.driver_id.as_str(),
+                ":active_1": active_1,
+                ":active_2": active_2,
+                ":active_3": active_3,
+                ":accepted_before_ms": write.now_ms.saturating_sub(write.min_interval_ms),
+            },
+        )
+        .db()?;
+    // The columns mirror the document, so SQL and the domain rule must agree.
+    debug_assert_eq!(
+        changed == 1,
+        LocationOutcome::allows(&current, write),
+        "the conditional update disagrees with LocationOutcome::allows"
+    );
+    if changed == 0 {
+        let outcome = LocationOutcome::classify_refusal(Some(&current), write);
+        tracing::debug!(order_id = %write.order_id, ?outcome, "location refused");
+        return Ok(outcome);
+    }
+    let seq = next.seq;
+    change_log::append(
+        &tx,
+        Some(&OrderRecord::Live(current)),
+        Some(&OrderRecord::Live(next)),
+    )?;
+    tx.commit().db()?;
+    tracing::debug!(order_id = %write.order_id, seq, "location accepted");
+    Ok(LocationOutcome::Accepted { seq })
+}

@@ -1,0 +1,182 @@
+//! The tables and their migrations. `PRAGMA user_version` holds the schema version; each
+//! migration moves it by one inside the transaction that changes the schema, so a database is
+//! always at exactly one known version.
+//!
+//! Timestamps are stored as fixed-width RFC 3339 text (nanoseconds, `Z`), which sorts like the
+//! instant it names; TTL columns are epoch seconds, as DynamoDB's TTL attribute.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use rnd_domain::ports::StoreError;
+
+use crate::codec::DbResultExt;
+
+/// The schema version this build writes and understands.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+
+/// Version 1: every item of the DynamoDB design, the change log and checkpoints.
+const V1: &str = r#"
+-- connections table: the connection item. `ttl` is the TTL (epoch seconds, = expires_at).
+CREATE TABLE connections (
+    connection_id    TEXT    NOT NULL PRIMARY KEY,
+    user_id          TEXT    NOT NULL,
+    role             TEXT    NOT NULL,
+    name             TEXT,
+    connected_at     TEXT    NOT NULL,
+    source_ip        TEXT,
+    user_agent       TEXT,
+    token_expires_at TEXT    NOT NULL,
+    expires_at       TEXT    NOT NULL,
+    ttl              INTEGER NOT NULL
+) STRICT;
+
+-- connections table: the membership items, `ROOM#{room}` / `CONN#{connectionId}`.
+CREATE TABLE memberships (
+    room          TEXT    NOT NULL,
+    connection_id TEXT    NOT NULL REFERENCES connections (connection_id) ON DELETE CASCADE,
+    user_id       TEXT    NOT NULL,
+    ttl           INTEGER NOT NULL,
+    PRIMARY KEY (room, connection_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX memberships_by_connection ON memberships (connection_id);
+
+-- connections table: the session items (closed connections, kept for analytics).
+CREATE TABLE sessions (
+    connection_id    TEXT    NOT NULL PRIMARY KEY,
+    user_id          TEXT    NOT NULL,
+    role             TEXT    NOT NULL,
+    name             TEXT,
+    connected_at     TEXT    NOT NULL,
+    source_ip        TEXT,
+    user_agent       TEXT,
+    token_expires_at TEXT    NOT NULL,
+    expires_at       TEXT    NOT NULL,
+    rooms            TEXT    NOT NULL, -- JSON array of room names
+    disconnected_at  TEXT    NOT NULL,
+    duration_ms      INTEGER NOT NULL,
+    ttl              INTEGER NOT NULL
+) STRICT;
+
+-- orders table: the order item (JSON of `Order`) and its index keys.
+CREATE TABLE orders (
+    order_id    TEXT    NOT NULL PRIMARY KEY,
+    customer_id TEXT    NOT NULL,
+    chef_id     TEXT    NOT NULL,
+    driver_id   TEXT,
+    created_at  TEXT    NOT NULL,
+    seq         INTEGER NOT NULL,
+    doc         TEXT    NOT NULL
+) STRICT;
+CREATE INDEX orders_by_customer ON orders (customer_id, created_at, order_id);
+CREATE INDEX orders_by_chef ON orders (chef_id, created_at, order_id);
+CREATE INDEX orders_by_driver ON orders (driver_id, created_at, order_id)
+    WHERE driver_id IS NOT NULL;
+CREATE INDEX orders_by_created ON orders (created_at, order_id);
+
+-- orders table: the live item (JSON of `LiveState`) and the columns location writes test.
+CREATE TABLE order_live (
+    order_id                TEXT    NOT NULL PRIMARY KEY
+                                    REFERENCES orders (order_id) ON DELETE CASCADE,
+    seq                     INTEGER NOT NULL,
+    status                  TEXT    NOT NULL,
+    driver_id               TEXT,
+    location_accepted_at_ms INTEGER,
+    doc                     TEXT    NOT NULL
+) STRICT;
+
+-- orders table: counters (order numbers per day).
+CREATE TABLE counters (
+    name  TEXT    NOT NULL PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+
+-- The orders table's stream: every change of an order or live row, in commit order.
+CREATE TABLE change_log (
+    position   INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id   TEXT    NOT NULL,
+    item_kind  TEXT    NOT NULL CHECK (item_kind IN ('order', 'live')),
+    event_name TEXT    NOT NULL CHECK (event_name IN ('INSERT', 'MODIFY', 'REMOVE')),
+    old_image  TEXT,
+    new_image  TEXT,
+    created_at TEXT    NOT NULL
+) STRICT;
+CREATE INDEX change_log_by_order ON change_log (order_id, position);
+
+-- How far each stream consumer has read.
+CREATE TABLE checkpoints (
+    consumer   TEXT    NOT NULL PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    updated_at TEXT    NOT NULL
+) STRICT;
+"#;
+
+/// Brings the database to [`SCHEMA_VERSION`], one migration per transaction.
+///
+/// Fails with [`StoreError::Corrupt`] when the database is at a newer version than this build
+/// knows, and with [`StoreError::Backend`] when SQLite fails.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    loop {
+        // IMMEDIATE: two processes opening a fresh file at once migrate it once.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db()?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .db()?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let Some(migration) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
+            return Err(StoreError::Corrupt(format!(
+                "the database is at schema version {version}; this build knows up to \
+                 {SCHEMA_VERSION}"
+            )));
+        };
+        tx.execute_batch(migration).db()?;
+        tx.pragma_update(None, "user_version", version + 1).db()?;
+        tx.commit().db()?;
+        tracing::debug!(version = version + 1, "migrated sqlite schema");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        // GIVEN a migrated database
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // WHEN it is migrated again
+        migrate(&mut conn).unwrap();
+        // THEN it is at the current version
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        // GIVEN a database at a version this build does not know
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        // WHEN it is migrated
+        let err = migrate(&mut conn).unwrap_err();
+        // THEN it is refused, naming the version
+        match err {
+            StoreError::Corrupt(message) => {
+                assert!(message.contains(&format!("schema version {}", SCHEMA_VERSION + 1)));
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+}
