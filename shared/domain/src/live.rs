@@ -165,8 +165,9 @@ impl LocationOutcome {
                 .is_none_or(|last| last <= write.now_ms.saturating_sub(write.min_interval_ms))
     }
 
-    /// The live item after `write` is accepted on top of `live`.
-    pub fn apply(live: &LiveState, write: &LocationWrite, now: DateTime<Utc>) -> LiveState {
+    /// The live item after `write` is accepted on top of `live` (updated at the write's time).
+    pub fn apply(live: &LiveState, write: &LocationWrite) -> LiveState {
+        let now = DateTime::from_timestamp_millis(write.now_ms).unwrap_or(live.updated_at);
         LiveState {
             seq: live.seq + 1,
             location: Some(write.location.clone()),

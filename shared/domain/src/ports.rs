@@ -37,6 +37,9 @@ pub enum StoreError {
     /// The connection is not open (closed, expired or unknown).
     #[error("the connection is not open")]
     ConnectionGone,
+    /// A list cursor that is not one this store issued (malformed, or from another listing).
+    #[error("the cursor is not valid")]
+    InvalidCursor,
     /// A stored item does not parse as what it should be.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -76,10 +79,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The TTL for a connection opened at `connected_at`.
+    /// The TTL for a connection opened at `connected_at`: 2 h + grace later, in whole seconds
+    /// (a DynamoDB TTL attribute holds epoch seconds, so every store agrees on the instant).
     pub fn expiry_for(connected_at: DateTime<Utc>) -> DateTime<Utc> {
-        connected_at
-            + chrono::Duration::seconds(CONNECTION_MAX_LIFETIME_SECS + CONNECTION_TTL_GRACE_SECS)
+        let secs =
+            connected_at.timestamp() + CONNECTION_MAX_LIFETIME_SECS + CONNECTION_TTL_GRACE_SECS;
+        DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// True while the row is alive at `now`.
@@ -110,6 +115,7 @@ impl ClosedConnection {
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Stores a new connection and makes it a member of `rooms` (its user and role rooms).
+    /// Fails with [`StoreError::AlreadyExists`] when the id is already open.
     async fn open_connection(
         &self,
         connection: &Connection,
@@ -210,7 +216,9 @@ pub trait OrderStore: Send + Sync {
     /// The next order number of `day` (1, 2, 3, …), atomic under concurrency.
     async fn next_order_number(&self, day: NaiveDate) -> Result<u32, StoreError>;
 
-    /// Orders matching `query`, newest first.
+    /// Orders matching `query`, newest first. [`OrderFilter::All`] covers at least the last
+    /// twelve months. Fails with [`StoreError::InvalidCursor`] for a cursor this store did not
+    /// issue for this filter.
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError>;
 }
 

@@ -108,6 +108,9 @@ pub mod action {
         PING,
         HELLO,
     ];
+    /// The actions that have a route of their own; the rest (`ping`, `hello`) are answered by
+    /// `$default`.
+    pub const ROUTED: [&str; 3] = [SUBSCRIBE_ORDER, UNSUBSCRIBE_ORDER, DRIVER_LOCATION];
 }
 
 /// A parsed client message.

@@ -779,3 +779,125 @@ pub async fn orders_are_listed_newest_first_per_party_with_a_cursor<H: Harness>(
         .expect("all rest");
     assert_eq!(names(&rest.orders), ["o-list-1", "o-list-0"]);
 }
+
+/// A cursor that is not one the store issued (garbage, or another filter's) is refused as
+/// `InvalidCursor`, a caller mistake, not as corrupt data.
+pub async fn a_cursor_the_store_did_not_issue_is_refused<H: Harness>(h: &H) {
+    let store = h.store();
+    for i in 0..3 {
+        let view = placed_order(
+            &format!("o-cur-{i}"),
+            &customer(),
+            now() - Duration::minutes(i),
+        );
+        store.create_order(&view).await.expect("create");
+    }
+    let garbage = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Customer(customer().user_id),
+            limit: 1,
+            cursor: Some("not-a-cursor-%%".into()),
+        })
+        .await;
+    assert!(
+        matches!(garbage, Err(StoreError::InvalidCursor)),
+        "{garbage:?}"
+    );
+    let page = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Customer(customer().user_id),
+            limit: 1,
+            cursor: None,
+        })
+        .await
+        .expect("page");
+    let cursor = page.next_cursor.expect("more pages");
+    // A cursor from another party's listing must not page through this one.
+    let foreign = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Chef(chef().user_id),
+            limit: 1,
+            cursor: Some(cursor.clone()),
+        })
+        .await;
+    match foreign {
+        Err(StoreError::InvalidCursor) => {}
+        Ok(page) => assert!(
+            page.orders.iter().all(|o| o.chef.chef_id == chef().user_id),
+            "a foreign cursor never leaks other orders"
+        ),
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
+/// Opening a connection id that is already open fails with `AlreadyExists` and changes nothing.
+pub async fn opening_a_connection_id_twice_is_refused<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let first = connection("c-dup", &customer(), at);
+    store
+        .open_connection(&first, &rnd_domain::rooms::initial_rooms(&customer()))
+        .await
+        .expect("open");
+    let second = connection("c-dup", &other_customer(), at);
+    let err = store
+        .open_connection(
+            &second,
+            &rnd_domain::rooms::initial_rooms(&other_customer()),
+        )
+        .await
+        .expect_err("second open");
+    assert!(matches!(err, StoreError::AlreadyExists), "{err:?}");
+    assert_eq!(
+        store
+            .get_connection(&first.connection_id, at)
+            .await
+            .expect("get"),
+        Some(first)
+    );
+    assert!(
+        store
+            .room_members(&Room::User(other_customer().user_id), at)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}
+
+/// At the TTL instant a connection and its memberships are gone; a second before, they are
+/// alive. Every store agrees to the second.
+pub async fn a_connection_is_dead_from_the_instant_of_its_ttl<H: Harness>(h: &H) {
+    let store = h.store();
+    let c = connection("c-edge", &customer(), now());
+    let room = Room::User(customer().user_id);
+    store
+        .open_connection(&c, std::slice::from_ref(&room))
+        .await
+        .expect("open");
+    let before = c.expires_at - Duration::seconds(1);
+    assert!(
+        store
+            .get_connection(&c.connection_id, before)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(
+        store.room_members(&room, before).await.expect("members"),
+        vec![c.connection_id.clone()]
+    );
+    assert!(
+        store
+            .get_connection(&c.connection_id, c.expires_at)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        store
+            .room_members(&room, c.expires_at)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}

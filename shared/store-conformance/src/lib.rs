@@ -84,6 +84,9 @@ macro_rules! conformance_suite {
             connection_and_membership_rows_carry_the_ttl,
             change_log_records_every_change_in_order,
             orders_are_listed_newest_first_per_party_with_a_cursor,
+            a_cursor_the_store_did_not_issue_is_refused,
+            opening_a_connection_id_twice_is_refused,
+            a_connection_is_dead_from_the_instant_of_its_ttl,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -98,7 +98,7 @@ impl Cursor {
     /// Parses a cursor made by [`Cursor::encode`]. Fails with [`StoreError::Corrupt`] ("the
     /// list cursor is malformed") for anything else.
     pub(crate) fn decode(text: &str) -> Result<Cursor, StoreError> {
-        let malformed = || StoreError::Corrupt("the list cursor is malformed".to_owned());
+        let malformed = || StoreError::InvalidCursor;
         if text.is_empty() || !text.len().is_multiple_of(2) || text.len() > 1024 {
             return Err(malformed());
         }
@@ -156,7 +156,7 @@ mod tests {
         let bad_id = &format!("{text}23"); // an id ending in '#'
         for bad in ["", "abc", "zz", "6f2d31", no_time, bad_id, "ffff", "é0"] {
             match Cursor::decode(bad) {
-                Err(StoreError::Corrupt(m)) => assert!(m.contains("cursor"), "{bad}: {m}"),
+                Err(StoreError::InvalidCursor) => {}
                 other => panic!("{bad}: expected Corrupt, got {other:?}"),
             }
         }

@@ -6,7 +6,6 @@
 //! ([`LocationOutcome::classify_refusal`]).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use rnd_domain::ports::{LiveLocationStore, StoreError};
 use rnd_domain::{LocationOutcome, LocationWrite, OrderRecord, OrderStatus};
 use rusqlite::{Connection, TransactionBehavior, named_params};
@@ -43,8 +42,7 @@ fn record_location(
         tracing::debug!(order_id = %write.order_id, "location for an unknown order");
         return Ok(LocationOutcome::NotFound);
     };
-    let now = DateTime::<Utc>::from_timestamp_millis(write.now_ms).unwrap_or_else(Utc::now);
-    let next = LocationOutcome::apply(&current, write, now);
+    let next = LocationOutcome::apply(&current, write);
     let [active_1, active_2, active_3] = OrderStatus::DRIVER_ACTIVE.map(OrderStatus::as_str);
     let changed = tx
         .execute(

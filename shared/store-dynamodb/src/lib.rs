@@ -1,0 +1,75 @@
+//! DynamoDB adapter for the RND Realtime ports: [`DynamoStore`] implements
+//! [`ConnectionStore`](rnd_domain::ports::ConnectionStore),
+//! [`OrderStore`](rnd_domain::ports::OrderStore) and
+//! [`LiveLocationStore`](rnd_domain::ports::LiveLocationStore) on the two tables of
+//! `docs/table-design.md`, with `aws-sdk-dynamodb` and `serde_dynamo`.
+//!
+//! The client is the caller's: build one `aws_sdk_dynamodb::Client` at cold start and hand it
+//! to [`DynamoStore::new`] with the table names. Every conditional write of the design is one
+//! request (a `TransactWriteItems` where two items must change together), so concurrent Lambda
+//! invocations are serialised by DynamoDB, not by this process.
+//!
+//! # Layout
+//! - [`DynamoStore`], [`TableNames`]: the store and the tables it uses (this file).
+//! - [`create_tables`]: creates both tables as designed (idempotent; local stack and tests).
+//! - `keys`: key and attribute names, index names, sort-key formats.
+//! - `error`: SDK errors to [`StoreError`](rnd_domain::ports::StoreError), transaction
+//!   cancellation reasons, bounded retries of contended writes.
+//! - `connections`: connection, membership and session rows.
+//! - `orders`: order and live rows, order numbers; `listing`: paged listing over the GSIs.
+//! - `live`: the one conditional `UpdateItem` of a driver location.
+//! - [`stream`]: reads the orders table's stream (conformance harness, local stack).
+//!
+//! # Errors
+//! Lost conditions become `Conflict`, `AlreadyExists` or `ConnectionGone` as each port method
+//! documents; items that do not parse become `Corrupt`; everything else (network, throttling,
+//! validation by DynamoDB) is `Backend` with the SDK error as its source.
+
+use aws_sdk_dynamodb::Client;
+
+mod connections;
+mod error;
+mod keys;
+mod listing;
+mod live;
+mod orders;
+pub mod stream;
+mod tables;
+
+pub use tables::create_tables;
+
+/// The names of the two tables (they differ per stage and per test).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    /// The `connections` table: connection, membership and session rows (TTL `ttl`).
+    pub connections: String,
+    /// The `orders` table: order, live and counter rows, with the four GSIs and the stream.
+    pub orders: String,
+}
+
+/// The DynamoDB store: every port of the domain over the two tables.
+///
+/// Cheap to clone (the SDK client is an `Arc` inside).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+}
+
+impl DynamoStore {
+    /// A store over `tables`, using `client` (built once by the caller, at cold start). Makes no
+    /// request; the tables must exist (see [`create_tables`]).
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    /// The table names this store uses.
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+
+    /// The SDK client this store uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
