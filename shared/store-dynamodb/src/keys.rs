@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use rnd_domain::ids::{ConnectionId, OrderId};
+use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::rooms::Room;
 
 /// An item (or a key) as the SDK carries it.
@@ -29,6 +29,8 @@ pub(crate) const ORDER_SK: &str = "ORDER";
 pub(crate) const LIVE_SK: &str = "LIVE";
 /// Sort key of an order-number counter.
 pub(crate) const COUNTER_SK: &str = "COUNTER";
+/// Sort key of a user's profile row.
+pub(crate) const PROFILE_SK: &str = "PROFILE";
 
 /// `CONN#{connectionId}`: partition of a connection and its session row.
 pub(crate) fn connection_pk(id: &ConnectionId) -> String {
@@ -48,6 +50,11 @@ pub(crate) fn membership_sk(id: &ConnectionId) -> String {
 /// `ORDER#{orderId}`: partition of an order and its live row.
 pub(crate) fn order_pk(id: &OrderId) -> String {
     format!("ORDER#{id}")
+}
+
+/// `USER#{userId}`: partition of a user's profile row (orders table).
+pub(crate) fn user_pk(id: &UserId) -> String {
+    format!("USER#{id}")
 }
 
 /// `COUNTER#orderNumber#{yyyymmdd}`: the order-number counter of a day.
@@ -198,5 +205,6 @@ mod tests {
         let room: Room = "order:o-9".parse().unwrap();
         assert_eq!(room_pk(&room), "ROOM#order:o-9");
         assert_eq!(order_pk(&OrderId::parse("o-9").unwrap()), "ORDER#o-9");
+        assert_eq!(user_pk(&UserId::parse("chef-1").unwrap()), "USER#chef-1");
     }
 }

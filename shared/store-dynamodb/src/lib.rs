@@ -1,7 +1,8 @@
 //! DynamoDB adapter for the RND Realtime ports: [`DynamoStore`] implements
 //! [`ConnectionStore`](rnd_domain::ports::ConnectionStore),
-//! [`OrderStore`](rnd_domain::ports::OrderStore) and
-//! [`LiveLocationStore`](rnd_domain::ports::LiveLocationStore) on the two tables of
+//! [`OrderStore`](rnd_domain::ports::OrderStore),
+//! [`LiveLocationStore`](rnd_domain::ports::LiveLocationStore) and
+//! [`ProfileStore`](rnd_domain::ports::ProfileStore) on the two tables of
 //! `docs/table-design.md`, with `aws-sdk-dynamodb` and `serde_dynamo`.
 //!
 //! The client is the caller's: build one `aws_sdk_dynamodb::Client` at cold start and hand it
@@ -18,6 +19,7 @@
 //! - `connections`: connection, membership and session rows.
 //! - `orders`: order and live rows, order numbers; `listing`: paged listing over the GSIs.
 //! - `live`: the one conditional `UpdateItem` of a driver location.
+//! - `profiles`: profile rows (`USER#{userId}` / `PROFILE` in the orders table).
 //! - [`stream`]: reads the orders table's stream (conformance harness, local stack).
 //!
 //! # Errors
@@ -33,7 +35,10 @@ mod keys;
 mod listing;
 mod live;
 mod orders;
+mod profiles;
 pub mod stream;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod tables;
 
 pub use tables::create_tables;

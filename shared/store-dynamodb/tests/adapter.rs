@@ -21,7 +21,7 @@ use rnd_store_conformance::fixtures::{
 use rnd_store_dynamodb::stream::{ChangeKind, read_order_changes};
 use rnd_store_dynamodb::{DynamoStore, TableNames, create_tables};
 
-mod common;
+use rnd_store_dynamodb::testing as common;
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -14,7 +14,7 @@ use rnd_store_conformance::{Harness, RecordedChange};
 use rnd_store_dynamodb::stream::read_order_changes;
 use rnd_store_dynamodb::{DynamoStore, TableNames};
 
-mod common;
+use rnd_store_dynamodb::testing as common;
 
 struct DynamoHarness {
     client: aws_sdk_dynamodb::Client,

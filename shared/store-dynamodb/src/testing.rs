@@ -1,6 +1,8 @@
-//! DynamoDB Local clients and fresh tables for the integration tests.
+//! DynamoDB Local clients and fresh tables for tests (feature `test-support`): every test suite
+//! that runs against DynamoDB Local (this crate's, the handlers', the HTTP API's, the local
+//! stack's) builds its clients and tables here.
 
-use rnd_store_dynamodb::{TableNames, create_tables};
+use crate::{DynamoStore, TableNames, create_tables};
 
 /// The DynamoDB Local endpoint; panics with what to run when it is not set.
 pub fn endpoint() -> String {
@@ -67,4 +69,11 @@ pub async fn orders_stream_arn(client: &aws_sdk_dynamodb::Client, tables: &Table
         .and_then(|t| t.latest_stream_arn())
         .expect("the orders table has a stream")
         .to_owned()
+}
+
+/// A store on fresh tables with random names.
+pub async fn fresh_store() -> DynamoStore {
+    let client = client();
+    let tables = fresh_tables(&client).await;
+    DynamoStore::new(client, tables)
 }
