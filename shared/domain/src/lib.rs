@@ -10,6 +10,7 @@
 //! - [`events`]: from an order change (old image, new image) to messages and their rooms.
 //! - [`protocol`]: the WebSocket wire format, client parsing and server messages.
 //! - [`tracking`]: the tracking payload.
+//! - [`profile`]: user profiles (name, phone; a chef's business and pickup point), parsed.
 //! - [`eta`]: arrival estimates behind a trait.
 //! - [`ports`]: traits for stores and the notifier.
 
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod live;
 pub mod order;
 pub mod ports;
+pub mod profile;
 pub mod protocol;
 pub mod rooms;
 pub mod tracking;
@@ -32,4 +34,5 @@ pub use identity::{Actor, Identity, Role};
 pub use ids::{ConnectionId, OrderId, UserId};
 pub use live::{DriverLocation, Eta, LiveState, LocationOutcome, LocationWrite};
 pub use order::{Action, Order, OrderStatus, OrderView, TransitionError};
+pub use profile::Profile;
 pub use rooms::Room;

@@ -13,6 +13,7 @@ use crate::identity::Role;
 use crate::ids::{ConnectionId, OrderId, UserId};
 use crate::live::{LocationOutcome, LocationWrite};
 use crate::order::{Order, OrderView};
+use crate::profile::Profile;
 use crate::rooms::Room;
 
 /// A boxed error from a backend (SDK, SQLite, I/O).
@@ -231,9 +232,19 @@ pub trait LiveLocationStore: Send + Sync {
     async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError>;
 }
 
+/// User profiles (the orders table's `USER#{userId}` / `PROFILE` rows).
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// The user's profile, or `None` when they have not saved one.
+    async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>, StoreError>;
+
+    /// Saves `profile`, replacing the user's previous one (last write wins).
+    async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError>;
+}
+
 /// Everything a store adapter provides.
-pub trait Store: ConnectionStore + OrderStore + LiveLocationStore {}
-impl<T: ConnectionStore + OrderStore + LiveLocationStore> Store for T {}
+pub trait Store: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore {}
+impl<T: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore> Store for T {}
 
 /// Why a post to a connection failed.
 #[derive(Debug, thiserror::Error)]

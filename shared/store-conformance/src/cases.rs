@@ -11,7 +11,8 @@ use rnd_domain::identity::Role;
 use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
 use rnd_domain::ports::{
-    ConnectionStore, LiveLocationStore, OrderFilter, OrderQuery, OrderStore, StoreError,
+    ConnectionStore, LiveLocationStore, OrderFilter, OrderQuery, OrderStore, ProfileStore,
+    StoreError,
 };
 use rnd_domain::rooms::Room;
 use rnd_domain::{Actor, OrderRecord, OrderView};
@@ -900,4 +901,85 @@ pub async fn a_connection_is_dead_from_the_instant_of_its_ttl<H: Harness>(h: &H)
             .expect("members")
             .is_empty()
     );
+}
+
+/// A saved profile reads back unchanged, location and all.
+pub async fn a_profile_round_trips_through_the_store<H: Harness>(h: &H) {
+    // GIVEN a complete chef profile
+    let store = h.store();
+    let profile = chef_profile(now());
+    // WHEN it is saved and read back
+    store.put_profile(&profile).await.expect("put");
+    let read = store.get_profile(&profile.user_id).await.expect("get");
+    // THEN it is the same profile
+    assert_eq!(read, Some(profile));
+}
+
+/// Saving again replaces the whole profile: fields left out are gone.
+pub async fn saving_a_profile_again_replaces_it<H: Harness>(h: &H) {
+    // GIVEN a saved chef profile with a pickup point
+    let store = h.store();
+    let first = chef_profile(now());
+    store.put_profile(&first).await.expect("first put");
+    // WHEN the chef saves it again without the pickup point and with another name
+    let second = rnd_domain::profile::Profile {
+        name: "Carla C.".into(),
+        location: None,
+        phone: None,
+        updated_at: first.updated_at + Duration::seconds(5),
+        ..first.clone()
+    };
+    store.put_profile(&second).await.expect("second put");
+    // THEN the second version is stored
+    let read = store
+        .get_profile(&first.user_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(read, second);
+    assert!(read.chef_info().is_err(), "no pickup point any more");
+}
+
+/// Reading the profile of a user who never saved one gives `None`.
+pub async fn an_unknown_profile_is_none<H: Harness>(h: &H) {
+    let read = h
+        .store()
+        .get_profile(&other_customer().user_id)
+        .await
+        .expect("get");
+    assert_eq!(read, None);
+}
+
+/// Each user has their own profile, and profiles never show up as orders.
+pub async fn profiles_are_kept_per_user_and_are_not_orders<H: Harness>(h: &H) {
+    // GIVEN profiles of a chef, a customer and a driver
+    let store = h.store();
+    let at = now();
+    for profile in [chef_profile(at), customer_profile(at), driver_profile(at)] {
+        store.put_profile(&profile).await.expect("put");
+    }
+    // WHEN each is read back and orders are listed
+    let driver = store
+        .get_profile(&driver().user_id)
+        .await
+        .expect("get")
+        .expect("present");
+    let customer = store
+        .get_profile(&customer().user_id)
+        .await
+        .expect("get")
+        .expect("present");
+    let all = store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::All,
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .expect("list");
+    // THEN each is its own user's, and there are no orders
+    assert_eq!(driver, driver_profile(at));
+    assert_eq!(driver.role, Role::Driver);
+    assert_eq!(customer, customer_profile(at));
+    assert!(all.orders.is_empty(), "{:?}", all.orders);
 }

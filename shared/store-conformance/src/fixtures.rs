@@ -6,6 +6,7 @@ use rnd_domain::identity::{Actor, Role};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::order::{Action, ChefInfo, DriverInfo, NewOrder, OrderItem, OrderStatus};
 use rnd_domain::ports::{Connection, OrderStore};
+use rnd_domain::profile::{Profile, ProfileFields};
 use rnd_domain::{Order, OrderView};
 
 /// Now, truncated to milliseconds (what every store keeps exactly).
@@ -142,4 +143,56 @@ pub fn connection(id: &str, actor: &Actor, at: DateTime<Utc>) -> Connection {
 /// A connection id.
 pub fn connection_id(id: &str) -> ConnectionId {
     ConnectionId::parse(id).expect("fixture connection ids are valid")
+}
+
+/// The profile of [`chef`], complete (business name, address, pickup point), saved at `at`; the
+/// same chef details [`placed_order`] copies.
+pub fn chef_profile(at: DateTime<Utc>) -> Profile {
+    let chef = chef();
+    Profile::parse(
+        chef.user_id,
+        chef.role,
+        ProfileFields {
+            name: "Carla Chef".into(),
+            phone: Some("+1 512 555 0101".into()),
+            business_name: Some("Carla's Kitchen".into()),
+            address: Some("500 E 7th St, Austin, TX".into()),
+            latitude: Some(30.2676),
+            longitude: Some(-97.7360),
+        },
+        at,
+    )
+    .expect("fixture chef profile is valid")
+}
+
+/// The profile of [`customer`], saved at `at`.
+pub fn customer_profile(at: DateTime<Utc>) -> Profile {
+    let customer = customer();
+    Profile::parse(
+        customer.user_id,
+        customer.role,
+        ProfileFields {
+            name: "Ada Customer".into(),
+            phone: Some("+1 512 555 0199".into()),
+            ..ProfileFields::default()
+        },
+        at,
+    )
+    .expect("fixture customer profile is valid")
+}
+
+/// The profile of [`driver`], saved at `at`; the same driver details [`next_step`] assigns.
+pub fn driver_profile(at: DateTime<Utc>) -> Profile {
+    let driver = driver();
+    Profile::parse(
+        driver.user_id,
+        driver.role,
+        ProfileFields {
+            name: "Dan Driver".into(),
+            phone: Some("+1 512 555 0100".into()),
+            ..ProfileFields::default()
+        },
+        at,
+    )
+    .expect("fixture driver profile is valid")
 }

@@ -4,7 +4,7 @@
 //! fresh, isolated store and how to read back what the store recorded) and expands
 //! [`conformance_suite!`] with an async expression that builds a harness. Every test then runs
 //! against that adapter: transitions and their races, rate-limit races, room membership, TTL
-//! fields, the change log's order.
+//! fields, the change log's order, profiles.
 //!
 //! # Layout
 //! - [`Harness`]: what an adapter's test provides.
@@ -87,6 +87,10 @@ macro_rules! conformance_suite {
             a_cursor_the_store_did_not_issue_is_refused,
             opening_a_connection_id_twice_is_refused,
             a_connection_is_dead_from_the_instant_of_its_ttl,
+            a_profile_round_trips_through_the_store,
+            saving_a_profile_again_replaces_it,
+            an_unknown_profile_is_none,
+            profiles_are_kept_per_user_and_are_not_orders,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -37,9 +37,9 @@ mod live;
 mod orders;
 mod profiles;
 pub mod stream;
+mod tables;
 #[cfg(feature = "test-support")]
 pub mod testing;
-mod tables;
 
 pub use tables::create_tables;
 

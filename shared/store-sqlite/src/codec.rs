@@ -95,8 +95,8 @@ impl Cursor {
             })
     }
 
-    /// Parses a cursor made by [`Cursor::encode`]. Fails with [`StoreError::Corrupt`] ("the
-    /// list cursor is malformed") for anything else.
+    /// Parses a cursor made by [`Cursor::encode`]. Fails with [`StoreError::InvalidCursor`] for
+    /// anything else.
     pub(crate) fn decode(text: &str) -> Result<Cursor, StoreError> {
         let malformed = || StoreError::InvalidCursor;
         if text.is_empty() || !text.len().is_multiple_of(2) || text.len() > 1024 {
@@ -157,7 +157,7 @@ mod tests {
         for bad in ["", "abc", "zz", "6f2d31", no_time, bad_id, "ffff", "é0"] {
             match Cursor::decode(bad) {
                 Err(StoreError::InvalidCursor) => {}
-                other => panic!("{bad}: expected Corrupt, got {other:?}"),
+                other => panic!("{bad}: expected InvalidCursor, got {other:?}"),
             }
         }
     }

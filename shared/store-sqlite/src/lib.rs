@@ -1,5 +1,5 @@
 //! The embedded SQLite store: every RND Realtime port ([`ConnectionStore`], [`OrderStore`],
-//! [`LiveLocationStore`]) over one SQLite database, plus a durable change log of the orders
+//! [`LiveLocationStore`], [`ProfileStore`]) over one SQLite database, plus a durable change log of the orders
 //! "table" that the local stack polls to emulate the DynamoDB stream.
 //!
 //! It mirrors the DynamoDB design (`docs/table-design.md`): the same items and the same
@@ -21,6 +21,7 @@
 //! - `connections`: [`ConnectionStore`] (connections, room memberships, sessions).
 //! - `orders`: [`OrderStore`] (orders, live rows, order numbers, listing).
 //! - `location`: [`LiveLocationStore`] (the rate-limited driver location write).
+//! - `profiles`: [`ProfileStore`] (one JSON document per user).
 //! - `change_log`: the change log ([`SqliteStore::changes_after`], [`LoggedChange`]) and
 //!   consumer checkpoints ([`SqliteStore::checkpoint`], [`SqliteStore::save_checkpoint`]).
 //! - `testing` (feature `test-support`): raw column readers for the conformance harness.
@@ -28,6 +29,7 @@
 //! [`ConnectionStore`]: rnd_domain::ports::ConnectionStore
 //! [`OrderStore`]: rnd_domain::ports::OrderStore
 //! [`LiveLocationStore`]: rnd_domain::ports::LiveLocationStore
+//! [`ProfileStore`]: rnd_domain::ports::ProfileStore
 //! [`OrderRecord`]: rnd_domain::OrderRecord
 
 mod change_log;
@@ -35,6 +37,7 @@ mod codec;
 mod connections;
 mod location;
 mod orders;
+mod profiles;
 mod schema;
 #[cfg(feature = "test-support")]
 mod testing;

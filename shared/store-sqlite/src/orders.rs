@@ -82,9 +82,9 @@ impl OrderStore for SqliteStore {
     /// A page of orders matching the filter, newest first by `(created_at, order_id)`; the limit
     /// is clamped to 1–100. `next_cursor` is set only when more orders follow.
     ///
-    /// Fails with [`StoreError::Corrupt`] when the cursor is malformed ("the list cursor is
-    /// malformed") or a document does not parse, and with [`StoreError::Backend`] when SQLite
-    /// fails.
+    /// Fails with [`StoreError::InvalidCursor`] when the cursor is not one this store issued,
+    /// with [`StoreError::Corrupt`] when a document does not parse, and with
+    /// [`StoreError::Backend`] when SQLite fails.
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
         let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
         let filter = query.filter.clone();

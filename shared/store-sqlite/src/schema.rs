@@ -12,10 +12,10 @@ use rnd_domain::ports::StoreError;
 use crate::codec::DbResultExt;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
 /// Version 1: every item of the DynamoDB design, the change log and checkpoints.
 const V1: &str = r#"
@@ -113,6 +113,17 @@ CREATE TABLE checkpoints (
 ) STRICT;
 "#;
 
+/// Version 2: user profiles (the DynamoDB design's `USER#{userId}` / `PROFILE` rows). Not
+/// logged in `change_log`: profiles are not order items and produce no events.
+const V2: &str = r#"
+CREATE TABLE profiles (
+    user_id    TEXT NOT NULL PRIMARY KEY,
+    role       TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc        TEXT NOT NULL
+) STRICT;
+"#;
+
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction.
 ///
 /// Fails with [`StoreError::Corrupt`] when the database is at a newer version than this build
@@ -161,6 +172,33 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_database_gains_profiles_and_keeps_its_rows() {
+        // GIVEN a database at version 1 holding a counter
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute("INSERT INTO counters (name, value) VALUES ('c', 7)", [])
+            .unwrap();
+        // WHEN it is migrated
+        migrate(&mut conn).unwrap();
+        // THEN it is at the current version, has the profiles table and kept the counter
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let profiles: i64 = conn
+            .query_row("SELECT count(*) FROM profiles", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(profiles, 0);
+        let value: i64 = conn
+            .query_row("SELECT value FROM counters WHERE name = 'c'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(value, 7);
     }
 
     #[test]

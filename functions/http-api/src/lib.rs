@@ -1,0 +1,222 @@
+//! The HTTP API of RND Realtime: order tracking, the order lifecycle and profiles, as one axum
+//! [`Router`]. In AWS, `lambda_http` runs it behind an API Gateway HTTP API (payload v2); the
+//! local stack mounts the very same Router. The OpenAPI 3.1 document is generated from the
+//! handlers and types themselves and served at `GET /openapi.json`.
+//!
+//! | endpoint | who | answers |
+//! |---|---|---|
+//! | `GET /orders/{id}/tracking` | the order's customer, chef, assigned driver; admins | the tracking payload |
+//! | `POST /orders` | customers | 201, the `pending` order |
+//! | `POST /orders/{id}/confirm-payment`, `/assign` | admins | the updated order |
+//! | `POST /orders/{id}/accept`, `/ready` | the order's chef | the updated order |
+//! | `POST /orders/{id}/pickup`, `/in-transit`, `/deliver` | the assigned driver | the updated order |
+//! | `POST /orders/{id}/cancel` | customer, chef or admin, as the lifecycle allows | the updated order |
+//! | `GET /orders` | everyone (their own orders; admins all) | a page, newest first |
+//! | `GET`, `PUT /profiles/me` | everyone | their profile |
+//! | `GET /openapi.json` | everyone | the OpenAPI document |
+//!
+//! Every request needs `Authorization: Bearer <JWT>`. Errors are RFC 9457
+//! `application/problem+json` with a stable `code` (see [`Problem`]).
+//!
+//! # Layout
+//! - [`AppState`], [`Clock`], [`router`], [`openapi`] (this file): state and assembly.
+//! - `auth`: bearer-token middleware and the `Caller` extractor.
+//! - `body`: the JSON body extractor (content type, 64 KiB limit, field-naming errors).
+//! - `problem`: [`Problem`] and the one mapping of errors to problem responses.
+//! - `orders`: placing, listing, tracking and transitions.
+//! - `profiles`: `GET`/`PUT /profiles/me`.
+//! - [`model`]: request and response bodies (their schemas make the OpenAPI document).
+
+mod auth;
+mod body;
+pub mod model;
+mod orders;
+mod problem;
+mod profiles;
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router, middleware};
+use chrono::{DateTime, Utc};
+use rnd_domain::identity::JwtVerifier;
+use rnd_domain::ports::Store;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use body::MAX_BODY_BYTES;
+pub use orders::{DEFAULT_PAGE, MAX_PAGE, TRANSITION_ATTEMPTS};
+pub use problem::{PROBLEM_JSON, Problem};
+
+use crate::problem::ApiError;
+
+/// Where the current time comes from (the system clock, or a fixed one in tests).
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What every handler shares: the store, the token verifier and the clock. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<dyn Store>,
+    verifier: Arc<JwtVerifier>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `store`, verifying tokens with `verifier`, on the system clock.
+    pub fn new(store: Arc<dyn Store>, verifier: Arc<JwtVerifier>) -> Self {
+        Self {
+            store,
+            verifier,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same state on another clock.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub(crate) fn verifier(&self) -> &JwtVerifier {
+        &self.verifier
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// The parts of the document that are not generated from a handler.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "RND Realtime HTTP API",
+        description = "Order tracking, the order lifecycle and profiles. Every request needs \
+                       `Authorization: Bearer <JWT>`; errors are RFC 9457 problem details.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    // Referenced by every error response (`problem::responses`), which do not register it.
+    components(schemas(Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "orders", description = "Placing, tracking and moving orders through their lifecycle"),
+        (name = "profiles", description = "Your own profile"),
+        (name = "meta", description = "This document")
+    )
+)]
+struct ApiDoc;
+
+/// Adds the `bearer` (JWT) security scheme.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The served document, serialized once when the Router is built.
+#[derive(Clone)]
+struct OpenApiJson(Arc<String>);
+
+/// `GET /openapi.json`: this API's OpenAPI 3.1 document, generated from the code.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    summary = "This OpenAPI document",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object),
+        problem::responses::Unauthorized,
+    ),
+    security(("bearer" = []))
+)]
+async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Response {
+    let mut response = doc.0.as_str().to_owned().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Every route, registered in the Router and in the document together.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orders::create_order, orders::list_orders))
+        .routes(routes!(orders::tracking))
+        .routes(routes!(orders::confirm_payment))
+        .routes(routes!(orders::accept))
+        .routes(routes!(orders::ready))
+        .routes(routes!(orders::assign))
+        .routes(routes!(orders::pickup))
+        .routes(routes!(orders::in_transit))
+        .routes(routes!(orders::deliver))
+        .routes(routes!(orders::cancel))
+        .routes(routes!(profiles::get_profile, profiles::put_profile))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3.1 document of [`router`]'s routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The HTTP API as one Router: every route behind the 64 KiB body limit and bearer-token
+/// authentication; unknown paths answer 404 and unknown methods 405, as problem+json.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api().split_for_parts();
+    let doc = OpenApiJson(Arc::new(
+        doc.to_json()
+            .expect("the OpenAPI document is plain data and always serializes"),
+    ));
+    routes
+        .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(Extension(doc))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(middleware::from_fn(body::limit_body))
+        .with_state(state)
+}

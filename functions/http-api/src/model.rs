@@ -1,0 +1,558 @@
+//! The wire types of the API: request bodies as clients send them (raw values, parsed by the
+//! handlers) and responses built from domain values. They derive [`ToSchema`], so the OpenAPI
+//! document describes exactly what is sent and read. Enums are converted with exhaustive
+//! matches, so a new status or role cannot be left out of the document.
+
+use chrono::{DateTime, Utc};
+use rnd_domain::Role;
+use rnd_domain::order::{Order, OrderItem, OrderStatus, StatusChange};
+use rnd_domain::ports::OrderPage;
+use rnd_domain::profile::Profile;
+use rnd_domain::tracking::{OrderTracking, TrackingStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Placed, awaiting payment.
+    Pending,
+    /// Paid.
+    PaymentConfirmed,
+    /// The chef is cooking.
+    Accepted,
+    /// Cooked, waiting for a driver.
+    ReadyForPickup,
+    /// A driver is on the way to the chef.
+    AssignedToDriver,
+    /// The driver has the food.
+    PickedUp,
+    /// On the way to the customer.
+    InTransit,
+    /// Handed over. Final.
+    Delivered,
+    /// Called off. Final.
+    Cancelled,
+}
+
+impl From<OrderStatus> for Status {
+    fn from(s: OrderStatus) -> Self {
+        match s {
+            OrderStatus::Pending => Status::Pending,
+            OrderStatus::PaymentConfirmed => Status::PaymentConfirmed,
+            OrderStatus::Accepted => Status::Accepted,
+            OrderStatus::ReadyForPickup => Status::ReadyForPickup,
+            OrderStatus::AssignedToDriver => Status::AssignedToDriver,
+            OrderStatus::PickedUp => Status::PickedUp,
+            OrderStatus::InTransit => Status::InTransit,
+            OrderStatus::Delivered => Status::Delivered,
+            OrderStatus::Cancelled => Status::Cancelled,
+        }
+    }
+}
+
+/// What a user is to the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    /// Places orders.
+    Customer,
+    /// Cooks orders.
+    Chef,
+    /// Delivers orders.
+    Driver,
+    /// Operates the platform.
+    Admin,
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Customer => RoleName::Customer,
+            Role::Chef => RoleName::Chef,
+            Role::Driver => RoleName::Driver,
+            Role::Admin => RoleName::Admin,
+        }
+    }
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    /// Dish name, 1–100 characters.
+    #[schema(example = "Tamales")]
+    pub name: String,
+    /// How many, 1–99.
+    #[schema(minimum = 1, maximum = 99, example = 6)]
+    pub quantity: u32,
+}
+
+impl From<&OrderItem> for OrderLine {
+    fn from(i: &OrderItem) -> Self {
+        OrderLine {
+            name: i.name.clone(),
+            quantity: i.quantity,
+        }
+    }
+}
+
+/// `POST /orders`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderRequest {
+    /// The chef to order from (their user id).
+    #[schema(example = "chef-1")]
+    pub chef_id: String,
+    /// Drop-off address, 1–200 characters.
+    #[schema(example = "1 Congress Ave, Austin, TX")]
+    pub delivery_address: String,
+    /// Drop-off latitude, −90 to 90.
+    #[schema(example = 30.2747)]
+    pub delivery_latitude: f64,
+    /// Drop-off longitude, −180 to 180.
+    #[schema(example = -97.7404)]
+    pub delivery_longitude: f64,
+    /// What to cook (at most 50 lines).
+    #[serde(default)]
+    pub items: Option<Vec<OrderLine>>,
+    /// Notes for the chef and driver, at most 500 characters.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// `POST /orders/{id}/assign`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignRequest {
+    /// The driver to assign (their user id; they need a driver profile).
+    #[schema(example = "driver-1")]
+    pub driver_id: String,
+}
+
+/// `POST /orders/{id}/cancel`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelRequest {
+    /// Why, 1–500 characters.
+    #[schema(example = "changed my mind")]
+    pub reason: String,
+}
+
+/// One entry of an order's status history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChangeBody {
+    /// The status entered.
+    pub status: Status,
+    /// When.
+    pub timestamp: DateTime<Utc>,
+    /// Who made the change (user id).
+    pub changed_by: String,
+    /// The reason, for cancellations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<&StatusChange> for StatusChangeBody {
+    fn from(c: &StatusChange) -> Self {
+        StatusChangeBody {
+            status: c.status.into(),
+            timestamp: c.timestamp,
+            changed_by: c.changed_by.to_string(),
+            reason: c.reason.clone(),
+        }
+    }
+}
+
+/// An order, as the lifecycle endpoints answer it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderBody {
+    /// Id (a UUID).
+    pub order_id: String,
+    /// `RND-YYYYMMDD-NNNN`.
+    #[schema(example = "RND-20260131-0001")]
+    pub order_number: String,
+    /// Current status.
+    pub status: Status,
+    /// The order's sequence number as of this state (events carry the same numbers).
+    pub seq: u64,
+    /// The customer's user id.
+    pub customer_id: String,
+    /// The customer's name (from their profile).
+    pub customer_name: String,
+    /// Drop-off address.
+    pub delivery_address: String,
+    /// Drop-off latitude.
+    pub delivery_latitude: f64,
+    /// Drop-off longitude.
+    pub delivery_longitude: f64,
+    /// The chef's user id.
+    pub chef_id: String,
+    /// The chef's name (from their profile).
+    pub chef_name: String,
+    /// The chef's business name.
+    pub chef_business_name: String,
+    /// Pickup address.
+    pub chef_address: String,
+    /// Pickup latitude.
+    pub chef_latitude: f64,
+    /// Pickup longitude.
+    pub chef_longitude: f64,
+    /// The assigned driver's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_id: Option<String>,
+    /// The assigned driver's name (from their profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_name: Option<String>,
+    /// The assigned driver's phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_phone: Option<String>,
+    /// What was ordered.
+    pub items: Vec<OrderLine>,
+    /// Notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Every status the order has been in, oldest first.
+    pub status_history: Vec<StatusChangeBody>,
+    /// When placed.
+    pub created_at: DateTime<Utc>,
+    /// When last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When payment was confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_confirmed_at: Option<DateTime<Utc>>,
+    /// When the chef accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When it became ready for pickup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+    /// When a driver was assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// When the driver picked it up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picked_up_at: Option<DateTime<Utc>>,
+    /// When transit started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_transit_at: Option<DateTime<Utc>>,
+    /// When delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why it was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_reason: Option<String>,
+}
+
+impl From<&Order> for OrderBody {
+    fn from(o: &Order) -> Self {
+        OrderBody {
+            order_id: o.order_id.to_string(),
+            order_number: o.order_number.clone(),
+            status: o.status.into(),
+            seq: o.seq,
+            customer_id: o.customer_id.to_string(),
+            customer_name: o.customer_name.clone(),
+            delivery_address: o.delivery_address.clone(),
+            delivery_latitude: o.delivery_latitude.get(),
+            delivery_longitude: o.delivery_longitude.get(),
+            chef_id: o.chef.chef_id.to_string(),
+            chef_name: o.chef.chef_name.clone(),
+            chef_business_name: o.chef.chef_business_name.clone(),
+            chef_address: o.chef.chef_address.clone(),
+            chef_latitude: o.chef.chef_latitude.get(),
+            chef_longitude: o.chef.chef_longitude.get(),
+            driver_id: o.driver.as_ref().map(|d| d.driver_id.to_string()),
+            driver_name: o.driver.as_ref().map(|d| d.driver_name.clone()),
+            driver_phone: o.driver.as_ref().and_then(|d| d.driver_phone.clone()),
+            items: o.items.iter().map(OrderLine::from).collect(),
+            notes: o.notes.clone(),
+            status_history: o
+                .status_history
+                .iter()
+                .map(StatusChangeBody::from)
+                .collect(),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            payment_confirmed_at: o.payment_confirmed_at,
+            accepted_at: o.accepted_at,
+            ready_at: o.ready_at,
+            assigned_at: o.assigned_at,
+            picked_up_at: o.picked_up_at,
+            in_transit_at: o.in_transit_at,
+            delivered_at: o.delivered_at,
+            cancelled_at: o.cancelled_at,
+            cancellation_reason: o.cancellation_reason.clone(),
+        }
+    }
+}
+
+/// `GET /orders`: a page of orders, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPageBody {
+    /// The orders.
+    pub orders: Vec<OrderBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl From<&OrderPage> for OrderPageBody {
+    fn from(page: &OrderPage) -> Self {
+        OrderPageBody {
+            orders: page.orders.iter().map(OrderBody::from).collect(),
+            next_cursor: page.next_cursor.clone(),
+        }
+    }
+}
+
+/// `GET /orders` query parameters.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One entry of the tracking payload's status history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackingStatusBody {
+    /// Status entered.
+    pub status: Status,
+    /// When.
+    pub timestamp: DateTime<Utc>,
+    /// Who changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+}
+
+impl From<&TrackingStatus> for TrackingStatusBody {
+    fn from(s: &TrackingStatus) -> Self {
+        TrackingStatusBody {
+            status: s.status.into(),
+            timestamp: s.timestamp,
+            changed_by: s.changed_by.clone(),
+        }
+    }
+}
+
+/// `GET /orders/{id}/tracking`: the product's tracking payload, plus `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackingBody {
+    /// Id.
+    pub order_id: String,
+    /// `RND-YYYYMMDD-NNNN`.
+    pub order_number: String,
+    /// Current status.
+    pub status: Status,
+    /// The customer's name.
+    pub customer_name: String,
+    /// Drop-off address.
+    pub delivery_address: String,
+    /// Drop-off latitude.
+    pub delivery_latitude: f64,
+    /// Drop-off longitude.
+    pub delivery_longitude: f64,
+    /// The chef's name.
+    pub chef_name: String,
+    /// The chef's business name.
+    pub chef_business_name: String,
+    /// Pickup address.
+    pub chef_address: String,
+    /// Pickup latitude.
+    pub chef_latitude: f64,
+    /// Pickup longitude.
+    pub chef_longitude: f64,
+    /// Whether a driver is assigned.
+    pub driver_assigned: bool,
+    /// The driver's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_name: Option<String>,
+    /// The driver's phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_phone: Option<String>,
+    /// The driver's last accepted latitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_latitude: Option<f64>,
+    /// The driver's last accepted longitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_longitude: Option<f64>,
+    /// When the driver's device recorded that position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_location_update: Option<DateTime<Utc>>,
+    /// Estimated delivery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_delivery_time: Option<DateTime<Utc>>,
+    /// Minutes until delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_minutes: Option<u32>,
+    /// Every status the order has been in, oldest first.
+    pub status_history: Vec<TrackingStatusBody>,
+    /// When placed.
+    pub created_at: DateTime<Utc>,
+    /// When payment was confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_confirmed_at: Option<DateTime<Utc>>,
+    /// When the chef accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When it became ready for pickup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+    /// When a driver was assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// When the driver picked it up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picked_up_at: Option<DateTime<Utc>>,
+    /// When delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The order's sequence number this snapshot reflects (WebSocket events carry the same).
+    pub seq: u64,
+}
+
+impl From<&OrderTracking> for TrackingBody {
+    fn from(t: &OrderTracking) -> Self {
+        TrackingBody {
+            order_id: t.order_id.clone(),
+            order_number: t.order_number.clone(),
+            status: t.status.into(),
+            customer_name: t.customer_name.clone(),
+            delivery_address: t.delivery_address.clone(),
+            delivery_latitude: t.delivery_latitude,
+            delivery_longitude: t.delivery_longitude,
+            chef_name: t.chef_name.clone(),
+            chef_business_name: t.chef_business_name.clone(),
+            chef_address: t.chef_address.clone(),
+            chef_latitude: t.chef_latitude,
+            chef_longitude: t.chef_longitude,
+            driver_assigned: t.driver_assigned,
+            driver_name: t.driver_name.clone(),
+            driver_phone: t.driver_phone.clone(),
+            driver_latitude: t.driver_latitude,
+            driver_longitude: t.driver_longitude,
+            last_location_update: t.last_location_update,
+            estimated_delivery_time: t.estimated_delivery_time,
+            eta_minutes: t.eta_minutes,
+            status_history: t
+                .status_history
+                .iter()
+                .map(TrackingStatusBody::from)
+                .collect(),
+            created_at: t.created_at,
+            payment_confirmed_at: t.payment_confirmed_at,
+            accepted_at: t.accepted_at,
+            ready_at: t.ready_at,
+            assigned_at: t.assigned_at,
+            picked_up_at: t.picked_up_at,
+            delivered_at: t.delivered_at,
+            seq: t.seq,
+        }
+    }
+}
+
+/// `PUT /profiles/me`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileRequest {
+    /// Display name, 1–100 characters.
+    #[schema(example = "Carla Chef")]
+    pub name: String,
+    /// Phone: digits, optional leading `+`, spaces, `-`, `.`, parentheses; 7–15 digits.
+    #[serde(default)]
+    #[schema(example = "+1 512 555 0101")]
+    pub phone: Option<String>,
+    /// Chefs only: business name, 1–100 characters.
+    #[serde(default)]
+    pub business_name: Option<String>,
+    /// Chefs only: pickup address, 1–200 characters.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Chefs only: pickup latitude (with `longitude`).
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    /// Chefs only: pickup longitude (with `latitude`).
+    #[serde(default)]
+    pub longitude: Option<f64>,
+}
+
+/// A profile, as `GET`/`PUT /profiles/me` answer it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileBody {
+    /// Whose.
+    pub user_id: String,
+    /// Their role.
+    pub role: RoleName,
+    /// Display name.
+    pub name: String,
+    /// Phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Chefs: business name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_name: Option<String>,
+    /// Chefs: pickup address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Chefs: pickup latitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    /// Chefs: pickup longitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+    /// When last saved.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Profile> for ProfileBody {
+    fn from(p: &Profile) -> Self {
+        ProfileBody {
+            user_id: p.user_id.to_string(),
+            role: p.role.into(),
+            name: p.name.clone(),
+            phone: p.phone.clone(),
+            business_name: p.business_name.clone(),
+            address: p.address.clone(),
+            latitude: p.location.map(|l| l.latitude.get()),
+            longitude: p.location.map(|l| l.longitude.get()),
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rnd_domain::order::OrderStatus;
+
+    use super::*;
+
+    #[test]
+    fn every_status_and_role_has_the_same_wire_name_as_the_domain() {
+        for status in OrderStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(Status::from(status)).unwrap(),
+                serde_json::to_value(status).unwrap()
+            );
+        }
+        for role in Role::ALL {
+            assert_eq!(
+                serde_json::to_value(RoleName::from(role)).unwrap(),
+                serde_json::to_value(role).unwrap()
+            );
+        }
+    }
+}

@@ -1,0 +1,1208 @@
+//! The HTTP API through its Router, against the embedded store and DynamoDB Local, and through
+//! `lambda_http` with the API Gateway HTTP API (payload v2) fixtures in `events/http/`.
+//!
+//! DynamoDB Local is required: `make test`, or
+//! `scripts/dynamodb-local.sh run -- cargo test -p http-api`.
+
+mod helpers;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use chrono::{TimeZone, Utc};
+use futures::future::join_all;
+use helpers::*;
+use rnd_domain::geo::{Latitude, Longitude};
+use rnd_domain::live::{DriverLocation, LocationWrite};
+use rnd_domain::ports::Store;
+use rnd_domain::profile::{Profile, ProfileFields};
+use rnd_domain::tracking::OrderTracking;
+use rnd_domain::{Role, UserId};
+use rnd_store_conformance::fixtures::{customer, now, placed_order};
+use serde_json::{Value, json};
+
+const PROBLEM: &str = "application/problem+json";
+
+// ---------------------------------------------------------------- placing orders
+
+async fn a_customer_places_a_pending_numbered_order_with_the_chefs_details(store: Arc<dyn Store>) {
+    // GIVEN profiles of the customer and of a chef with a pickup location
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+
+    // WHEN the customer places an order
+    let response = app.post("/orders", CUSTOMER, Some(new_order_body())).await;
+
+    // THEN it is created pending, numbered for today, with the chef's and customer's details
+    assert_eq!(response.status, StatusCode::CREATED, "{response:?}");
+    let order = &response.body;
+    let id = order["orderId"].as_str().expect("orderId");
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "a UUID: {id}");
+    assert_eq!(order["status"], "pending");
+    assert_eq!(
+        order["orderNumber"],
+        format!("RND-{}-0001", Utc::now().format("%Y%m%d"))
+    );
+    assert_eq!(order["customerName"], "Ada Customer");
+    assert_eq!(order["chefBusinessName"], "Carla's Kitchen");
+    assert_eq!(order["chefLatitude"], 30.2676);
+    assert_eq!(order["items"], json!([{"name": "Tamales", "quantity": 6}]));
+    assert_eq!(order["seq"], 1);
+    assert_eq!(
+        response.headers[header::LOCATION],
+        format!("/orders/{id}/tracking").as_str()
+    );
+    // AND the body is the stored order, field for field
+    let stored = app.stored(id).await;
+    assert_eq!(order, &serde_json::to_value(&stored.order).unwrap());
+}
+
+async fn only_customers_place_orders(store: Arc<dyn Store>) {
+    // GIVEN profiles
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    // WHEN a chef, a driver and an admin try to place an order
+    for who in [CHEF, DRIVER, ADMIN] {
+        let response = app.post("/orders", who, Some(new_order_body())).await;
+        // THEN each is forbidden
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{who:?}");
+        assert_eq!(response.problem_code(), "forbidden");
+    }
+}
+
+async fn a_chef_without_a_location_cannot_receive_orders(store: Arc<dyn Store>) {
+    // GIVEN a customer, a chef who saved only a name, and a driver
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let no_location = Profile::parse(
+        UserId::parse("chef-2").unwrap(),
+        Role::Chef,
+        ProfileFields {
+            name: "Bo Chef".into(),
+            ..ProfileFields::default()
+        },
+        Utc::now(),
+    )
+    .unwrap();
+    app.store.put_profile(&no_location).await.unwrap();
+
+    // WHEN the customer orders from the chef without a location, from a driver, from nobody
+    let mut body = new_order_body();
+    body["chefId"] = "chef-2".into();
+    let no_location = app.post("/orders", CUSTOMER, Some(body.clone())).await;
+    body["chefId"] = "driver-1".into();
+    let not_a_chef = app.post("/orders", CUSTOMER, Some(body.clone())).await;
+    body["chefId"] = "chef-404".into();
+    let nobody = app.post("/orders", CUSTOMER, Some(body)).await;
+
+    // THEN each is unprocessable, naming chefId, the first saying what is missing
+    assert_eq!(no_location.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(no_location.problem_code(), "chef_location_missing");
+    assert_eq!(no_location.field(), Some("chefId"));
+    let detail = no_location.body["detail"].as_str().unwrap();
+    assert!(detail.contains("pickup location"), "{detail}");
+    for response in [not_a_chef, nobody] {
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(response.problem_code(), "not_a_chef");
+        assert_eq!(response.field(), Some("chefId"));
+    }
+    // AND no order number was used up
+    assert_eq!(
+        app.store
+            .next_order_number(Utc::now().date_naive())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn a_customer_without_a_profile_is_asked_to_create_one(store: Arc<dyn Store>) {
+    // GIVEN a chef's profile but none for the customer
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    // WHEN another customer, who has no profile, places an order
+    let response = app
+        .post("/orders", OTHER_CUSTOMER, Some(new_order_body()))
+        .await;
+    // THEN it is unprocessable: profile required
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.problem_code(), "profile_required");
+}
+
+async fn invalid_order_fields_are_refused_naming_the_field(store: Arc<dyn Store>) {
+    // GIVEN profiles
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        ("chefId", Box::new(|b| b["chefId"] = "chef#1".into())),
+        ("chefId", Box::new(|b| b["chefId"] = 42.into())),
+        (
+            "chefId",
+            Box::new(|b| drop(b.as_object_mut().unwrap().remove("chefId"))),
+        ),
+        (
+            "deliveryAddress",
+            Box::new(|b| b["deliveryAddress"] = "  ".into()),
+        ),
+        (
+            "deliveryLatitude",
+            Box::new(|b| b["deliveryLatitude"] = 91.0.into()),
+        ),
+        (
+            "deliveryLongitude",
+            Box::new(|b| b["deliveryLongitude"] = (-181.0).into()),
+        ),
+        (
+            "deliveryLatitude",
+            Box::new(|b| b["deliveryLatitude"] = "north".into()),
+        ),
+        (
+            "items[0].quantity",
+            Box::new(|b| b["items"][0]["quantity"] = 0.into()),
+        ),
+        (
+            "items[0].quantity",
+            Box::new(|b| b["items"][0]["quantity"] = (-2).into()),
+        ),
+        (
+            "items[0].name",
+            Box::new(|b| b["items"][0]["name"] = "".into()),
+        ),
+        (
+            "items[1].name",
+            Box::new(|b| b["items"] = json!([{"name": "a", "quantity": 1}, {"quantity": 1}])),
+        ),
+        ("notes", Box::new(|b| b["notes"] = "x".repeat(501).into())),
+    ];
+    for (field, mutate) in cases {
+        // WHEN an order is placed with one bad field
+        let mut body = new_order_body();
+        mutate(&mut body);
+        let response = app.post("/orders", CUSTOMER, Some(body.clone())).await;
+        // THEN it is a 400 naming that field
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {response:?}"
+        );
+        assert_eq!(response.problem_code(), "validation_failed", "{body}");
+        assert_eq!(response.field(), Some(field), "{body}: {response:?}");
+    }
+}
+
+async fn fifty_concurrent_orders_on_one_day_get_fifty_distinct_numbers(store: Arc<dyn Store>) {
+    // GIVEN profiles, and a clock stuck on one day
+    let day = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let app = Arc::new(spawn_app_at(store, day));
+    app.seed_profiles().await;
+
+    // WHEN fifty orders are placed at once
+    let tasks = (0..50).map(|_| {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move { app.post("/orders", CUSTOMER, Some(new_order_body())).await })
+    });
+    let responses: Vec<TestResponse> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+
+    // THEN all are created, numbered RND-20261128-0001 … -0050, each once
+    let numbers: BTreeSet<String> = responses
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+            r.body["orderNumber"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let expected: BTreeSet<String> = (1..=50).map(|n| format!("RND-20261128-{n:04}")).collect();
+    assert_eq!(numbers, expected);
+}
+
+// ---------------------------------------------------------------- lifecycle and tracking
+
+async fn the_whole_lifecycle_runs_end_to_end_and_tracking_shows_it(store: Arc<dyn Store>) {
+    // GIVEN a placed order
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let id = app.place_order().await;
+
+    // WHEN every party moves it along the happy path
+    let steps: [(&str, As, Option<Value>, &str); 7] = [
+        ("confirm-payment", ADMIN, None, "payment_confirmed"),
+        ("accept", CHEF, None, "accepted"),
+        ("ready", CHEF, None, "ready_for_pickup"),
+        (
+            "assign",
+            ADMIN,
+            Some(json!({"driverId": "driver-1"})),
+            "assigned_to_driver",
+        ),
+        ("pickup", DRIVER, None, "picked_up"),
+        ("in-transit", DRIVER, None, "in_transit"),
+        ("deliver", DRIVER, None, "delivered"),
+    ];
+    for (n, (path, who, body, status)) in steps.into_iter().enumerate() {
+        let response = app.post(&format!("/orders/{id}/{path}"), who, body).await;
+        // THEN each answers the updated order, one sequence number further on
+        assert_eq!(response.status, StatusCode::OK, "{path}: {response:?}");
+        assert_eq!(response.body["status"], status);
+        assert_eq!(response.body["seq"], n as u64 + 2);
+    }
+
+    // AND the tracking payload shows the delivered order with the driver from their profile
+    let tracking = app.get(&format!("/orders/{id}/tracking"), CUSTOMER).await;
+    assert_eq!(tracking.status, StatusCode::OK);
+    let t = &tracking.body;
+    assert_eq!(t["status"], "delivered");
+    assert_eq!(t["driverAssigned"], true);
+    assert_eq!(t["driverName"], "Dan Driver");
+    assert_eq!(t["driverPhone"], "+1 512 555 0100");
+    assert_eq!(t["chefName"], "Carla Chef");
+    assert_eq!(t["customerName"], "Ada Customer");
+    assert_eq!(t["seq"], 8);
+    for at in [
+        "createdAt",
+        "paymentConfirmedAt",
+        "acceptedAt",
+        "readyAt",
+        "assignedAt",
+        "pickedUpAt",
+        "deliveredAt",
+    ] {
+        assert!(t[at].is_string(), "{at}");
+    }
+    let history: Vec<&str> = t["statusHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "pending",
+            "payment_confirmed",
+            "accepted",
+            "ready_for_pickup",
+            "assigned_to_driver",
+            "picked_up",
+            "in_transit",
+            "delivered"
+        ]
+    );
+    assert_eq!(t["statusHistory"][4]["changedBy"], "admin-1");
+    // AND it is exactly the domain's tracking payload of the stored order
+    let stored = app.stored(&id).await;
+    assert_eq!(
+        t,
+        &serde_json::to_value(OrderTracking::from(&stored)).unwrap()
+    );
+}
+
+async fn tracking_with_a_live_location_carries_the_driver_position_and_eta(store: Arc<dyn Store>) {
+    // GIVEN an order in transit and an accepted driver location with an ETA
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let id = app.place_order().await;
+    app.advance(&id, "in_transit").await;
+    let view = app.stored(&id).await;
+    let at = Utc::now();
+    let write = location_write(&view.order.order_id, at);
+    app.store.record_location(&write).await.unwrap();
+
+    // WHEN the customer tracks it
+    let tracking = app.get(&format!("/orders/{id}/tracking"), CUSTOMER).await;
+
+    // THEN the payload has the position, its time, the ETA and the live sequence number
+    assert_eq!(tracking.status, StatusCode::OK);
+    let stored = app.stored(&id).await;
+    assert_eq!(
+        tracking.body,
+        serde_json::to_value(OrderTracking::from(&stored)).unwrap()
+    );
+    assert_eq!(tracking.body["driverLatitude"], 30.27);
+    assert_eq!(tracking.body["etaMinutes"], 7);
+    assert!(tracking.body["lastLocationUpdate"].is_string());
+    assert_eq!(tracking.body["seq"], stored.seq());
+}
+
+fn location_write(order: &rnd_domain::OrderId, at: chrono::DateTime<Utc>) -> LocationWrite {
+    LocationWrite {
+        order_id: order.clone(),
+        driver_id: UserId::parse("driver-1").unwrap(),
+        location: DriverLocation {
+            latitude: Latitude::parse(30.27).unwrap(),
+            longitude: Longitude::parse(-97.74).unwrap(),
+            heading: None,
+            speed: None,
+            accuracy: None,
+            recorded_at: at,
+        },
+        eta: Some(rnd_domain::Eta {
+            eta_minutes: 7,
+            estimated_delivery_time: at + chrono::Duration::minutes(7),
+            computed_at: at,
+        }),
+        observed_speed_mps: Some(8.0),
+        now_ms: at.timestamp_millis(),
+        min_interval_ms: 1_000,
+    }
+}
+
+async fn tracking_is_for_the_orders_parties_and_admins_and_404_for_anyone_else(
+    store: Arc<dyn Store>,
+) {
+    // GIVEN an order assigned to driver-1
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let id = app.place_order().await;
+    app.advance(&id, "assigned_to_driver").await;
+    let path = format!("/orders/{id}/tracking");
+
+    // WHEN each party and each stranger asks for its tracking
+    // THEN its customer, chef, driver and any admin see it …
+    for who in [CUSTOMER, CHEF, DRIVER, ADMIN, As("admin-2", "admin")] {
+        let response = app.get(&path, who).await;
+        assert_eq!(response.status, StatusCode::OK, "{who:?}");
+        assert_eq!(response.body["orderId"], id.as_str());
+    }
+    // … and strangers get the same 404 as for an order that does not exist
+    for who in [OTHER_CUSTOMER, OTHER_CHEF, OTHER_DRIVER] {
+        let response = app.get(&path, who).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{who:?}");
+        assert_eq!(response.problem_code(), "not_found");
+        assert!(!response.body.to_string().contains("customer-1"));
+    }
+    let unknown = app.get("/orders/no-such-order/tracking", ADMIN).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    // AND an id that cannot be an order id is a 400 naming it
+    let bad = app.get("/orders/b%C3%A4d/tracking", ADMIN).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.field(), Some("orderId"));
+}
+
+async fn each_transition_refuses_the_wrong_party_and_hides_the_order_from_strangers(
+    store: Arc<dyn Store>,
+) {
+    // GIVEN orders in each transition's starting status
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let assign = json!({"driverId": "driver-1"});
+    let cases: [(&str, &str, Option<Value>, As, As); 7] = [
+        // (from, action, body, a party that may not, a stranger)
+        ("pending", "confirm-payment", None, CUSTOMER, OTHER_CUSTOMER),
+        ("payment_confirmed", "accept", None, CUSTOMER, OTHER_CHEF),
+        ("accepted", "ready", None, ADMIN, OTHER_CHEF),
+        (
+            "ready_for_pickup",
+            "assign",
+            Some(assign),
+            CHEF,
+            OTHER_DRIVER,
+        ),
+        ("assigned_to_driver", "pickup", None, CHEF, OTHER_DRIVER),
+        ("picked_up", "in-transit", None, ADMIN, OTHER_DRIVER),
+        ("in_transit", "deliver", None, CUSTOMER, OTHER_DRIVER),
+    ];
+    for (from, action, body, party, stranger) in cases {
+        let id = app.place_order().await;
+        app.advance(&id, from).await;
+        let path = format!("/orders/{id}/{action}");
+        // WHEN a party to the order who may not take the action tries
+        let forbidden = app.post(&path, party, body.clone()).await;
+        // THEN it is a 403
+        assert_eq!(
+            forbidden.status,
+            StatusCode::FORBIDDEN,
+            "{action} by {party:?}: {forbidden:?}"
+        );
+        assert_eq!(forbidden.problem_code(), "forbidden");
+        // WHEN a stranger tries
+        let hidden = app.post(&path, stranger, body).await;
+        // THEN it is a 404
+        assert_eq!(
+            hidden.status,
+            StatusCode::NOT_FOUND,
+            "{action} by {stranger:?}"
+        );
+        // AND the order did not move
+        assert_eq!(
+            app.stored(&id).await.order.status.as_str(),
+            from,
+            "{action}"
+        );
+    }
+}
+
+async fn a_transition_the_status_does_not_allow_is_a_conflict(store: Arc<dyn Store>) {
+    // GIVEN a pending order and a delivered one
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let pending = app.place_order().await;
+    let delivered = app.place_order().await;
+    app.advance(&delivered, "delivered").await;
+    let accepted = app.place_order().await;
+    app.advance(&accepted, "accepted").await;
+    let cancel = json!({"reason": "too late"});
+
+    // WHEN transitions are tried from statuses that do not allow them
+    let cases = [
+        app.post(&format!("/orders/{pending}/accept"), CHEF, None)
+            .await,
+        app.post(&format!("/orders/{pending}/deliver"), ADMIN, None)
+            .await,
+        app.post(&format!("/orders/{delivered}/deliver"), DRIVER, None)
+            .await,
+        app.post(
+            &format!("/orders/{delivered}/cancel"),
+            ADMIN,
+            Some(cancel.clone()),
+        )
+        .await,
+        app.post(
+            &format!("/orders/{accepted}/cancel"),
+            CUSTOMER,
+            Some(cancel),
+        )
+        .await,
+    ];
+    // THEN each is a 409 invalid_transition (the admin's deliver is forbidden first: 403)
+    let statuses: Vec<StatusCode> = cases.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CONFLICT,
+            StatusCode::FORBIDDEN,
+            StatusCode::CONFLICT,
+            StatusCode::CONFLICT,
+            StatusCode::CONFLICT
+        ],
+        "{cases:?}"
+    );
+    assert_eq!(cases[0].problem_code(), "invalid_transition");
+}
+
+async fn two_concurrent_transitions_of_one_order_have_exactly_one_winner(store: Arc<dyn Store>) {
+    let app = Arc::new(spawn_app(store));
+    app.seed_profiles().await;
+    for round in 0..3 {
+        // GIVEN a paid order, and one in transit
+        let paid = app.place_order().await;
+        app.advance(&paid, "payment_confirmed").await;
+        let moving = app.place_order().await;
+        app.advance(&moving, "in_transit").await;
+
+        // WHEN the chef accepts the paid order twice at once, and the driver delivers the
+        // other while an admin cancels it
+        let spawn = |path: String, who: As, body: Option<Value>| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.post(&path, who, body).await })
+        };
+        let (a, b, c, d) = tokio::join!(
+            spawn(format!("/orders/{paid}/accept"), CHEF, None),
+            spawn(format!("/orders/{paid}/accept"), CHEF, None),
+            spawn(format!("/orders/{moving}/deliver"), DRIVER, None),
+            spawn(
+                format!("/orders/{moving}/cancel"),
+                ADMIN,
+                Some(json!({"reason": "customer unreachable"}))
+            )
+        );
+        let (a, b, c, d) = (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
+
+        // THEN in each race exactly one answers 200 and the other 409
+        for (x, y) in [(&a, &b), (&c, &d)] {
+            let mut statuses = [x.status, y.status];
+            statuses.sort();
+            assert_eq!(
+                statuses,
+                [StatusCode::OK, StatusCode::CONFLICT],
+                "round {round}: {x:?} / {y:?}"
+            );
+        }
+        // AND the stored orders hold the winners, each one step further on
+        let paid_view = app.stored(&paid).await;
+        assert_eq!(paid_view.order.status.as_str(), "accepted");
+        assert_eq!(paid_view.order.status_history.len(), 3);
+        let moving_view = app.stored(&moving).await;
+        let winner = if c.status == StatusCode::OK {
+            "delivered"
+        } else {
+            "cancelled"
+        };
+        assert_eq!(moving_view.order.status.as_str(), winner);
+        assert_eq!(moving_view.order.status_history.len(), 8);
+    }
+}
+
+async fn a_transition_that_loses_to_a_driver_location_is_re_read_and_committed(
+    store: Arc<dyn Store>,
+) {
+    // GIVEN an order in transit, and a store that accepts a driver location for it just before
+    // the first transition commit (so that commit's condition no longer holds)
+    let plain = spawn_app(Arc::clone(&store));
+    plain.seed_profiles().await;
+    let id = plain.place_order().await;
+    plain.advance(&id, "in_transit").await;
+    let before = plain.stored(&id).await;
+    let meddling: Arc<dyn Store> = Arc::new(Meddling {
+        inner: store,
+        location_before_first_commit: std::sync::Mutex::new(Some(location_write(
+            &before.order.order_id,
+            Utc::now(),
+        ))),
+        fail_reads: false,
+    });
+    let app = spawn_app(meddling);
+
+    // WHEN the driver delivers it
+    let response = app
+        .post(&format!("/orders/{id}/deliver"), DRIVER, None)
+        .await;
+
+    // THEN the delivery is re-applied to the new state and committed past the location's seq
+    assert_eq!(response.status, StatusCode::OK, "{response:?}");
+    assert_eq!(response.body["status"], "delivered");
+    let after = app.stored(&id).await;
+    assert_eq!(after.order.status.as_str(), "delivered");
+    assert_eq!(after.seq(), before.seq() + 2, "location, then delivery");
+    assert!(after.live.location.is_some(), "the location survived");
+}
+
+async fn cancelling_needs_a_reason_and_records_it(store: Arc<dyn Store>) {
+    // GIVEN a pending order
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let id = app.place_order().await;
+    let path = format!("/orders/{id}/cancel");
+
+    // WHEN the customer cancels without a reason, with an empty one, then with a real one
+    let missing = app.post(&path, CUSTOMER, Some(json!({}))).await;
+    let empty = app
+        .post(&path, CUSTOMER, Some(json!({"reason": "   "})))
+        .await;
+    let cancelled = app
+        .post(&path, CUSTOMER, Some(json!({"reason": "changed my mind"})))
+        .await;
+
+    // THEN the first two are 400s naming `reason`, the last cancels the order
+    for response in [missing, empty] {
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{response:?}");
+        assert_eq!(response.field(), Some("reason"));
+    }
+    assert_eq!(cancelled.status, StatusCode::OK);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    assert_eq!(cancelled.body["cancellationReason"], "changed my mind");
+    assert_eq!(
+        cancelled.body["statusHistory"][1]["reason"],
+        "changed my mind"
+    );
+}
+
+async fn assigning_needs_a_driver_with_a_profile(store: Arc<dyn Store>) {
+    // GIVEN an order ready for pickup
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let id = app.place_order().await;
+    app.advance(&id, "ready_for_pickup").await;
+    let path = format!("/orders/{id}/assign");
+
+    // WHEN an admin assigns a driver without a profile, a chef, and an invalid id
+    let unknown = app
+        .post(&path, ADMIN, Some(json!({"driverId": "driver-9"})))
+        .await;
+    let chef = app
+        .post(&path, ADMIN, Some(json!({"driverId": "chef-1"})))
+        .await;
+    let invalid = app
+        .post(&path, ADMIN, Some(json!({"driverId": "a b"})))
+        .await;
+
+    // THEN the first two are 422 naming driverId, the last a 400 naming it
+    for response in [unknown, chef] {
+        assert_eq!(
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{response:?}"
+        );
+        assert_eq!(response.problem_code(), "not_a_driver");
+        assert_eq!(response.field(), Some("driverId"));
+    }
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+    assert_eq!(invalid.field(), Some("driverId"));
+    assert_eq!(
+        app.stored(&id).await.order.status.as_str(),
+        "ready_for_pickup"
+    );
+}
+
+// ---------------------------------------------------------------- listing
+
+async fn each_party_lists_their_own_orders_newest_first_a_page_at_a_time(store: Arc<dyn Store>) {
+    // GIVEN three orders of customer-1 with chef-1, the oldest assigned to driver-1
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.place_order().await);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    app.advance(&ids[0], "assigned_to_driver").await;
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+
+    // WHEN the customer lists two at a time
+    let first = app.get("/orders?limit=2", CUSTOMER).await;
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second = app
+        .get(&format!("/orders?limit=2&cursor={cursor}"), CUSTOMER)
+        .await;
+
+    // THEN the pages hold the orders newest first, the last page without a cursor
+    let ids_of = |r: &TestResponse| -> Vec<String> {
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        r.body["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["orderId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut listed = ids_of(&first);
+    listed.extend(ids_of(&second));
+    assert_eq!(listed, newest_first);
+    assert!(second.body.get("nextCursor").is_none(), "{:?}", second.body);
+    // AND the chef sees the orders received, the driver only the assigned one, an admin all,
+    // another customer none
+    assert_eq!(ids_of(&app.get("/orders", CHEF).await), newest_first);
+    assert_eq!(
+        ids_of(&app.get("/orders", DRIVER).await),
+        vec![ids[0].clone()]
+    );
+    assert_eq!(ids_of(&app.get("/orders", ADMIN).await), newest_first);
+    assert!(ids_of(&app.get("/orders", OTHER_CUSTOMER).await).is_empty());
+    assert!(ids_of(&app.get("/orders", OTHER_DRIVER).await).is_empty());
+}
+
+async fn a_bad_limit_or_a_cursor_the_api_did_not_issue_is_a_400_naming_it(store: Arc<dyn Store>) {
+    // GIVEN an order
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    app.place_order().await;
+    // WHEN orders are listed with bad limits and foreign cursors
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=eyJrIjp7InBrIjoiT1JERVIjeCJ9fQ", "cursor"),
+        ("cursor=7b7d", "cursor"),
+    ] {
+        let response = app.get(&format!("/orders?{query}"), CUSTOMER).await;
+        // THEN each is a 400 naming the parameter
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {response:?}"
+        );
+        assert_eq!(response.field(), Some(field), "{query}");
+    }
+    assert_eq!(
+        app.get("/orders?cursor=not-a-cursor", CUSTOMER)
+            .await
+            .problem_code(),
+        "invalid_cursor"
+    );
+}
+
+// ---------------------------------------------------------------- profiles
+
+async fn profiles_are_saved_whole_and_read_back(store: Arc<dyn Store>) {
+    // GIVEN a chef without a profile
+    let app = spawn_app(store);
+    let before = app.get("/profiles/me", CHEF).await;
+    assert_eq!(before.status, StatusCode::NOT_FOUND);
+    assert_eq!(before.problem_code(), "not_found");
+
+    // WHEN the chef saves a complete profile and reads it back
+    let body = json!({
+        "name": "Carla Chef", "phone": "+1 512 555 0101", "businessName": "Carla's Kitchen",
+        "address": "500 E 7th St, Austin, TX", "latitude": 30.2676, "longitude": -97.736
+    });
+    let saved = app.put("/profiles/me", CHEF, body).await;
+    let read = app.get("/profiles/me", CHEF).await;
+
+    // THEN both show it, with the token's user and role
+    assert_eq!(saved.status, StatusCode::OK, "{saved:?}");
+    assert_eq!(read.body, saved.body);
+    assert_eq!(read.body["userId"], "chef-1");
+    assert_eq!(read.body["role"], "chef");
+    assert_eq!(read.body["latitude"], 30.2676);
+
+    // WHEN it is saved again without the location
+    let saved = app
+        .put("/profiles/me", CHEF, json!({"name": "Carla Chef"}))
+        .await;
+    // THEN the location is gone
+    assert_eq!(saved.status, StatusCode::OK);
+    assert!(
+        app.get("/profiles/me", CHEF)
+            .await
+            .body
+            .get("latitude")
+            .is_none()
+    );
+}
+
+async fn invalid_profiles_are_refused_naming_the_field(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    for (who, body, field) in [
+        (CUSTOMER, json!({"name": ""}), "name"),
+        (CUSTOMER, json!({}), "name"),
+        (
+            CUSTOMER,
+            json!({"name": "Ada", "phone": "call me maybe"}),
+            "phone",
+        ),
+        (
+            CUSTOMER,
+            json!({"name": "Ada", "businessName": "Ada's"}),
+            "businessName",
+        ),
+        (
+            DRIVER,
+            json!({"name": "Dan", "latitude": 1.0, "longitude": 1.0}),
+            "latitude",
+        ),
+        (
+            CHEF,
+            json!({"name": "Carla", "latitude": 30.0}),
+            "longitude",
+        ),
+        (
+            CHEF,
+            json!({"name": "Carla", "latitude": 30.0, "longitude": 200.0}),
+            "longitude",
+        ),
+        (
+            CHEF,
+            json!({"name": "Carla", "latitude": "thirty", "longitude": 1.0}),
+            "latitude",
+        ),
+    ] {
+        // WHEN a bad profile is saved
+        let response = app.put("/profiles/me", who, body.clone()).await;
+        // THEN it is a 400 naming the field, and nothing is saved
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {response:?}"
+        );
+        assert_eq!(response.field(), Some(field), "{body}: {response:?}");
+    }
+    assert_eq!(
+        app.get("/profiles/me", CHEF).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+// ---------------------------------------------------------------- refusals at the edge
+
+async fn missing_invalid_and_expired_tokens_are_401_problems(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    let wrong_secret = rnd_domain::identity::issue_hs256(
+        &rnd_domain::identity::TokenClaims {
+            sub: "customer-1".into(),
+            role: "customer".into(),
+            exp: Utc::now().timestamp() + 3600,
+            nbf: None,
+            iat: None,
+            name: None,
+            iss: None,
+            aud: None,
+        },
+        b"another-secret-that-is-long-enough-for-hs256",
+    )
+    .unwrap();
+    let cases = [
+        (None, "unauthorized", "Bearer"),
+        (Some("Bearer".to_owned()), "unauthorized", "Bearer"),
+        (
+            Some("Basic Y3VzdG9tZXI6cGFzcw==".to_owned()),
+            "unauthorized",
+            "Bearer",
+        ),
+        (
+            Some("Bearer not.a.jwt".to_owned()),
+            "unauthorized",
+            "Bearer error=\"invalid_token\"",
+        ),
+        (
+            Some(format!("Bearer {wrong_secret}")),
+            "unauthorized",
+            "Bearer error=\"invalid_token\"",
+        ),
+        (
+            Some(format!(
+                "Bearer {}",
+                expired_token("customer-1", "customer")
+            )),
+            "token_expired",
+            "Bearer error=\"invalid_token\"",
+        ),
+        (
+            Some(format!("Bearer {}", token("customer-1", "superuser"))),
+            "unauthorized",
+            "Bearer error=\"invalid_token\"",
+        ),
+    ];
+    for path in ["/orders", "/profiles/me", "/openapi.json", "/no-such-route"] {
+        for (authorization, code, challenge) in &cases {
+            // WHEN a request comes with this Authorization header
+            let mut request = Request::builder().uri(path);
+            if let Some(value) = authorization {
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            let response = send(&app.router, request.body(Body::empty()).unwrap()).await;
+            // THEN it is a 401 problem with a Bearer challenge, even for unknown routes
+            assert_eq!(
+                response.status,
+                StatusCode::UNAUTHORIZED,
+                "{path} {authorization:?}"
+            );
+            assert_eq!(response.problem_code(), *code, "{authorization:?}");
+            assert_eq!(response.headers[header::WWW_AUTHENTICATE], *challenge);
+        }
+    }
+}
+
+async fn oversize_non_json_and_malformed_bodies_are_4xx_problems(store: Arc<dyn Store>) {
+    // GIVEN profiles
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let auth = format!("Bearer {}", token("customer-1", "customer"));
+    let request = |content_type: Option<&str>, length: Option<usize>, body: Vec<u8>| {
+        let mut r = Request::builder()
+            .method(Method::POST)
+            .uri("/orders")
+            .header(header::AUTHORIZATION, auth.as_str());
+        if let Some(ct) = content_type {
+            r = r.header(header::CONTENT_TYPE, ct);
+        }
+        if let Some(length) = length {
+            r = r.header(header::CONTENT_LENGTH, length);
+        }
+        r.body(Body::from(body)).unwrap()
+    };
+    let mut big = new_order_body();
+    big["notes"] = "x".repeat(70 * 1024).into();
+    let big = big.to_string().into_bytes();
+    let cases = [
+        // (request, status, code)
+        (
+            request(Some("application/json"), None, big.clone()),
+            413,
+            "payload_too_large",
+        ),
+        (
+            request(Some("application/json"), Some(big.len()), big),
+            413,
+            "payload_too_large",
+        ),
+        (
+            request(Some("text/plain"), None, b"{}".to_vec()),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            request(None, None, new_order_body().to_string().into_bytes()),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            request(Some("application/json"), None, b"{\"chefId\": ".to_vec()),
+            400,
+            "malformed_json",
+        ),
+        (
+            request(Some("application/json"), None, Vec::new()),
+            400,
+            "malformed_json",
+        ),
+        (
+            request(
+                Some("application/json"),
+                None,
+                format!("{} []", new_order_body()).into_bytes(),
+            ),
+            400,
+            "malformed_json",
+        ),
+    ];
+    for (n, (request, status, code)) in cases.into_iter().enumerate() {
+        // WHEN the body is refused
+        let response = send(&app.router, request).await;
+        // THEN it is the 4xx problem that says why
+        assert_eq!(response.status.as_u16(), status, "case {n}: {response:?}");
+        assert_eq!(response.problem_code(), code, "case {n}");
+    }
+    // AND a profile body is bounded the same way
+    let response = app
+        .put(
+            "/profiles/me",
+            CUSTOMER,
+            json!({"name": "x".repeat(65 * 1024)}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn unknown_routes_and_methods_are_problems_too(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    let unknown = app.get("/nope", CUSTOMER).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.problem_code(), "not_found");
+    let method = app.call(Method::DELETE, "/orders", ADMIN, None).await;
+    assert_eq!(method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(method.problem_code(), "method_not_allowed");
+}
+
+async fn an_unexpected_store_failure_is_a_generic_500(store: Arc<dyn Store>) {
+    // GIVEN a store whose order reads fail with an internal-looking error
+    let app = spawn_app(Arc::new(Meddling {
+        inner: store,
+        location_before_first_commit: std::sync::Mutex::new(None),
+        fail_reads: true,
+    }));
+    // WHEN an order is tracked
+    let response = app.get("/orders/order-1/tracking", CUSTOMER).await;
+    // THEN it is a 500 problem that reveals nothing
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.problem_code(), "internal");
+    assert!(!response.body.to_string().contains(INTERNAL_DETAIL));
+    assert!(!response.body.to_string().contains("10.0.0.7"));
+}
+
+// ---------------------------------------------------------------- API Gateway fixtures
+
+async fn api_gateway_v2_fixtures_drive_the_router_through_lambda_http(store: Arc<dyn Store>) {
+    // GIVEN profiles and order-1 (customer-1, chef-1) placed straight into the store
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    let view = placed_order("order-1", &customer(), now());
+    app.store.create_order(&view).await.unwrap();
+
+    // WHEN the v2 fixtures are parsed by lambda_http and sent to the Router, in lifecycle order
+    let tracking = send_fixture(&app.router, "get-tracking").await;
+    let created = send_fixture(&app.router, "create-order").await;
+    let listed = send_fixture(&app.router, "list-orders").await;
+    let profile = send_fixture(&app.router, "get-profile").await;
+    let chef_profile = send_fixture(&app.router, "put-profile-chef").await;
+    let early_accept = send_fixture(&app.router, "accept-order").await;
+    app.post("/orders/order-1/confirm-payment", ADMIN, None)
+        .await;
+    let accepted = send_fixture(&app.router, "accept-order").await;
+    let early_assign = send_fixture(&app.router, "assign-driver").await;
+    let cancelled = send_fixture(&app.router, "cancel-order").await;
+    let no_token = send_fixture(&app.router, "no-token").await;
+    let expired = send_fixture(&app.router, "expired-token").await;
+    let form = send_fixture(&app.router, "create-order-wrong-content-type").await;
+    let openapi = send_fixture(&app.router, "get-openapi").await;
+
+    // THEN each answers as the API does to any client
+    assert_eq!(tracking.status, StatusCode::OK, "{tracking:?}");
+    assert_eq!(tracking.body["orderId"], "order-1");
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["orders"].as_array().unwrap().len(), 2);
+    assert_eq!(profile.status, StatusCode::OK);
+    assert_eq!(profile.body["name"], "Ada Customer");
+    assert_eq!(chef_profile.status, StatusCode::OK, "{chef_profile:?}");
+    assert_eq!(early_accept.status, StatusCode::CONFLICT);
+    assert_eq!(accepted.status, StatusCode::OK);
+    assert_eq!(accepted.body["status"], "accepted");
+    assert_eq!(
+        early_assign.status,
+        StatusCode::CONFLICT,
+        "{early_assign:?}"
+    );
+    assert_eq!(
+        cancelled.status,
+        StatusCode::CONFLICT,
+        "a customer cannot cancel once accepted"
+    );
+    assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(expired.problem_code(), "token_expired");
+    assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(openapi.status, StatusCode::OK);
+    assert!(openapi.body["openapi"].as_str().unwrap().starts_with("3.1"));
+}
+
+on_both_stores!(
+    a_customer_places_a_pending_numbered_order_with_the_chefs_details,
+    only_customers_place_orders,
+    a_chef_without_a_location_cannot_receive_orders,
+    a_customer_without_a_profile_is_asked_to_create_one,
+    invalid_order_fields_are_refused_naming_the_field,
+    fifty_concurrent_orders_on_one_day_get_fifty_distinct_numbers,
+    the_whole_lifecycle_runs_end_to_end_and_tracking_shows_it,
+    tracking_with_a_live_location_carries_the_driver_position_and_eta,
+    tracking_is_for_the_orders_parties_and_admins_and_404_for_anyone_else,
+    each_transition_refuses_the_wrong_party_and_hides_the_order_from_strangers,
+    a_transition_the_status_does_not_allow_is_a_conflict,
+    two_concurrent_transitions_of_one_order_have_exactly_one_winner,
+    a_transition_that_loses_to_a_driver_location_is_re_read_and_committed,
+    cancelling_needs_a_reason_and_records_it,
+    assigning_needs_a_driver_with_a_profile,
+    each_party_lists_their_own_orders_newest_first_a_page_at_a_time,
+    a_bad_limit_or_a_cursor_the_api_did_not_issue_is_a_400_naming_it,
+    profiles_are_saved_whole_and_read_back,
+    invalid_profiles_are_refused_naming_the_field,
+    missing_invalid_and_expired_tokens_are_401_problems,
+    oversize_non_json_and_malformed_bodies_are_4xx_problems,
+    unknown_routes_and_methods_are_problems_too,
+    an_unexpected_store_failure_is_a_generic_500,
+    api_gateway_v2_fixtures_drive_the_router_through_lambda_http,
+);
+
+// ---------------------------------------------------------------- the OpenAPI document
+
+#[tokio::test]
+async fn the_openapi_document_is_served_valid_and_lists_every_route() {
+    // GIVEN the API
+    let app = spawn_app(sqlite().await);
+
+    // WHEN its document is fetched
+    let response = app.get("/openapi.json", CUSTOMER).await;
+
+    // THEN it is OpenAPI 3.1 JSON that parses as an OpenAPI 3.1 spec
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.headers[header::CONTENT_TYPE], "application/json");
+    let doc = &response.body;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let spec = oas3::from_json(doc.to_string()).expect("a valid OpenAPI 3.1 document");
+    assert_eq!(spec.info.title, "RND Realtime HTTP API");
+
+    // AND every route of the Router is in `paths` with its method, and nothing else
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let routes: BTreeSet<(String, String)> = [
+        ("GET", "/orders/{id}/tracking"),
+        ("POST", "/orders"),
+        ("GET", "/orders"),
+        ("POST", "/orders/{id}/confirm-payment"),
+        ("POST", "/orders/{id}/accept"),
+        ("POST", "/orders/{id}/ready"),
+        ("POST", "/orders/{id}/assign"),
+        ("POST", "/orders/{id}/pickup"),
+        ("POST", "/orders/{id}/in-transit"),
+        ("POST", "/orders/{id}/deliver"),
+        ("POST", "/orders/{id}/cancel"),
+        ("GET", "/profiles/me"),
+        ("PUT", "/profiles/me"),
+        ("GET", "/openapi.json"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
+    assert_eq!(documented, routes);
+    // AND every documented route is served (no 404/405 from the Router for any of them)
+    for (method, path) in &routes {
+        let concrete = path.replace("{id}", "no-such-order");
+        let response = app
+            .call(method.parse().unwrap(), &concrete, ADMIN, None)
+            .await;
+        let unrouted = response.status == StatusCode::METHOD_NOT_ALLOWED
+            || (response.status == StatusCode::NOT_FOUND
+                && response.body["detail"] == "no such resource");
+        assert!(!unrouted, "{method} {path}: {response:?}");
+    }
+
+    // AND it is the same document the code generates, every operation is secured by the bearer
+    // scheme, every `$ref` resolves, and every error response is a problem
+    assert_eq!(doc, &serde_json::to_value(http_api::openapi()).unwrap());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut refs = Vec::new();
+    collect_refs(doc, &mut refs);
+    for r in &refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(schemas.contains_key(name), "dangling $ref {r}");
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
+            assert!(op["responses"]["401"].is_object(), "{method} {path}");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        response["content"][PROBLEM].is_object(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap_or_default().to_owned());
+                } else {
+                    collect_refs(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn problem_responses_become_text_api_gateway_responses() {
+    // GIVEN a 401 from the Router
+    let app = spawn_app(sqlite().await);
+    let request = lambda_http::request::from_str(&fixture("no-token")).unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
+    // WHEN lambda_http turns it into the Lambda response body
+    let response = lambda_http::IntoResponse::into_response(response).await;
+    // THEN the problem is sent as text (not base64), with its media type
+    assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM);
+    match response.body() {
+        lambda_http::Body::Text(text) => {
+            let problem: http_api::Problem = serde_json::from_str(text).unwrap();
+            assert_eq!(problem.code, "unauthorized");
+        }
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}

@@ -1,0 +1,8 @@
+//! `$default`: `ping`, `hello`, and typed errors for everything else.
+//!
+//! Wiring only: the handler lives in `rnd-handlers`, the cold-start set-up in `rnd-lambda`.
+
+#[tokio::main]
+async fn main() -> Result<(), rnd_lambda::lambda_runtime::Error> {
+    rnd_lambda::serve_routes().await
+}

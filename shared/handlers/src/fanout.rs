@@ -1,0 +1,644 @@
+//! The orders table's stream fan-out: a batch of DynamoDB stream records
+//! (`NEW_AND_OLD_IMAGES`) in, WebSocket events posted to the rooms that should see them, a
+//! partial batch response out.
+//!
+//! Per batch, [`fan_out`]:
+//! 1. derives the events of every record in stream order with
+//!    [`derive_events`](rnd_domain::events::derive_events) (`order:new` → `user:{chefId}`;
+//!    `order:status_update` → `order:{id}` and `role:admin`; `driver:new_assignment` →
+//!    `user:{driverId}`; `driver:location_update` and `order:eta_update` → `order:{id}`);
+//! 2. coalesces: of an order's `driver:location_update`s only the newest (highest `seq`) is
+//!    sent, likewise its `order:eta_update`s; every other event is sent;
+//! 3. reads each distinct room once (`room_members`, one query of one partition; never a scan)
+//!    and sends each event once to each connection in any of its rooms;
+//! 4. posts with bounded concurrency, one task per connection sending that connection's events
+//!    in stream order. A 410 Gone closes *that* connection (and its memberships) and skips its
+//!    other events; throttling and 5xx are retried with full-jitter exponential backoff; a
+//!    post that still fails stops that connection's later events (they come back with the
+//!    retry) and marks the record the event came from as failed;
+//! 5. answers `batchItemFailures` with the sequence number of the earliest failed record:
+//!    Lambda checkpoints before it and redelivers from there, so the records before it are not
+//!    sent again. Redelivered events carry the same `seq`, so clients drop what they already
+//!    have.
+//!
+//! [`BatchMetrics`] counts what happened; [`BatchMetrics::to_emf`] renders them as one
+//! CloudWatch Embedded Metric Format line.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_lambda_events::dynamodb::{Event, EventRecord};
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use rnd_domain::events::{OrderRecord, Outgoing, derive_events};
+use rnd_domain::ids::{ConnectionId, OrderId};
+use rnd_domain::ports::{ConnectionStore, Notifier, NotifyError, StoreError};
+use rnd_domain::protocol::ServerMessage;
+use rnd_domain::rooms::Room;
+use serde_dynamo::{AttributeValue, Item};
+
+/// Default number of connections posted to at once.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Default attempts of one post that is throttled or meets a 5xx (the first included).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Default cap of the first retry's backoff; doubles per attempt, full jitter.
+pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(50);
+/// Default cap of any retry's backoff.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
+/// The function name the metrics are published under.
+pub const METRICS_FUNCTION: &str = "stream-fanout";
+/// The CloudWatch namespace of the metrics.
+pub const METRICS_NAMESPACE: &str = "RndRealtime";
+
+/// Settings of the fan-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanoutConfig {
+    /// Connections posted to at once (at least 1).
+    pub concurrency: usize,
+    /// Attempts of one post that is throttled or meets a 5xx, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Backoff cap of the first retry; the cap doubles per retry up to `max_delay`, and the
+    /// actual pause is uniformly random below the cap ("full jitter").
+    pub base_delay: Duration,
+    /// Largest backoff cap.
+    pub max_delay: Duration,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            base_delay: DEFAULT_BASE_DELAY,
+            max_delay: DEFAULT_MAX_DELAY,
+        }
+    }
+}
+
+impl FanoutConfig {
+    /// Reads `FANOUT_CONCURRENCY` (default 32), `FANOUT_MAX_ATTEMPTS` (default 3) and
+    /// `FANOUT_RETRY_BASE_MS` (default 50) from the environment; unset, unparsable or zero
+    /// values take the default.
+    pub fn from_env() -> Self {
+        fn positive(name: &str) -> Option<u64> {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|v| *v > 0)
+        }
+        let defaults = Self::default();
+        Self {
+            concurrency: positive("FANOUT_CONCURRENCY")
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(defaults.concurrency),
+            max_attempts: positive("FANOUT_MAX_ATTEMPTS")
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(defaults.max_attempts),
+            base_delay: positive("FANOUT_RETRY_BASE_MS")
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.base_delay),
+            max_delay: defaults.max_delay,
+        }
+    }
+
+    /// The pause before retry number `retry` (1 for the first): uniformly random in
+    /// `[0, min(max_delay, base_delay · 2^(retry-1))]`.
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+        let cap = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        let cap_ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(fastrand::u64(0..=cap_ms))
+    }
+}
+
+/// What one batch did. Every count is of this batch only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchMetrics {
+    /// Stream records in the batch.
+    pub records: u64,
+    /// Events to send after coalescing.
+    pub events: u64,
+    /// Superseded location and ETA events that were not sent.
+    pub coalesced: u64,
+    /// Distinct rooms read (one `room_members` each).
+    pub room_lookups: u64,
+    /// Posts that were accepted (one per event and connection).
+    pub deliveries: u64,
+    /// Connections that answered 410 Gone and were closed.
+    pub gone: u64,
+    /// Posts retried after throttling or a 5xx.
+    pub retried: u64,
+    /// Posts that still failed after the last attempt, plus events whose rooms could not be
+    /// read: what makes the batch report a failure.
+    pub failed: u64,
+    /// Posts refused for good (payload too large, forbidden): logged, not retried.
+    pub rejected: u64,
+    /// Records skipped because an order or live image does not parse.
+    pub malformed: u64,
+    /// Now minus the oldest record's `ApproximateCreationDateTime`, ms; `None` when no record
+    /// carries one.
+    pub stream_lag_ms: Option<i64>,
+}
+
+impl BatchMetrics {
+    /// The metrics as one CloudWatch Embedded Metric Format JSON line (namespace
+    /// `RndRealtime`, dimension `Function` = `stream-fanout`, timestamp `at`). Stream lag is
+    /// left out when unknown.
+    pub fn to_emf(&self, at: DateTime<Utc>) -> String {
+        let counts = [
+            ("Records", self.records),
+            ("Events", self.events),
+            ("Coalesced", self.coalesced),
+            ("RoomLookups", self.room_lookups),
+            ("Deliveries", self.deliveries),
+            ("Gone", self.gone),
+            ("Retried", self.retried),
+            ("Failed", self.failed),
+            ("Rejected", self.rejected),
+            ("Malformed", self.malformed),
+        ];
+        let mut definitions: Vec<serde_json::Value> = counts
+            .iter()
+            .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+            .collect();
+        let mut line = serde_json::Map::new();
+        line.insert("Function".into(), METRICS_FUNCTION.into());
+        for (name, value) in counts {
+            line.insert(name.into(), value.into());
+        }
+        if let Some(lag) = self.stream_lag_ms {
+            definitions.push(serde_json::json!({"Name": "StreamLagMs", "Unit": "Milliseconds"}));
+            line.insert("StreamLagMs".into(), lag.into());
+        }
+        line.insert(
+            "_aws".into(),
+            serde_json::json!({
+                "Timestamp": at.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [["Function"]],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        serde_json::Value::Object(line).to_string()
+    }
+}
+
+/// The answer to Lambda and what the batch did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutcome {
+    /// `batchItemFailures`: empty when everything was delivered (or refused for good), else
+    /// the sequence number of the earliest record with an undelivered event.
+    pub response: DynamoDbEventResponse,
+    /// The counts.
+    pub metrics: BatchMetrics,
+}
+
+/// One event to send, with the record it came from.
+#[derive(Debug)]
+struct Planned {
+    /// Index of the record in the batch.
+    record: usize,
+    message: ServerMessage,
+    rooms: Vec<Room>,
+}
+
+/// An image of a stream record.
+// Two per record, dropped as soon as the record's events are derived; boxing the order would
+// only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+enum Image {
+    /// No image (the old image of an insert, the new image of a removal).
+    Absent,
+    /// A row that is not an order or live row (a counter, an unknown `itemType`).
+    Other,
+    /// An order or live row.
+    Order(OrderRecord),
+}
+
+impl Image {
+    fn record(&self) -> Option<&OrderRecord> {
+        match self {
+            Image::Order(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The `S` value of attribute `name`.
+fn string_attribute<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Reads an image: absent when empty, [`Image::Other`] unless `itemType` is `order` or `live`.
+/// Fails when an order or live image does not parse as an [`OrderRecord`].
+fn read_image(item: &Item) -> Result<Image, serde_dynamo::Error> {
+    if item.is_empty() {
+        return Ok(Image::Absent);
+    }
+    match string_attribute(item, "itemType") {
+        Some("order" | "live") => serde_dynamo::from_item(item.clone()).map(Image::Order),
+        _ => Ok(Image::Other),
+    }
+}
+
+/// The events of one record, in the order clients should see them. A record of a row that is
+/// not an order or live row produces nothing.
+///
+/// A record whose order or live image does not parse is logged (its ids only, never the item)
+/// and produces nothing, and the batch does **not** fail for it: it would fail the same way on
+/// every redelivery and block the shard until the record expires, holding back every later
+/// change of every order on it. Returns `None` for such a record.
+fn record_events(record: &EventRecord) -> Option<Vec<Outgoing>> {
+    let change = &record.change;
+    let images = read_image(&change.old_image).and_then(|old| {
+        let new = read_image(&change.new_image)?;
+        Ok((old, new))
+    });
+    match images {
+        Ok((Image::Other, _) | (_, Image::Other)) => Some(Vec::new()),
+        Ok((old, new)) => Some(derive_events(old.record(), new.record())),
+        Err(_) => {
+            tracing::error!(
+                event_id = %record.event_id,
+                sequence_number = change.sequence_number.as_deref().unwrap_or(""),
+                pk = string_attribute(&change.keys, "pk").unwrap_or(""),
+                sk = string_attribute(&change.keys, "sk").unwrap_or(""),
+                "stream image does not parse as an order or live item; record skipped"
+            );
+            None
+        }
+    }
+}
+
+/// Which events supersede each other: an order's locations, an order's ETAs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Supersedes {
+    Location(OrderId),
+    Eta(OrderId),
+}
+
+fn supersedes(message: &ServerMessage) -> Option<Supersedes> {
+    match message {
+        ServerMessage::LocationUpdate(d) => Some(Supersedes::Location(d.order_id.clone())),
+        ServerMessage::EtaUpdate(d) => Some(Supersedes::Eta(d.order_id.clone())),
+        _ => None,
+    }
+}
+
+/// Keeps, of each order's location updates and of its ETA updates, only the one with the
+/// highest `seq` (the later one on a tie); keeps every other event. Returns the kept events in
+/// their order and how many were dropped.
+fn coalesce(planned: Vec<Planned>) -> (Vec<Planned>, u64) {
+    let mut newest: HashMap<Supersedes, (u64, usize)> = HashMap::new();
+    for (i, p) in planned.iter().enumerate() {
+        if let Some(key) = supersedes(&p.message) {
+            let seq = p.message.seq().unwrap_or(0);
+            let best = newest.entry(key).or_insert((seq, i));
+            if seq >= best.0 {
+                *best = (seq, i);
+            }
+        }
+    }
+    let before = planned.len();
+    let kept: Vec<Planned> = planned
+        .into_iter()
+        .enumerate()
+        .filter(|(i, p)| supersedes(&p.message).is_none_or(|key| newest[&key].1 == *i))
+        .map(|(_, p)| p)
+        .collect();
+    let dropped = (before - kept.len()) as u64;
+    (kept, dropped)
+}
+
+/// What became of one connection's events.
+#[derive(Debug, Default)]
+struct ConnectionReport {
+    delivered: u64,
+    retried: u64,
+    rejected: u64,
+    gone: bool,
+    /// The event (index into the planned events) that still failed after the last attempt.
+    failed: Option<usize>,
+}
+
+/// What every connection's delivery shares: the ports, the settings, the time, and the
+/// batch's events with their payloads.
+struct Delivery<'a, S: ?Sized> {
+    store: &'a S,
+    notifier: &'a dyn Notifier,
+    config: &'a FanoutConfig,
+    now: DateTime<Utc>,
+    planned: &'a [Planned],
+    payloads: &'a [String],
+}
+
+impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
+    /// Posts `events` (indexes into `planned`) to `connection` in order. On Gone, closes the
+    /// connection and stops; on a post that still fails after the last attempt, stops (the
+    /// later events are redelivered with the retry of the failed record).
+    async fn to(&self, connection: &ConnectionId, events: &[usize]) -> ConnectionReport {
+        let mut report = ConnectionReport::default();
+        for &event in events {
+            let message = &self.planned[event].message;
+            let mut attempt = 1;
+            loop {
+                match self.notifier.post(connection, &self.payloads[event]).await {
+                    Ok(()) => {
+                        report.delivered += 1;
+                        break;
+                    }
+                    Err(NotifyError::Gone) => {
+                        report.gone = true;
+                        close_gone(self.store, connection, self.now).await;
+                        return report;
+                    }
+                    Err(NotifyError::Rejected(e)) => {
+                        report.rejected += 1;
+                        tracing::warn!(
+                            connection_id = %connection,
+                            event = message.event_name(),
+                            seq = message.seq(),
+                            error = &*e as &dyn std::error::Error,
+                            "post refused; not retried"
+                        );
+                        break;
+                    }
+                    Err(e) if attempt < self.config.max_attempts.max(1) => {
+                        report.retried += 1;
+                        tracing::debug!(
+                            connection_id = %connection,
+                            event = message.event_name(),
+                            attempt,
+                            error = &e as &dyn std::error::Error,
+                            "post failed; retrying"
+                        );
+                        tokio::time::sleep(self.config.backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            connection_id = %connection,
+                            event = message.event_name(),
+                            seq = message.seq(),
+                            attempts = attempt,
+                            error = &e as &dyn std::error::Error,
+                            "post failed after the last attempt"
+                        );
+                        report.failed = Some(event);
+                        return report;
+                    }
+                }
+            }
+        }
+        report
+    }
+}
+
+/// Closes a connection that answered 410 Gone: removes it and its memberships. A store failure
+/// is logged only: the rows expire by TTL, and the next event to it meets the 410 again.
+async fn close_gone<S: ConnectionStore + ?Sized>(
+    store: &S,
+    connection: &ConnectionId,
+    now: DateTime<Utc>,
+) {
+    match store.close_connection(connection, now).await {
+        Ok(closed) => tracing::info!(
+            connection_id = %connection,
+            known = closed.is_some(),
+            "connection gone; removed"
+        ),
+        Err(e) => tracing::warn!(
+            connection_id = %connection,
+            error = &e as &dyn std::error::Error,
+            "connection gone, but removing it failed"
+        ),
+    }
+}
+
+/// Fans one batch of orders-table stream records out to the WebSocket connections that should
+/// see them (see the module documentation for the steps), at `now`.
+///
+/// Never fails as a whole: what could not be delivered is reported in the response's
+/// `batchItemFailures` as the earliest failed record's sequence number (an empty identifier,
+/// which makes Lambda retry the whole batch, if that record has none). Throttled and 5xx posts
+/// are retried up to `config.max_attempts` first; a 410 Gone closes the connection and is not
+/// a failure; a refused post (e.g. too large) is logged and is not a failure; a room that
+/// cannot be read fails the records of the events addressed to it.
+pub async fn fan_out<S: ConnectionStore + ?Sized>(
+    store: &S,
+    notifier: &dyn Notifier,
+    config: &FanoutConfig,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> BatchOutcome {
+    let records = &event.records;
+    let mut metrics = BatchMetrics {
+        records: records.len() as u64,
+        stream_lag_ms: stream_lag_ms(records, now),
+        ..BatchMetrics::default()
+    };
+
+    // 1. Derive, in stream order.
+    let mut planned = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        match record_events(record) {
+            Some(events) => planned.extend(events.into_iter().map(|o| Planned {
+                record: index,
+                message: o.message,
+                rooms: o.rooms,
+            })),
+            None => metrics.malformed += 1,
+        }
+    }
+
+    // 2. Coalesce superseded locations and ETAs.
+    let (planned, coalesced) = coalesce(planned);
+    metrics.coalesced = coalesced;
+    metrics.events = planned.len() as u64;
+
+    // 3. Read each distinct room once.
+    let mut rooms: Vec<&Room> = Vec::new();
+    let mut seen: HashSet<&Room> = HashSet::new();
+    for room in planned.iter().flat_map(|p| &p.rooms) {
+        if seen.insert(room) {
+            rooms.push(room);
+        }
+    }
+    metrics.room_lookups = rooms.len() as u64;
+    // The futures are built before they are streamed (not by a closure inside the stream), so
+    // the whole fan-out future stays `Send` for callers that spawn it.
+    let lookups: Vec<_> = rooms
+        .into_iter()
+        .map(|room| members_of(store, room, now))
+        .collect();
+    let members: HashMap<&Room, Result<Vec<ConnectionId>, StoreError>> = stream::iter(lookups)
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    for (room, result) in &members {
+        if let Err(e) = result {
+            tracing::error!(
+                room = %room,
+                error = e as &dyn std::error::Error,
+                "could not read the room; the records of its events will be retried"
+            );
+        }
+    }
+
+    // Each event once per connection, each connection's events in stream order.
+    let mut failed_records: Vec<usize> = Vec::new();
+    let mut queues: HashMap<&ConnectionId, Vec<usize>> = HashMap::new();
+    let mut connections: Vec<&ConnectionId> = Vec::new();
+    for (index, p) in planned.iter().enumerate() {
+        let mut audience: HashSet<&ConnectionId> = HashSet::new();
+        let mut unaddressed = false;
+        for room in &p.rooms {
+            match &members[room] {
+                Ok(ids) => audience.extend(ids),
+                Err(_) => unaddressed = true,
+            }
+        }
+        if unaddressed {
+            metrics.failed += 1;
+            failed_records.push(p.record);
+        }
+        for id in audience {
+            let queue = queues.entry(id).or_insert_with(|| {
+                connections.push(id);
+                Vec::new()
+            });
+            queue.push(index);
+        }
+    }
+
+    // 4. Deliver, a bounded number of connections at once.
+    let payloads: Vec<String> = planned.iter().map(|p| p.message.to_json()).collect();
+    let delivery = Delivery {
+        store,
+        notifier,
+        config,
+        now,
+        planned: &planned,
+        payloads: &payloads,
+    };
+    let posts: Vec<_> = connections
+        .into_iter()
+        .map(|id| delivery.to(id, &queues[id]))
+        .collect();
+    let reports: Vec<ConnectionReport> = stream::iter(posts)
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    for report in &reports {
+        metrics.deliveries += report.delivered;
+        metrics.retried += report.retried;
+        metrics.rejected += report.rejected;
+        metrics.gone += u64::from(report.gone);
+        if let Some(event) = report.failed {
+            metrics.failed += 1;
+            failed_records.push(planned[event].record);
+        }
+    }
+
+    // 5. Report the earliest failed record.
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(earliest) = failed_records.into_iter().min() {
+        let record = &records[earliest];
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(record.change.sequence_number.clone().unwrap_or_default());
+        tracing::warn!(
+            event_id = %record.event_id,
+            sequence_number = failure.item_identifier.as_deref().unwrap_or(""),
+            "reporting a partial batch failure; Lambda retries from this record"
+        );
+        response.batch_item_failures.push(failure);
+    }
+    tracing::info!(
+        records = metrics.records,
+        events = metrics.events,
+        deliveries = metrics.deliveries,
+        gone = metrics.gone,
+        failed = metrics.failed,
+        "fan-out batch done"
+    );
+    BatchOutcome { response, metrics }
+}
+
+/// The members of `room` at `now`, with the room.
+async fn members_of<'a, S: ConnectionStore + ?Sized>(
+    store: &'a S,
+    room: &'a Room,
+    now: DateTime<Utc>,
+) -> (&'a Room, Result<Vec<ConnectionId>, StoreError>) {
+    (room, store.room_members(room, now).await)
+}
+
+/// Now minus the oldest `ApproximateCreationDateTime` of the batch, ms (records without one,
+/// i.e. at the epoch, are ignored).
+fn stream_lag_ms(records: &[EventRecord], now: DateTime<Utc>) -> Option<i64> {
+    records
+        .iter()
+        .map(|r| r.change.approximate_creation_date_time)
+        .filter(|t| t.timestamp() > 0)
+        .min()
+        .map(|oldest| (now - oldest).num_milliseconds().max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_doubling_cap() {
+        let config = FanoutConfig {
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(120),
+            ..FanoutConfig::default()
+        };
+        for _ in 0..200 {
+            assert!(config.backoff(1) <= Duration::from_millis(50));
+            assert!(config.backoff(2) <= Duration::from_millis(100));
+            assert!(config.backoff(3) <= Duration::from_millis(120));
+            assert!(config.backoff(40) <= Duration::from_millis(120));
+        }
+    }
+
+    #[test]
+    fn emf_line_declares_every_metric_it_carries() {
+        let metrics = BatchMetrics {
+            records: 3,
+            events: 2,
+            deliveries: 5,
+            gone: 1,
+            retried: 2,
+            failed: 1,
+            stream_lag_ms: Some(1500),
+            ..BatchMetrics::default()
+        };
+        let at = DateTime::from_timestamp_millis(1_773_489_600_000).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&metrics.to_emf(at)).unwrap();
+        assert_eq!(line["_aws"]["Timestamp"], 1_773_489_600_000_i64);
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "RndRealtime");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Function"]]));
+        assert_eq!(line["Function"], "stream-fanout");
+        for definition in directive["Metrics"].as_array().unwrap() {
+            let name = definition["Name"].as_str().unwrap();
+            assert!(line[name].is_number(), "{name} is declared but not set");
+        }
+        assert_eq!(line["Records"], 3);
+        assert_eq!(line["Deliveries"], 5);
+        assert_eq!(line["Gone"], 1);
+        assert_eq!(line["Retried"], 2);
+        assert_eq!(line["Failed"], 1);
+        assert_eq!(line["StreamLagMs"], 1500);
+    }
+}

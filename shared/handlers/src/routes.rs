@@ -1,0 +1,287 @@
+//! The message routes: `subscribe:order`, `unsubscribe:order`, `driver:location` and
+//! `$default` (`ping`, `hello`, and every refusal). Each answers with one server message, which
+//! API Gateway sends back to the client as the route response.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chrono::{DateTime, Utc};
+use rnd_domain::eta::{EtaEstimator, EtaRequest};
+use rnd_domain::live::{LocationOutcome, LocationWrite};
+use rnd_domain::ports::{Store, StoreError};
+use rnd_domain::protocol::{
+    ClientMessage, ConnectedData, ErrorCode, LocationAckData, LocationRejection, LocationReport,
+    PongData, ProtocolError, ServerMessage, SubscribedData, UnsubscribedData, parse_client_message,
+};
+use rnd_domain::rooms::{Room, RoomRefusal, authorize_location, authorize_subscribe};
+use rnd_domain::tracking::OrderTracking;
+use rnd_domain::{OrderId, OrderView};
+
+use crate::context::{Caller, caller};
+use crate::message_response;
+
+/// Default minimum spacing between accepted locations of one order.
+pub const DEFAULT_LOCATION_MIN_INTERVAL_MS: i64 = 1_000;
+
+/// Settings of the message routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Minimum spacing between accepted locations of one order, ms.
+    pub location_min_interval_ms: i64,
+}
+
+impl Default for RouteConfig {
+    fn default() -> Self {
+        Self {
+            location_min_interval_ms: DEFAULT_LOCATION_MIN_INTERVAL_MS,
+        }
+    }
+}
+
+impl RouteConfig {
+    /// Reads `LOCATION_MIN_INTERVAL_MS` from the environment (default 1000).
+    pub fn from_env() -> Self {
+        let location_min_interval_ms = std::env::var("LOCATION_MIN_INTERVAL_MS")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| *v >= 0)
+            .unwrap_or(DEFAULT_LOCATION_MIN_INTERVAL_MS);
+        Self {
+            location_min_interval_ms,
+        }
+    }
+}
+
+/// What the message routes need. Built once per cold start.
+pub struct Routes<S: ?Sized> {
+    store: Arc<S>,
+    eta: Arc<dyn EtaEstimator>,
+    config: RouteConfig,
+}
+
+impl<S: ?Sized> std::fmt::Debug for Routes<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// An expected refusal or an unexpected failure, on its way to becoming an `error` event.
+#[derive(Debug, thiserror::Error)]
+enum RouteError {
+    #[error(transparent)]
+    Refused(#[from] ProtocolError),
+    #[error("store failure")]
+    Store(#[from] StoreError),
+}
+
+fn refused(code: ErrorCode, message: &str) -> RouteError {
+    RouteError::Refused(ProtocolError::new(code, message))
+}
+
+const ORDER_NOT_FOUND: &str = "order not found";
+
+impl<S: Store + ?Sized> Routes<S> {
+    /// Routes over `store`, estimating arrivals with `eta`.
+    pub fn new(store: Arc<S>, eta: Arc<dyn EtaEstimator>, config: RouteConfig) -> Self {
+        Self { store, eta, config }
+    }
+
+    /// Handles one message event and answers with the route response.
+    ///
+    /// Never fails: refusals become `error` events with a stable code; unexpected failures are
+    /// logged with their cause and become `internal` errors that say nothing of the cause.
+    pub async fn handle(
+        &self,
+        event: &ApiGatewayWebsocketProxyRequest,
+        now: DateTime<Utc>,
+    ) -> ApiGatewayProxyResponse {
+        message_response(&self.answer(event, now).await)
+    }
+
+    /// The server message answering `event`.
+    pub async fn answer(
+        &self,
+        event: &ApiGatewayWebsocketProxyRequest,
+        now: DateTime<Utc>,
+    ) -> ServerMessage {
+        let caller = match caller(event) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "message without authorizer context");
+                return ServerMessage::error(ErrorCode::Internal, "internal error");
+            }
+        };
+        if caller.identity.expires_at <= now {
+            return ServerMessage::error(
+                ErrorCode::TokenExpired,
+                "the token has expired; reconnect with a fresh token",
+            );
+        }
+        let body = event.body.as_deref().unwrap_or("");
+        let result = match parse_client_message(body) {
+            Ok(message) => self.dispatch(&caller, message, now).await,
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(answer) => answer,
+            Err(RouteError::Refused(e)) => {
+                tracing::info!(connection_id = %caller.connection_id, code = e.code.as_str(), "message refused");
+                e.to_message()
+            }
+            Err(RouteError::Store(e)) => {
+                tracing::error!(connection_id = %caller.connection_id, error = &e as &dyn std::error::Error, "message failed");
+                ServerMessage::error(ErrorCode::Internal, "internal error; try again")
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        caller: &Caller,
+        message: ClientMessage,
+        now: DateTime<Utc>,
+    ) -> Result<ServerMessage, RouteError> {
+        match message {
+            ClientMessage::Ping => Ok(ServerMessage::Pong(PongData { server_time: now })),
+            ClientMessage::Hello => Ok(ServerMessage::Connected(ConnectedData {
+                connection_id: caller.connection_id.clone(),
+                user_id: caller.identity.actor.user_id.clone(),
+                role: caller.identity.actor.role,
+                server_time: now,
+            })),
+            ClientMessage::SubscribeOrder { order_id } => {
+                self.subscribe(caller, order_id, now).await
+            }
+            ClientMessage::UnsubscribeOrder { order_id } => {
+                let room = Room::Order(order_id.clone());
+                self.store.leave_room(&caller.connection_id, &room).await?;
+                tracing::info!(connection_id = %caller.connection_id, order_id = %order_id, "unsubscribed");
+                Ok(ServerMessage::Unsubscribed(UnsubscribedData { order_id }))
+            }
+            ClientMessage::DriverLocation(report) => self.location(caller, report, now).await,
+        }
+    }
+
+    async fn visible_order(
+        &self,
+        caller: &Caller,
+        order_id: &OrderId,
+    ) -> Result<OrderView, RouteError> {
+        let view = self
+            .store
+            .get_order(order_id)
+            .await?
+            .ok_or_else(|| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
+        authorize_subscribe(&caller.identity.actor, &view.order)
+            .map_err(|_| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
+        Ok(view)
+    }
+
+    async fn subscribe(
+        &self,
+        caller: &Caller,
+        order_id: OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<ServerMessage, RouteError> {
+        self.visible_order(caller, &order_id).await?;
+        let room = Room::Order(order_id.clone());
+        match self
+            .store
+            .join_room(&caller.connection_id, &room, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConnectionGone) => {
+                return Err(refused(
+                    ErrorCode::TokenExpired,
+                    "this connection is no longer registered; reconnect",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Read the snapshot after joining: a change in between is then either in the snapshot
+        // or delivered as an event (the client drops events with seq ≤ the snapshot's).
+        let view = self.visible_order(caller, &order_id).await?;
+        tracing::info!(connection_id = %caller.connection_id, order_id = %order_id, seq = view.seq(), "subscribed");
+        Ok(ServerMessage::Subscribed(Box::new(SubscribedData {
+            order_id,
+            seq: view.seq(),
+            tracking: OrderTracking::from(&view),
+        })))
+    }
+
+    async fn location(
+        &self,
+        caller: &Caller,
+        report: LocationReport,
+        now: DateTime<Utc>,
+    ) -> Result<ServerMessage, RouteError> {
+        let actor = &caller.identity.actor;
+        let view = self
+            .store
+            .get_order(&report.order_id)
+            .await?
+            .ok_or_else(|| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
+        authorize_location(actor, &view.order).map_err(|r| match r {
+            RoomRefusal::NotFound => refused(ErrorCode::NotFound, ORDER_NOT_FOUND),
+            RoomRefusal::Forbidden => refused(
+                ErrorCode::Forbidden,
+                "only the assigned driver may send locations, while the order is assigned, picked up or in transit",
+            ),
+        })?;
+        let location = report.to_location(now);
+        let estimate = self
+            .eta
+            .estimate(&EtaRequest {
+                driver: location.point(),
+                pickup: view.order.pickup_point(),
+                dropoff: view.order.dropoff_point(),
+                status: view.order.status,
+                reported_speed_mps: location.speed.map(f64::from),
+                observed_speed_mps: view.live.observed_speed_mps,
+                now,
+            })
+            .await;
+        let write = LocationWrite {
+            order_id: report.order_id.clone(),
+            driver_id: actor.user_id.clone(),
+            location,
+            eta: Some(estimate.eta),
+            observed_speed_mps: estimate.observed_speed_mps,
+            now_ms: now.timestamp_millis(),
+            min_interval_ms: self.config.location_min_interval_ms,
+        };
+        let outcome = self.store.record_location(&write).await?;
+        tracing::debug!(connection_id = %caller.connection_id, order_id = %report.order_id, ?outcome, "location");
+        match outcome {
+            LocationOutcome::Accepted { seq } => {
+                Ok(ServerMessage::LocationAcknowledged(LocationAckData {
+                    order_id: report.order_id,
+                    accepted: true,
+                    eta_minutes: Some(estimate.eta.eta_minutes),
+                    reason: None,
+                    retry_after_ms: None,
+                    seq: Some(seq),
+                }))
+            }
+            LocationOutcome::RateLimited { retry_after_ms } => {
+                Ok(ServerMessage::LocationAcknowledged(LocationAckData {
+                    order_id: report.order_id,
+                    accepted: false,
+                    eta_minutes: None,
+                    reason: Some(LocationRejection::RateLimited),
+                    retry_after_ms: Some(retry_after_ms),
+                    seq: None,
+                }))
+            }
+            // The order moved on (delivered, reassigned) between our read and the write.
+            LocationOutcome::NotAssignedDriver | LocationOutcome::NotActive => Err(refused(
+                ErrorCode::Forbidden,
+                "only the assigned driver may send locations, while the order is assigned, picked up or in transit",
+            )),
+            LocationOutcome::NotFound => Err(refused(ErrorCode::NotFound, ORDER_NOT_FOUND)),
+        }
+    }
+}

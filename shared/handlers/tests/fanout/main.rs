@@ -1,0 +1,718 @@
+//! The stream fan-out, driven by the fixtures in `events/stream/` (and by real DynamoDB Local
+//! stream records), against the embedded store and DynamoDB Local, posting through the real
+//! API Gateway notifier to a mock Management API.
+
+#[path = "../websocket/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+mod harness;
+mod history;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use harness::*;
+use rnd_domain::ports::Store;
+use rnd_handlers::fanout::BatchOutcome;
+use rnd_store_conformance::fixtures;
+use serde_json::{Value, json};
+
+const STATUS: &str = "order:status_update";
+const NEW: &str = "order:new";
+const ASSIGNMENT: &str = "driver:new_assignment";
+const LOCATION: &str = "driver:location_update";
+const ETA: &str = "order:eta_update";
+
+/// Who must receive which events (everyone else: nothing).
+type Audience = &'static [(&'static str, &'static [&'static str])];
+
+/// Every fixture and its audience.
+const AUDIENCES: [(&str, Audience); 15] = [
+    ("order-insert", &[(CHEF, &[NEW])]),
+    (
+        "order-payment-confirmed",
+        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+    ),
+    (
+        "order-accepted",
+        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+    ),
+    (
+        "order-ready-for-pickup",
+        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+    ),
+    (
+        "order-assigned-to-driver",
+        &[
+            (CUSTOMER, &[STATUS]),
+            (ADMIN, &[STATUS]),
+            (DRIVER, &[ASSIGNMENT]),
+        ],
+    ),
+    (
+        "order-picked-up",
+        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+    ),
+    (
+        "order-in-transit",
+        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+    ),
+    (
+        "order-delivered",
+        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+    ),
+    (
+        "order-cancelled",
+        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+    ),
+    (
+        "live-first-location",
+        &[(CUSTOMER, &[LOCATION, ETA]), (ADMIN, &[LOCATION, ETA])],
+    ),
+    (
+        "live-location",
+        &[(CUSTOMER, &[LOCATION]), (ADMIN, &[LOCATION])],
+    ),
+    (
+        "live-eta-change",
+        &[(CUSTOMER, &[LOCATION, ETA]), (ADMIN, &[LOCATION, ETA])],
+    ),
+    ("live-transition", &[]),
+    ("counter", &[]),
+    ("order-removed", &[]),
+];
+
+/// The `seq` of a fixture's new image.
+fn image_seq(fixture: &Value) -> u64 {
+    fixture["Records"][0]["dynamodb"]["NewImage"]["seq"]["N"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .expect("the new image has a seq")
+}
+
+fn assert_no_failures(outcome: &BatchOutcome, context: &str) {
+    assert!(
+        outcome.response.batch_item_failures.is_empty(),
+        "{context}: unexpected failures {:?}",
+        failures(outcome)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audiences
+
+async fn every_seed_event_reaches_exactly_its_audience_once<S: Store + 'static>(store: Arc<S>) {
+    // GIVEN the cast: the customer and an admin watch order-1; the chef, the driver, the
+    // customer's phone and a stranger are only in their user and role rooms
+    open_cast(&*store).await;
+    for (name, audience) in AUDIENCES {
+        // WHEN the fixture's record is fanned out
+        let fanout = Fanout::start().await;
+        let fixture = stream_fixture(name);
+        let outcome = fanout.run(&*store, &event(fixture.clone())).await;
+
+        // THEN exactly its audience received exactly its events, each once, with the
+        // record's seq; nobody else received anything
+        assert_no_failures(&outcome, name);
+        for id in CAST {
+            let expected: Vec<&str> = audience
+                .iter()
+                .find(|(c, _)| *c == id)
+                .map(|(_, events)| events.to_vec())
+                .unwrap_or_default();
+            let received = fanout.events_to(id);
+            let names: Vec<&str> = received.iter().map(|(e, _)| *e).collect();
+            assert_eq!(names, expected, "{name}: what {id} received");
+            for (event, seq) in received {
+                assert_eq!(seq, image_seq(&fixture), "{name}: seq of {event}");
+            }
+        }
+        let deliveries: usize = audience.iter().map(|(_, e)| e.len()).sum();
+        assert_eq!(outcome.metrics.deliveries, deliveries as u64, "{name}");
+        assert_eq!(outcome.metrics.records, 1, "{name}");
+        assert_eq!(
+            fanout.api.attempts().len(),
+            deliveries,
+            "{name}: no extra posts"
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_carry_the_documented_payloads() {
+    // GIVEN the cast on the embedded store
+    let store = support::sqlite().await;
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+
+    // WHEN the assignment and an ETA-moving location are fanned out
+    let outcome = fanout
+        .run(
+            &*store,
+            &batch(&["order-assigned-to-driver", "live-eta-change"]),
+        )
+        .await;
+    assert_no_failures(&outcome, "payloads");
+
+    // THEN each payload has exactly the documented fields
+    let keys = |body: &Value| -> HashSet<String> {
+        body["data"]
+            .as_object()
+            .expect("data is an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let set = |names: &[&str]| {
+        names
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<HashSet<_>>()
+    };
+    let customer = fanout.bodies_to(CUSTOMER);
+    assert_eq!(customer.len(), 3);
+    assert_eq!(customer[0]["event"], STATUS);
+    assert_eq!(
+        keys(&customer[0]),
+        set(&[
+            "orderId",
+            "orderNumber",
+            "status",
+            "previousStatus",
+            "changedBy",
+            "timestamp",
+            "seq"
+        ])
+    );
+    assert_eq!(customer[0]["data"]["status"], "assigned_to_driver");
+    assert_eq!(customer[0]["data"]["previousStatus"], "ready_for_pickup");
+    assert_eq!(customer[0]["data"]["changedBy"], "admin-1");
+    assert_eq!(customer[1]["event"], LOCATION);
+    assert_eq!(
+        keys(&customer[1]),
+        set(&[
+            "orderId",
+            "driverId",
+            "latitude",
+            "longitude",
+            "heading",
+            "speed",
+            "timestamp",
+            "seq"
+        ])
+    );
+    assert_eq!(customer[1]["data"]["driverId"], "driver-1");
+    assert_eq!(customer[2]["event"], ETA);
+    assert_eq!(
+        keys(&customer[2]),
+        set(&["orderId", "etaMinutes", "estimatedDeliveryTime", "seq"])
+    );
+    let driver = fanout.bodies_to(DRIVER);
+    assert_eq!(driver.len(), 1);
+    assert_eq!(driver[0]["event"], ASSIGNMENT);
+    let pickup = &driver[0]["data"]["pickup"];
+    let dropoff = &driver[0]["data"]["dropoff"];
+    assert_eq!(pickup["name"], "Carla's Kitchen");
+    assert_eq!(pickup["address"], "500 E 7th St, Austin, TX");
+    assert_eq!(dropoff["name"], "Ada Customer");
+    assert_eq!(dropoff["address"], "1 Congress Ave, Austin, TX");
+    for stop in [pickup, dropoff] {
+        assert!(stop["latitude"].is_f64() && stop["longitude"].is_f64());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 410 Gone
+
+async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN the cast, and the customer's phone also watching order-1 but gone at API Gateway
+    open_cast(&*store).await;
+    join(&*store, CUSTOMER_PHONE, "order:order-1").await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer(CUSTOMER_PHONE, 410);
+
+    // WHEN two status updates are fanned out
+    let outcome = fanout
+        .run(
+            &*store,
+            &batch(&["order-payment-confirmed", "order-accepted"]),
+        )
+        .await;
+
+    // THEN the batch succeeds, the gone connection was posted to once and then removed with
+    // every membership, and nobody else was touched
+    assert_no_failures(&outcome, "gone");
+    assert_eq!(outcome.metrics.gone, 1);
+    assert_eq!(fanout.api.attempts_to(CUSTOMER_PHONE), 1);
+    let now = fixtures::now();
+    assert_eq!(
+        store
+            .get_connection(&conn(CUSTOMER_PHONE), now)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .rooms_of(&conn(CUSTOMER_PHONE))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for room_name in ["order:order-1", "user:customer-1", "role:customer"] {
+        let members = store.room_members(&room(room_name), now).await.unwrap();
+        assert!(!members.contains(&conn(CUSTOMER_PHONE)), "{room_name}");
+    }
+    for id in CAST.iter().filter(|id| **id != CUSTOMER_PHONE) {
+        assert!(
+            store
+                .get_connection(&conn(id), now)
+                .await
+                .unwrap()
+                .is_some(),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        store
+            .room_members(&room("user:customer-1"), now)
+            .await
+            .unwrap(),
+        vec![conn(CUSTOMER)]
+    );
+    // AND the others received both updates
+    for id in [CUSTOMER, ADMIN] {
+        assert_eq!(fanout.events_to(id), [(STATUS, 2), (STATUS, 3)], "{id}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures and retries
+
+async fn a_post_that_keeps_failing_reports_the_earliest_failed_record<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN the cast, and API Gateway answering 500 to every post to the customer
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer(CUSTOMER, 500);
+    let names = ["order-insert", "order-payment-confirmed", "order-accepted"];
+
+    // WHEN a batch of three records is fanned out
+    let outcome = fanout.run(&*store, &batch(&names)).await;
+
+    // THEN the response names the first record with an undelivered event, exactly as Lambda
+    // expects it, so Lambda retries from there and not from the batch's start
+    assert_eq!(
+        serde_json::to_value(&outcome.response).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": sequence_number("order-payment-confirmed")}]})
+    );
+    // AND the customer's post was tried max_attempts times, the later update to the customer
+    // waits for the retry, and everyone else got everything
+    assert_eq!(fanout.api.attempts_to(CUSTOMER), 3);
+    assert_eq!(outcome.metrics.retried, 2);
+    assert_eq!(outcome.metrics.failed, 1);
+    assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
+    assert_eq!(fanout.events_to(ADMIN), [(STATUS, 2), (STATUS, 3)]);
+    assert!(fanout.events_to(CUSTOMER).is_empty());
+
+    // WHEN API Gateway recovers and Lambda redelivers from the reported record on
+    fanout.api.accept(CUSTOMER);
+    let retry = fanout
+        .run(&*store, &redelivery(&names, &failures(&outcome)[0]))
+        .await;
+
+    // THEN the records before it are not sent again, the customer gets both updates in
+    // order, and the admin's duplicates carry the same seq as before, so its client drops them
+    assert_no_failures(&retry, "retry");
+    assert_eq!(retry.metrics.records, 2);
+    assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
+    assert_eq!(fanout.events_to(CUSTOMER), [(STATUS, 2), (STATUS, 3)]);
+    assert_eq!(
+        fanout.events_to(ADMIN),
+        [(STATUS, 2), (STATUS, 3), (STATUS, 2), (STATUS, 3)]
+    );
+    let admin = fanout.bodies_to(ADMIN);
+    assert_eq!(admin[0], admin[2]);
+}
+
+/// What Lambda sends after a partial failure: the batch's records from the reported sequence
+/// number on.
+fn redelivery(names: &[&str], from_sequence_number: &str) -> aws_lambda_events::dynamodb::Event {
+    let start = names
+        .iter()
+        .position(|n| sequence_number(n) == from_sequence_number)
+        .expect("the reported record is in the batch");
+    batch(&names[start..])
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_until_delivered() {
+    // GIVEN API Gateway throttling the customer once and failing the admin twice
+    let store = support::sqlite().await;
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer_first(CUSTOMER, 429, 1);
+    fanout.api.answer_first(ADMIN, 503, 2);
+
+    // WHEN a status update is fanned out
+    let before = fixtures::now();
+    let outcome = fanout.run(&*store, &batch(&["order-accepted"])).await;
+    let after = fixtures::now();
+
+    // THEN both got it after their retries, and the batch succeeds
+    assert_no_failures(&outcome, "retries");
+    assert_eq!(fanout.events_to(CUSTOMER), [(STATUS, 3)]);
+    assert_eq!(fanout.events_to(ADMIN), [(STATUS, 3)]);
+    assert_eq!(fanout.api.attempts_to(CUSTOMER), 2);
+    assert_eq!(fanout.api.attempts_to(ADMIN), 3);
+    let m = outcome.metrics;
+    assert_eq!((m.deliveries, m.retried, m.failed, m.gone), (2, 3, 0, 0));
+    // AND the stream lag is now minus the record's ApproximateCreationDateTime
+    let created =
+        stream_fixture("order-accepted")["Records"][0]["dynamodb"]["ApproximateCreationDateTime"]
+            .as_i64()
+            .expect("seconds")
+            * 1000;
+    let lag = m.stream_lag_ms.expect("a lag");
+    assert!(
+        (before.timestamp_millis() - created..=after.timestamp_millis() - created).contains(&lag)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_post_is_not_retried_and_does_not_fail_the_batch() {
+    // GIVEN API Gateway refusing posts to the customer as too large
+    let store = support::sqlite().await;
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer(CUSTOMER, 413);
+
+    // WHEN two status updates are fanned out
+    let outcome = fanout
+        .run(
+            &*store,
+            &batch(&["order-payment-confirmed", "order-accepted"]),
+        )
+        .await;
+
+    // THEN each was tried once, refused, and the batch succeeds (a retry could never succeed)
+    assert_no_failures(&outcome, "rejected");
+    assert_eq!(fanout.api.attempts_to(CUSTOMER), 2);
+    assert_eq!(outcome.metrics.rejected, 2);
+    assert_eq!(outcome.metrics.retried, 0);
+    assert_eq!(fanout.events_to(ADMIN), [(STATUS, 2), (STATUS, 3)]);
+}
+
+#[tokio::test]
+async fn posts_run_concurrently_but_never_beyond_the_bound() {
+    // GIVEN four connections to post to, each answer taking 100 ms, and a bound of two
+    let store = support::sqlite().await;
+    open_cast(&*store).await;
+    let mut fanout = Fanout::start().await;
+    fanout.config.concurrency = 2;
+    for id in [CHEF, CUSTOMER, ADMIN, DRIVER] {
+        fanout.api.delay(id, std::time::Duration::from_millis(100));
+    }
+
+    // WHEN an insert and an assignment are fanned out
+    let outcome = fanout
+        .run(
+            &*store,
+            &batch(&["order-insert", "order-assigned-to-driver"]),
+        )
+        .await;
+
+    // THEN all four posts were made, two at a time at most
+    assert_no_failures(&outcome, "bounded");
+    assert_eq!(outcome.metrics.deliveries, 4);
+    assert_eq!(fanout.api.max_in_flight(), 2);
+}
+
+#[tokio::test]
+async fn the_fan_out_runs_on_a_spawned_task_over_a_dyn_store() {
+    // GIVEN a store behind `dyn Store`, as the local stack holds it
+    let store: Arc<dyn Store> = support::sqlite().await;
+    open_cast(&*store).await;
+    let fanout = Arc::new(Fanout::start().await);
+
+    // WHEN the fan-out runs on a spawned task (its future must be Send)
+    let task = tokio::spawn({
+        let fanout = Arc::clone(&fanout);
+        async move { fanout.run(&*store, &batch(&["order-insert"])).await }
+    });
+
+    // THEN it delivers
+    let outcome = task.await.expect("the task completes");
+    assert_no_failures(&outcome, "spawned");
+    assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
+}
+
+#[tokio::test]
+async fn a_room_that_cannot_be_read_fails_the_records_addressed_to_it() {
+    // GIVEN a store that cannot read role:admin
+    let inner = support::sqlite().await;
+    open_cast(&*inner).await;
+    let store = CountingStore::new(inner).failing("role:admin");
+    let fanout = Fanout::start().await;
+
+    // WHEN an insert (to the chef) and a status update (to the order and the admins) are
+    // fanned out
+    let outcome = fanout
+        .run(&store, &batch(&["order-insert", "order-accepted"]))
+        .await;
+
+    // THEN the status update's record is reported, what could be addressed was delivered
+    assert_eq!(failures(&outcome), [sequence_number("order-accepted")]);
+    assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
+    assert_eq!(fanout.events_to(CUSTOMER), [(STATUS, 3)]);
+    assert_eq!(
+        fanout.events_to(ADMIN),
+        [(STATUS, 3)],
+        "through order:order-1"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_record_without_a_sequence_number_fails_the_whole_batch() {
+    // GIVEN a record without its sequence number, and the customer failing
+    let store = support::sqlite().await;
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer(CUSTOMER, 500);
+    let mut fixture = stream_fixture("order-accepted");
+    fixture["Records"][0]["dynamodb"]
+        .as_object_mut()
+        .unwrap()
+        .remove("SequenceNumber");
+
+    // WHEN it is fanned out
+    let outcome = fanout.run(&*store, &event(fixture)).await;
+
+    // THEN the failure is an empty identifier, which makes Lambda retry the whole batch
+    assert_eq!(failures(&outcome), [""]);
+}
+
+#[tokio::test]
+async fn a_malformed_order_image_is_skipped_and_does_not_block_the_stream() {
+    // GIVEN a status change whose new image does not parse, followed by a good one
+    let store = support::sqlite().await;
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+    let mut broken = stream_fixture("order-payment-confirmed");
+    broken["Records"][0]["dynamodb"]["NewImage"]["status"] = json!({"S": "teleported"});
+    let good = stream_fixture("order-accepted");
+
+    // WHEN both are fanned out
+    let outcome = fanout
+        .run(&*store, &event(batch_json(&[broken, good])))
+        .await;
+
+    // THEN the broken record is skipped (counted), not reported, and the good one delivered
+    assert_no_failures(&outcome, "malformed");
+    assert_eq!(outcome.metrics.malformed, 1);
+    assert_eq!(fanout.events_to(CUSTOMER), [(STATUS, 3)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost
+
+async fn coalescing_sends_only_the_newest_location_and_eta_per_order_but_every_status_update<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    // GIVEN the cast, and the stranger watching another order with the same history
+    open_cast(&*store).await;
+    join(&*store, STRANGER, "order:order-2").await;
+    let fanout = Fanout::start().await;
+    let names = [
+        "order-picked-up",
+        "order-in-transit",
+        "live-first-location",
+        "live-location",
+        "live-eta-change",
+        "order-delivered",
+    ];
+    let mut fixtures: Vec<Value> = names.iter().map(|n| stream_fixture(n)).collect();
+    let order_2: Vec<Value> = ["live-first-location", "live-location"]
+        .iter()
+        .map(|n| for_order(&stream_fixture(n), "order-2"))
+        .collect();
+    fixtures.splice(3..3, order_2);
+
+    // WHEN they arrive in one batch
+    let outcome = fanout.run(&*store, &event(batch_json(&fixtures))).await;
+
+    // THEN order-1's watchers get every status update, and of the three locations and two
+    // ETAs only the newest of each, in stream order
+    assert_no_failures(&outcome, "coalescing");
+    let expected = [
+        (STATUS, 6),
+        (STATUS, 7),
+        (LOCATION, 10),
+        (ETA, 10),
+        (STATUS, 11),
+    ];
+    assert_eq!(fanout.events_to(CUSTOMER), expected);
+    assert_eq!(fanout.events_to(ADMIN), expected);
+    // AND order-2's watcher gets order-2's newest location and its only ETA
+    assert_eq!(fanout.events_to(STRANGER), [(ETA, 8), (LOCATION, 9)]);
+    // (superseded: order-1's locations 8 and 9 and ETA 8, order-2's location 8)
+    assert_eq!(outcome.metrics.coalesced, 4);
+    assert_eq!(outcome.metrics.events, 7);
+}
+
+async fn each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN the cast, behind a store that counts its calls
+    open_cast(&*store).await;
+    let counting = CountingStore::new(store);
+    let fanout = Fanout::start().await;
+    let mut history: Vec<&str> = AUDIENCES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| *n != "order-cancelled")
+        .collect();
+    history.sort_by_key(|n| sequence_number(n).parse::<u128>().expect("numeric"));
+
+    // WHEN every record of order-1's life arrives in one batch, in stream order
+    let outcome = fanout.run(&counting, &batch(&history)).await;
+
+    // THEN each room was read exactly once, and no other store call was made
+    assert_no_failures(&outcome, "lookups");
+    let lookups = counting.room_lookups();
+    let rooms: HashSet<&str> = lookups.keys().map(String::as_str).collect();
+    assert_eq!(
+        rooms,
+        HashSet::from([
+            "user:chef-1",
+            "order:order-1",
+            "role:admin",
+            "user:driver-1"
+        ])
+    );
+    assert!(lookups.values().all(|n| *n == 1), "{lookups:?}");
+    assert_eq!(counting.calls().len(), 4, "{:?}", counting.calls());
+    assert_eq!(outcome.metrics.room_lookups, 4);
+    // AND the customer got its events in stream order
+    let seqs: Vec<u64> = fanout.events_to(CUSTOMER).iter().map(|(_, s)| *s).collect();
+    assert!(seqs.is_sorted(), "{seqs:?}");
+}
+
+on_both_stores!(
+    every_seed_event_reaches_exactly_its_audience_once,
+    a_gone_connection_is_removed_with_its_memberships_and_only_that_one,
+    a_post_that_keeps_failing_reports_the_earliest_failed_record,
+    coalescing_sends_only_the_newest_location_and_eta_per_order_but_every_status_update,
+    each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read,
+);
+
+// ---------------------------------------------------------------------------------------------
+// The real stream (DynamoDB Local)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_stream_records_from_dynamodb_local_parse_and_reach_their_audiences() {
+    // GIVEN order-1's whole life written through DynamoStore, and the cast connected
+    let store = support::dynamodb().await;
+    open_cast(&*store).await;
+    history::write_happy_path(&store).await;
+
+    // WHEN the stream's real records, shaped as Lambda delivers them, are fanned out
+    let (arn, records) = read_stream(&store).await;
+    let records: Vec<Value> = records.iter().map(|r| lambda_record(r, &arn)).collect();
+    let count = records.len();
+    let fanout = Fanout::start().await;
+    let outcome = fanout
+        .run(&*store, &event(json!({ "Records": records })))
+        .await;
+
+    // THEN every record parsed and every audience got its events in order, coalesced
+    assert_no_failures(&outcome, "real stream");
+    assert_eq!(outcome.metrics.records, count as u64);
+    assert_eq!(outcome.metrics.malformed, 0);
+    let watchers = [
+        (STATUS, 2),
+        (STATUS, 3),
+        (STATUS, 4),
+        (STATUS, 5),
+        (STATUS, 6),
+        (STATUS, 7),
+        (LOCATION, 10),
+        (ETA, 10),
+        (STATUS, 11),
+    ];
+    assert_eq!(fanout.events_to(CUSTOMER), watchers);
+    assert_eq!(fanout.events_to(ADMIN), watchers);
+    assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
+    assert_eq!(fanout.events_to(DRIVER), [(ASSIGNMENT, 5)]);
+    for id in [CUSTOMER_PHONE, STRANGER] {
+        assert!(fanout.events_to(id).is_empty(), "{id}");
+    }
+    assert!(outcome.metrics.stream_lag_ms.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_fixtures_are_exactly_what_the_store_writes() {
+    // GIVEN order-1's life (and a cancelled order-1 in other tables) written through
+    // DynamoStore, its real stream records shaped as Lambda delivers them
+    let mut generated = fixture_records(false, 400_000_000_000_000_000_000).await;
+    generated.extend(
+        fixture_records(true, 500_000_000_000_000_000_000)
+            .await
+            .into_iter()
+            .filter(|(name, _)| name == "order-cancelled"),
+    );
+    let names: HashSet<&str> = generated.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: HashSet<&str> = AUDIENCES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, expected, "one record per fixture");
+    assert_eq!(generated.len(), expected.len());
+
+    // WHEN RND_WRITE_FIXTURES=1: (re)write them
+    if std::env::var("RND_WRITE_FIXTURES").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(fixtures_dir()).expect("create events/stream");
+        for (name, fixture) in &generated {
+            let text = serde_json::to_string_pretty(fixture).expect("JSON") + "\n";
+            std::fs::write(fixtures_dir().join(format!("{name}.json")), text).expect("write");
+        }
+    }
+
+    // THEN the committed fixtures are exactly these records
+    for (name, fixture) in &generated {
+        assert_eq!(
+            &stream_fixture(name),
+            fixture,
+            "events/stream/{name}.json is not what the store writes now; regenerate with \
+             RND_WRITE_FIXTURES=1 scripts/dynamodb-local.sh run -- cargo test -p rnd-handlers \
+             --test fanout stream_fixtures"
+        );
+        // AND each parses as AWS's event type
+        let parsed = event(fixture.clone());
+        assert_eq!(parsed.records.len(), 1, "{name}");
+    }
+}
+
+/// The fixtures one history yields (the happy path, or the cancellation), named, normalized,
+/// as Lambda would deliver them; sequence numbers start after `first`.
+async fn fixture_records(cancellation: bool, first: u128) -> Vec<(String, Value)> {
+    let store = support::dynamodb().await;
+    if cancellation {
+        history::write_cancellation(&store).await;
+    } else {
+        history::write_happy_path(&store).await;
+    }
+    let (arn, records) = read_stream(&store).await;
+    let records = history::normalize(
+        records.iter().map(|r| lambda_record(r, &arn)).collect(),
+        first,
+    );
+    history::fixture_names(&records)
+        .into_iter()
+        .zip(records)
+        .filter_map(|(name, record)| Some((name?, history::fixture_of(record))))
+        .collect()
+}

@@ -1,0 +1,609 @@
+//! The WebSocket Lambda handlers, driven by the fixtures in `events/websocket/`, against the
+//! embedded store and DynamoDB Local.
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, Role, VerifierConfig};
+use rnd_domain::ids::{ConnectionId, OrderId};
+use rnd_domain::order::OrderStatus;
+use rnd_domain::ports::Store;
+use rnd_domain::protocol::{ErrorCode, LocationRejection, ServerMessage};
+use rnd_domain::rooms::Room;
+use rnd_handlers::authorizer::authorize;
+use rnd_handlers::connection::{connect, disconnect};
+use rnd_store_conformance::fixtures::{advance, placed_order};
+use serde_json::{Value, json};
+use support::*;
+
+const CUSTOMER_CONN: &str = "L0SM9cOFvHcCIhw=";
+const DRIVER_CONN: &str = "Dr1vErC0nnId0Q=";
+
+fn verifier() -> JwtVerifier {
+    JwtVerifier::new(VerifierConfig::hs256(DEV_JWT_SECRET)).expect("dev secret is valid")
+}
+
+fn conn(id: &str) -> ConnectionId {
+    ConnectionId::parse(id).expect("valid")
+}
+
+fn order_1() -> OrderId {
+    OrderId::parse("order-1").expect("valid")
+}
+
+/// Opens a connection for `user` through the `$connect` handler.
+async fn open<S: Store + ?Sized>(store: &S, user: &str, role: &str, connection: &str) {
+    let json = as_caller(fixture("connect"), user, role, connection);
+    let at = request_time(&json);
+    let response = connect(store, &ws_event(json), at).await;
+    assert_eq!(response.status_code, 200);
+}
+
+/// Places `order-1` (customer-1, chef-1) and moves it to `status` (driver-1 assigned on the way).
+async fn order_in<S: Store + ?Sized>(store: &S, status: OrderStatus) {
+    let view = placed_order(
+        "order-1",
+        &rnd_store_conformance::fixtures::customer(),
+        rnd_store_conformance::fixtures::now(),
+    );
+    store.create_order(&view).await.expect("create");
+    advance(store, view, status).await;
+}
+
+/// Sends `body` on `connection` as `user`, through the message routes.
+async fn send<S: Store + 'static>(
+    store: &Arc<S>,
+    fixture_name: &str,
+    user: &str,
+    role: &str,
+    connection: &str,
+    body: Value,
+    later_ms: i64,
+) -> ServerMessage {
+    let mut json = with_body(
+        as_caller(fixture(fixture_name), user, role, connection),
+        body,
+    );
+    let at = request_time(&json) + Duration::milliseconds(later_ms);
+    json["requestContext"]["requestTimeEpoch"] = at.timestamp_millis().into();
+    let response = routes(Arc::clone(store)).handle(&ws_event(json), at).await;
+    assert_eq!(response.status_code, 200);
+    body_message(&response)
+}
+
+fn error_code(message: &ServerMessage) -> ErrorCode {
+    match message {
+        ServerMessage::Error(e) => e.code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorizer
+
+#[test]
+fn the_authorizer_allows_a_valid_token_from_the_query_header_or_subprotocol() {
+    for name in [
+        "authorizer-query-token",
+        "authorizer-bearer-header",
+        "authorizer-subprotocol",
+    ] {
+        let response = authorize(&verifier(), &authorizer_event(name));
+        let policy = serde_json::to_value(&response).expect("serializes");
+        assert_eq!(policy["principalId"], "customer-1", "{name}");
+        assert_eq!(
+            policy["policyDocument"]["Statement"][0]["Effect"], "Allow",
+            "{name}"
+        );
+        assert_eq!(
+            policy["policyDocument"]["Statement"][0]["Resource"][0],
+            "arn:aws:execute-api:us-east-1:123456789012:abc123def4/dev/$connect"
+        );
+        assert_eq!(policy["context"]["userId"], "customer-1");
+        assert_eq!(policy["context"]["role"], "customer");
+        assert_eq!(policy["context"]["name"], "Ada Customer");
+        assert_eq!(policy["context"]["exp"], 4_102_444_800_i64);
+    }
+}
+
+#[test]
+fn the_authorizer_denies_expired_tampered_and_missing_tokens() {
+    for name in [
+        "authorizer-expired-token",
+        "authorizer-tampered-token",
+        "authorizer-no-token",
+    ] {
+        let response = authorize(&verifier(), &authorizer_event(name));
+        let policy = serde_json::to_value(&response).expect("serializes");
+        assert_eq!(
+            policy["policyDocument"]["Statement"][0]["Effect"], "Deny",
+            "{name}"
+        );
+        assert_eq!(
+            policy["context"],
+            json!({}),
+            "{name}: no identity leaks into a Deny"
+        );
+    }
+}
+
+#[test]
+fn the_authorizer_denies_a_token_signed_with_another_secret() {
+    let other = JwtVerifier::new(VerifierConfig::hs256(
+        "a-completely-different-secret-of-enough-length",
+    ))
+    .expect("valid");
+    let response = authorize(&other, &authorizer_event("authorizer-query-token"));
+    let policy = serde_json::to_value(&response).expect("serializes");
+    assert_eq!(policy["policyDocument"]["Statement"][0]["Effect"], "Deny");
+}
+
+// ---------------------------------------------------------------------------------------------
+// $connect / $disconnect
+
+async fn connect_stores_the_connection_and_its_user_and_role_rooms<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN the $connect event of customer-1, authorized
+    let json = fixture("connect");
+    let at = request_time(&json);
+    // WHEN it is handled
+    let response = connect(&*store, &ws_event(json), at).await;
+    // THEN the connection is stored with who, where from, and its TTL, in its two rooms
+    assert_eq!(response.status_code, 200);
+    let stored = store
+        .get_connection(&conn(CUSTOMER_CONN), at)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(stored.user_id.as_str(), "customer-1");
+    assert_eq!(stored.role, Role::Customer);
+    assert_eq!(stored.name.as_deref(), Some("Ada Customer"));
+    assert_eq!(stored.source_ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(stored.connected_at.timestamp_millis(), 1_769_817_600_000);
+    assert_eq!(
+        stored.expires_at,
+        stored.connected_at + Duration::hours(2) + Duration::minutes(5)
+    );
+    for room in ["user:customer-1", "role:customer"] {
+        let members = store
+            .room_members(&room.parse().expect("room"), at)
+            .await
+            .expect("members");
+        assert_eq!(members, vec![conn(CUSTOMER_CONN)], "{room}");
+    }
+}
+
+async fn connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    let json = fixture("connect-subprotocol");
+    let at = request_time(&json);
+    let response = connect(&*store, &ws_event(json), at).await;
+    assert_eq!(response.status_code, 200);
+    assert_eq!(
+        response
+            .headers
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("rnd.v1"),
+        "the token is not echoed back"
+    );
+}
+
+async fn disconnect_removes_the_connection_and_every_room_it_was_in<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN a customer connected and subscribed to their order
+    order_in(&*store, OrderStatus::Accepted).await;
+    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
+    let answer = send(
+        &store,
+        "subscribe-order",
+        "customer-1",
+        "customer",
+        CUSTOMER_CONN,
+        json!({"action": "subscribe:order", "orderId": "order-1"}),
+        0,
+    )
+    .await;
+    assert!(matches!(answer, ServerMessage::Subscribed(_)), "{answer:?}");
+    // WHEN the $disconnect event arrives
+    let json = fixture("disconnect");
+    let at = request_time(&json);
+    let response = disconnect(&*store, &ws_event(json), at).await;
+    // THEN the connection and all its memberships are gone
+    assert_eq!(response.status_code, 200);
+    assert_eq!(
+        store
+            .get_connection(&conn(CUSTOMER_CONN), at)
+            .await
+            .expect("get"),
+        None
+    );
+    for room in ["user:customer-1", "role:customer", "order:order-1"] {
+        let members = store
+            .room_members(&room.parse().expect("room"), at)
+            .await
+            .expect("members");
+        assert!(members.is_empty(), "{room} still has {members:?}");
+    }
+    // AND a second $disconnect (API Gateway may retry) is harmless
+    let again = disconnect(&*store, &ws_event(fixture("disconnect")), at).await;
+    assert_eq!(again.status_code, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// subscribe:order / unsubscribe:order
+
+async fn customer_subscribes_to_their_order_and_gets_its_tracking_at_once<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    order_in(&*store, OrderStatus::InTransit).await;
+    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
+    let json = fixture("subscribe-order");
+    let at = request_time(&json);
+    let response = routes(Arc::clone(&store)).handle(&ws_event(json), at).await;
+    let ServerMessage::Subscribed(data) = body_message(&response) else {
+        panic!("{response:?}")
+    };
+    assert_eq!(data.order_id, order_1());
+    assert_eq!(data.seq, 7, "placed + six transitions");
+    assert_eq!(data.tracking.seq, 7);
+    assert_eq!(data.tracking.status, OrderStatus::InTransit);
+    assert_eq!(data.tracking.order_number.len(), "RND-20260131-0008".len());
+    assert!(data.tracking.driver_assigned);
+    assert_eq!(data.tracking.status_history.len(), 7);
+    let members = store
+        .room_members(&Room::Order(order_1()), at)
+        .await
+        .expect("members");
+    assert_eq!(members, vec![conn(CUSTOMER_CONN)]);
+}
+
+async fn customer_cannot_subscribe_to_another_customers_order<S: Store + 'static>(store: Arc<S>) {
+    order_in(&*store, OrderStatus::Accepted).await;
+    open(&*store, "customer-2", "customer", "Cust2C0nnId0Q=").await;
+    let answer = send(
+        &store,
+        "subscribe-order",
+        "customer-2",
+        "customer",
+        "Cust2C0nnId0Q=",
+        json!({"action": "subscribe:order", "orderId": "order-1"}),
+        0,
+    )
+    .await;
+    let ServerMessage::Error(e) = &answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(e.code, ErrorCode::NotFound);
+    // The answer is the same as for an order that does not exist.
+    let unknown = send(
+        &store,
+        "subscribe-order",
+        "customer-2",
+        "customer",
+        "Cust2C0nnId0Q=",
+        json!({"action": "subscribe:order", "orderId": "order-404"}),
+        0,
+    )
+    .await;
+    assert_eq!(
+        answer, unknown,
+        "no way to tell someone else's order from none"
+    );
+    let at = request_time(&fixture("subscribe-order"));
+    assert!(
+        store
+            .room_members(&Room::Order(order_1()), at)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}
+
+async fn unsubscribe_leaves_the_order_room<S: Store + 'static>(store: Arc<S>) {
+    order_in(&*store, OrderStatus::Accepted).await;
+    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
+    let subscribed = send(
+        &store,
+        "subscribe-order",
+        "customer-1",
+        "customer",
+        CUSTOMER_CONN,
+        json!({"action": "subscribe:order", "orderId": "order-1"}),
+        0,
+    )
+    .await;
+    assert!(matches!(subscribed, ServerMessage::Subscribed(_)));
+    let json = fixture("unsubscribe-order");
+    let at = request_time(&json);
+    let answer = body_message(&routes(Arc::clone(&store)).handle(&ws_event(json), at).await);
+    let ServerMessage::Unsubscribed(data) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(data.order_id, order_1());
+    assert!(
+        store
+            .room_members(&Room::Order(order_1()), at)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// driver:location
+
+async fn assigned_driver_streams_a_location_and_gets_an_eta<S: Store + 'static>(store: Arc<S>) {
+    order_in(&*store, OrderStatus::InTransit).await;
+    open(&*store, "driver-1", "driver", DRIVER_CONN).await;
+    let json = fixture("driver-location");
+    let at = request_time(&json);
+    let answer = body_message(&routes(Arc::clone(&store)).handle(&ws_event(json), at).await);
+    let ServerMessage::LocationAcknowledged(ack) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(ack.accepted);
+    assert_eq!(ack.seq, Some(8));
+    let eta = ack.eta_minutes.expect("an ETA");
+    assert!((1..30).contains(&eta), "{eta} minutes across Austin");
+    let view = store
+        .get_order(&order_1())
+        .await
+        .expect("get")
+        .expect("present");
+    let location = view.live.location.expect("stored");
+    assert_eq!(location.latitude.get(), 30.2672);
+    assert_eq!(location.longitude.get(), -97.7431);
+    assert_eq!(location.heading.map(f64::from), Some(270.0));
+    assert_eq!(view.live.eta.map(|e| e.eta_minutes), Some(eta));
+    assert_eq!(view.live.observed_speed_mps, Some(11.2));
+}
+
+async fn a_second_location_within_a_second_is_rate_limited<S: Store + 'static>(store: Arc<S>) {
+    order_in(&*store, OrderStatus::PickedUp).await;
+    open(&*store, "driver-1", "driver", DRIVER_CONN).await;
+    let body = fixture("driver-location")["body"]
+        .as_str()
+        .map(|b| serde_json::from_str::<Value>(b).expect("json"))
+        .expect("body");
+    let first = send(
+        &store,
+        "driver-location",
+        "driver-1",
+        "driver",
+        DRIVER_CONN,
+        body.clone(),
+        0,
+    )
+    .await;
+    assert!(
+        matches!(&first, ServerMessage::LocationAcknowledged(a) if a.accepted),
+        "{first:?}"
+    );
+    let second = send(
+        &store,
+        "driver-location",
+        "driver-1",
+        "driver",
+        DRIVER_CONN,
+        body.clone(),
+        300,
+    )
+    .await;
+    let ServerMessage::LocationAcknowledged(ack) = &second else {
+        panic!("{second:?}")
+    };
+    assert!(!ack.accepted);
+    assert_eq!(ack.reason, Some(LocationRejection::RateLimited));
+    assert_eq!(ack.retry_after_ms, Some(700));
+    let third = send(
+        &store,
+        "driver-location",
+        "driver-1",
+        "driver",
+        DRIVER_CONN,
+        body,
+        1_000,
+    )
+    .await;
+    assert!(
+        matches!(&third, ServerMessage::LocationAcknowledged(a) if a.accepted),
+        "{third:?}"
+    );
+}
+
+async fn driver_cannot_stream_location_for_an_order_assigned_to_someone_else<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    order_in(&*store, OrderStatus::InTransit).await;
+    open(&*store, "driver-2", "driver", "Dr2C0nnId0Q=").await;
+    let body = json!({"action": "driver:location", "orderId": "order-1", "latitude": 30.0, "longitude": -97.0});
+    let answer = send(
+        &store,
+        "driver-location",
+        "driver-2",
+        "driver",
+        "Dr2C0nnId0Q=",
+        body,
+        0,
+    )
+    .await;
+    assert_eq!(error_code(&answer), ErrorCode::NotFound);
+    let view = store
+        .get_order(&order_1())
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(view.live.location, None);
+}
+
+async fn the_assigned_driver_cannot_stream_after_delivery<S: Store + 'static>(store: Arc<S>) {
+    order_in(&*store, OrderStatus::Delivered).await;
+    open(&*store, "driver-1", "driver", DRIVER_CONN).await;
+    let json = fixture("driver-location");
+    let at = request_time(&json);
+    let answer = body_message(&routes(Arc::clone(&store)).handle(&ws_event(json), at).await);
+    assert_eq!(error_code(&answer), ErrorCode::Forbidden);
+}
+
+async fn an_invalid_location_is_refused_naming_the_field<S: Store + 'static>(store: Arc<S>) {
+    order_in(&*store, OrderStatus::InTransit).await;
+    let json = fixture("driver-location-invalid");
+    let at = request_time(&json);
+    let answer = body_message(&routes(Arc::clone(&store)).handle(&ws_event(json), at).await);
+    let ServerMessage::Error(e) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(e.code, ErrorCode::InvalidMessage);
+    assert!(e.message.starts_with("latitude"), "{}", e.message);
+    let view = store
+        .get_order(&order_1())
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(view.live.location, None, "nothing stored");
+}
+
+// ---------------------------------------------------------------------------------------------
+// $default
+
+async fn default_route_answers_ping_hello_and_refuses_bad_messages<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    let answer = |name: &'static str| {
+        let store = Arc::clone(&store);
+        async move {
+            let json = fixture(name);
+            let at = request_time(&json);
+            body_message(&routes(store).handle(&ws_event(json), at).await)
+        }
+    };
+    let pong = answer("default-ping").await;
+    let ServerMessage::Pong(p) = pong else {
+        panic!("{pong:?}")
+    };
+    assert_eq!(p.server_time.timestamp_millis(), 1_769_817_660_000);
+    let hello = answer("default-hello").await;
+    let ServerMessage::Connected(c) = hello else {
+        panic!("{hello:?}")
+    };
+    assert_eq!(c.connection_id, conn(CUSTOMER_CONN));
+    assert_eq!(c.user_id.as_str(), "customer-1");
+    assert_eq!(c.role, Role::Customer);
+    assert_eq!(
+        error_code(&answer("default-malformed").await),
+        ErrorCode::InvalidMessage
+    );
+    assert_eq!(
+        error_code(&answer("default-unknown-action").await),
+        ErrorCode::UnknownAction
+    );
+    assert_eq!(
+        error_code(&answer("default-expired-token").await),
+        ErrorCode::TokenExpired
+    );
+    let huge = with_body(
+        fixture("default-ping"),
+        json!({"action": "ping", "pad": "x".repeat(130 * 1024)}),
+    );
+    let at = request_time(&huge);
+    let oversize = body_message(&routes(Arc::clone(&store)).handle(&ws_event(huge), at).await);
+    assert_eq!(error_code(&oversize), ErrorCode::InvalidMessage);
+}
+
+async fn error_events_never_carry_internal_error_text<S: Store + 'static>(store: Arc<S>) {
+    // A route event without an authorizer context is a misconfiguration: the client gets a
+    // generic internal error, the log gets the reason.
+    let mut json = fixture("default-ping");
+    json["requestContext"]
+        .as_object_mut()
+        .expect("object")
+        .remove("authorizer");
+    let at = request_time(&json);
+    let answer = body_message(&routes(store).handle(&ws_event(json), at).await);
+    let ServerMessage::Error(e) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(e.code, ErrorCode::Internal);
+    assert_eq!(e.message, "internal error");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The authorization matrix: role × ownership × action, through the handlers.
+
+async fn authorization_matrix_for_subscribing_and_streaming<S: Store + 'static>(store: Arc<S>) {
+    order_in(&*store, OrderStatus::InTransit).await;
+    // (user, role, may subscribe, location answer)
+    let matrix: [(&str, &str, bool, Result<(), ErrorCode>); 7] = [
+        ("customer-1", "customer", true, Err(ErrorCode::Forbidden)),
+        ("customer-2", "customer", false, Err(ErrorCode::NotFound)),
+        ("chef-1", "chef", true, Err(ErrorCode::Forbidden)),
+        ("chef-2", "chef", false, Err(ErrorCode::NotFound)),
+        ("driver-1", "driver", true, Ok(())),
+        ("driver-2", "driver", false, Err(ErrorCode::NotFound)),
+        ("admin-1", "admin", true, Err(ErrorCode::Forbidden)),
+    ];
+    for (i, (user, role, may_subscribe, location)) in matrix.into_iter().enumerate() {
+        let connection = format!("MatrixC0nn{i}=");
+        open(&*store, user, role, &connection).await;
+        let sub = send(
+            &store,
+            "subscribe-order",
+            user,
+            role,
+            &connection,
+            json!({"action": "subscribe:order", "orderId": "order-1"}),
+            0,
+        )
+        .await;
+        if may_subscribe {
+            assert!(
+                matches!(sub, ServerMessage::Subscribed(_)),
+                "{user}: {sub:?}"
+            );
+        } else {
+            assert_eq!(error_code(&sub), ErrorCode::NotFound, "{user}");
+        }
+        let loc = send(
+            &store,
+            "driver-location",
+            user,
+            role,
+            &connection,
+            json!({"action": "driver:location", "orderId": "order-1", "latitude": 30.27, "longitude": -97.74}),
+            (i as i64) * 2_000,
+        )
+        .await;
+        match location {
+            Ok(()) => assert!(
+                matches!(&loc, ServerMessage::LocationAcknowledged(a) if a.accepted),
+                "{user}: {loc:?}"
+            ),
+            Err(code) => assert_eq!(error_code(&loc), code, "{user}"),
+        }
+    }
+}
+
+on_both_stores!(
+    connect_stores_the_connection_and_its_user_and_role_rooms,
+    connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol,
+    disconnect_removes_the_connection_and_every_room_it_was_in,
+    customer_subscribes_to_their_order_and_gets_its_tracking_at_once,
+    customer_cannot_subscribe_to_another_customers_order,
+    unsubscribe_leaves_the_order_room,
+    assigned_driver_streams_a_location_and_gets_an_eta,
+    a_second_location_within_a_second_is_rate_limited,
+    driver_cannot_stream_location_for_an_order_assigned_to_someone_else,
+    the_assigned_driver_cannot_stream_after_delivery,
+    an_invalid_location_is_refused_naming_the_field,
+    default_route_answers_ping_hello_and_refuses_bad_messages,
+    error_events_never_carry_internal_error_text,
+    authorization_matrix_for_subscribing_and_streaming,
+);

@@ -1,0 +1,261 @@
+//! Cold-start wiring shared by the Lambda functions, so each `main.rs` stays a few lines: logs,
+//! SDK clients built once, configuration read from the environment once.
+//!
+//! # Environment
+//! | variable | meaning |
+//! |---|---|
+//! | `CONNECTIONS_TABLE`, `ORDERS_TABLE` | table names (required) |
+//! | `DYNAMODB_ENDPOINT` | endpoint override (DynamoDB Local); unset in AWS |
+//! | `JWT_SECRET_PARAMETER` | name of an SSM SecureString holding the HS256 secret (deployed stacks), or |
+//! | `JWT_SECRET` | HS256 shared secret (≥ 32 bytes; local runs), or |
+//! | `JWT_PUBLIC_KEY_PEM` + `JWT_ALGORITHM` (`RS256`/`ES256`) | a public key, or |
+//! | `JWT_JWKS` | a JWKS document (JSON) |
+//! | `JWT_ISSUER`, `JWT_AUDIENCE` | checked when set |
+//! | `WEBSOCKET_DOMAIN_NAME` + `WEBSOCKET_STAGE` | the WebSocket API the fan-out posts to (`https://{domain}/{stage}`), or |
+//! | `WEBSOCKET_API_ENDPOINT` | a full Management API endpoint URL (local stack); wins when set |
+//! | `FANOUT_CONCURRENCY`, `FANOUT_MAX_ATTEMPTS`, `FANOUT_RETRY_BASE_MS` | fan-out tuning (defaults 32, 3, 50) |
+//! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format and level |
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
+};
+use chrono::Utc;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use rnd_domain::eta::OfflineEta;
+use rnd_domain::identity::{DEFAULT_LEEWAY_SECS, JwtVerifier, KeySource, VerifierConfig};
+use rnd_handlers::routes::{RouteConfig, Routes};
+use rnd_store_dynamodb::{DynamoStore, TableNames};
+
+pub use lambda_runtime;
+
+/// A configuration problem found at cold start. The function cannot serve; Lambda reports the
+/// init error.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is missing.
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    /// A variable has an unusable value.
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+    /// The JWT verification keys are unusable.
+    #[error("JWT verification is misconfigured")]
+    Jwt(#[from] rnd_domain::identity::ConfigError),
+    /// The JWT secret could not be read from SSM.
+    #[error("could not read the JWT secret from SSM parameter {name}")]
+    Ssm {
+        /// The parameter's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    var(name).ok_or(ConfigError::Missing(name))
+}
+
+/// Installs the log subscriber (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`).
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// The table names from `CONNECTIONS_TABLE` and `ORDERS_TABLE`.
+pub fn table_names() -> Result<TableNames, ConfigError> {
+    Ok(TableNames {
+        connections: required("CONNECTIONS_TABLE")?,
+        orders: required("ORDERS_TABLE")?,
+    })
+}
+
+/// The shared AWS configuration (region, credentials) from the Lambda environment.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The DynamoDB store, its client built once from `config` (honouring `DYNAMODB_ENDPOINT`).
+pub fn dynamo_store(config: &aws_config::SdkConfig) -> Result<Arc<DynamoStore>, ConfigError> {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
+    if let Some(endpoint) = var("DYNAMODB_ENDPOINT") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_dynamodb::Client::from_conf(builder.build());
+    Ok(Arc::new(DynamoStore::new(client, table_names()?)))
+}
+
+/// Reads the SecureString parameter `name`, decrypted.
+async fn ssm_secret(config: &aws_config::SdkConfig, name: &str) -> Result<String, ConfigError> {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Ssm {
+        name: name.to_owned(),
+        source,
+    };
+    let output = aws_sdk_ssm::Client::new(config)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| failed(Box::new(e)))?;
+    output
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| failed("the parameter has no value".into()))
+}
+
+/// The JWT verifier from the environment (see the crate docs); reads the secret from SSM when
+/// `JWT_SECRET_PARAMETER` is set.
+pub async fn verifier(config: &aws_config::SdkConfig) -> Result<JwtVerifier, ConfigError> {
+    let keys = if let Some(name) = var("JWT_SECRET_PARAMETER") {
+        KeySource::Hs256Secret(ssm_secret(config, &name).await?.into_bytes())
+    } else if let Some(secret) = var("JWT_SECRET") {
+        KeySource::Hs256Secret(secret.into_bytes())
+    } else if let Some(jwks) = var("JWT_JWKS") {
+        KeySource::Jwks(jwks)
+    } else if let Some(pem) = var("JWT_PUBLIC_KEY_PEM") {
+        match var("JWT_ALGORITHM").as_deref() {
+            Some("RS256") => KeySource::Rs256PublicKeyPem(pem),
+            Some("ES256") => KeySource::Es256PublicKeyPem(pem),
+            other => {
+                return Err(ConfigError::Invalid(
+                    "JWT_ALGORITHM",
+                    format!("expected RS256 or ES256, got {other:?}"),
+                ));
+            }
+        }
+    } else {
+        return Err(ConfigError::Missing(
+            "JWT_SECRET (or JWT_JWKS, JWT_PUBLIC_KEY_PEM)",
+        ));
+    };
+    Ok(JwtVerifier::new(VerifierConfig {
+        keys,
+        issuer: var("JWT_ISSUER"),
+        audience: var("JWT_AUDIENCE"),
+        leeway_secs: DEFAULT_LEEWAY_SECS,
+    })?)
+}
+
+/// Serves the `$connect` REQUEST authorizer.
+pub async fn serve_authorizer() -> Result<(), Error> {
+    init_tracing();
+    let verifier = Arc::new(verifier(&aws_config().await).await?);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+            let verifier = Arc::clone(&verifier);
+            async move {
+                Ok::<_, Error>(rnd_handlers::authorizer::authorize(
+                    &verifier,
+                    &event.payload,
+                ))
+            }
+        },
+    ))
+    .await
+}
+
+/// Serves a WebSocket event handler that needs only the store (built once per cold start).
+async fn serve_with_store<F, Fut>(handle: F) -> Result<(), Error>
+where
+    F: Fn(Arc<DynamoStore>, ApiGatewayWebsocketProxyRequest) -> Fut,
+    Fut: std::future::Future<Output = aws_lambda_events::apigw::ApiGatewayProxyResponse>,
+{
+    init_tracing();
+    let store = dynamo_store(&aws_config().await)?;
+    let handle = &handle;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            let response = handle(Arc::clone(&store), event.payload);
+            async move { Ok::<_, Error>(response.await) }
+        },
+    ))
+    .await
+}
+
+/// Serves `$connect`.
+pub async fn serve_connect() -> Result<(), Error> {
+    serve_with_store(|store, event| async move {
+        rnd_handlers::connection::connect(&*store, &event, Utc::now()).await
+    })
+    .await
+}
+
+/// Serves `$disconnect`.
+pub async fn serve_disconnect() -> Result<(), Error> {
+    serve_with_store(|store, event| async move {
+        rnd_handlers::connection::disconnect(&*store, &event, Utc::now()).await
+    })
+    .await
+}
+
+/// Serves a message route (`subscribe:order`, `unsubscribe:order`, `driver:location`,
+/// `$default`): they share one dispatcher, each deployed as its own function so each gets only
+/// the permissions its route needs.
+pub async fn serve_routes() -> Result<(), Error> {
+    init_tracing();
+    let store = dynamo_store(&aws_config().await)?;
+    let routes = Arc::new(Routes::new(
+        store,
+        Arc::new(OfflineEta::default()),
+        RouteConfig::from_env(),
+    ));
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            let routes = Arc::clone(&routes);
+            async move { Ok::<_, Error>(routes.handle(&event.payload, Utc::now()).await) }
+        },
+    ))
+    .await
+}
+
+/// The API Gateway Management API endpoint the fan-out posts to: `WEBSOCKET_API_ENDPOINT` when
+/// set, else `https://{WEBSOCKET_DOMAIN_NAME}/{WEBSOCKET_STAGE}`. Fails when neither is set.
+pub fn management_endpoint() -> Result<String, ConfigError> {
+    if let Some(endpoint) = var("WEBSOCKET_API_ENDPOINT") {
+        return Ok(endpoint);
+    }
+    Ok(rnd_notifier_apigw::management_endpoint(
+        &required("WEBSOCKET_DOMAIN_NAME")?,
+        &required("WEBSOCKET_STAGE")?,
+    ))
+}
+
+/// Serves the orders table's stream fan-out: the store and the Management API notifier are
+/// built once; each batch's metrics are printed to stdout as one CloudWatch Embedded Metric
+/// Format line, and its partial failures returned as `batchItemFailures`.
+pub async fn serve_fanout() -> Result<(), Error> {
+    init_tracing();
+    let config = aws_config().await;
+    let store = dynamo_store(&config)?;
+    let notifier = Arc::new(rnd_notifier_apigw::ApiGatewayNotifier::from_sdk_config(
+        &config,
+        &management_endpoint()?,
+        rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
+    ));
+    let settings = rnd_handlers::fanout::FanoutConfig::from_env();
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
+            let (store, notifier) = (Arc::clone(&store), Arc::clone(&notifier));
+            async move {
+                let now = Utc::now();
+                let outcome = rnd_handlers::fanout::fan_out(
+                    &*store,
+                    &*notifier,
+                    &settings,
+                    &event.payload,
+                    now,
+                )
+                .await;
+                println!("{}", outcome.metrics.to_emf(now));
+                Ok::<_, Error>(outcome.response)
+            }
+        },
+    ))
+    .await
+}

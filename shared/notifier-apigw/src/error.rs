@@ -1,0 +1,56 @@
+//! From `PostToConnection` SDK errors to [`NotifyError`].
+
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+use rnd_domain::ports::NotifyError;
+
+/// Error codes that mean "slow down" besides `LimitExceededException`.
+const THROTTLING_CODES: [&str; 4] = [
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "LimitExceededException",
+];
+
+/// What a failed `PostToConnection` means for the caller:
+///
+/// | failure | becomes |
+/// |---|---|
+/// | `GoneException`, HTTP 410 | `Gone` |
+/// | `LimitExceededException`, throttling codes, HTTP 429 | `Throttled` |
+/// | HTTP 5xx, timeout, dispatch (connection) failure, unreadable response | `Unavailable` |
+/// | anything else: 413 `PayloadTooLargeException`, 403 `ForbiddenException`, other 4xx, a request that cannot be built | `Rejected` |
+pub(crate) fn classify(err: SdkError<PostToConnectionError>) -> NotifyError {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match &err {
+        SdkError::ServiceError(service) => match service.err() {
+            PostToConnectionError::GoneException(_) => NotifyError::Gone,
+            PostToConnectionError::LimitExceededException(_) => NotifyError::Throttled,
+            PostToConnectionError::PayloadTooLargeException(_)
+            | PostToConnectionError::ForbiddenException(_) => NotifyError::Rejected(err.into()),
+            other => {
+                let code = other.code().map(str::to_owned);
+                by_status(code.as_deref(), status, err)
+            }
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            NotifyError::Unavailable(err.into())
+        }
+        _ => by_status(None, status, err),
+    }
+}
+
+/// An error the model does not name, classified by its code and HTTP status.
+fn by_status(
+    code: Option<&str>,
+    status: Option<u16>,
+    err: SdkError<PostToConnectionError>,
+) -> NotifyError {
+    match (code, status) {
+        (_, Some(410)) => NotifyError::Gone,
+        (Some(code), _) if THROTTLING_CODES.contains(&code) => NotifyError::Throttled,
+        (_, Some(429)) => NotifyError::Throttled,
+        (_, Some(500..=599)) => NotifyError::Unavailable(err.into()),
+        _ => NotifyError::Rejected(err.into()),
+    }
+}
