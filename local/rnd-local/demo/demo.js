@@ -1,0 +1,339 @@
+// RND Realtime demo page (local stack only). Vanilla JS, no build step, no network beyond
+// this origin: the dev-only POST /dev/token, the HTTP API and the WebSocket API.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const STATUSES = ['pending', 'payment_confirmed', 'accepted', 'ready_for_pickup',
+    'assigned_to_driver', 'picked_up', 'in_transit', 'delivered', 'cancelled'];
+  const LABELS = {
+    pending: 'Pending', payment_confirmed: 'Payment confirmed', accepted: 'Accepted',
+    ready_for_pickup: 'Ready for pickup', assigned_to_driver: 'Assigned to driver',
+    picked_up: 'Picked up', in_transit: 'In transit', delivered: 'Delivered', cancelled: 'Cancelled',
+  };
+  // What each role may do, and from which statuses (mirrors the domain's rules).
+  const ACTIONS = {
+    customer: [['cancel', 'Cancel', ['pending', 'payment_confirmed']]],
+    chef: [['accept', 'Accept', ['payment_confirmed']], ['ready', 'Mark ready', ['accepted']],
+      ['cancel', 'Cancel', ['pending', 'payment_confirmed', 'accepted']]],
+    driver: [['pickup', 'Picked up', ['assigned_to_driver']], ['in-transit', 'In transit', ['picked_up']],
+      ['deliver', 'Delivered', ['in_transit']]],
+    admin: [['confirm-payment', 'Confirm payment', ['pending']], ['assign', 'Assign driver', ['ready_for_pickup']],
+      ['cancel', 'Cancel', STATUSES.slice(0, 7)]],
+  };
+
+  const state = {
+    token: null, role: null, sub: null,
+    ws: null, attempt: 0, retryTimer: null,
+    orderId: null, tracking: null, history: [],
+    baseline: 0, seen: {}, // seq of the snapshot, and the last seq seen per event type
+    etaAt: null,
+  };
+
+  function log(text, isError) {
+    const li = document.createElement('li');
+    li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+    if (isError) li.className = 'err';
+    const list = $('log');
+    list.prepend(li);
+    while (list.children.length > 60) list.lastChild.remove();
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+    if (!res.ok) {
+      const detail = (json && (json.detail || json.title)) || text || res.statusText;
+      throw new Error(`${method} ${path}: ${res.status} ${detail}`);
+    }
+    return json;
+  }
+
+  const run = (fn) => async (event) => {
+    if (event) event.preventDefault();
+    try { await fn(event); } catch (e) { log(e.message, true); }
+  };
+
+  // --- identity --------------------------------------------------------------------------
+  $('role').addEventListener('change', () => {
+    const role = $('role').value;
+    $('sub').value = `${role}-1`;
+    $('name').value = { customer: 'Casey Customer', chef: 'Carla Chef', driver: 'Dana Driver', admin: 'Ada Admin' }[role];
+  });
+
+  $('who').addEventListener('submit', run(async () => {
+    const role = $('role').value;
+    const sub = $('sub').value.trim();
+    const name = $('name').value.trim();
+    const { token } = await api('POST', '/dev/token', { sub, role, name: name || undefined });
+    Object.assign(state, { token, role, sub });
+    $('whoami').textContent = `Signed in as ${sub} (${role}).`;
+    $('profile-card').hidden = role === 'admin';
+    $('chef-fields').hidden = role !== 'chef';
+    $('orders-card').hidden = false;
+    $('new-order').hidden = role !== 'customer';
+    $('p-name').value = name || sub;
+    log(`token issued for ${sub} (${role})`);
+    if (role !== 'admin') {
+      try {
+        const p = await api('GET', '/profiles/me');
+        if (p) {
+          $('p-name').value = p.name || $('p-name').value;
+          if (p.phone) $('p-phone').value = p.phone;
+          if (p.businessName) $('p-business').value = p.businessName;
+          if (p.address) $('p-address').value = p.address;
+          if (p.latitude != null) $('p-lat').value = p.latitude;
+          if (p.longitude != null) $('p-lng').value = p.longitude;
+          log('profile loaded');
+        }
+      } catch { log('no profile yet: save one'); }
+    }
+    connect(true);
+    renderActions();
+  }));
+
+  $('profile').addEventListener('submit', run(async () => {
+    const body = { name: $('p-name').value.trim() };
+    const phone = $('p-phone').value.trim();
+    if (phone) body.phone = phone;
+    if (state.role === 'chef') {
+      body.businessName = $('p-business').value.trim();
+      body.address = $('p-address').value.trim();
+      body.latitude = Number($('p-lat').value);
+      body.longitude = Number($('p-lng').value);
+    }
+    await api('PUT', '/profiles/me', body);
+    log('profile saved');
+  }));
+
+  // --- orders ----------------------------------------------------------------------------
+  $('new-order').addEventListener('submit', run(async () => {
+    const order = await api('POST', '/orders', {
+      chefId: $('o-chef').value.trim(),
+      deliveryAddress: $('o-address').value.trim(),
+      deliveryLatitude: Number($('o-lat').value),
+      deliveryLongitude: Number($('o-lng').value),
+      items: [{ name: $('o-item').value.trim() || 'Meal', quantity: Number($('o-qty').value) || 1 }],
+    });
+    log(`order ${order.orderNumber} placed`);
+    await track(order.orderId);
+  }));
+
+  $('refresh').addEventListener('click', run(async () => {
+    const page = await api('GET', '/orders?limit=20');
+    const list = $('orders');
+    list.replaceChildren();
+    for (const o of page.orders) {
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = `${o.orderNumber} · ${LABELS[o.status] || o.status}`;
+      b.addEventListener('click', run(() => track(o.orderId)));
+      li.append(b);
+      list.append(li);
+    }
+    if (!page.orders.length) list.textContent = 'No orders.';
+  }));
+
+  $('track').addEventListener('click', run(() => track($('order-id').value.trim())));
+
+  async function track(orderId) {
+    if (!orderId) return;
+    if (state.orderId && state.orderId !== orderId) send({ action: 'unsubscribe:order', orderId: state.orderId });
+    Object.assign(state, { orderId, baseline: 0, seen: {}, tracking: null, history: [] });
+    $('order-id').value = orderId;
+    $('tracking').hidden = false;
+    const snapshot = await api('GET', `/orders/${encodeURIComponent(orderId)}/tracking`);
+    applySnapshot(snapshot);
+    send({ action: 'subscribe:order', orderId });
+  }
+
+  // --- WebSocket: reconnect with backoff, resubscribe, drop stale events -----------------
+  function setConn(text, s) { const el = $('conn'); el.textContent = text; el.dataset.state = s; }
+
+  function connect(fresh) {
+    clearTimeout(state.retryTimer);
+    if (fresh) state.attempt = 0;
+    if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
+    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${proto}://${location.host}/realtime?token=${encodeURIComponent(state.token)}`);
+    state.ws = ws;
+    setConn('Connecting…', 'connecting');
+    ws.onopen = () => {
+      state.attempt = 0;
+      setConn('Live', 'open');
+      send({ action: 'hello' });
+      if (state.orderId) send({ action: 'subscribe:order', orderId: state.orderId });
+    };
+    ws.onmessage = (m) => { try { onEvent(JSON.parse(m.data)); } catch (e) { log(`bad message: ${e.message}`, true); } };
+    ws.onclose = (e) => {
+      if (state.ws !== ws) return;
+      const delay = Math.min(30000, 500 * 2 ** state.attempt) * (0.5 + Math.random() / 2);
+      state.attempt += 1;
+      setConn(`Disconnected (${e.code}); retrying in ${Math.round(delay / 100) / 10} s`, 'retrying');
+      state.retryTimer = setTimeout(() => connect(false), delay);
+    };
+  }
+
+  function send(msg) {
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+  }
+
+  // An event is fresh when its seq is above the snapshot's and above the last one of its type
+  // (a location update and its ETA update share one seq).
+  function fresh(event, seq) {
+    if (typeof seq !== 'number') return true;
+    if (seq <= state.baseline || seq <= (state.seen[event] || 0)) return false;
+    state.seen[event] = seq;
+    return true;
+  }
+
+  function onEvent({ event, data }) {
+    data = data || {};
+    if (event === 'connected' || event === 'pong') return;
+    if (event === 'error') { log(`error: ${data.code} ${data.message}`, true); return; }
+    if (data.orderId && data.orderId !== state.orderId) {
+      if (event === 'order:new' || event === 'driver:new_assignment') log(`${event} ${data.orderNumber || data.orderId}`);
+      return;
+    }
+    if (event === 'subscribed') {
+      if (data.seq >= state.baseline) applySnapshot(data.tracking);
+      log(`subscribed (seq ${data.seq})`);
+      return;
+    }
+    if (!fresh(event, data.seq)) { log(`dropped stale ${event} seq ${data.seq}`); return; }
+    const t = state.tracking;
+    if (!t) return;
+    switch (event) {
+      case 'order:status_update':
+        t.status = data.status;
+        state.history.push({ status: data.status, timestamp: data.timestamp });
+        if (data.status === 'delivered' || data.status === 'cancelled') state.etaAt = null;
+        log(`status ${data.status} (seq ${data.seq})`);
+        break;
+      case 'driver:location_update':
+        t.driverLatitude = data.latitude;
+        t.driverLongitude = data.longitude;
+        t.driverAssigned = true;
+        log(`driver at ${data.latitude.toFixed(5)}, ${data.longitude.toFixed(5)} (seq ${data.seq})`);
+        break;
+      case 'order:eta_update':
+        t.etaMinutes = data.etaMinutes;
+        state.etaAt = Date.parse(data.estimatedDeliveryTime);
+        log(`ETA ${data.etaMinutes} min (seq ${data.seq})`);
+        break;
+      default:
+        return;
+    }
+    render();
+  }
+
+  function applySnapshot(t) {
+    state.baseline = Math.max(state.baseline, t.seq || 0);
+    state.tracking = { ...t };
+    state.history = (t.statusHistory || []).map((h) => ({ status: h.status, timestamp: h.timestamp }));
+    state.etaAt = t.estimatedDeliveryTime && !['delivered', 'cancelled'].includes(t.status)
+      ? Date.parse(t.estimatedDeliveryTime) : null;
+    render();
+  }
+
+  // --- rendering -------------------------------------------------------------------------
+  function render() {
+    const t = state.tracking;
+    if (!t) return;
+    $('order-number').textContent = t.orderNumber ? `· ${t.orderNumber}` : '';
+    $('status').textContent = LABELS[t.status] || t.status;
+    $('status').dataset.status = t.status;
+    const ol = $('timeline');
+    ol.replaceChildren();
+    for (const h of state.history) {
+      const li = document.createElement('li');
+      li.dataset.status = h.status;
+      li.append(LABELS[h.status] || h.status);
+      const time = document.createElement('time');
+      time.dateTime = h.timestamp;
+      time.textContent = new Date(h.timestamp).toLocaleTimeString();
+      li.append(time);
+      ol.append(li);
+    }
+    renderMap(t);
+    renderEta();
+    renderActions();
+  }
+
+  function renderMap(t) {
+    const pts = [[t.chefLatitude, t.chefLongitude], [t.deliveryLatitude, t.deliveryLongitude]];
+    const hasDriver = t.driverLatitude != null && t.driverLongitude != null;
+    if (hasDriver) pts.push([t.driverLatitude, t.driverLongitude]);
+    const lats = pts.map((p) => p[0]);
+    const lngs = pts.map((p) => p[1]);
+    const [W, H, PAD] = [400, 300, 40];
+    const minLat = Math.min(...lats); const maxLat = Math.max(...lats);
+    const minLng = Math.min(...lngs); const maxLng = Math.max(...lngs);
+    const spanLat = Math.max(maxLat - minLat, 1e-4);
+    const spanLng = Math.max(maxLng - minLng, 1e-4);
+    const scale = Math.min((W - 2 * PAD) / spanLng, (H - 2 * PAD) / spanLat);
+    const ox = (W - spanLng * scale) / 2;
+    const oy = (H - spanLat * scale) / 2;
+    const project = ([lat, lng]) => [ox + (lng - minLng) * scale, oy + (maxLat - lat) * scale];
+    const fmt = (n) => n.toFixed(2);
+    const [cx, cy] = project(pts[0]);
+    const [dx, dy] = project(pts[1]);
+    $('chef-pin').setAttribute('transform', `translate(${fmt(cx)} ${fmt(cy)})`);
+    $('customer-pin').setAttribute('transform', `translate(${fmt(dx)} ${fmt(dy)})`);
+    const route = $('route');
+    route.setAttribute('x1', fmt(cx)); route.setAttribute('y1', fmt(cy));
+    route.setAttribute('x2', fmt(dx)); route.setAttribute('y2', fmt(dy));
+    const marker = $('driver-marker');
+    if (hasDriver) {
+      const [x, y] = project(pts[2]);
+      marker.setAttribute('cx', fmt(x));
+      marker.setAttribute('cy', fmt(y));
+      marker.setAttribute('visibility', 'visible');
+    } else {
+      marker.setAttribute('visibility', 'hidden');
+    }
+  }
+
+  function renderEta() {
+    const el = $('eta');
+    const t = state.tracking;
+    if (!t) return;
+    if (t.status === 'delivered') { el.textContent = 'Delivered'; return; }
+    if (!state.etaAt) { el.textContent = '—'; return; }
+    const left = Math.max(0, Math.round((state.etaAt - Date.now()) / 1000));
+    const mm = Math.floor(left / 60);
+    const ss = String(left % 60).padStart(2, '0');
+    el.textContent = `${mm}:${ss} (${new Date(state.etaAt).toLocaleTimeString()})`;
+    el.dataset.seconds = String(left);
+  }
+  setInterval(renderEta, 1000);
+
+  function renderActions() {
+    const box = $('actions');
+    box.replaceChildren();
+    const t = state.tracking;
+    const actions = ACTIONS[state.role] || [];
+    $('assign-wrap').hidden = state.role !== 'admin';
+    for (const [path, label, from] of actions) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      b.dataset.action = path;
+      b.disabled = !t || !from.includes(t.status);
+      b.addEventListener('click', run(async () => {
+        let body;
+        if (path === 'assign') body = { driverId: $('assign-driver').value.trim() };
+        if (path === 'cancel') body = { reason: 'cancelled from the demo page' };
+        await api('POST', `/orders/${encodeURIComponent(state.orderId)}/${path}`, body);
+        log(`${path} sent`);
+      }));
+      box.append(b);
+    }
+  }
+})();

@@ -1,0 +1,487 @@
+//! `rnd-local`: RND Realtime on one machine, with nothing to deploy. One HTTP server emulates
+//! API Gateway (the WebSocket API at `/realtime` and its Management API at
+//! `/realtime/@connections/{id}`) and serves the HTTP API's Router (`http_api::router`:
+//! `/orders/…`, `/profiles/me`, `/openapi.json`) on the same port, and a poller emulates the Lambda event source mapping of the
+//! orders table's stream. Both call the very handlers the Lambdas run (`rnd_handlers`) with
+//! the very event JSON AWS sends, over the embedded SQLite store (a file, or memory) or
+//! DynamoDB Local; the fan-out posts through the real `aws-sdk-apigatewaymanagement` adapter
+//! to this stack's own `@connections` endpoint.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rnd_local::StartError> {
+//! let stack = rnd_local::start(rnd_local::Config::in_memory()).await?;
+//! println!("{}", stack.websocket_url());
+//! stack.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`start`], [`Config`], [`RunningStack`], [`issue_token`] (this file): wiring and lifecycle.
+//! - `ws`: the WebSocket API (authorizer, `$connect`, routes, `$disconnect`, timeouts).
+//! - `demo`: the demo page at `/` and its dev-only `POST /dev/token` (local stack only).
+//! - `management`: the Management API (`POST`/`GET`/`DELETE @connections`).
+//! - `poller`: the stream poller and fan-out ([`STREAM_CONSUMER`]).
+//! - `events`: the API Gateway event JSON the handlers receive.
+//! - [`simulate`]: `rnd-local simulate`, a live scenario against a running stack.
+//! - [`template`]: route keys and stream settings read from `template.yaml`.
+
+mod demo;
+mod events;
+mod management;
+mod poller;
+pub mod simulate;
+pub mod template;
+mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::config::{Credentials, SharedCredentialsProvider};
+use axum::Router;
+use axum::routing::get;
+use chrono::Utc;
+use rnd_domain::eta::OfflineEta;
+use rnd_domain::identity::{
+    JwtVerifier, Role, TokenClaims, UnknownRole, VerifierConfig, issue_hs256,
+};
+use rnd_domain::ids::UserId;
+use rnd_domain::ports::{Notifier, Store, StoreError};
+use rnd_handlers::fanout::FanoutConfig;
+use rnd_handlers::routes::{RouteConfig, Routes};
+use rnd_store_dynamodb::{DynamoStore, TableNames};
+use rnd_store_sqlite::SqliteStore;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use poller::STREAM_CONSUMER;
+use template::{Template, TemplateError};
+
+/// The SQLite file inside the `--data` directory.
+pub const DATABASE_FILE: &str = "rnd-local.sqlite3";
+/// The tables `--dynamodb-endpoint` uses by default.
+pub const DYNAMODB_TABLES: (&str, &str) = ("rnd-local-connections", "rnd-local-orders");
+/// How long [`RunningStack::stop`] waits for connections to run `$disconnect`.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the stack keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// Embedded SQLite in memory: nothing on disk, nothing survives a stop.
+    Memory,
+    /// Embedded SQLite in `dir`/[`DATABASE_FILE`]; a restart resumes the stream from its
+    /// checkpoint.
+    Sqlite {
+        /// The data directory (created if missing).
+        dir: PathBuf,
+    },
+    /// DynamoDB Local at `endpoint`; the tables are created when missing.
+    DynamoDb {
+        /// e.g. `http://127.0.0.1:8000`.
+        endpoint: String,
+        /// The two tables.
+        tables: TableNames,
+    },
+}
+
+/// How to run the stack.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1`).
+    pub host: String,
+    /// Port to listen on (9001; 0 picks a free one).
+    pub port: u16,
+    /// Where data lives.
+    pub store: StoreConfig,
+    /// HS256 secret tokens are verified with.
+    pub jwt_secret: String,
+    /// A connection that sends nothing for this long is closed with 1001 (600 s).
+    pub idle_timeout: Duration,
+    /// Any connection is closed with 1001 after this long (7200 s).
+    pub max_connection: Duration,
+    /// The template's text (`None`: the `template.yaml` this crate was built with).
+    pub template: Option<String>,
+}
+
+impl Config {
+    /// The defaults of `rnd-local serve` with an in-memory store on port 0.
+    pub fn in_memory() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            store: StoreConfig::Memory,
+            jwt_secret: rnd_domain::identity::DEV_JWT_SECRET.into(),
+            idle_timeout: Duration::from_secs(600),
+            max_connection: Duration::from_secs(7200),
+            template: None,
+        }
+    }
+}
+
+/// Why the stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened (or DynamoDB Local's tables created).
+    #[error("could not open the store")]
+    Store(#[from] StoreError),
+    /// The JWT secret is unusable (e.g. shorter than 32 bytes).
+    #[error("the JWT secret is unusable")]
+    Jwt(#[from] rnd_domain::identity::ConfigError),
+    /// The template is unusable.
+    #[error("template.yaml is unusable")]
+    Template(#[from] TemplateError),
+    /// The address could not be bound.
+    #[error("could not listen on {addr}")]
+    Bind {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stream poller's thread could not start.
+    #[error("could not start the stream poller")]
+    Poller(#[source] std::io::Error),
+    /// DynamoDB Local's orders table has no stream.
+    #[error("the orders table {0} has no stream")]
+    NoStream(String),
+}
+
+/// Limits of WebSocket connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connection: Duration,
+}
+
+/// What every request handler shares.
+pub(crate) struct AppState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) verifier: JwtVerifier,
+    pub(crate) routes: Routes<dyn Store>,
+    pub(crate) template: Template,
+    pub(crate) connections: ws::Connections,
+    pub(crate) limits: Limits,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// `host:port` as bound, for events whose request had no `Host`.
+    pub(crate) domain_name: String,
+}
+
+/// A running stack. Stop it with [`RunningStack::stop`]; dropping it closes the sockets but
+/// does not wait for their `$disconnect`.
+pub struct RunningStack {
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    poller: std::thread::JoinHandle<()>,
+    state: Arc<AppState>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("domain_name", &self.domain_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RunningStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningStack")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningStack {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://HOST:PORT/realtime`.
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}/{}", self.addr, events::STAGE)
+    }
+
+    /// The Management API endpoint to give the SDK: `http://HOST:PORT/realtime`.
+    pub fn management_endpoint(&self) -> String {
+        format!("http://{}/{}", self.addr, events::STAGE)
+    }
+
+    /// The store the stack runs on (to create orders in tests and tools).
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Stops gracefully: refuses new connections, closes every socket with 1001 and runs its
+    /// `$disconnect` (waiting up to 10 s), stops the poller (its checkpoint is saved after each
+    /// batch) and the server.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.state.connections.drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections did not close in time");
+        }
+        tracing::debug!("connections closed");
+        let poller = self.poller;
+        let _ = tokio::task::spawn_blocking(move || poller.join()).await;
+        tracing::debug!("stream poller stopped");
+        let _ = self.server.await;
+        tracing::debug!("server stopped");
+    }
+}
+
+/// Dummy credentials for the SDK clients that talk to this stack and to DynamoDB Local (nothing
+/// checks signatures).
+fn local_sdk_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "rnd-local",
+        )))
+        .build()
+}
+
+/// The store and the stream source for `config`.
+async fn open_store(
+    config: &StoreConfig,
+) -> Result<(Arc<dyn Store>, poller::Source, String), StartError> {
+    let arn =
+        |table: &str| format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}/stream/local");
+    match config {
+        StoreConfig::Memory => {
+            let store = Arc::new(SqliteStore::in_memory()?);
+            let source = poller::Source::sqlite(Arc::clone(&store)).await?;
+            Ok((store, source, arn(DYNAMODB_TABLES.1)))
+        }
+        StoreConfig::Sqlite { dir } => {
+            let store = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE))?);
+            let source = poller::Source::sqlite(Arc::clone(&store)).await?;
+            Ok((store, source, arn(DYNAMODB_TABLES.1)))
+        }
+        StoreConfig::DynamoDb { endpoint, tables } => {
+            let sdk = local_sdk_config();
+            let client = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(endpoint)
+                    .build(),
+            );
+            rnd_store_dynamodb::create_tables(&client, tables).await?;
+            let stream_arn = client
+                .describe_table()
+                .table_name(&tables.orders)
+                .send()
+                .await
+                .map_err(StoreError::backend)?
+                .table
+                .and_then(|t| t.latest_stream_arn)
+                .ok_or_else(|| StartError::NoStream(tables.orders.clone()))?;
+            let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+                aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
+                    .endpoint_url(endpoint)
+                    .build(),
+            );
+            let source = poller::Source::dynamo(streams, stream_arn.clone()).await?;
+            let store = Arc::new(DynamoStore::new(client, tables.clone()));
+            Ok((store, source, stream_arn))
+        }
+    }
+}
+
+/// Starts the stack: opens the store, binds `host:port`, serves the WebSocket and Management
+/// APIs and starts the stream poller. Returns once it accepts connections.
+///
+/// Fails when the template or JWT secret is unusable, the store cannot be opened (or DynamoDB
+/// Local's tables created), or the address cannot be bound.
+pub async fn start(config: Config) -> Result<RunningStack, StartError> {
+    let template = match &config.template {
+        Some(text) => Template::parse(text)?,
+        None => Template::embedded()?,
+    };
+    let verifier = JwtVerifier::new(VerifierConfig::hs256(config.jwt_secret.as_bytes()))?;
+    let (store, source, stream_arn) = open_store(&config.store).await?;
+    let bind = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: bind.clone(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr: bind, source })?;
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        store: Arc::clone(&store),
+        verifier,
+        routes: Routes::new(
+            Arc::clone(&store),
+            Arc::new(OfflineEta::default()),
+            RouteConfig::default(),
+        ),
+        template: template.clone(),
+        connections: ws::Connections::default(),
+        limits: Limits {
+            idle_timeout: config.idle_timeout,
+            max_connection: config.max_connection,
+        },
+        shutdown: shutdown_rx.clone(),
+        domain_name: addr.to_string(),
+    });
+
+    let app = Router::new()
+        .route(&format!("/{}", events::STAGE), get(ws::upgrade))
+        .route(
+            &format!("/{}/@connections/{{connection_id}}", events::STAGE),
+            axum::routing::post(management::post)
+                .get(management::get)
+                .delete(management::delete),
+        )
+        .with_state(Arc::clone(&state))
+        // The demo page and its dev-only `POST /dev/token` (local stack only).
+        .merge(demo::router(&config.jwt_secret))
+        // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
+        .merge(http_api::router(http_api::AppState::new(
+            Arc::clone(&store),
+            Arc::new(JwtVerifier::new(VerifierConfig::hs256(
+                config.jwt_secret.as_bytes(),
+            ))?),
+        )));
+    let mut server_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "the server stopped");
+        }
+    });
+
+    // The fan-out posts to this very server, as the Lambda posts to API Gateway.
+    let loopback = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let notifier: Arc<dyn Notifier> =
+        Arc::new(rnd_notifier_apigw::ApiGatewayNotifier::from_sdk_config(
+            &local_sdk_config(),
+            &format!("http://{loopback}/{}", events::STAGE),
+            rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
+        ));
+    let poller = poller::Poller {
+        source,
+        store: Arc::clone(&store),
+        notifier,
+        settings: template.stream.clone(),
+        fanout: FanoutConfig::default(),
+        stream_arn,
+    };
+    let poller = poller.spawn(shutdown_rx).map_err(StartError::Poller)?;
+
+    Ok(RunningStack {
+        addr,
+        store,
+        shutdown,
+        server,
+        poller,
+        state,
+    })
+}
+
+/// Why a token could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The user id is not valid.
+    #[error("invalid user id")]
+    UserId,
+    /// The role is not one of customer, chef, driver, admin.
+    #[error(transparent)]
+    Role(#[from] UnknownRole),
+    /// Signing failed (an unusable secret).
+    #[error("could not sign the token")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+/// A JWT for `sub` with `role` (and `name`), valid for `ttl`, signed with HS256 and `secret`:
+/// what `rnd-local token` prints.
+///
+/// Fails when the user id or role is invalid or the token cannot be signed.
+pub fn issue_token(
+    secret: &str,
+    sub: &str,
+    role: &str,
+    name: Option<&str>,
+    ttl: Duration,
+) -> Result<String, TokenError> {
+    let sub = UserId::parse(sub).map_err(|_| TokenError::UserId)?;
+    let role: Role = role.parse()?;
+    let now = Utc::now().timestamp();
+    let claims = TokenClaims {
+        sub: sub.as_str().to_owned(),
+        role: role.as_str().to_owned(),
+        exp: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+        nbf: None,
+        iat: Some(now),
+        name: name.map(str::to_owned),
+        iss: None,
+        aud: None,
+    };
+    Ok(issue_hs256(&claims, secret.as_bytes())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_token_verifies_with_the_same_secret_and_carries_the_caller() {
+        // GIVEN the dev secret
+        let secret = rnd_domain::identity::DEV_JWT_SECRET;
+        // WHEN a token is issued for a chef with a name
+        let token = issue_token(
+            secret,
+            "chef-1",
+            "chef",
+            Some("Carla"),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        // THEN it verifies and names the chef
+        let verifier = JwtVerifier::new(VerifierConfig::hs256(secret)).unwrap();
+        let identity = verifier.verify(&token).unwrap();
+        assert_eq!(identity.actor.user_id.as_str(), "chef-1");
+        assert_eq!(identity.actor.role, Role::Chef);
+        assert_eq!(identity.name.as_deref(), Some("Carla"));
+        // AND an unknown role or an invalid user id is refused
+        assert!(matches!(
+            issue_token(secret, "chef-1", "boss", None, Duration::from_secs(60)),
+            Err(TokenError::Role(_))
+        ));
+        assert!(matches!(
+            issue_token(secret, "", "chef", None, Duration::from_secs(60)),
+            Err(TokenError::UserId)
+        ));
+    }
+}

@@ -1,0 +1,509 @@
+//! The stream poller: emulates the Lambda event source mapping of the fan-out on the orders
+//! table's stream. It reads changes (the SQLite change log, or DynamoDB Local's stream),
+//! builds the DynamoDB stream event exactly as Lambda delivers it, applies the template's
+//! filter criteria, invokes [`rnd_handlers::fanout::fan_out`] with the real API Gateway
+//! notifier pointed at this stack's own `@connections` endpoint, and honours
+//! `batchItemFailures`: the batch is re-delivered from the earliest failed record up to
+//! `MaximumRetryAttempts` times, then skipped (logged as an error).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rnd_domain::OrderRecord;
+use rnd_domain::ports::{Notifier, Store, StoreError};
+use rnd_handlers::fanout::{FanoutConfig, fan_out};
+use rnd_store_sqlite::SqliteStore;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::template::StreamSettings;
+
+/// How often the poller looks for new changes.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The checkpoint name of the fan-out's position in the SQLite change log.
+pub const STREAM_CONSUMER: &str = "stream-fanout";
+
+/// Sequence numbers are made 21 digits long, like DynamoDB's.
+const SEQUENCE_BASE: u128 = 100_000_000_000_000_000_000;
+
+/// One change of an order or live row.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub(crate) sequence_number: String,
+    pub(crate) event_name: &'static str,
+    pub(crate) old: Option<OrderRecord>,
+    pub(crate) new: Option<OrderRecord>,
+    pub(crate) at: DateTime<Utc>,
+}
+
+/// Where changes come from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// The SQLite change log, resuming from the saved checkpoint.
+    Sqlite {
+        store: Arc<SqliteStore>,
+        position: u64,
+        /// The positions of the last batch read, in order.
+        pending: Vec<u64>,
+    },
+    /// DynamoDB Local's stream of the orders table, from the records written after start
+    /// (`StartingPosition: LATEST`); not resumable across restarts.
+    Dynamo {
+        streams: aws_sdk_dynamodbstreams::Client,
+        stream_arn: String,
+        delivered: HashSet<String>,
+        pending: Vec<String>,
+    },
+}
+
+impl Source {
+    /// The SQLite change log from `store`'s saved checkpoint.
+    pub(crate) async fn sqlite(store: Arc<SqliteStore>) -> Result<Self, StoreError> {
+        let position = store.checkpoint(STREAM_CONSUMER).await?;
+        Ok(Self::Sqlite {
+            store,
+            position,
+            pending: Vec::new(),
+        })
+    }
+
+    /// DynamoDB Local's stream, skipping what it already holds.
+    pub(crate) async fn dynamo(
+        streams: aws_sdk_dynamodbstreams::Client,
+        stream_arn: String,
+    ) -> Result<Self, StoreError> {
+        let delivered = rnd_store_dynamodb::stream::read_order_changes(&streams, &stream_arn)
+            .await?
+            .into_iter()
+            .map(|c| c.sequence_number)
+            .collect();
+        Ok(Self::Dynamo {
+            streams,
+            stream_arn,
+            delivered,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Up to `limit` undelivered changes, oldest first.
+    async fn next_batch(&mut self, limit: usize) -> Result<Vec<Change>, StoreError> {
+        match self {
+            Source::Sqlite {
+                store,
+                position,
+                pending,
+            } => {
+                let changes = store.changes_after(*position, limit).await?;
+                *pending = changes.iter().map(|c| c.position).collect();
+                Ok(changes
+                    .into_iter()
+                    .map(|c| Change {
+                        sequence_number: (SEQUENCE_BASE + u128::from(c.position)).to_string(),
+                        event_name: c.event_name.as_str(),
+                        old: c.old,
+                        new: c.new,
+                        at: c.at,
+                    })
+                    .collect())
+            }
+            Source::Dynamo {
+                streams,
+                stream_arn,
+                delivered,
+                pending,
+            } => {
+                let changes = rnd_store_dynamodb::stream::read_order_changes(streams, stream_arn)
+                    .await?
+                    .into_iter()
+                    .filter(|c| !delivered.contains(&c.sequence_number))
+                    .take(limit)
+                    .collect::<Vec<_>>();
+                *pending = changes.iter().map(|c| c.sequence_number.clone()).collect();
+                Ok(changes
+                    .into_iter()
+                    .map(|c| Change {
+                        event_name: match c.event_name {
+                            rnd_store_dynamodb::stream::ChangeKind::Insert => "INSERT",
+                            rnd_store_dynamodb::stream::ChangeKind::Modify => "MODIFY",
+                            rnd_store_dynamodb::stream::ChangeKind::Remove => "REMOVE",
+                        },
+                        at: c.approximate_creation.unwrap_or_else(Utc::now),
+                        sequence_number: c.sequence_number,
+                        old: c.old,
+                        new: c.new,
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Marks the first `count` changes of the last batch as delivered (durably for SQLite).
+    async fn commit(&mut self, count: usize) -> Result<(), StoreError> {
+        if count == 0 {
+            return Ok(());
+        }
+        match self {
+            Source::Sqlite {
+                store,
+                position,
+                pending,
+            } => {
+                if let Some(last) = pending.get(count - 1) {
+                    *position = *last;
+                    store.save_checkpoint(STREAM_CONSUMER, *last).await?;
+                }
+            }
+            Source::Dynamo {
+                delivered, pending, ..
+            } => delivered.extend(pending.iter().take(count).cloned()),
+        }
+        Ok(())
+    }
+}
+
+/// The DynamoDB-JSON image of `record` exactly as `DynamoStore` writes it: the record's
+/// fields (`serde_dynamo`), `itemType`, the keys and, for orders, the index attributes.
+pub(crate) fn image(record: &OrderRecord) -> Result<Value, serde_dynamo::Error> {
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
+    let s = |v: String| AttributeValue::S(v);
+    for (name, value) in keys(record) {
+        item.insert(name.to_owned(), s(value));
+    }
+    if let OrderRecord::Order(order) = record {
+        let id = &order.order_id;
+        let sk = format!(
+            "{}#{id}",
+            order.created_at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+        );
+        let mut index = |n: u8, pk: String| {
+            item.insert(format!("gsi{n}pk"), s(pk));
+            item.insert(format!("gsi{n}sk"), s(sk.clone()));
+        };
+        index(1, format!("CUSTOMER#{}", order.customer_id));
+        index(2, format!("CHEF#{}", order.chef.chef_id));
+        if let Some(driver) = order.driver_id() {
+            index(3, format!("DRIVER#{driver}"));
+        }
+        index(4, format!("ORDERS#{}", order.created_at.format("%Y-%m")));
+    }
+    serde_json::to_value(serde_dynamo::Item::from(item)).map_err(serde::ser::Error::custom)
+}
+
+/// The primary key of the row holding `record`.
+fn keys(record: &OrderRecord) -> [(&'static str, String); 2] {
+    match record {
+        OrderRecord::Order(o) => [
+            ("pk", format!("ORDER#{}", o.order_id)),
+            ("sk", "ORDER".to_owned()),
+        ],
+        OrderRecord::Live(l) => [
+            ("pk", format!("ORDER#{}", l.order_id)),
+            ("sk", "LIVE".to_owned()),
+        ],
+    }
+}
+
+/// One stream record as Lambda delivers it (see `events/stream/`).
+pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, serde_dynamo::Error> {
+    let Some(any) = change.new.as_ref().or(change.old.as_ref()) else {
+        return Err(serde::ser::Error::custom("a change without images"));
+    };
+    let key_image: serde_json::Map<String, Value> = keys(any)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), json!({ "S": v })))
+        .collect();
+    let mut dynamodb = json!({
+        "ApproximateCreationDateTime": change.at.timestamp(),
+        "Keys": key_image,
+        "SequenceNumber": change.sequence_number,
+        "SizeBytes": 0,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    });
+    let mut size = 0;
+    if let Some(new) = &change.new {
+        let new = image(new)?;
+        size += new.to_string().len();
+        dynamodb["NewImage"] = new;
+    }
+    if let Some(old) = &change.old {
+        let old = image(old)?;
+        size += old.to_string().len();
+        dynamodb["OldImage"] = old;
+    }
+    dynamodb["SizeBytes"] = size.into();
+    Ok(json!({
+        "awsRegion": "us-east-1",
+        "dynamodb": dynamodb,
+        "eventID": uuid::Uuid::new_v4().simple().to_string(),
+        "eventName": change.event_name,
+        "eventSource": "aws:dynamodb",
+        "eventSourceARN": stream_arn,
+        "eventVersion": "1.1",
+    }))
+}
+
+/// The poller's fixed parts.
+pub(crate) struct Poller {
+    pub(crate) source: Source,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) settings: StreamSettings,
+    pub(crate) fanout: FanoutConfig,
+    pub(crate) stream_arn: String,
+}
+
+impl Poller {
+    /// Runs [`Poller::run`] on a thread of its own with a current-thread runtime: rustc cannot
+    /// prove `fan_out`'s future `Send` (a higher-ranked lifetime limitation with the closures
+    /// inside it), so it cannot be `tokio::spawn`ed. Fails when the thread cannot start.
+    pub(crate) fn spawn(
+        self,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("rnd-local-stream".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.run(shutdown)),
+                    Err(e) => tracing::error!(error = %e, "could not start the stream poller"),
+                }
+            })
+    }
+
+    /// Polls until `shutdown` turns true.
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut attempts: u32 = 0;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            match self.poll_once(&mut attempts).await {
+                Ok(()) => {}
+                Err(e) => tracing::error!(
+                    error = &e as &dyn std::error::Error,
+                    "stream poller could not read or checkpoint the stream"
+                ),
+            }
+        }
+    }
+
+    /// Delivers one batch (if there is one) and moves the position past what succeeded.
+    async fn poll_once(&mut self, attempts: &mut u32) -> Result<(), StoreError> {
+        let limit = self.settings.batch_size;
+        let mut changes = self.source.next_batch(limit).await?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if changes.len() < limit && !self.settings.batching_window.is_zero() {
+            tokio::time::sleep(self.settings.batching_window).await;
+            changes = self.source.next_batch(limit).await?;
+        }
+        let mut records = Vec::new();
+        for (index, change) in changes.iter().enumerate() {
+            match record_json(change, &self.stream_arn) {
+                Ok(record) if self.settings.accepts(&record) => records.push((index, record)),
+                Ok(_) => {}
+                Err(e) => tracing::error!(
+                    sequence_number = %change.sequence_number,
+                    error = %e,
+                    "could not build a stream record; skipping it"
+                ),
+            }
+        }
+        if records.is_empty() {
+            return self.source.commit(changes.len()).await;
+        }
+        let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(
+            json!({ "Records": records.iter().map(|(_, r)| r).collect::<Vec<_>>() }),
+        )
+        .map_err(StoreError::backend)?;
+        let now = Utc::now();
+        let outcome = fan_out(&*self.store, &*self.notifier, &self.fanout, &event, now).await;
+        tracing::debug!(
+            records = outcome.metrics.records,
+            deliveries = outcome.metrics.deliveries,
+            "stream batch fanned out"
+        );
+        let failures = &outcome.response.batch_item_failures;
+        if failures.is_empty() || !self.settings.report_batch_item_failures {
+            *attempts = 0;
+            return self.source.commit(changes.len()).await;
+        }
+        // The earliest failed record; an unknown or empty identifier fails the whole batch.
+        let failed_change = failures
+            .iter()
+            .map(|f| {
+                f.item_identifier
+                    .as_deref()
+                    .and_then(|id| changes.iter().position(|c| c.sequence_number == id))
+                    .unwrap_or(0)
+            })
+            .min()
+            .unwrap_or(0);
+        *attempts = if failed_change > 0 { 1 } else { *attempts + 1 };
+        if self
+            .settings
+            .max_retry_attempts
+            .is_some_and(|max| *attempts > max)
+        {
+            tracing::error!(
+                from = %changes[failed_change].sequence_number,
+                to = %changes[changes.len() - 1].sequence_number,
+                attempts = *attempts,
+                "STREAM RECORDS DROPPED: the fan-out kept failing past MaximumRetryAttempts; \
+                 skipping the rest of the batch (in AWS it goes to the on-failure destination)"
+            );
+            *attempts = 0;
+            return self.source.commit(changes.len()).await;
+        }
+        tracing::warn!(
+            from = %changes[failed_change].sequence_number,
+            attempt = *attempts,
+            "fan-out reported failed records; re-delivering from the earliest"
+        );
+        self.source.commit(failed_change).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use rnd_domain::ids::ConnectionId;
+    use rnd_domain::ports::{ConnectionStore, NotifyError, OrderStore};
+    use rnd_domain::rooms::initial_rooms;
+    use rnd_store_conformance::fixtures;
+
+    use super::*;
+
+    /// A notifier whose every post is throttled, counting them.
+    #[derive(Debug, Default)]
+    struct AlwaysThrottled(AtomicUsize);
+
+    #[async_trait]
+    impl Notifier for AlwaysThrottled {
+        async fn post(&self, _: &ConnectionId, _: &str) -> Result<(), NotifyError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(NotifyError::Throttled)
+        }
+    }
+
+    fn fixture_record(name: &str) -> Value {
+        let path = format!(
+            "{}/../../events/stream/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        event["Records"][0].clone()
+    }
+
+    fn sorted_keys(value: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn records_have_the_shape_and_attributes_of_the_real_stream_fixtures() {
+        // GIVEN a placed order, as the change log holds its insert
+        let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
+        let change = Change {
+            sequence_number: "100000000000000000001".into(),
+            event_name: "INSERT",
+            old: None,
+            new: Some(OrderRecord::Order(view.order.clone())),
+            at: Utc::now(),
+        };
+        // WHEN it becomes a Lambda stream record
+        let record = record_json(&change, "arn:stream").unwrap();
+        // THEN it has the keys of helper A's recorded fixture, down to the image attributes
+        let expected = fixture_record("order-insert");
+        assert_eq!(sorted_keys(&record), sorted_keys(&expected));
+        assert_eq!(
+            sorted_keys(&record["dynamodb"]),
+            sorted_keys(&expected["dynamodb"])
+        );
+        assert_eq!(
+            sorted_keys(&record["dynamodb"]["NewImage"]),
+            sorted_keys(&expected["dynamodb"]["NewImage"])
+        );
+        assert_eq!(record["dynamodb"]["Keys"], expected["dynamodb"]["Keys"]);
+        // AND it parses as the event type the fan-out takes
+        serde_json::from_value::<aws_lambda_events::dynamodb::Event>(
+            json!({ "Records": [record] }),
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_keeps_failing_is_retried_up_to_the_limit_then_skipped() {
+        // GIVEN a chef connected and an order placed, and a notifier that is always throttled
+        let sqlite = Arc::new(SqliteStore::in_memory().unwrap());
+        let chef = fixtures::chef();
+        let connection = fixtures::connection("Ch3fConnId0001Q=", &chef, fixtures::now());
+        sqlite
+            .open_connection(&connection, &initial_rooms(&chef))
+            .await
+            .unwrap();
+        let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
+        sqlite.create_order(&view).await.unwrap();
+        let last = sqlite
+            .changes_after(0, 100)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .position;
+        let notifier = Arc::new(AlwaysThrottled::default());
+        let mut poller = Poller {
+            source: Source::sqlite(Arc::clone(&sqlite)).await.unwrap(),
+            store: Arc::clone(&sqlite) as Arc<dyn Store>,
+            notifier: Arc::clone(&notifier) as Arc<dyn Notifier>,
+            settings: StreamSettings {
+                max_retry_attempts: Some(2),
+                ..StreamSettings::default()
+            },
+            fanout: FanoutConfig {
+                max_attempts: 1,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+                ..FanoutConfig::default()
+            },
+            stream_arn: "arn:stream".into(),
+        };
+        let mut attempts = 0;
+
+        // WHEN the poller delivers it and it fails, then retries it once
+        for _ in 0..2 {
+            poller.poll_once(&mut attempts).await.unwrap();
+            // THEN the checkpoint stays before the failed record
+            assert_eq!(sqlite.checkpoint(STREAM_CONSUMER).await.unwrap(), 0);
+        }
+        assert_eq!(notifier.0.load(Ordering::SeqCst), 2);
+
+        // WHEN the second retry (the limit) fails too
+        poller.poll_once(&mut attempts).await.unwrap();
+        // THEN the batch is skipped: the checkpoint moves past it and it is not delivered again
+        assert_eq!(notifier.0.load(Ordering::SeqCst), 3);
+        assert_eq!(sqlite.checkpoint(STREAM_CONSUMER).await.unwrap(), last);
+        poller.poll_once(&mut attempts).await.unwrap();
+        assert_eq!(notifier.0.load(Ordering::SeqCst), 3);
+    }
+}

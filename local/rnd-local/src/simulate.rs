@@ -1,0 +1,500 @@
+//! `rnd-local simulate`: a live scenario against a running stack, over its public APIs only.
+//!
+//! For each of `orders` orders, at once: a chef (with a pickup location around central Austin),
+//! a customer and a driver save their profiles; the customer places an order; the admin
+//! confirms the payment and, once the chef has accepted it and marked it ready, assigns the
+//! driver; the driver picks it up, starts the trip and streams `driver:location` over the
+//! WebSocket API along the straight line from the chef to the customer at `speed_mps`, one
+//! report every `interval`; then delivers it. Tokens are signed with the stack's secret.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How to run a simulation.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// The stack, `http://HOST:PORT`.
+    pub url: String,
+    /// How many orders to run at once.
+    pub orders: u32,
+    /// The secret to sign tokens with (the stack's).
+    pub jwt_secret: String,
+    /// Driving speed, m/s (8.3 ≈ 30 km/h in town).
+    pub speed_mps: f64,
+    /// Time between two location reports of a driver (the stack accepts one a second).
+    pub interval: Duration,
+    /// Pause between two lifecycle steps of an order.
+    pub step_pause: Duration,
+    /// Show a progress bar on stderr (drawn only on a terminal).
+    pub progress: bool,
+}
+
+impl SimulateOptions {
+    /// The defaults of `rnd-local simulate` against `url`.
+    pub fn new(url: impl Into<String>, orders: u32, jwt_secret: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            orders,
+            jwt_secret: jwt_secret.into(),
+            speed_mps: 8.3,
+            interval: Duration::from_secs(2),
+            step_pause: Duration::from_millis(500),
+            progress: true,
+        }
+    }
+}
+
+/// How one simulated order ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatedOrder {
+    /// The order.
+    pub order_id: String,
+    /// Its number (`RND-…`).
+    pub order_number: String,
+    /// Its final status, as `GET /orders/{id}/tracking` answers it.
+    pub status: String,
+    /// Location reports the stack accepted.
+    pub locations_accepted: u32,
+}
+
+/// Why a simulation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// The URL is not `http://HOST:PORT`.
+    #[error("the URL must be http://HOST:PORT, not {0}")]
+    Url(String),
+    /// The stack could not be reached.
+    #[error("could not reach the stack")]
+    Io(#[from] std::io::Error),
+    /// The stack answered an HTTP request with an error.
+    #[error("{method} {path} answered {status}: {body}")]
+    Http {
+        /// The method.
+        method: &'static str,
+        /// The path.
+        path: String,
+        /// The status.
+        status: u16,
+        /// The body.
+        body: String,
+    },
+    /// The stack's answer was not what the API promises.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    /// The WebSocket API failed.
+    #[error("WebSocket")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// A token could not be issued.
+    #[error("could not issue a token")]
+    Token(#[from] crate::TokenError),
+}
+
+/// Central Austin, where the simulated chefs cook.
+const CENTRE: (f64, f64) = (30.2672, -97.7431);
+const EARTH_RADIUS_M: f64 = 6_371_000.0;
+
+/// A straight line from `from` to `to` cut into steps of at most `step_m` metres: the points
+/// after `from`, ending at `to`.
+pub fn straight_path(from: (f64, f64), to: (f64, f64), step_m: f64) -> Vec<(f64, f64)> {
+    let distance = distance_m(from, to);
+    let steps = (distance / step_m.max(1.0)).ceil().max(1.0) as u32;
+    (1..=steps)
+        .map(|i| {
+            let f = f64::from(i) / f64::from(steps);
+            (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f)
+        })
+        .collect()
+}
+
+/// Great-circle distance, metres.
+pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
+    let dla = la2 - la1;
+    let dlo = (b.1 - a.1).to_radians();
+    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().asin()
+}
+
+/// A host:port and a minimal HTTP/1.1 client for it (one connection per request).
+#[derive(Debug, Clone)]
+struct Client {
+    authority: String,
+}
+
+impl Client {
+    fn new(url: &str) -> Result<Self, SimulateError> {
+        let authority = url
+            .strip_prefix("http://")
+            .map(|rest| rest.trim_end_matches('/'))
+            .filter(|a| !a.is_empty() && !a.contains('/'))
+            .ok_or_else(|| SimulateError::Url(url.to_owned()))?;
+        Ok(Self {
+            authority: authority.to_owned(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, SimulateError> {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let content = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/json\r\n".to_owned()
+        };
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+             Accept: application/json\r\n{content}Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+            host = self.authority,
+            len = body.len(),
+        );
+        let mut socket = tokio::net::TcpStream::connect(&self.authority).await?;
+        socket.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        socket.read_to_end(&mut raw).await?;
+        let (status, text) = parse_response(&raw)
+            .ok_or_else(|| SimulateError::Protocol(format!("{method} {path}: not HTTP")))?;
+        if !(200..300).contains(&status) {
+            return Err(SimulateError::Http {
+                method,
+                path: path.to_owned(),
+                status,
+                body: text,
+            });
+        }
+        if text.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| SimulateError::Protocol(format!("{method} {path}: {e}")))
+    }
+}
+
+/// The status and body of a whole HTTP/1.1 response (plain or chunked).
+fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let status = head.get(9..12)?.parse().ok()?;
+    let mut body = &raw[split + 4..];
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    if !chunked {
+        return Some((status, String::from_utf8_lossy(body).into_owned()));
+    }
+    let mut out = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(body.get(..size)?);
+        body = body.get(size + 2..)?;
+    }
+    Some((status, String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// Counts the work done, for the progress bar.
+trait Tick: Send + Sync {
+    fn tick(&self, message: Option<String>);
+}
+
+impl Tick for indicatif::ProgressBar {
+    fn tick(&self, message: Option<String>) {
+        self.inc(1);
+        if let Some(m) = message {
+            self.set_message(m);
+        }
+    }
+}
+
+/// Lifecycle steps of one order counted by the progress bar (profiles … deliver).
+const STEPS_PER_ORDER: u64 = 9;
+
+struct Plan {
+    index: u32,
+    chef: (f64, f64),
+    customer: (f64, f64),
+    path: Vec<(f64, f64)>,
+}
+
+/// Runs the scenario: every order through its whole lifecycle, at once. Returns how each
+/// ended, in order.
+///
+/// Fails on the first error of any order (an unreachable stack, a refused request, a closed
+/// WebSocket).
+pub async fn run(options: &SimulateOptions) -> Result<Vec<SimulatedOrder>, SimulateError> {
+    let client = Client::new(&options.url)?;
+    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let step_m = options.speed_mps * options.interval.as_secs_f64();
+    let plans: Vec<Plan> = (0..options.orders)
+        .map(|index| {
+            // Chefs within ~2 km of the centre; customers 1–3 km from their chef.
+            let chef = (
+                CENTRE.0 + (fastrand::f64() - 0.5) * 0.036,
+                CENTRE.1 + (fastrand::f64() - 0.5) * 0.04,
+            );
+            let angle = fastrand::f64() * std::f64::consts::TAU;
+            let reach_m = 1000.0 + fastrand::f64() * 2000.0;
+            let customer = (
+                chef.0 + (reach_m * angle.sin() / EARTH_RADIUS_M).to_degrees(),
+                chef.1
+                    + (reach_m * angle.cos() / (EARTH_RADIUS_M * chef.0.to_radians().cos()))
+                        .to_degrees(),
+            );
+            let path = straight_path(chef, customer, step_m);
+            Plan {
+                index,
+                chef,
+                customer,
+                path,
+            }
+        })
+        .collect();
+    let total: u64 = plans
+        .iter()
+        .map(|p| STEPS_PER_ORDER + p.path.len() as u64 + 1)
+        .sum();
+    let bar = if options.progress {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let admin = crate::issue_token(
+        &options.jwt_secret,
+        &format!("sim-admin-{run_id}"),
+        "admin",
+        Some("Simulated Admin"),
+        Duration::from_secs(3600),
+    )?;
+    let runs = plans.into_iter().map(|plan| {
+        let client = client.clone();
+        let admin = admin.clone();
+        let bar = bar.clone();
+        async move { run_order(options, &client, run_id, &admin, plan, &bar).await }
+    });
+    let results = futures::future::try_join_all(runs).await;
+    bar.finish_with_message("done");
+    results
+}
+
+async fn run_order(
+    options: &SimulateOptions,
+    client: &Client,
+    run_id: &str,
+    admin: &str,
+    plan: Plan,
+    progress: &dyn Tick,
+) -> Result<SimulatedOrder, SimulateError> {
+    let n = plan.index + 1;
+    let token = |role: &str, name: String| {
+        crate::issue_token(
+            &options.jwt_secret,
+            &format!("sim-{role}-{run_id}-{n}"),
+            role,
+            Some(&name),
+            Duration::from_secs(3600),
+        )
+    };
+    let chef = token("chef", format!("Chef {n}"))?;
+    let customer = token("customer", format!("Customer {n}"))?;
+    let driver_id = format!("sim-driver-{run_id}-{n}");
+    let driver = token("driver", format!("Driver {n}"))?;
+
+    client
+        .call(
+            "PUT",
+            "/profiles/me",
+            &chef,
+            Some(&json!({
+                "name": format!("Chef {n}"), "businessName": format!("Kitchen {n}"),
+                "address": format!("{n} Simulated St, Austin, TX"),
+                "latitude": plan.chef.0, "longitude": plan.chef.1,
+            })),
+        )
+        .await?;
+    client
+        .call(
+            "PUT",
+            "/profiles/me",
+            &customer,
+            Some(&json!({"name": format!("Customer {n}")})),
+        )
+        .await?;
+    client
+        .call(
+            "PUT",
+            "/profiles/me",
+            &driver,
+            Some(&json!({"name": format!("Driver {n}"), "phone": "+1 512 555 0100"})),
+        )
+        .await?;
+    progress.tick(Some(format!("order {n}: profiles saved")));
+
+    let order = client
+        .call(
+            "POST",
+            "/orders",
+            &customer,
+            Some(&json!({
+                "chefId": format!("sim-chef-{run_id}-{n}"),
+                "deliveryAddress": format!("{n} Customer Ave, Austin, TX"),
+                "deliveryLatitude": plan.customer.0, "deliveryLongitude": plan.customer.1,
+                "items": [{"name": "Tamales", "quantity": 6}],
+            })),
+        )
+        .await?;
+    let order_id = order["orderId"]
+        .as_str()
+        .ok_or_else(|| SimulateError::Protocol(format!("no orderId in {order}")))?
+        .to_owned();
+    let order_number = order["orderNumber"].as_str().unwrap_or_default().to_owned();
+    progress.tick(Some(format!("{order_number}: placed")));
+
+    let assign = json!({ "driverId": driver_id });
+    let steps: [(&str, &str, Option<&Value>); 6] = [
+        (admin, "confirm-payment", None),
+        (&chef, "accept", None),
+        (&chef, "ready", None),
+        (admin, "assign", Some(&assign)),
+        (&driver, "pickup", None),
+        (&driver, "in-transit", None),
+    ];
+    for (who, action, body) in steps {
+        tokio::time::sleep(options.step_pause).await;
+        client
+            .call("POST", &format!("/orders/{order_id}/{action}"), who, body)
+            .await?;
+        progress.tick(Some(format!("{order_number}: {action}")));
+    }
+
+    // The drive: the chef's door, then each point of the straight line to the customer.
+    let ws_url = format!("ws://{}/realtime?token={driver}", client.authority);
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
+    let mut accepted = 0;
+    for (i, point) in std::iter::once(plan.chef).chain(plan.path).enumerate() {
+        if i > 0 {
+            tokio::time::sleep(options.interval).await;
+        }
+        accepted += report(&mut ws, &order_id, point).await?;
+        progress.tick(None);
+    }
+    let _ = ws.close(None).await;
+
+    tokio::time::sleep(options.step_pause).await;
+    client
+        .call(
+            "POST",
+            &format!("/orders/{order_id}/deliver"),
+            &driver,
+            None,
+        )
+        .await?;
+    let tracking = client
+        .call(
+            "GET",
+            &format!("/orders/{order_id}/tracking"),
+            &customer,
+            None,
+        )
+        .await?;
+    let status = tracking["status"].as_str().unwrap_or_default().to_owned();
+    progress.tick(Some(format!("{order_number}: {status}")));
+    Ok(SimulatedOrder {
+        order_id,
+        order_number,
+        status,
+        locations_accepted: accepted,
+    })
+}
+
+/// Sends one `driver:location` and waits for its acknowledgement; a rate-limited report is
+/// sent again after `retryAfterMs`. Returns 1 when accepted, 0 when refused otherwise.
+async fn report<S>(ws: &mut S, order_id: &str, (lat, lng): (f64, f64)) -> Result<u32, SimulateError>
+where
+    S: futures::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
+        + futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    let message = json!({
+        "action": "driver:location", "orderId": order_id,
+        "latitude": lat, "longitude": lng,
+    })
+    .to_string();
+    for _ in 0..5 {
+        ws.send(Message::text(message.clone())).await?;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .map_err(|_| SimulateError::Protocol("no acknowledgement in 10 s".into()))?
+                .ok_or_else(|| SimulateError::Protocol("the WebSocket closed".into()))??;
+            let Message::Text(text) = frame else { continue };
+            let event: Value = serde_json::from_str(text.as_str())
+                .map_err(|e| SimulateError::Protocol(e.to_string()))?;
+            match event["event"].as_str() {
+                Some("driver:location_acknowledged") => {
+                    let data = &event["data"];
+                    if data["accepted"] == true {
+                        return Ok(1);
+                    }
+                    if data["reason"] == "rate_limited" {
+                        let wait = data["retryAfterMs"].as_u64().unwrap_or(1000);
+                        tokio::time::sleep(Duration::from_millis(wait + 50)).await;
+                        break;
+                    }
+                    return Ok(0);
+                }
+                Some("error") => return Err(SimulateError::Protocol(event.to_string())),
+                _ => {}
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_straight_path_ends_at_the_customer_in_steps_no_longer_than_asked() {
+        let (from, to) = ((30.2672, -97.7431), (30.2850, -97.7300));
+        let path = straight_path(from, to, 200.0);
+        assert_eq!(*path.last().unwrap(), to);
+        let mut previous = from;
+        for p in &path {
+            assert!(distance_m(previous, *p) <= 200.0 + 1e-6);
+            previous = *p;
+        }
+        assert!(path.len() >= 2);
+    }
+
+    #[test]
+    fn a_chunked_or_plain_response_is_read_whole() {
+        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(parse_response(plain), Some((200, "{}".into())));
+        let chunked = b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked), Some((404, "abcde".into())));
+        assert!(Client::new("https://x").is_err());
+        assert!(Client::new("http://127.0.0.1:9001/").is_ok());
+    }
+}

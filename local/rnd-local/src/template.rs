@@ -1,0 +1,254 @@
+//! What the local stack reads from `template.yaml`: the WebSocket API's route keys and the
+//! fan-out's DynamoDB event source mapping settings.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use serde_yaml_ng::Value as Yaml;
+
+/// The SAM template this crate was built with, so `rnd-local` runs from any directory.
+pub(crate) const EMBEDDED: &str = include_str!("../../../template.yaml");
+
+/// The logical id of the stream fan-out function in the template.
+const FANOUT_FUNCTION: &str = "StreamFanoutFunction";
+
+/// Why the template cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// Not YAML.
+    #[error("template.yaml is not valid YAML")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    /// A filter pattern is not JSON.
+    #[error("the fan-out's filter pattern is not JSON")]
+    Pattern(#[from] serde_json::Error),
+    /// The template declares no WebSocket route.
+    #[error("template.yaml declares no AWS::ApiGatewayV2::Route")]
+    NoRoutes,
+}
+
+/// The Lambda event source mapping of the stream fan-out (the `DynamoDB` event of
+/// `StreamFanoutFunction`), or the defaults when the template has none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSettings {
+    /// `BatchSize`: records per invocation (default 100).
+    pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds` (default 0).
+    pub batching_window: Duration,
+    /// `MaximumRetryAttempts` (default 3 here; `None` = retry until the record expires).
+    pub max_retry_attempts: Option<u32>,
+    /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
+    /// `FilterCriteria.Filters[].Pattern`, parsed; a record is delivered when it matches any
+    /// (or when there is none).
+    pub filters: Vec<Value>,
+    /// Whether these came from the template (false: the defaults).
+    pub from_template: bool,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            batching_window: Duration::ZERO,
+            max_retry_attempts: Some(3),
+            report_batch_item_failures: true,
+            filters: Vec::new(),
+            from_template: false,
+        }
+    }
+}
+
+impl StreamSettings {
+    /// Whether the stream record (as Lambda delivers it, JSON) passes the filter criteria.
+    pub fn accepts(&self, record: &Value) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|p| matches_pattern(p, record))
+    }
+}
+
+/// What the local stack takes from `template.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// The `RouteKey` of every `AWS::ApiGatewayV2::Route`.
+    pub route_keys: Vec<String>,
+    /// The fan-out's stream settings.
+    pub stream: StreamSettings,
+}
+
+impl Template {
+    /// The template this crate was built with.
+    ///
+    /// Fails only if the repository's `template.yaml` is broken (see [`Template::parse`]).
+    pub fn embedded() -> Result<Self, TemplateError> {
+        Self::parse(EMBEDDED)
+    }
+
+    /// Reads the route keys and the fan-out's stream settings from a SAM template.
+    ///
+    /// Fails when the text is not YAML, declares no route, or a filter pattern is not JSON.
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let doc: Yaml = serde_yaml_ng::from_str(text)?;
+        let resources = doc.get("Resources").and_then(Yaml::as_mapping);
+        let mut route_keys = Vec::new();
+        let mut stream = None;
+        for (name, resource) in resources.into_iter().flatten() {
+            let kind = resource.get("Type").and_then(Yaml::as_str);
+            let props = resource.get("Properties");
+            if kind == Some("AWS::ApiGatewayV2::Route")
+                && let Some(key) = props.and_then(|p| p.get("RouteKey")).and_then(Yaml::as_str)
+            {
+                route_keys.push(key.to_owned());
+            }
+            if name.as_str() == Some(FANOUT_FUNCTION)
+                && let Some(events) = props
+                    .and_then(|p| p.get("Events"))
+                    .and_then(Yaml::as_mapping)
+            {
+                for event in events.values() {
+                    if event.get("Type").and_then(Yaml::as_str) == Some("DynamoDB") {
+                        stream = Some(stream_settings(event.get("Properties"))?);
+                    }
+                }
+            }
+        }
+        if route_keys.is_empty() {
+            return Err(TemplateError::NoRoutes);
+        }
+        Ok(Self {
+            route_keys,
+            stream: stream.unwrap_or_default(),
+        })
+    }
+
+    /// The route a message body selects, as API Gateway does with
+    /// `$request.body.action`: the `action` when it is a declared route key, else `$default`
+    /// (also for bodies that are not JSON objects).
+    pub fn select_route(&self, body: &str) -> &str {
+        let action = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
+        action
+            .and_then(|a| {
+                self.route_keys
+                    .iter()
+                    .find(|k| **k == a && !k.starts_with('$'))
+            })
+            .map_or("$default", String::as_str)
+    }
+}
+
+fn stream_settings(props: Option<&Yaml>) -> Result<StreamSettings, TemplateError> {
+    let defaults = StreamSettings::default();
+    let get = |key: &str| props.and_then(|p| p.get(key));
+    let number = |key: &str| get(key).and_then(Yaml::as_i64);
+    let filters = get("FilterCriteria")
+        .and_then(|f| f.get("Filters"))
+        .and_then(Yaml::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.get("Pattern").and_then(Yaml::as_str))
+        .map(serde_json::from_str)
+        .collect::<Result<Vec<Value>, _>>()?;
+    Ok(StreamSettings {
+        batch_size: number("BatchSize")
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(defaults.batch_size),
+        batching_window: number("MaximumBatchingWindowInSeconds")
+            .and_then(|n| u64::try_from(n).ok())
+            .map_or(defaults.batching_window, Duration::from_secs),
+        max_retry_attempts: match number("MaximumRetryAttempts") {
+            Some(-1) => None,
+            Some(n) => u32::try_from(n).ok(),
+            None => defaults.max_retry_attempts,
+        },
+        report_batch_item_failures: get("FunctionResponseTypes")
+            .and_then(Yaml::as_sequence)
+            .is_some_and(|types| {
+                types
+                    .iter()
+                    .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+            }),
+        filters,
+        from_template: true,
+    })
+}
+
+/// Lambda's event filtering, for the patterns the template uses: objects nest, and a list of
+/// values matches when the record's value equals one of them.
+fn matches_pattern(pattern: &Value, value: &Value) -> bool {
+    match pattern {
+        Value::Object(fields) => fields.iter().all(|(key, expected)| {
+            value
+                .get(key)
+                .is_some_and(|actual| matches_pattern(expected, actual))
+        }),
+        Value::Array(allowed) => allowed.iter().any(|a| a == value),
+        other => other == value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_routes_and_stream_settings_come_from_the_template() {
+        // GIVEN the repository's template
+        // WHEN it is read
+        let template = Template::embedded().unwrap();
+        // THEN every WebSocket route is there
+        for key in [
+            "$connect",
+            "$disconnect",
+            "$default",
+            "subscribe:order",
+            "unsubscribe:order",
+            "driver:location",
+        ] {
+            assert!(template.route_keys.iter().any(|k| k == key), "{key}");
+        }
+        // AND the fan-out's event source mapping is the template's, not the defaults
+        let stream = &template.stream;
+        assert!(
+            stream.from_template,
+            "StreamFanoutFunction has a DynamoDB event"
+        );
+        assert_eq!(stream.batch_size, 100);
+        assert_eq!(stream.batching_window, Duration::ZERO);
+        assert_eq!(stream.max_retry_attempts, Some(5));
+        assert!(stream.report_batch_item_failures);
+        assert_eq!(stream.filters.len(), 1);
+    }
+
+    #[test]
+    fn messages_select_their_route_by_action_and_fall_back_to_default() {
+        // GIVEN the template's routes
+        let template = Template::embedded().unwrap();
+        // WHEN bodies are routed THEN the action picks the route, anything else is $default
+        assert_eq!(
+            template.select_route(r#"{"action":"subscribe:order","orderId":"o"}"#),
+            "subscribe:order"
+        );
+        assert_eq!(template.select_route(r#"{"action":"hello"}"#), "$default");
+        assert_eq!(
+            template.select_route(r#"{"action":"$connect"}"#),
+            "$default"
+        );
+        assert_eq!(template.select_route("not json"), "$default");
+        assert_eq!(template.select_route("[1]"), "$default");
+    }
+
+    #[test]
+    fn the_filter_keeps_order_and_live_rows_only() {
+        // GIVEN the template's filter criteria
+        let stream = Template::embedded().unwrap().stream;
+        let record =
+            |item_type: &str| json!({"dynamodb": {"NewImage": {"itemType": {"S": item_type}}}});
+        // WHEN records are filtered THEN order and live rows pass, counters and removals do not
+        assert!(stream.accepts(&record("order")));
+        assert!(stream.accepts(&record("live")));
+        assert!(!stream.accepts(&record("counter")));
+        assert!(!stream.accepts(&json!({"dynamodb": {"OldImage": {}}})));
+    }
+}

@@ -1,0 +1,420 @@
+//! The WebSocket API at `/realtime`, emulating API Gateway: the REQUEST authorizer and
+//! `$connect` run on the upgrade request (refusing it with their status), text frames are routed
+//! on `$request.body.action` to the message routes (their answer goes back as the route
+//! response), and every way a connection ends (client close, idle timeout, hard limit, oversize
+//! message, `DELETE @connections`, shutdown) runs `$disconnect`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
+};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::iam::IamPolicyEffect;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use rnd_domain::identity::extract_token;
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::events::{self, ConnectionContext, UpgradeRequest};
+
+/// API Gateway's limit on one WebSocket message; larger ones close the connection with 1009.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// What the socket itself accepts before our own check (so an oversize message is read and
+/// answered with 1009 rather than a protocol error).
+const SOCKET_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Close code: normal closure (`DELETE @connections`).
+pub(crate) const CLOSE_NORMAL: u16 = 1000;
+/// Close code: going away (idle timeout, connection time limit, shutdown).
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: message too big.
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Something to do on a connection's socket, sent by the Management API.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// Send a text frame.
+    Text(String),
+    /// Close with this code and reason, then run `$disconnect`.
+    Close(u16, &'static str),
+}
+
+/// An open connection, as the Management API sees it.
+#[derive(Debug)]
+pub(crate) struct LiveConnection {
+    pub(crate) context: ConnectionContext,
+    outbound: mpsc::UnboundedSender<Outbound>,
+    last_active: Mutex<(Instant, DateTime<Utc>)>,
+}
+
+impl LiveConnection {
+    /// Queues `message` for the socket. Returns false when the socket's task has ended.
+    pub(crate) fn send(&self, message: Outbound) -> bool {
+        self.outbound.send(message).is_ok()
+    }
+
+    /// When the client last sent a frame (or connected).
+    pub(crate) fn last_active_at(&self) -> DateTime<Utc> {
+        self.last_active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+    }
+
+    fn idle_since(&self) -> Instant {
+        self.last_active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+    }
+
+    fn touch(&self) {
+        *self
+            .last_active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = (Instant::now(), Utc::now());
+    }
+}
+
+/// The open connections by id, and a count of connection tasks still running (their
+/// `$disconnect` included), so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct Connections {
+    open: Mutex<HashMap<String, Arc<LiveConnection>>>,
+    tasks: AtomicUsize,
+    all_done: Notify,
+}
+
+impl Connections {
+    /// The open connection `id`, if any.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<LiveConnection>> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Removes and returns the open connection `id` (it no longer accepts posts).
+    pub(crate) fn remove(&self, id: &str) -> Option<Arc<LiveConnection>> {
+        self.lock().remove(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveConnection>>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until every connection task has finished (after shutdown was signalled).
+    pub(crate) async fn drained(&self) {
+        loop {
+            let notified = self.all_done.notified();
+            if self.tasks.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts one connection task while alive.
+struct TaskGuard(Arc<AppState>);
+
+impl TaskGuard {
+    fn new(state: Arc<AppState>) -> Self {
+        state.connections.tasks.fetch_add(1, Ordering::SeqCst);
+        Self(state)
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self.0.connections.tasks.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.connections.all_done.notify_waiters();
+        }
+    }
+}
+
+fn status(code: u16) -> Response {
+    StatusCode::from_u16(code)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        .into_response()
+}
+
+/// `GET /realtime`: the upgrade request. Answers 401 without a token, 403 when the authorizer
+/// denies, `$connect`'s status when it is not 200, else switches protocols.
+pub(crate) async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let now = Utc::now();
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let request = UpgradeRequest {
+        headers: headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        query,
+    };
+    let mut conn = ConnectionContext {
+        connection_id: events::new_id(),
+        connected_at: now,
+        source_ip: peer.ip().to_string(),
+        user_agent: text(header::USER_AGENT),
+        domain_name: text(header::HOST).unwrap_or_else(|| state.domain_name.clone()),
+        authorizer: None,
+    };
+
+    // The identity sources: API Gateway answers 401 itself when none is present.
+    let query_token = request
+        .query
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str());
+    if extract_token(query_token, |name| {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    })
+    .is_none()
+    {
+        return status(401);
+    }
+
+    // The REQUEST authorizer.
+    let started = std::time::Instant::now();
+    let auth_request: ApiGatewayCustomAuthorizerRequestTypeRequest =
+        match serde_json::from_value(events::authorizer_request(&conn, &request, now)) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the authorizer event");
+                return status(500);
+            }
+        };
+    let policy = rnd_handlers::authorizer::authorize(&state.verifier, &auth_request);
+    let statements = &policy.policy_document.statement;
+    let allowed = !statements.is_empty()
+        && statements
+            .iter()
+            .all(|s| matches!(s.effect, IamPolicyEffect::Allow));
+    if !allowed {
+        return status(403);
+    }
+    let mut authorizer = match policy.context {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    authorizer.insert(
+        "principalId".into(),
+        policy.principal_id.clone().unwrap_or_default().into(),
+    );
+    authorizer.insert(
+        "integrationLatency".into(),
+        u64::try_from(started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .into(),
+    );
+    conn.authorizer = Some(Value::Object(authorizer));
+
+    // $connect.
+    let event: ApiGatewayWebsocketProxyRequest =
+        match serde_json::from_value(events::connect_event(&conn, &request, now)) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the $connect event");
+                return status(500);
+            }
+        };
+    let response = rnd_handlers::connection::connect(&*state.store, &event, now).await;
+    let code = u16::try_from(response.status_code).unwrap_or(500);
+    if code != 200 {
+        return status(code);
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            // Not a WebSocket request after all: undo $connect.
+            let live = Arc::new(LiveConnection {
+                context: conn,
+                outbound: mpsc::unbounded_channel().0,
+                last_active: Mutex::new((Instant::now(), now)),
+            });
+            run_disconnect(&state, &live, 1006, "").await;
+            return rejection.into_response();
+        }
+    };
+    let protocol = response
+        .headers
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+
+    let (outbound, inbound) = mpsc::unbounded_channel();
+    let live = Arc::new(LiveConnection {
+        context: conn,
+        outbound,
+        last_active: Mutex::new((Instant::now(), now)),
+    });
+    state
+        .connections
+        .lock()
+        .insert(live.context.connection_id.clone(), Arc::clone(&live));
+    let guard = TaskGuard::new(Arc::clone(&state));
+    let mut ws = ws
+        .max_message_size(SOCKET_LIMIT_BYTES)
+        .max_frame_size(SOCKET_LIMIT_BYTES);
+    if let Some(protocol) = protocol {
+        ws = ws.protocols([protocol]);
+    }
+    let (failed_state, failed_live) = (Arc::clone(&state), Arc::clone(&live));
+    ws.on_failed_upgrade(move |e| {
+        tracing::warn!(error = %e, "WebSocket upgrade failed");
+        tokio::spawn(async move {
+            failed_state
+                .connections
+                .remove(&failed_live.context.connection_id);
+            run_disconnect(&failed_state, &failed_live, 1006, "").await;
+        });
+    })
+    .on_upgrade(move |socket| async move {
+        let _guard = guard;
+        serve_socket(state, live, socket, inbound).await;
+    })
+}
+
+/// Serves one upgraded connection until it ends, then runs `$disconnect`.
+async fn serve_socket(
+    state: Arc<AppState>,
+    live: Arc<LiveConnection>,
+    socket: WebSocket,
+    mut inbound: mpsc::UnboundedReceiver<Outbound>,
+) {
+    let (mut sink, mut frames) = socket.split();
+    let mut shutdown = state.shutdown.clone();
+    let hard_limit = Instant::now() + state.limits.max_connection;
+    let close = |code: u16, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    let (code, reason): (u16, String) = loop {
+        if *shutdown.borrow() {
+            let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
+            break (CLOSE_GOING_AWAY, "Going away".into());
+        }
+        let idle_deadline = live.idle_since() + state.limits.idle_timeout;
+        tokio::select! {
+            frame = frames.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        live.touch();
+                        continue;
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break frame.map_or((1005, String::new()), |f| (f.code, f.reason.as_str().to_owned()));
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(connection_id = %live.context.connection_id, error = %e, "socket error");
+                        break (1006, String::new());
+                    }
+                    None => break (1006, String::new()),
+                };
+                live.touch();
+                if text.len() > MAX_MESSAGE_BYTES {
+                    let _ = sink.send(close(CLOSE_TOO_BIG, "Message too big")).await;
+                    break (CLOSE_TOO_BIG, "Message too big".into());
+                }
+                if let Some(answer) = route_message(&state, &live, &text).await
+                    && sink.send(Message::Text(answer.into())).await.is_err()
+                {
+                    break (1006, String::new());
+                }
+            }
+            out = inbound.recv() => match out {
+                Some(Outbound::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break (1006, String::new());
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => {
+                    let _ = sink.send(close(code, reason)).await;
+                    break (code, reason.into());
+                }
+                None => break (1006, String::new()),
+            },
+            () = tokio::time::sleep_until(idle_deadline) => {
+                if live.idle_since() + state.limits.idle_timeout <= Instant::now() {
+                    let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
+                    break (CLOSE_GOING_AWAY, "Going away".into());
+                }
+            }
+            () = tokio::time::sleep_until(hard_limit) => {
+                let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
+                break (CLOSE_GOING_AWAY, "Going away".into());
+            }
+            changed = shutdown.changed() => {
+                // The stack was dropped without `stop`: go away all the same.
+                if changed.is_err() {
+                    let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
+                    break (CLOSE_GOING_AWAY, "Going away".into());
+                }
+            }
+        }
+    };
+    let _ = sink.close().await;
+    state.connections.remove(&live.context.connection_id);
+    run_disconnect(&state, &live, code, &reason).await;
+}
+
+/// Runs the message route `body` selects and returns the route response's body, if any.
+async fn route_message(state: &AppState, live: &LiveConnection, body: &str) -> Option<String> {
+    let route = state.template.select_route(body);
+    let now = Utc::now();
+    let event: ApiGatewayWebsocketProxyRequest =
+        match serde_json::from_value(events::message_event(&live.context, route, body, now)) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "could not build a message event");
+                return None;
+            }
+        };
+    let response = state.routes.handle(&event, now).await;
+    match response.body? {
+        Body::Text(text) => Some(text),
+        Body::Binary(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Body::Empty => None,
+        _ => None,
+    }
+}
+
+/// Runs `$disconnect` for `live` with the close code and reason.
+async fn run_disconnect(state: &AppState, live: &LiveConnection, code: u16, reason: &str) {
+    let now = Utc::now();
+    match serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(events::disconnect_event(
+        &live.context,
+        code,
+        reason,
+        now,
+    )) {
+        Ok(event) => {
+            rnd_handlers::connection::disconnect(&*state.store, &event, now).await;
+        }
+        Err(e) => tracing::error!(error = %e, "could not build the $disconnect event"),
+    }
+}

@@ -1,0 +1,201 @@
+//! Starting a stack per test, real WebSocket clients, tokens and orders.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rnd_domain::ids::ConnectionId;
+use rnd_domain::order::OrderStatus;
+use rnd_domain::ports::Store;
+use rnd_domain::{OrderView, Room};
+use rnd_local::{Config, RunningStack, StoreConfig};
+use rnd_store_conformance::fixtures;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for an event before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A stack on a free port with an in-memory store.
+pub async fn spawn_stack() -> RunningStack {
+    spawn_with(Config::in_memory()).await
+}
+
+/// A stack with `config`.
+pub async fn spawn_with(config: Config) -> RunningStack {
+    rnd_local::start(config).await.expect("the stack starts")
+}
+
+/// A config storing in `dir` (SQLite file).
+pub fn on_disk(dir: &std::path::Path) -> Config {
+    Config {
+        store: StoreConfig::Sqlite {
+            dir: dir.to_path_buf(),
+        },
+        ..Config::in_memory()
+    }
+}
+
+/// A fresh temporary directory (removed by the test at its end).
+pub fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rnd-local-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+/// A dev token for `sub` as `role`.
+pub fn token(sub: &str, role: &str) -> String {
+    rnd_local::issue_token(
+        rnd_domain::identity::DEV_JWT_SECRET,
+        sub,
+        role,
+        None,
+        Duration::from_secs(3600),
+    )
+    .expect("a dev token")
+}
+
+/// A real WebSocket client.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    /// Connects as `sub`/`role` with the token in the query.
+    pub async fn connect(stack: &RunningStack, sub: &str, role: &str) -> Client {
+        let url = format!("{}?token={}", stack.websocket_url(), token(sub, role));
+        let (ws, response) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the upgrade succeeds");
+        assert_eq!(response.status(), 101);
+        Client { ws }
+    }
+
+    /// Sends `body` as a text frame.
+    pub async fn send(&mut self, body: Value) {
+        self.send_text(body.to_string()).await;
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: String) {
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// The next text frame as JSON.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("the socket is open")
+                .expect("a valid frame");
+            match frame {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).expect("a JSON frame");
+                }
+                Message::Close(frame) => panic!("closed while waiting for a frame: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame whose `event` is `name` (others are skipped).
+    pub async fn next_event(&mut self, name: &str) -> Value {
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                let message = self.next().await;
+                if message["event"] == name {
+                    return message;
+                }
+                seen.push(message);
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no {name} event; saw {seen:?}"))
+    }
+
+    /// Sends `body` and returns the route response.
+    pub async fn ask(&mut self, body: Value) -> Value {
+        self.send(body).await;
+        self.next().await
+    }
+
+    /// Subscribes to `order_id` and checks the answer.
+    pub async fn subscribe(&mut self, order_id: &str) -> Value {
+        let answer = self
+            .ask(json!({"action": "subscribe:order", "orderId": order_id}))
+            .await;
+        assert_eq!(answer["event"], "subscribed", "{answer}");
+        answer
+    }
+
+    /// Waits for the server to close the socket and returns the close code.
+    pub async fn closed_with(&mut self) -> CloseCode {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("the server closes in time");
+            match frame {
+                Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+                Some(Ok(Message::Close(None))) => panic!("closed without a code"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("socket error instead of a close frame: {e}"),
+                None => panic!("socket ended without a close frame"),
+            }
+        }
+    }
+
+    /// Closes from the client side.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// The HTTP status an upgrade to `url` is refused with.
+pub async fn refused_status(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => panic!("the upgrade was accepted"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("expected an HTTP refusal, got {e}"),
+    }
+}
+
+/// The open connection ids of `user` (every connection joins `user:{id}`).
+pub async fn connections_of(store: &dyn Store, user: &str) -> Vec<ConnectionId> {
+    let room: Room = format!("user:{user}").parse().expect("a user room");
+    store
+        .room_members(&room, chrono::Utc::now())
+        .await
+        .expect("read the room")
+}
+
+/// Places `id` (customer-1 → chef-1) directly through the store port.
+pub async fn place_order(store: &dyn Store, id: &str) -> OrderView {
+    let view = fixtures::placed_order(id, &fixtures::customer(), fixtures::now());
+    store.create_order(&view).await.expect("create the order");
+    view
+}
+
+/// Moves the order one step along the happy path.
+pub async fn step(store: &dyn Store, view: OrderView) -> OrderView {
+    let (actor, action) = fixtures::next_step(view.order.status).expect("the order can move on");
+    let next = view
+        .apply(&actor, action, fixtures::now())
+        .expect("a valid transition");
+    store
+        .commit_transition(&view, &next)
+        .await
+        .expect("the transition commits");
+    next
+}
+
+/// Moves the order along the happy path until it is in `status`.
+pub async fn advance_to(store: &dyn Store, view: OrderView, status: OrderStatus) -> OrderView {
+    fixtures::advance(store, view, status).await
+}

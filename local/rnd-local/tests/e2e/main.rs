@@ -1,0 +1,459 @@
+//! End to end: the stack started in-process on port 0, real WebSocket clients
+//! (tokio-tungstenite), orders changed through the store port, events arriving through the
+//! stream poller, the fan-out and `@connections`.
+
+mod demo;
+mod helpers;
+mod simulate;
+
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use helpers::*;
+use rnd_domain::order::OrderStatus;
+use rnd_local::{Config, StoreConfig};
+use rnd_store_dynamodb::TableNames;
+use rnd_store_sqlite::SqliteStore;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_connects_with_a_token_in_the_query_and_hello_answers_connected() {
+    // GIVEN a running stack
+    let stack = spawn_stack().await;
+    // WHEN a customer connects with a JWT in the query and says hello
+    let mut customer = Client::connect(&stack, "customer-1", "customer").await;
+    let answer = customer.ask(json!({"action": "hello"})).await;
+    // THEN the route response is `connected`
+    assert_eq!(answer["event"], "connected", "{answer}");
+    // AND a message that is not JSON reaches $default and is refused with a stable code
+    customer.send_text("not json".into()).await;
+    let refusal = customer.next().await;
+    assert_eq!(refusal["event"], "error", "{refusal}");
+    customer.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_token_is_refused_with_401_and_a_bad_one_with_403_before_the_upgrade() {
+    // GIVEN a running stack
+    let stack = spawn_stack().await;
+    let url = stack.websocket_url();
+    // WHEN clients connect without a token, with a tampered one, and with one signed with
+    // another secret
+    let missing = refused_status(&url).await;
+    let tampered = refused_status(&format!("{url}?token=a.b.c")).await;
+    let foreign = rnd_local::issue_token(
+        "another-secret-that-is-long-enough-0123456789",
+        "customer-1",
+        "customer",
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let wrong_key = refused_status(&format!("{url}?token={foreign}")).await;
+    // THEN API Gateway's statuses come back and nothing was connected
+    assert_eq!(missing, 401);
+    assert_eq!(tampered, 403);
+    assert_eq!(wrong_key, 403);
+    assert!(
+        connections_of(&*stack.store(), "customer-1")
+            .await
+            .is_empty()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chef_customer_and_driver_each_hear_about_the_order_as_it_moves() {
+    // GIVEN a chef, a driver and a customer connected
+    let stack = spawn_stack().await;
+    let store = stack.store();
+    let mut chef = Client::connect(&stack, "chef-1", "chef").await;
+    let mut driver = Client::connect(&stack, "driver-1", "driver").await;
+    let mut customer = Client::connect(&stack, "customer-1", "customer").await;
+
+    // WHEN the customer's order is placed
+    let view = place_order(&*store, "order-1").await;
+    // THEN the chef receives order:new
+    let new = chef.next_event("order:new").await;
+    assert_eq!(new["data"]["orderId"], "order-1", "{new}");
+
+    // WHEN the customer subscribes and the order moves to ready for pickup
+    customer.subscribe("order-1").await;
+    let mut view = view;
+    for expected in ["payment_confirmed", "accepted", "ready_for_pickup"] {
+        view = step(&*store, view).await;
+        // THEN the customer receives each status update, in order
+        let update = customer.next_event("order:status_update").await;
+        assert_eq!(update["data"]["status"], expected, "{update}");
+    }
+
+    // WHEN a driver is assigned
+    let _view = step(&*store, view).await;
+    // THEN the driver receives the assignment and the customer the update
+    let assignment = driver.next_event("driver:new_assignment").await;
+    assert_eq!(assignment["data"]["orderId"], "order-1", "{assignment}");
+    let update = customer.next_event("order:status_update").await;
+    assert_eq!(update["data"]["status"], "assigned_to_driver", "{update}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_receives_the_drivers_location_as_the_driver_streams_it() {
+    // GIVEN an order picked up by driver-1, its customer subscribed
+    let stack = spawn_stack().await;
+    let store = stack.store();
+    let view = place_order(&*store, "order-1").await;
+    advance_to(&*store, view, OrderStatus::PickedUp).await;
+    let mut customer = Client::connect(&stack, "customer-1", "customer").await;
+    customer.subscribe("order-1").await;
+    let mut driver = Client::connect(&stack, "driver-1", "driver").await;
+
+    // WHEN the driver streams a location
+    let ack = driver
+        .ask(json!({"action": "driver:location", "orderId": "order-1",
+            "latitude": 30.2672, "longitude": -97.7431, "heading": 270}))
+        .await;
+    assert_eq!(ack["event"], "driver:location_acknowledged", "{ack}");
+
+    // THEN the customer receives it
+    let update = customer.next_event("driver:location_update").await;
+    assert_eq!(update["data"]["orderId"], "order-1", "{update}");
+    assert_eq!(update["data"]["latitude"], 30.2672, "{update}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_clients_on_one_order_all_receive_its_updates() {
+    // GIVEN the customer on two devices and the chef, all subscribed to one order
+    let stack = spawn_stack().await;
+    let store = stack.store();
+    let view = place_order(&*store, "order-1").await;
+    let mut phone = Client::connect(&stack, "customer-1", "customer").await;
+    let mut laptop = Client::connect(&stack, "customer-1", "customer").await;
+    let mut chef = Client::connect(&stack, "chef-1", "chef").await;
+    for client in [&mut phone, &mut laptop, &mut chef] {
+        client.subscribe("order-1").await;
+    }
+    // WHEN the order moves on
+    step(&*store, view).await;
+    // THEN every one of them receives the update
+    for client in [&mut phone, &mut laptop, &mut chef] {
+        let update = client.next_event("order:status_update").await;
+        assert_eq!(update["data"]["status"], "payment_confirmed", "{update}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reconnects_and_resubscribes_receives_updates_again() {
+    // GIVEN a subscribed customer who disconnects
+    let stack = spawn_stack().await;
+    let store = stack.store();
+    let view = place_order(&*store, "order-1").await;
+    let mut first = Client::connect(&stack, "customer-1", "customer").await;
+    first.subscribe("order-1").await;
+    first.close().await;
+    wait_until_disconnected(&stack, "customer-1").await;
+
+    // WHEN it reconnects and subscribes again, and the order moves
+    let mut again = Client::connect(&stack, "customer-1", "customer").await;
+    let tracking = again.subscribe("order-1").await;
+    assert_eq!(tracking["data"]["orderId"], "order-1", "{tracking}");
+    step(&*store, view).await;
+
+    // THEN the new connection receives the update
+    let update = again.next_event("order:status_update").await;
+    assert_eq!(update["data"]["status"], "payment_confirmed", "{update}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_128_kb_closes_the_connection_with_1009() {
+    // GIVEN a connected client
+    let stack = spawn_stack().await;
+    let mut client = Client::connect(&stack, "customer-1", "customer").await;
+    // WHEN it sends a message over 128 KB
+    client
+        .send_text(format!(
+            r#"{{"action":"hello","pad":"{}"}}"#,
+            "x".repeat(129 * 1024)
+        ))
+        .await;
+    // THEN the stack closes the socket with 1009 and runs $disconnect
+    assert_eq!(client.closed_with().await, CloseCode::Size);
+    wait_until_disconnected(&stack, "customer-1").await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_is_closed_with_1001_after_the_idle_timeout() {
+    // GIVEN a stack with a 1 s idle timeout and a connected client
+    let stack = spawn_with(Config {
+        idle_timeout: Duration::from_secs(1),
+        ..Config::in_memory()
+    })
+    .await;
+    let mut client = Client::connect(&stack, "customer-1", "customer").await;
+    let started = std::time::Instant::now();
+    // WHEN it sends nothing
+    // THEN the socket is closed with 1001 after about a second and $disconnect ran
+    assert_eq!(client.closed_with().await, CloseCode::Away);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    wait_until_disconnected(&stack, "customer-1").await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_management_client_posts_describes_and_deletes_a_connection() {
+    // GIVEN a connected client and the real aws-sdk-apigatewaymanagement client
+    let stack = spawn_stack().await;
+    let mut client = Client::connect(&stack, "mgmt-user-1", "customer").await;
+    let id = connections_of(&*stack.store(), "mgmt-user-1")
+        .await
+        .pop()
+        .expect("the connection is stored");
+    let config = rnd_notifier_apigw::mock::sdk_config();
+    let api = aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(&config)
+            .endpoint_url(stack.management_endpoint())
+            .build(),
+    );
+
+    // WHEN it posts to the connection
+    api.post_to_connection()
+        .connection_id(id.as_str())
+        .data(Blob::new(r#"{"event":"custom","data":{}}"#))
+        .send()
+        .await
+        .expect("PostToConnection succeeds");
+    // THEN the client receives the body
+    assert_eq!(client.next().await["event"], "custom");
+
+    // WHEN it describes the connection
+    let described = api
+        .get_connection()
+        .connection_id(id.as_str())
+        .send()
+        .await
+        .expect("GetConnection succeeds");
+    // THEN it has the connection time and the client's identity
+    assert!(described.connected_at().is_some());
+    assert!(described.last_active_at().is_some());
+    let identity = described.identity().expect("an identity");
+    assert_eq!(identity.source_ip(), Some("127.0.0.1"));
+
+    // WHEN it deletes the connection
+    api.delete_connection()
+        .connection_id(id.as_str())
+        .send()
+        .await
+        .expect("DeleteConnection succeeds");
+    // THEN the socket closes, $disconnect runs and the id is gone (410)
+    assert_eq!(client.closed_with().await, CloseCode::Normal);
+    wait_until_disconnected(&stack, "mgmt-user-1").await;
+    let gone = api
+        .post_to_connection()
+        .connection_id(id.as_str())
+        .data(Blob::new("{}"))
+        .send()
+        .await
+        .expect_err("a deleted connection is gone");
+    assert!(
+        gone.as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
+        "{gone:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_stack_closes_sockets_with_1001_and_runs_disconnect() {
+    // GIVEN a connected client
+    let stack = spawn_stack().await;
+    let store = stack.store();
+    let mut client = Client::connect(&stack, "customer-1", "customer").await;
+    assert_eq!(connections_of(&*store, "customer-1").await.len(), 1);
+    // WHEN the stack stops
+    let stopping = tokio::spawn(stack.stop());
+    // THEN the client sees 1001 and the connection is removed from the store
+    assert_eq!(client.closed_with().await, CloseCode::Away);
+    stopping.await.unwrap();
+    assert!(connections_of(&*store, "customer-1").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_on_the_same_data_dir_loses_no_order_and_delivers_changes_made_while_down() {
+    // GIVEN a stack on a data directory with an order whose creation has been delivered
+    let dir = temp_dir();
+    let stack = spawn_with(on_disk(&dir)).await;
+    let mut chef = Client::connect(&stack, "chef-1", "chef").await;
+    let view = place_order(&*stack.store(), "order-1").await;
+    chef.next_event("order:new").await;
+    stack.stop().await;
+
+    // WHEN the order changes while the stack is down, and it starts again
+    let offline = SqliteStore::open(&dir.join(rnd_local::DATABASE_FILE)).unwrap();
+    let view = step(&offline, view).await;
+    let last = offline
+        .changes_after(0, 1000)
+        .await
+        .unwrap()
+        .last()
+        .expect("logged changes")
+        .position;
+    assert!(
+        offline
+            .checkpoint(rnd_local::STREAM_CONSUMER)
+            .await
+            .unwrap()
+            < last
+    );
+    let stack = spawn_with(on_disk(&dir)).await;
+
+    // THEN the poller resumes from its checkpoint and delivers the change made while down
+    let deadline = std::time::Instant::now() + WAIT;
+    while offline
+        .checkpoint(rnd_local::STREAM_CONSUMER)
+        .await
+        .unwrap()
+        < last
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // AND the order is intact, and later changes reach a subscriber
+    let stored = stack
+        .store()
+        .get_order(&view.order.order_id)
+        .await
+        .unwrap()
+        .expect("the order survived the restart");
+    assert_eq!(stored.order.status, OrderStatus::PaymentConfirmed);
+    let mut customer = Client::connect(&stack, "customer-1", "customer").await;
+    customer.subscribe("order-1").await;
+    step(&*stack.store(), view).await;
+    let update = customer.next_event("order:status_update").await;
+    assert_eq!(update["data"]["status"], "accepted", "{update}");
+    stack.stop().await;
+    drop(offline);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_local_a_subscribed_customer_receives_status_updates() {
+    // GIVEN the stack on DynamoDB Local, with tables of its own
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "DYNAMODB_ENDPOINT is not set. DynamoDB Local is required: run \
+             `scripts/dynamodb-local.sh run -- cargo test -p rnd-local` (or `make test`)"
+        )
+    });
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let stack = spawn_with(Config {
+        store: StoreConfig::DynamoDb {
+            endpoint,
+            tables: TableNames {
+                connections: format!("local-connections-{suffix}"),
+                orders: format!("local-orders-{suffix}"),
+            },
+        },
+        ..Config::in_memory()
+    })
+    .await;
+    let store = stack.store();
+    let mut chef = Client::connect(&stack, "chef-1", "chef").await;
+    let mut customer = Client::connect(&stack, "customer-1", "customer").await;
+
+    // WHEN an order is placed, subscribed to and moved on
+    let view = place_order(&*store, "order-1").await;
+    let new = chef.next_event("order:new").await;
+    assert_eq!(new["data"]["orderId"], "order-1", "{new}");
+    customer.subscribe("order-1").await;
+    step(&*store, view).await;
+
+    // THEN the update arrives through the real stream
+    let update = customer.next_event("order:status_update").await;
+    assert_eq!(update["data"]["status"], "payment_confirmed", "{update}");
+    stack.stop().await;
+}
+
+/// Waits until `user` has no open connection in the store ($disconnect ran).
+async fn wait_until_disconnected(stack: &rnd_local::RunningStack, user: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !connections_of(&*stack.store(), user).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "$disconnect did not run for {user}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_echoed() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    // GIVEN a running stack and a browser-style request: the token rides in
+    // Sec-WebSocket-Protocol next to the application protocol
+    let stack = spawn_stack().await;
+    let mut request = stack.websocket_url().into_client_request().unwrap();
+    let offered = format!("rnd.v1, bearer.{}", token("customer-1", "customer"));
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", offered.parse().unwrap());
+    // WHEN it connects
+    let (_ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the upgrade succeeds");
+    // THEN the application protocol (never the token) is echoed, as $connect chose it
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "rnd.v1"
+    );
+    stack.stop().await;
+}
+
+/// One HTTP/1.1 request over a raw socket; returns the status and the body.
+async fn http(stack: &rnd_local::RunningStack, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(stack.addr()).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_is_served_on_the_same_port() {
+    // GIVEN a running stack
+    let stack = spawn_stack().await;
+    let bearer = token("customer-1", "customer");
+    // WHEN the OpenAPI document is fetched with a token, and a profile without one
+    let (doc_status, doc) = http(
+        &stack,
+        &format!(
+            "GET /openapi.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bearer}\r\n\
+             Connection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    let (anonymous, _) = http(
+        &stack,
+        "GET /profiles/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    // THEN the HTTP API's Router answers both, as in AWS
+    assert_eq!(doc_status, 200);
+    assert!(doc.contains("/orders"), "{doc}");
+    assert_eq!(anonymous, 401);
+    stack.stop().await;
+}

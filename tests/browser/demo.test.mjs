@@ -1,0 +1,205 @@
+// Browser test of rnd-local's demo page (`GET /`): headless Debian chromium driven by
+// playwright-core (no browser download). Run it with scripts/browser-test.sh (or `make
+// test-browser`), which installs chromium if missing, runs `npm ci` and builds rnd-local.
+//
+// Environment: RND_LOCAL_BIN (default target/debug/rnd-local), CHROMIUM (default
+// /usr/bin/chromium), BROWSER_ARTIFACTS (default target/browser; screenshots go there).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = process.env.RND_LOCAL_BIN || join(ROOT, 'target', 'debug', 'rnd-local');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = resolve(ROOT, process.env.BROWSER_ARTIFACTS || join('target', 'browser'));
+const WAIT = 15_000;
+
+let stack; // the rnd-local child process
+let base; // http://127.0.0.1:PORT
+let context; // a persistent context on a fresh --user-data-dir
+let userDataDir;
+
+/** Starts `rnd-local --memory --port 0` and resolves with the URL of its ready line. */
+function startStack() {
+  return new Promise((resolveUrl, reject) => {
+    const child = spawn(BIN, ['--memory', '--port', '0'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    stack = child;
+    const timer = setTimeout(() => reject(new Error('rnd-local did not print its ready line')), 30_000);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`rnd-local exited early (${code})`)));
+    child.stderr.on('data', (d) => process.stderr.write(d));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /^rnd-local ready on (http:\/\/\S+)$/.exec(line);
+      if (m) { clearTimeout(timer); resolveUrl(m[1]); }
+    });
+  });
+}
+
+async function http(method, path, token, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const devToken = async (sub, role, name) => (await http('POST', '/dev/token', null, { sub, role, name })).token;
+const sleep = (ms, unref = false) => new Promise((r) => { const t = setTimeout(r, ms); if (unref) t.unref(); });
+
+before(async () => {
+  base = await startStack();
+  userDataDir = mkdtempSync(join(tmpdir(), 'rnd-chromium-'));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // playwright passes the fresh profile directory as --user-data-dir.
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1100, height: 900 },
+    timeout: 60_000,
+  });
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (stack && stack.exitCode === null) {
+    stack.removeAllListeners('exit');
+    const exited = new Promise((r) => stack.once('exit', r));
+    stack.kill('SIGTERM');
+    await Promise.race([exited, sleep(15_000, true)]);
+    if (stack.exitCode === null) stack.kill('SIGKILL');
+  }
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+test('the demo page tracks an order live: timeline, ETA and a moving driver', { timeout: 120_000 }, async () => {
+  // GIVEN a chef with a pickup location and a driver, set up through the HTTP API
+  const chef = await devToken('chef-1', 'chef', 'Carla Chef');
+  const driver = await devToken('driver-1', 'driver', 'Dana Driver');
+  const admin = await devToken('admin-1', 'admin', 'Ada Admin');
+  await http('PUT', '/profiles/me', chef, {
+    name: 'Carla Chef', businessName: "Carla's Kitchen", address: '500 E 6th St, Austin, TX',
+    latitude: 30.2672, longitude: -97.7431,
+  });
+  await http('PUT', '/profiles/me', driver, { name: 'Dana Driver', phone: '+1 512 555 0199' });
+
+  // AND the page, which must load nothing from anywhere but the stack
+  const page = await context.newPage();
+  const foreign = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('data:')) foreign.push(r.url()); });
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base + '/');
+  await page.getByRole('heading', { name: /RND Realtime/ }).waitFor();
+
+  // WHEN a customer signs in, saves a profile and places an order
+  const who = page.getByRole('region', { name: 'Who are you?' });
+  await who.getByLabel('Role').selectOption('customer');
+  await who.getByLabel('User id').fill('customer-1');
+  await who.getByLabel('Name').fill('Casey Customer');
+  await who.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
+  await page.locator('#p-name').fill('Casey Customer');
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await page.locator('#log li', { hasText: 'profile saved' }).waitFor({ timeout: WAIT });
+  await page.locator('#o-chef').fill('chef-1');
+  await page.getByRole('button', { name: 'Place order' }).click();
+  await page.locator('#status[data-status="pending"]').waitFor({ timeout: WAIT });
+  await page.locator('#log li', { hasText: 'subscribed' }).waitFor({ timeout: WAIT });
+  const orderId = await page.locator('#order-id').inputValue();
+  assert.ok(orderId, 'the page shows the order id');
+  // The customer may cancel now; the page offers exactly the customer's action.
+  assert.equal(await page.locator('#actions button').count(), 1);
+  assert.equal(await page.locator('#actions button[data-action="cancel"]').isEnabled(), true);
+
+  // AND the order moves through its lifecycle through the HTTP API
+  const step = (token, action, body) => http('POST', `/orders/${orderId}/${action}`, token, body);
+  await step(admin, 'confirm-payment');
+  await step(chef, 'accept');
+  await step(chef, 'ready');
+  await step(admin, 'assign', { driverId: 'driver-1' });
+  await step(driver, 'pickup');
+  await step(driver, 'in-transit');
+  await page.locator('#status[data-status="in_transit"]').waitFor({ timeout: WAIT });
+
+  // AND the driver reports two positions over the WebSocket, 1.1 s apart
+  const driverPage = await context.newPage();
+  await driverPage.goto(base + '/demo.css'); // same origin, nothing runs
+  await driverPage.evaluate(({ url, token }) => new Promise((ok, fail) => {
+    const ws = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+    window.driverWs = ws;
+    window.acks = [];
+    ws.onmessage = (m) => { const e = JSON.parse(m.data); if (e.event === 'driver:location_acknowledged') window.acks.push(e.data); };
+    ws.onopen = () => ok();
+    ws.onerror = () => fail(new Error('driver WebSocket failed'));
+  }), { url: base.replace(/^http/, 'ws') + '/realtime', token: driver });
+  const report = (latitude, longitude, n) => driverPage.evaluate(async ({ orderId, latitude, longitude, n }) => {
+    window.driverWs.send(JSON.stringify({ action: 'driver:location', orderId, latitude, longitude, heading: 10 }));
+    const deadline = Date.now() + 10_000;
+    while (window.acks.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return window.acks[n - 1];
+  }, { orderId, latitude, longitude, n });
+
+  const first = await report(30.2690, -97.7425, 1);
+  assert.equal(first?.accepted, true, `first location accepted: ${JSON.stringify(first)}`);
+  const marker = page.locator('#driver-marker[visibility="visible"]');
+  await marker.waitFor({ state: 'attached', timeout: WAIT });
+  await page.locator('#eta[data-seconds]').waitFor({ state: 'attached', timeout: WAIT });
+  const before = { cx: await marker.getAttribute('cx'), cy: await marker.getAttribute('cy') };
+  const shotBefore = await page.locator('#map').screenshot({ path: join(ARTIFACTS, 'driver-before.png') });
+
+  await sleep(1100);
+  const second = await report(30.2725, -97.7412, 2);
+  assert.equal(second?.accepted, true, `second location accepted: ${JSON.stringify(second)}`);
+  await page.waitForFunction(
+    (b) => { const m = document.getElementById('driver-marker'); return m.getAttribute('cx') !== b.cx || m.getAttribute('cy') !== b.cy; },
+    before, { timeout: WAIT },
+  );
+  const afterPos = { cx: await marker.getAttribute('cx'), cy: await marker.getAttribute('cy') };
+  const shotAfter = await page.locator('#map').screenshot({ path: join(ARTIFACTS, 'driver-after.png') });
+
+  // THEN the driver marker moved, north-east (towards the customer): up and right on the map
+  assert.notDeepEqual(afterPos, before);
+  assert.ok(Number(afterPos.cy) < Number(before.cy), `moved north: ${JSON.stringify({ before, afterPos })}`);
+  assert.ok(!shotBefore.equals(shotAfter), 'the before/after screenshots differ');
+
+  // AND the ETA is shown as a countdown
+  const eta = await page.locator('#eta').textContent();
+  assert.match(eta, /^\d+:\d{2} /, `ETA shown: ${eta}`);
+
+  // WHEN the driver delivers
+  await step(driver, 'deliver');
+  await page.locator('#status[data-status="delivered"]').waitFor({ timeout: WAIT });
+
+  // THEN the timeline shows every status, in order
+  const timeline = await page.locator('#timeline li').evaluateAll((lis) => lis.map((li) => li.dataset.status));
+  assert.deepEqual(timeline, ['pending', 'payment_confirmed', 'accepted', 'ready_for_pickup',
+    'assigned_to_driver', 'picked_up', 'in_transit', 'delivered']);
+  await page.screenshot({ path: join(ARTIFACTS, 'delivered.png'), fullPage: true });
+  assert.equal(await page.locator('#eta').textContent(), 'Delivered');
+
+  // AND nothing left this origin, and the page threw nothing
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(pageErrors, []);
+  writeFileSync(join(ARTIFACTS, 'result.json'), JSON.stringify({ orderId, before, after: afterPos, eta, timeline }, null, 2));
+  await driverPage.close();
+  await page.close();
+});
