@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use rnd_domain::ids::OrderId;
 use rnd_domain::ports::{OrderFilter, OrderPage, OrderQuery, OrderStore, StoreError};
 use rnd_domain::{LiveState, Order, OrderRecord, OrderView};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, named_params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::SqliteStore;
 use crate::change_log;
@@ -111,15 +111,7 @@ fn create_order(conn: &mut Connection, view: &OrderView) -> Result<(), StoreErro
             "INSERT INTO orders (order_id, customer_id, chef_id, driver_id, created_at, seq, doc)
              VALUES (:order_id, :customer_id, :chef_id, :driver_id, :created_at, :seq, :doc)
              ON CONFLICT (order_id) DO NOTHING",
-            named_params! {
-                ":order_id": order.order_id.as_str(),
-                ":customer_id": order.customer_id.as_str(),
-                ":chef_id": order.chef.chef_id.as_str(),
-                ":driver_id": order.driver_id().map(|d| d.as_str()),
-                ":created_at": encode_time(order.created_at),
-                ":seq": to_i64("orders.seq", order.seq)?,
-                ":doc": to_json(order)?,
-            },
+            order_params(order)?.named().as_slice(),
         )
         .db()?;
     if inserted == 0 {
@@ -176,16 +168,10 @@ fn commit_transition(
              SET customer_id = :customer_id, chef_id = :chef_id, driver_id = :driver_id,
                  created_at = :created_at, seq = :seq, doc = :doc
              WHERE order_id = :order_id AND seq = :previous_seq",
-            named_params! {
-                ":order_id": id.as_str(),
-                ":previous_seq": to_i64("orders.seq", previous_order_seq)?,
-                ":customer_id": order.customer_id.as_str(),
-                ":chef_id": order.chef.chef_id.as_str(),
-                ":driver_id": order.driver_id().map(|d| d.as_str()),
-                ":created_at": encode_time(order.created_at),
-                ":seq": to_i64("orders.seq", order.seq)?,
-                ":doc": to_json(order)?,
-            },
+            order_params(order)?
+                .with_previous_seq(to_i64("orders.seq", previous_order_seq)?)
+                .named()
+                .as_slice(),
         )
         .db()?;
     let live = live_params(&next.live)?;
@@ -341,6 +327,59 @@ pub(crate) fn read_live(conn: &Connection, id: &OrderId) -> Result<Option<LiveSt
         .db()?;
     doc.map(|doc| from_json(&format!("live item of order {id}"), &doc))
         .transpose()
+}
+
+/// The bound values of an order row write (`:order_id`, `:customer_id`, `:chef_id`,
+/// `:driver_id`, `:created_at`, `:seq`, `:doc`), computed once from the document so columns
+/// and JSON agree.
+struct OrderParams {
+    order_id: String,
+    customer_id: String,
+    chef_id: String,
+    driver_id: Option<String>,
+    created_at: String,
+    seq: i64,
+    doc: String,
+    previous_seq: Option<i64>,
+}
+
+/// The bound values of `order`.
+fn order_params(order: &Order) -> Result<OrderParams, StoreError> {
+    Ok(OrderParams {
+        order_id: order.order_id.to_string(),
+        customer_id: order.customer_id.to_string(),
+        chef_id: order.chef.chef_id.to_string(),
+        driver_id: order.driver_id().map(ToString::to_string),
+        created_at: encode_time(order.created_at),
+        seq: to_i64("orders.seq", order.seq)?,
+        doc: to_json(order)?,
+        previous_seq: None,
+    })
+}
+
+impl OrderParams {
+    /// Adds `:previous_seq` for a conditional update.
+    fn with_previous_seq(mut self, previous_seq: i64) -> Self {
+        self.previous_seq = Some(previous_seq);
+        self
+    }
+
+    /// The named parameters, for `execute`.
+    fn named(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
+        let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+            (":order_id", &self.order_id),
+            (":customer_id", &self.customer_id),
+            (":chef_id", &self.chef_id),
+            (":driver_id", &self.driver_id),
+            (":created_at", &self.created_at),
+            (":seq", &self.seq),
+            (":doc", &self.doc),
+        ];
+        if let Some(previous_seq) = &self.previous_seq {
+            params.push((":previous_seq", previous_seq));
+        }
+        params
+    }
 }
 
 /// The bound values of a live row write (`:order_id`, `:seq`, `:status`, `:driver_id`,
