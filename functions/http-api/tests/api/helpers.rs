@@ -20,39 +20,11 @@ use rnd_domain::ports::{
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
 use rnd_store_conformance::fixtures::{chef_profile, customer_profile, driver_profile};
-use rnd_store_sqlite::SqliteStore;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// A fresh embedded store.
-pub async fn sqlite() -> Arc<dyn Store> {
-    Arc::new(SqliteStore::in_memory().expect("in-memory SQLite"))
-}
-
-/// A fresh DynamoDB Local store with its own tables (random names). Panics, saying what to
-/// run, when `DYNAMODB_ENDPOINT` is not set.
-pub async fn dynamodb() -> Arc<dyn Store> {
-    Arc::new(rnd_store_dynamodb::testing::fresh_store().await)
-}
-
-/// Runs each scenario against both stores: `mod $name { sqlite, dynamodb }`.
-#[macro_export]
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::helpers::sqlite().await).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn dynamodb() {
-                    super::$name($crate::helpers::dynamodb().await).await;
-                }
-            }
-        )*
-    };
-}
+// A fresh embedded store, and `on_both_stores!` (`$name::sqlite`, `$name::dynamodb`).
+pub use rnd_test_support::{on_both_stores, sqlite};
 
 /// A clock stuck at one instant.
 #[derive(Debug)]

@@ -142,7 +142,7 @@ async fn every_seed_event_reaches_exactly_its_audience_once<S: Store + 'static>(
 #[tokio::test]
 async fn events_carry_the_documented_payloads() {
     // GIVEN the cast on the embedded store
-    let store = support::sqlite().await;
+    let store = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let fanout = Fanout::start().await;
 
@@ -352,7 +352,7 @@ fn redelivery(names: &[&str], from_sequence_number: &str) -> aws_lambda_events::
 #[tokio::test]
 async fn throttling_and_server_errors_are_retried_until_delivered() {
     // GIVEN API Gateway throttling the customer once and failing the admin twice
-    let store = support::sqlite().await;
+    let store = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let fanout = Fanout::start().await;
     fanout.api.answer_first(CUSTOMER, 429, 1);
@@ -386,7 +386,7 @@ async fn throttling_and_server_errors_are_retried_until_delivered() {
 #[tokio::test]
 async fn a_refused_post_is_not_retried_and_does_not_fail_the_batch() {
     // GIVEN API Gateway refusing posts to the customer as too large
-    let store = support::sqlite().await;
+    let store = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let fanout = Fanout::start().await;
     fanout.api.answer(CUSTOMER, 413);
@@ -410,7 +410,7 @@ async fn a_refused_post_is_not_retried_and_does_not_fail_the_batch() {
 #[tokio::test]
 async fn posts_run_concurrently_but_never_beyond_the_bound() {
     // GIVEN four connections to post to, each answer taking 100 ms, and a bound of two
-    let store = support::sqlite().await;
+    let store = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let mut fanout = Fanout::start().await;
     fanout.config.concurrency = 2;
@@ -435,7 +435,7 @@ async fn posts_run_concurrently_but_never_beyond_the_bound() {
 #[tokio::test]
 async fn the_fan_out_runs_on_a_spawned_task_over_a_dyn_store() {
     // GIVEN a store behind `dyn Store`, as the local stack holds it
-    let store: Arc<dyn Store> = support::sqlite().await;
+    let store: Arc<dyn Store> = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let fanout = Arc::new(Fanout::start().await);
 
@@ -454,7 +454,7 @@ async fn the_fan_out_runs_on_a_spawned_task_over_a_dyn_store() {
 #[tokio::test]
 async fn a_room_that_cannot_be_read_fails_the_records_addressed_to_it() {
     // GIVEN a store that cannot read role:admin
-    let inner = support::sqlite().await;
+    let inner = rnd_test_support::sqlite().await;
     open_cast(&*inner).await;
     let store = CountingStore::new(inner).failing("role:admin");
     let fanout = Fanout::start().await;
@@ -479,7 +479,7 @@ async fn a_room_that_cannot_be_read_fails_the_records_addressed_to_it() {
 #[tokio::test]
 async fn a_failed_record_without_a_sequence_number_fails_the_whole_batch() {
     // GIVEN a record without its sequence number, and the customer failing
-    let store = support::sqlite().await;
+    let store = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let fanout = Fanout::start().await;
     fanout.api.answer(CUSTOMER, 500);
@@ -499,7 +499,7 @@ async fn a_failed_record_without_a_sequence_number_fails_the_whole_batch() {
 #[tokio::test]
 async fn a_malformed_order_image_is_skipped_and_does_not_block_the_stream() {
     // GIVEN a status change whose new image does not parse, followed by a good one
-    let store = support::sqlite().await;
+    let store = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let fanout = Fanout::start().await;
     let mut broken = stream_fixture("order-payment-confirmed");
@@ -604,7 +604,7 @@ async fn each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read<S: S
     assert!(seqs.is_sorted(), "{seqs:?}");
 }
 
-on_both_stores!(
+support::on_both_stores!(
     every_seed_event_reaches_exactly_its_audience_once,
     a_gone_connection_is_removed_with_its_memberships_and_only_that_one,
     a_post_that_keeps_failing_reports_the_earliest_failed_record,
@@ -618,7 +618,7 @@ on_both_stores!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_stream_records_from_dynamodb_local_parse_and_reach_their_audiences() {
     // GIVEN order-1's whole life written through DynamoStore, and the cast connected
-    let store = support::dynamodb().await;
+    let store = rnd_test_support::dynamodb().await;
     open_cast(&*store).await;
     history::write_happy_path(&store).await;
 
@@ -699,7 +699,7 @@ async fn stream_fixtures_are_exactly_what_the_store_writes() {
 /// The fixtures one history yields (the happy path, or the cancellation), named, normalized,
 /// as Lambda would deliver them; sequence numbers start after `first`.
 async fn fixture_records(cancellation: bool, first: u128) -> Vec<(String, Value)> {
-    let store = support::dynamodb().await;
+    let store = rnd_test_support::dynamodb().await;
     if cancellation {
         history::write_cancellation(&store).await;
     } else {

@@ -10,38 +10,10 @@ use rnd_domain::eta::OfflineEta;
 use rnd_domain::ports::Store;
 use rnd_domain::protocol::ServerMessage;
 use rnd_handlers::routes::{RouteConfig, Routes};
-use rnd_store_dynamodb::DynamoStore;
-use rnd_store_sqlite::SqliteStore;
 use serde_json::Value;
 
-/// A fresh embedded store.
-pub async fn sqlite() -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::in_memory().expect("in-memory SQLite"))
-}
-
-/// A fresh DynamoDB Local store with its own tables.
-pub async fn dynamodb() -> Arc<DynamoStore> {
-    Arc::new(rnd_store_dynamodb::testing::fresh_store().await)
-}
-
-/// Runs one scenario against both stores: `mod $name { sqlite, dynamodb }`.
-#[macro_export]
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::support::sqlite().await).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn dynamodb() {
-                    super::$name($crate::support::dynamodb().await).await;
-                }
-            }
-        )*
-    };
-}
+// Runs a scenario on both stores (`$name::sqlite`, `$name::dynamodb`).
+pub use rnd_test_support::on_both_stores;
 
 /// A fixture from `events/websocket/`, as JSON, to tweak before parsing.
 pub fn fixture(name: &str) -> Value {
