@@ -10,15 +10,34 @@
 #   make validate        sam validate --lint and cfn-lint with the serverless rules
 #   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
 #   make test-browser    only the demo page's browser test (headless Debian chromium + playwright-core)
+#   make bench-micro     criterion micro-benchmarks of the hot paths (derivation, serialization, JWT)
+#   make bench-init      init / first / warm invocation times of the release functions (RUNS=5)
+#   make bench-load      load bench against a fresh in-memory stack: BENCH_ORDERS orders, each with
+#                        a driver at 1 Hz and BENCH_SUBSCRIBERS subscribers, for BENCH_DURATION s,
+#                        next to BENCH_IDLE idle connections; prints one JSON line (latency, loss,
+#                        work and USD per million location updates)
+#   make bench-scale     bench-load at 1 000 and at 10 000 connections in total, same room size
+#   make bench-idle      BENCH_CONNECTIONS idle connections; server memory per connection (JSON)
 
 .POSIX:
 
 DYNAMODB_LOCAL = scripts/dynamodb-local.sh
 
-.PHONY: test lint dynamodb-local dynamodb-local-stop run deps validate sam-build test-browser
+.PHONY: test lint dynamodb-local dynamodb-local-stop run deps validate sam-build test-browser \
+	bench-micro bench-init bench-load bench-scale bench-idle
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
 SAM_ARCH = x86_64
+
+BENCH = scripts/bench.sh
+BENCH_ORDERS = 50
+BENCH_SUBSCRIBERS = 4
+BENCH_DURATION = 20
+# 50 orders x (1 driver + 4 subscribers) = 250 room members; + 750 idle = 1 000 connections.
+BENCH_IDLE = 750
+BENCH_CONNECTIONS = 10000
+BENCH_LOAD_ARGS = --orders $(BENCH_ORDERS) --subscribers $(BENCH_SUBSCRIBERS) --rate-hz 1 \
+	--duration-secs $(BENCH_DURATION)
 
 test:
 	RND_REQUIRE_DYNAMODB=1 $(DYNAMODB_LOCAL) run -- cargo test --workspace --all-targets
@@ -52,3 +71,28 @@ sam-build:
 
 test-browser:
 	scripts/browser-test.sh
+
+# Every Lambda function, as -p flags for cargo.
+FUNCTIONS = -p ws-authorizer -p ws-connect -p ws-disconnect -p ws-subscribe -p ws-unsubscribe \
+	-p ws-driver-location -p ws-default -p stream-fanout -p http-api
+RUNS = 5
+
+bench-micro:
+	cargo bench -p rnd-domain -p rnd-handlers --bench hot_paths
+
+bench-init:
+	cargo build --release $(FUNCTIONS)
+	$(DYNAMODB_LOCAL) run -- cargo run -p lambda-init-bench -- --runs $(RUNS)
+
+bench-load:
+	cargo build --release -p rnd-local
+	$(BENCH) load $(BENCH_LOAD_ARGS) --idle $(BENCH_IDLE)
+
+bench-scale:
+	cargo build --release -p rnd-local
+	$(BENCH) load $(BENCH_LOAD_ARGS) --idle 750
+	$(BENCH) load $(BENCH_LOAD_ARGS) --idle 9750
+
+bench-idle:
+	cargo build --release -p rnd-local
+	$(BENCH) idle --connections $(BENCH_CONNECTIONS)

@@ -256,7 +256,9 @@ fn read_image(item: &Item) -> Result<Image, serde_dynamo::Error> {
 /// and produces nothing, and the batch does **not** fail for it: it would fail the same way on
 /// every redelivery and block the shard until the record expires, holding back every later
 /// change of every order on it. Returns `None` for such a record.
-fn record_events(record: &EventRecord) -> Option<Vec<Outgoing>> {
+///
+/// This is step 1 of [`fan_out`] for one record; public so the benchmarks time exactly it.
+pub fn record_events(record: &EventRecord) -> Option<Vec<Outgoing>> {
     let change = &record.change;
     let images = read_image(&change.old_image).and_then(|old| {
         let new = read_image(&change.new_image)?;
