@@ -24,11 +24,17 @@
 //! - `poller`: the stream poller and fan-out ([`STREAM_CONSUMER`]).
 //! - `events`: the API Gateway event JSON the handlers receive.
 //! - [`simulate`]: `rnd-local simulate`, a live scenario against a running stack.
+//! - [`bench`]: `rnd-local bench`, a load generator against a running stack, and its cost model.
+//! - [`metrics`]: what AWS would bill, counted on the stack's own paths, at `GET /dev/metrics`
+//!   (local stack only); `metering`: the store adapter that counts DynamoDB request units.
 //! - [`template`]: route keys and stream settings read from `template.yaml`.
 
+pub mod bench;
 mod demo;
 mod events;
 mod management;
+mod metering;
+pub mod metrics;
 mod poller;
 pub mod simulate;
 pub mod template;
@@ -51,6 +57,7 @@ use rnd_domain::ids::UserId;
 use rnd_domain::ports::{Notifier, Store, StoreError};
 use rnd_handlers::fanout::FanoutConfig;
 use rnd_handlers::routes::{RouteConfig, Routes};
+use rnd_store_dynamodb::stream::CheckpointTable;
 use rnd_store_dynamodb::{DynamoStore, TableNames};
 use rnd_store_sqlite::SqliteStore;
 use tokio::sync::watch;
@@ -77,7 +84,10 @@ pub enum StoreConfig {
         /// The data directory (created if missing).
         dir: PathBuf,
     },
-    /// DynamoDB Local at `endpoint`; the tables are created when missing.
+    /// DynamoDB Local at `endpoint`; the tables are created when missing, and so is the
+    /// stream's checkpoint table (`{orders}-stream-checkpoints`, see
+    /// [`rnd_store_dynamodb::stream::CheckpointTable`]): a restart on the same tables resumes
+    /// the stream after the last change delivered.
     DynamoDb {
         /// e.g. `http://127.0.0.1:8000`.
         endpoint: String,
@@ -103,6 +113,11 @@ pub struct Config {
     pub max_connection: Duration,
     /// The template's text (`None`: the `template.yaml` this crate was built with).
     pub template: Option<String>,
+    /// Whether the stream poller runs from the start (true): the emulation of the event source
+    /// mapping's `Enabled`. A stack started with `false` reads nothing from the stream, and its
+    /// position stays where it is, until [`RunningStack::enable_stream`]; like
+    /// `UpdateEventSourceMapping Enabled=false`, then `Enabled=true`.
+    pub stream_enabled: bool,
 }
 
 impl Config {
@@ -116,6 +131,7 @@ impl Config {
             idle_timeout: Duration::from_secs(600),
             max_connection: Duration::from_secs(7200),
             template: None,
+            stream_enabled: true,
         }
     }
 }
@@ -141,9 +157,6 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
-    /// The stream poller's thread could not start.
-    #[error("could not start the stream poller")]
-    Poller(#[source] std::io::Error),
     /// DynamoDB Local's orders table has no stream.
     #[error("the orders table {0} has no stream")]
     NoStream(String),
@@ -165,6 +178,8 @@ pub(crate) struct AppState {
     pub(crate) connections: ws::Connections,
     pub(crate) limits: Limits,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// What AWS would bill, served at `GET /dev/metrics`.
+    pub(crate) metrics: Arc<metrics::Metrics>,
     /// `host:port` as bound, for events whose request had no `Host`.
     pub(crate) domain_name: String,
 }
@@ -176,7 +191,8 @@ pub struct RunningStack {
     store: Arc<dyn Store>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
-    poller: std::thread::JoinHandle<()>,
+    poller: JoinHandle<()>,
+    stream_enabled: watch::Sender<bool>,
     state: Arc<AppState>,
 }
 
@@ -222,6 +238,18 @@ impl RunningStack {
         Arc::clone(&self.store)
     }
 
+    /// Enables the stream poller (the event source mapping's `Enabled=true`): it resumes from
+    /// its position. A no-op when it runs already (see [`Config::stream_enabled`]).
+    pub fn enable_stream(&self) {
+        self.stream_enabled.send_replace(true);
+    }
+
+    /// Disables the stream poller (`Enabled=false`): once the batch in flight, if any, is done,
+    /// nothing more is read until [`RunningStack::enable_stream`].
+    pub fn disable_stream(&self) {
+        self.stream_enabled.send_replace(false);
+    }
+
     /// Stops gracefully: refuses new connections, closes every socket with 1001 and runs its
     /// `$disconnect` (waiting up to 10 s), stops the poller (its checkpoint is saved after each
     /// batch) and the server.
@@ -234,8 +262,7 @@ impl RunningStack {
             tracing::warn!("connections did not close in time");
         }
         tracing::debug!("connections closed");
-        let poller = self.poller;
-        let _ = tokio::task::spawn_blocking(move || poller.join()).await;
+        let _ = self.poller.await;
         tracing::debug!("stream poller stopped");
         let _ = self.server.await;
         tracing::debug!("server stopped");
@@ -261,6 +288,7 @@ fn local_sdk_config() -> aws_config::SdkConfig {
 /// The store and the stream source for `config`.
 async fn open_store(
     config: &StoreConfig,
+    starting_position: rnd_store_dynamodb::stream::StartingPosition,
 ) -> Result<(Arc<dyn Store>, poller::Source, String), StartError> {
     let arn =
         |table: &str| format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}/stream/local");
@@ -283,6 +311,9 @@ async fn open_store(
                     .build(),
             );
             rnd_store_dynamodb::create_tables(&client, tables).await?;
+            let checkpoints =
+                CheckpointTable::new(client.clone(), CheckpointTable::name_for(&tables.orders));
+            checkpoints.create().await?;
             let stream_arn = client
                 .describe_table()
                 .table_name(&tables.orders)
@@ -297,7 +328,9 @@ async fn open_store(
                     .endpoint_url(endpoint)
                     .build(),
             );
-            let source = poller::Source::dynamo(streams, stream_arn.clone()).await?;
+            let source =
+                poller::Source::dynamo(streams, &stream_arn, checkpoints, starting_position)
+                    .await?;
             let store = Arc::new(DynamoStore::new(client, tables.clone()));
             Ok((store, source, stream_arn))
         }
@@ -315,7 +348,8 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         None => Template::embedded()?,
     };
     let verifier = JwtVerifier::new(VerifierConfig::hs256(config.jwt_secret.as_bytes()))?;
-    let (store, source, stream_arn) = open_store(&config.store).await?;
+    let (store, source, stream_arn) =
+        open_store(&config.store, template.stream.starting_position).await?;
     let bind = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -328,11 +362,17 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .map_err(|source| StartError::Bind { addr: bind, source })?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
+    // The handlers (WebSocket routes, HTTP API, fan-out) use the store through the meter.
+    let metrics = Arc::new(metrics::Metrics::default());
+    let metered: Arc<dyn Store> = Arc::new(metering::MeteredStore::new(
+        Arc::clone(&store),
+        Arc::clone(&metrics),
+    ));
     let state = Arc::new(AppState {
-        store: Arc::clone(&store),
+        store: Arc::clone(&metered),
         verifier,
         routes: Routes::new(
-            Arc::clone(&store),
+            Arc::clone(&metered),
             Arc::new(OfflineEta::default()),
             RouteConfig::default(),
         ),
@@ -344,6 +384,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         },
         shutdown: shutdown_rx.clone(),
         domain_name: addr.to_string(),
+        metrics: Arc::clone(&metrics),
     });
 
     let app = Router::new()
@@ -354,12 +395,14 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
                 .get(management::get)
                 .delete(management::delete),
         )
+        // What AWS would bill (local stack only, like `POST /dev/token`).
+        .route("/dev/metrics", get(metrics::serve))
         .with_state(Arc::clone(&state))
         // The demo page and its dev-only `POST /dev/token` (local stack only).
         .merge(demo::router(&config.jwt_secret))
         // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
         .merge(http_api::router(http_api::AppState::new(
-            Arc::clone(&store),
+            Arc::clone(&metered),
             Arc::new(JwtVerifier::new(VerifierConfig::hs256(
                 config.jwt_secret.as_bytes(),
             ))?),
@@ -392,13 +435,15 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         ));
     let poller = poller::Poller {
         source,
-        store: Arc::clone(&store),
+        store: metered,
         notifier,
         settings: template.stream.clone(),
         fanout: FanoutConfig::default(),
         stream_arn,
+        metrics,
     };
-    let poller = poller.spawn(shutdown_rx).map_err(StartError::Poller)?;
+    let (stream_enabled, enabled_rx) = watch::channel(config.stream_enabled);
+    let poller = poller.spawn(enabled_rx, shutdown_rx);
 
     Ok(RunningStack {
         addr,
@@ -406,6 +451,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         shutdown,
         server,
         poller,
+        stream_enabled,
         state,
     })
 }

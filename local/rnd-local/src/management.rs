@@ -2,6 +2,8 @@
 //! body to the connection as a text frame, `GET` describes it, `DELETE` closes it (then
 //! `$disconnect` runs). Unknown or closed connections answer 410 `GoneException`, as AWS does.
 //!
+//! Every `POST` is counted in [`crate::metrics`] by outcome (and, when delivered, by event).
+//!
 //! Requests signed with SigV4 by the real `aws-sdk-apigatewaymanagement` client are accepted
 //! without checking the signature (any credentials do). The SDK percent-encodes the `=` of
 //! connection ids; the path extractor decodes it.
@@ -17,6 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::AppState;
+use crate::metrics::PostOutcome;
 use crate::ws::{CLOSE_NORMAL, MAX_MESSAGE_BYTES, Outbound};
 
 /// An error as the Management API answers it: the status, `x-amzn-ErrorType` and a JSON
@@ -46,6 +49,7 @@ pub(crate) async fn post(
     body: Bytes,
 ) -> Response {
     if body.len() > MAX_MESSAGE_BYTES {
+        state.metrics.posted(PostOutcome::TooLarge, &body);
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PayloadTooLargeException",
@@ -54,9 +58,13 @@ pub(crate) async fn post(
     }
     match state.connections.get(&connection_id) {
         Some(live) if live.send(Outbound::Text(String::from_utf8_lossy(&body).into_owned())) => {
+            state.metrics.posted(PostOutcome::Delivered, &body);
             StatusCode::OK.into_response()
         }
-        _ => gone(),
+        _ => {
+            state.metrics.posted(PostOutcome::Gone, &body);
+            gone()
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! `batchItemFailures`: the batch is re-delivered from the earliest failed record up to
 //! `MaximumRetryAttempts` times, then skipped (logged as an error).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rnd_domain::OrderRecord;
 use rnd_domain::ports::{Notifier, Store, StoreError};
 use rnd_handlers::fanout::{FanoutConfig, fan_out};
+use rnd_store_dynamodb::stream::{CheckpointTable, StartingPosition, StreamTail, TailOptions};
 use rnd_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -24,7 +25,9 @@ use crate::template::StreamSettings;
 /// How often the poller looks for new changes.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// The checkpoint name of the fan-out's position in the SQLite change log.
+/// The consumer name the fan-out's position is checkpointed under: in the SQLite change log's
+/// checkpoints, or in DynamoDB Local's checkpoint table
+/// ([`CheckpointTable::name_for`] the orders table).
 pub const STREAM_CONSUMER: &str = "stream-fanout";
 
 /// Sequence numbers are made 21 digits long, like DynamoDB's.
@@ -50,13 +53,11 @@ pub(crate) enum Source {
         /// The positions of the last batch read, in order.
         pending: Vec<u64>,
     },
-    /// DynamoDB Local's stream of the orders table, from the records written after start
-    /// (`StartingPosition: LATEST`); not resumable across restarts.
+    /// DynamoDB Local's stream of the orders table, read incrementally from the checkpoints
+    /// of [`STREAM_CONSUMER`] in the checkpoint table (the template's `StartingPosition` on the
+    /// consumer's first start): a restart resumes after the last change delivered.
     Dynamo {
-        streams: aws_sdk_dynamodbstreams::Client,
-        stream_arn: String,
-        delivered: HashSet<String>,
-        pending: Vec<String>,
+        tail: Box<rnd_store_dynamodb::stream::StreamTail>,
     },
 }
 
@@ -71,21 +72,22 @@ impl Source {
         })
     }
 
-    /// DynamoDB Local's stream, skipping what it already holds.
+    /// DynamoDB Local's stream `stream_arn`, from the consumer's checkpoints in `checkpoints`
+    /// (the table must exist), or from `starting_position` on the consumer's first start.
     pub(crate) async fn dynamo(
         streams: aws_sdk_dynamodbstreams::Client,
-        stream_arn: String,
+        stream_arn: &str,
+        checkpoints: CheckpointTable,
+        starting_position: StartingPosition,
     ) -> Result<Self, StoreError> {
-        let delivered = rnd_store_dynamodb::stream::read_order_changes(&streams, &stream_arn)
-            .await?
-            .into_iter()
-            .map(|c| c.sequence_number)
-            .collect();
-        Ok(Self::Dynamo {
+        let tail = StreamTail::start(
             streams,
             stream_arn,
-            delivered,
-            pending: Vec::new(),
+            TailOptions::durable(starting_position, checkpoints, STREAM_CONSUMER),
+        )
+        .await?;
+        Ok(Self::Dynamo {
+            tail: Box::new(tail),
         })
     }
 
@@ -110,19 +112,8 @@ impl Source {
                     })
                     .collect())
             }
-            Source::Dynamo {
-                streams,
-                stream_arn,
-                delivered,
-                pending,
-            } => {
-                let changes = rnd_store_dynamodb::stream::read_order_changes(streams, stream_arn)
-                    .await?
-                    .into_iter()
-                    .filter(|c| !delivered.contains(&c.sequence_number))
-                    .take(limit)
-                    .collect::<Vec<_>>();
-                *pending = changes.iter().map(|c| c.sequence_number.clone()).collect();
+            Source::Dynamo { tail } => {
+                let changes = tail.next_batch(limit).await?;
                 Ok(changes
                     .into_iter()
                     .map(|c| Change {
@@ -141,7 +132,8 @@ impl Source {
         }
     }
 
-    /// Marks the first `count` changes of the last batch as delivered (durably for SQLite).
+    /// Marks the first `count` changes of the last batch as delivered, durably (the SQLite
+    /// checkpoint, or the DynamoDB checkpoint table).
     async fn commit(&mut self, count: usize) -> Result<(), StoreError> {
         if count == 0 {
             return Ok(());
@@ -157,9 +149,7 @@ impl Source {
                     store.save_checkpoint(STREAM_CONSUMER, *last).await?;
                 }
             }
-            Source::Dynamo {
-                delivered, pending, ..
-            } => delivered.extend(pending.iter().take(count).cloned()),
+            Source::Dynamo { tail } => tail.commit(count).await?,
         }
         Ok(())
     }
@@ -254,35 +244,46 @@ pub(crate) struct Poller {
     pub(crate) settings: StreamSettings,
     pub(crate) fanout: FanoutConfig,
     pub(crate) stream_arn: String,
+    /// Counts each fan-out invocation and its time.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Poller {
-    /// Runs [`Poller::run`] on a thread of its own with a current-thread runtime: rustc cannot
-    /// prove `fan_out`'s future `Send` (a higher-ranked lifetime limitation with the closures
-    /// inside it), so it cannot be `tokio::spawn`ed. Fails when the thread cannot start.
+    /// Runs [`Poller::run`] as a task of the current runtime.
     pub(crate) fn spawn(
         self,
+        enabled: watch::Receiver<bool>,
         shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new()
-            .name("rnd-local-stream".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime.block_on(self.run(shutdown)),
-                    Err(e) => tracing::error!(error = %e, "could not start the stream poller"),
-                }
-            })
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(enabled, shutdown))
     }
 
-    /// Polls until `shutdown` turns true.
-    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Polls while `enabled` is true (the event source mapping's `Enabled`: while it is false,
+    /// nothing is read and the position stays where it is), until `shutdown` turns true.
+    pub(crate) async fn run(
+        mut self,
+        mut enabled: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut attempts: u32 = 0;
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if !*enabled.borrow_and_update() {
+                tokio::select! {
+                    changed = shutdown.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    changed = enabled.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                }
+                continue;
             }
             tokio::select! {
                 changed = shutdown.changed() => {
@@ -334,7 +335,10 @@ impl Poller {
         )
         .map_err(StoreError::backend)?;
         let now = Utc::now();
+        let started = std::time::Instant::now();
         let outcome = fan_out(&*self.store, &*self.notifier, &self.fanout, &event, now).await;
+        self.metrics
+            .invoked(crate::metrics::FANOUT_FUNCTION, started.elapsed());
         tracing::debug!(
             records = outcome.metrics.records,
             deliveries = outcome.metrics.deliveries,
@@ -487,6 +491,7 @@ mod tests {
                 ..FanoutConfig::default()
             },
             stream_arn: "arn:stream".into(),
+            metrics: Arc::default(),
         };
         let mut attempts = 0;
 

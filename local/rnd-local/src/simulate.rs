@@ -121,12 +121,12 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
 
 /// A host:port and a minimal HTTP/1.1 client for it (one connection per request).
 #[derive(Debug, Clone)]
-struct Client {
+pub(crate) struct Client {
     authority: String,
 }
 
 impl Client {
-    fn new(url: &str) -> Result<Self, SimulateError> {
+    pub(crate) fn new(url: &str) -> Result<Self, SimulateError> {
         let authority = url
             .strip_prefix("http://")
             .map(|rest| rest.trim_end_matches('/'))
@@ -137,7 +137,12 @@ impl Client {
         })
     }
 
-    async fn call(
+    /// `HOST:PORT`.
+    pub(crate) fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    pub(crate) async fn call(
         &self,
         method: &'static str,
         path: &str,
@@ -207,7 +212,7 @@ fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
 }
 
 /// Counts the work done, for the progress bar.
-trait Tick: Send + Sync {
+pub(crate) trait Tick: Send + Sync {
     fn tick(&self, message: Option<String>);
 }
 
@@ -297,18 +302,47 @@ pub async fn run(options: &SimulateOptions) -> Result<Vec<SimulatedOrder>, Simul
     results
 }
 
-async fn run_order(
-    options: &SimulateOptions,
-    client: &Client,
-    run_id: &str,
-    admin: &str,
-    plan: Plan,
+/// What [`order_in_transit`] needs besides the order's own plan.
+pub(crate) struct OrderSetup<'a> {
+    /// The stack's HTTP API.
+    pub(crate) client: &'a Client,
+    /// The secret to sign tokens with.
+    pub(crate) jwt_secret: &'a str,
+    /// Makes this run's user ids unique (`sim-{role}-{run_id}-{n}`).
+    pub(crate) run_id: &'a str,
+    /// The admin token that confirms payments and assigns drivers.
+    pub(crate) admin: &'a str,
+    /// Pause between two lifecycle steps.
+    pub(crate) step_pause: Duration,
+}
+
+/// An order driven to `in_transit`, and the tokens of its three users.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedOrder {
+    pub(crate) order_id: String,
+    pub(crate) order_number: String,
+    pub(crate) chef: String,
+    pub(crate) customer: String,
+    pub(crate) driver: String,
+}
+
+/// Order number `n` of the run, over the HTTP API only: the chef (cooking at `chef_at`), the
+/// customer and the driver save their profiles, the customer orders (delivery to
+/// `customer_at`), the admin confirms the payment, the chef accepts and marks it ready, the
+/// admin assigns the driver, who picks it up and starts the trip.
+///
+/// Fails on the first refused request or an unreachable stack.
+pub(crate) async fn order_in_transit(
+    setup: &OrderSetup<'_>,
+    n: u32,
+    chef_at: (f64, f64),
+    customer_at: (f64, f64),
     progress: &dyn Tick,
-) -> Result<SimulatedOrder, SimulateError> {
-    let n = plan.index + 1;
+) -> Result<PreparedOrder, SimulateError> {
+    let (client, run_id, admin) = (setup.client, setup.run_id, setup.admin);
     let token = |role: &str, name: String| {
         crate::issue_token(
-            &options.jwt_secret,
+            setup.jwt_secret,
             &format!("sim-{role}-{run_id}-{n}"),
             role,
             Some(&name),
@@ -328,7 +362,7 @@ async fn run_order(
             Some(&json!({
                 "name": format!("Chef {n}"), "businessName": format!("Kitchen {n}"),
                 "address": format!("{n} Simulated St, Austin, TX"),
-                "latitude": plan.chef.0, "longitude": plan.chef.1,
+                "latitude": chef_at.0, "longitude": chef_at.1,
             })),
         )
         .await?;
@@ -358,7 +392,7 @@ async fn run_order(
             Some(&json!({
                 "chefId": format!("sim-chef-{run_id}-{n}"),
                 "deliveryAddress": format!("{n} Customer Ave, Austin, TX"),
-                "deliveryLatitude": plan.customer.0, "deliveryLongitude": plan.customer.1,
+                "deliveryLatitude": customer_at.0, "deliveryLongitude": customer_at.1,
                 "items": [{"name": "Tamales", "quantity": 6}],
             })),
         )
@@ -380,12 +414,44 @@ async fn run_order(
         (&driver, "in-transit", None),
     ];
     for (who, action, body) in steps {
-        tokio::time::sleep(options.step_pause).await;
+        tokio::time::sleep(setup.step_pause).await;
         client
             .call("POST", &format!("/orders/{order_id}/{action}"), who, body)
             .await?;
         progress.tick(Some(format!("{order_number}: {action}")));
     }
+
+    Ok(PreparedOrder {
+        order_id,
+        order_number,
+        chef,
+        customer,
+        driver,
+    })
+}
+
+async fn run_order(
+    options: &SimulateOptions,
+    client: &Client,
+    run_id: &str,
+    admin: &str,
+    plan: Plan,
+    progress: &dyn Tick,
+) -> Result<SimulatedOrder, SimulateError> {
+    let setup = OrderSetup {
+        client,
+        jwt_secret: &options.jwt_secret,
+        run_id,
+        admin,
+        step_pause: options.step_pause,
+    };
+    let PreparedOrder {
+        order_id,
+        order_number,
+        customer,
+        driver,
+        ..
+    } = order_in_transit(&setup, plan.index + 1, plan.chef, plan.customer, progress).await?;
 
     // The drive: the chef's door, then each point of the straight line to the customer.
     let ws_url = format!("ws://{}/realtime?token={driver}", client.authority);

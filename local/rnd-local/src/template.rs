@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use rnd_store_dynamodb::stream::StartingPosition;
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
@@ -24,12 +25,19 @@ pub enum TemplateError {
     /// The template declares no WebSocket route.
     #[error("template.yaml declares no AWS::ApiGatewayV2::Route")]
     NoRoutes,
+    /// The fan-out's `StartingPosition` is not one a DynamoDB stream mapping accepts.
+    #[error("the fan-out's StartingPosition {0:?} is not LATEST or TRIM_HORIZON")]
+    StartingPosition(String),
 }
 
 /// The Lambda event source mapping of the stream fan-out (the `DynamoDB` event of
 /// `StreamFanoutFunction`), or the defaults when the template has none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamSettings {
+    /// `StartingPosition` (`LATEST` or `TRIM_HORIZON`; default `LATEST`): where a consumer's
+    /// first start reads the DynamoDB stream from (the embedded change log is always read from
+    /// its saved checkpoint, which starts at its beginning).
+    pub starting_position: StartingPosition,
     /// `BatchSize`: records per invocation (default 100).
     pub batch_size: usize,
     /// `MaximumBatchingWindowInSeconds` (default 0).
@@ -48,6 +56,7 @@ pub struct StreamSettings {
 impl Default for StreamSettings {
     fn default() -> Self {
         Self {
+            starting_position: StartingPosition::Latest,
             batch_size: 100,
             batching_window: Duration::ZERO,
             max_retry_attempts: Some(3),
@@ -148,7 +157,13 @@ fn stream_settings(props: Option<&Yaml>) -> Result<StreamSettings, TemplateError
         .filter_map(|f| f.get("Pattern").and_then(Yaml::as_str))
         .map(serde_json::from_str)
         .collect::<Result<Vec<Value>, _>>()?;
+    let starting_position = match get("StartingPosition").and_then(Yaml::as_str) {
+        None | Some("LATEST") => StartingPosition::Latest,
+        Some("TRIM_HORIZON") => StartingPosition::TrimHorizon,
+        Some(other) => return Err(TemplateError::StartingPosition(other.to_owned())),
+    };
     Ok(StreamSettings {
+        starting_position,
         batch_size: number("BatchSize")
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n > 0)
@@ -214,11 +229,35 @@ mod tests {
             stream.from_template,
             "StreamFanoutFunction has a DynamoDB event"
         );
+        assert_eq!(stream.starting_position, StartingPosition::Latest);
         assert_eq!(stream.batch_size, 100);
         assert_eq!(stream.batching_window, Duration::ZERO);
         assert_eq!(stream.max_retry_attempts, Some(5));
         assert!(stream.report_batch_item_failures);
         assert_eq!(stream.filters.len(), 1);
+    }
+
+    #[test]
+    fn the_starting_position_is_read_and_an_unknown_one_is_refused() {
+        // GIVEN the template with another starting position, and with one streams do not have
+        let with = |position: &str| {
+            EMBEDDED.replace(
+                "StartingPosition: LATEST",
+                &format!("StartingPosition: {position}"),
+            )
+        };
+        // WHEN they are read
+        let horizon = Template::parse(&with("TRIM_HORIZON")).unwrap();
+        let unknown = Template::parse(&with("AT_TIMESTAMP"));
+        // THEN TRIM_HORIZON is taken and the unknown one refused, naming it
+        assert_eq!(
+            horizon.stream.starting_position,
+            StartingPosition::TrimHorizon
+        );
+        assert!(
+            matches!(&unknown, Err(TemplateError::StartingPosition(p)) if p == "AT_TIMESTAMP"),
+            "{unknown:?}"
+        );
     }
 
     #[test]

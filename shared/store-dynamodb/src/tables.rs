@@ -84,7 +84,10 @@ fn key_element(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreE
 }
 
 /// A `CreateTable` request with the key schema and billing both tables share.
-fn keyed_table(client: &Client, name: &str) -> Result<CreateTableFluentBuilder, StoreError> {
+pub(crate) fn keyed_table(
+    client: &Client,
+    name: &str,
+) -> Result<CreateTableFluentBuilder, StoreError> {
     Ok(client
         .create_table()
         .table_name(name)
@@ -96,7 +99,7 @@ fn keyed_table(client: &Client, name: &str) -> Result<CreateTableFluentBuilder, 
 }
 
 /// Sends `request`; a table that already exists is fine.
-async fn create_if_missing(
+pub(crate) async fn create_if_missing(
     request: CreateTableFluentBuilder,
     table: &str,
 ) -> Result<(), StoreError> {
@@ -118,7 +121,7 @@ async fn create_if_missing(
 }
 
 /// Polls `DescribeTable` until the table and every index are ACTIVE.
-async fn wait_until_active(client: &Client, table: &str) -> Result<(), StoreError> {
+pub(crate) async fn wait_until_active(client: &Client, table: &str) -> Result<(), StoreError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {

@@ -1,5 +1,7 @@
 //! The demo page at `/` and its dev-only `POST /dev/token` (the browser test drives the page
 //! itself: `scripts/browser-test.sh`).
+//!
+//! Store-independent (static assets, token signing): these run once, on the embedded store.
 
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, Role, VerifierConfig};
 use serde_json::Value;

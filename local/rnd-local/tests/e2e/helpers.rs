@@ -1,5 +1,6 @@
-//! Starting a stack per test, real WebSocket clients, tokens and orders.
+//! Starting a stack per test (on either store), real WebSocket clients, tokens and orders.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -9,6 +10,8 @@ use rnd_domain::ports::Store;
 use rnd_domain::{OrderView, Room};
 use rnd_local::{Config, RunningStack, StoreConfig};
 use rnd_store_conformance::fixtures;
+use rnd_store_dynamodb::{DynamoStore, TableNames};
+use rnd_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,9 +21,124 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for an event before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Expands store-dependent scenarios, each an `async fn name(store: StoreKind)`, into one
+/// test per store: `embedded::name` (the embedded SQLite store) and `dynamodb_local::name`
+/// (DynamoDB Local, tables of its own; `DYNAMODB_ENDPOINT` must be set).
+macro_rules! on_both_stores {
+    ($($scenario:ident),+ $(,)?) => {
+        /// The scenarios on the embedded SQLite store.
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(crate::helpers::StoreKind::Embedded).await;
+                }
+            )+
+        }
+
+        /// The scenarios on DynamoDB Local.
+        mod dynamodb_local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(crate::helpers::StoreKind::DynamoDbLocal).await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
+/// The store a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded SQLite store (in memory, or a file for the restart scenarios).
+    Embedded,
+    /// DynamoDB Local at `DYNAMODB_ENDPOINT`, with tables of the test's own.
+    DynamoDbLocal,
+}
+
+impl StoreKind {
+    /// A config on fresh data: in-memory SQLite, or DynamoDB Local tables with random names.
+    pub fn config(self) -> Config {
+        match self {
+            StoreKind::Embedded => Config::in_memory(),
+            StoreKind::DynamoDbLocal => on_dynamodb_local(),
+        }
+    }
+
+    /// A config on fresh data that a restart finds again: a SQLite file in a fresh temporary
+    /// directory, or DynamoDB Local tables with random names. Remove it with [`remove_data`].
+    pub fn durable_config(self) -> Config {
+        match self {
+            StoreKind::Embedded => on_disk(&temp_dir()),
+            StoreKind::DynamoDbLocal => on_dynamodb_local(),
+        }
+    }
+}
+
+/// The DynamoDB Local endpoint; panics with what to run when it is not set.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "DYNAMODB_ENDPOINT is not set. DynamoDB Local is required: run \
+             `scripts/dynamodb-local.sh run -- cargo test -p rnd-local` (or `make test`)"
+        )
+    })
+}
+
+/// A config on DynamoDB Local with tables of its own (random names).
+fn on_dynamodb_local() -> Config {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    Config {
+        store: StoreConfig::DynamoDb {
+            endpoint: dynamodb_endpoint(),
+            tables: TableNames {
+                connections: format!("local-connections-{suffix}"),
+                orders: format!("local-orders-{suffix}"),
+            },
+        },
+        ..Config::in_memory()
+    }
+}
+
+/// The store of `config` opened directly, as a tool would while the stack is down.
+pub fn open_directly(config: &Config) -> Arc<dyn Store> {
+    match &config.store {
+        StoreConfig::Memory => panic!("an in-memory store cannot be opened from outside"),
+        StoreConfig::Sqlite { dir } => Arc::new(
+            SqliteStore::open(&dir.join(rnd_local::DATABASE_FILE)).expect("open the SQLite file"),
+        ),
+        StoreConfig::DynamoDb { endpoint, tables } => {
+            use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+            let client = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .endpoint_url(endpoint)
+                    .region(Region::new("us-east-1"))
+                    .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+                    .build(),
+            );
+            Arc::new(DynamoStore::new(client, tables.clone()))
+        }
+    }
+}
+
+/// Removes the data directory of a SQLite config (DynamoDB Local runs in memory).
+pub fn remove_data(config: &Config) {
+    if let StoreConfig::Sqlite { dir } = &config.store {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// A stack on a free port with an in-memory store.
 pub async fn spawn_stack() -> RunningStack {
     spawn_with(Config::in_memory()).await
+}
+
+/// A stack on a free port on fresh data in `store`.
+pub async fn spawn_on(store: StoreKind) -> RunningStack {
+    spawn_with(store.config()).await
 }
 
 /// A stack with `config`.
@@ -126,13 +244,35 @@ impl Client {
         self.next().await
     }
 
-    /// Subscribes to `order_id` and checks the answer.
+    /// Subscribes to `order_id` and checks the answer. Events the fan-out posts meanwhile
+    /// (e.g. a late `order:new`) may arrive before it and are skipped.
     pub async fn subscribe(&mut self, order_id: &str) -> Value {
-        let answer = self
-            .ask(json!({"action": "subscribe:order", "orderId": order_id}))
+        self.send(json!({"action": "subscribe:order", "orderId": order_id}))
             .await;
+        let answer = loop {
+            let frame = self.next().await;
+            if frame["event"] == "subscribed" || frame["event"] == "error" {
+                break frame;
+            }
+        };
         assert_eq!(answer["event"], "subscribed", "{answer}");
         answer
+    }
+
+    /// Fails if an event named `name` arrives within `wait` (other frames are skipped).
+    pub async fn expect_no_event(&mut self, name: &str, wait: Duration) {
+        let arrived = tokio::time::timeout(wait, async {
+            loop {
+                let message = self.next().await;
+                if message["event"] == name {
+                    return message;
+                }
+            }
+        })
+        .await;
+        if let Ok(message) = arrived {
+            panic!("an unexpected {name} event: {message}");
+        }
     }
 
     /// Waits for the server to close the socket and returns the close code.

@@ -1,15 +1,16 @@
-//! `rnd-local simulate` against an in-process stack.
+//! `rnd-local simulate` against an in-process stack, on both stores.
 
 use std::time::Duration;
 
 use rnd_local::simulate::{SimulateOptions, run};
 
-use crate::helpers::spawn_stack;
+use crate::helpers::{StoreKind, on_both_stores, spawn_on};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulating_two_orders_delivers_both_with_the_drivers_moving() {
+on_both_stores!(simulating_two_orders_delivers_both_with_the_drivers_moving);
+
+async fn simulating_two_orders_delivers_both_with_the_drivers_moving(store: StoreKind) {
     // GIVEN a running stack
-    let stack = spawn_stack().await;
+    let stack = spawn_on(store).await;
     // WHEN two orders are simulated, fast (a long stride, one report every 1.1 s)
     let options = SimulateOptions {
         speed_mps: 1000.0,

@@ -1,0 +1,1008 @@
+//! `rnd-local bench`: a load generator that drives a running local stack over real WebSockets,
+//! on loopback only, and stops by itself.
+//!
+//! **Load** ([`load`]): `orders` orders are driven to `in_transit` over the HTTP API (as
+//! `rnd-local simulate` does); each gets `subscribers` subscribed WebSocket clients (its
+//! customer and chef, alternately, as on several devices) and its assigned driver, who streams
+//! `driver:location` at `rate_hz` for `duration`; `idle` more connections of other customers,
+//! drivers and chefs are held open meanwhile (in their user and role rooms, not in the orders'
+//! rooms). Latency runs from the driver's send to each subscriber's receipt of the
+//! `driver:location_update` (matched on order and `seq`, which the acknowledgement carries).
+//! The stack's `GET /dev/metrics` is read before and after the measured window; the difference,
+//! divided by the accepted updates, is the work per update, which [`cost`] prices.
+//!
+//! **Idle** ([`idle`]): the server's resident memory before and after opening `connections`
+//! connections gives the bytes per connection.
+
+pub mod cost;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::metrics::MetricsSnapshot;
+use crate::simulate::{Client, OrderSetup, SimulateError, Tick, order_in_transit};
+use cost::{CostPerMillion, PRICES, Prices, Work};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a driver waits for the acknowledgement of one location.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a subscriber waits for the answer to `subscribe:order`.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for the setup's events to be fanned out before measuring.
+const QUIET_TIMEOUT: Duration = Duration::from_secs(10);
+/// Central Austin, where the benchmarked drivers drive.
+const CENTRE: (f64, f64) = (30.2672, -97.7431);
+/// Orders set up at once over the HTTP API.
+const SETUP_PARALLELISM: usize = 8;
+
+/// Why a bench failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The URL does not point at this machine.
+    #[error("the bench only talks to loopback; {0} is not a loopback http://HOST:PORT")]
+    NotLoopback(String),
+    /// An option is out of range.
+    #[error("invalid option: {0}")]
+    Options(&'static str),
+    /// The HTTP API failed (setting up orders, reading metrics).
+    #[error("the stack's HTTP API failed")]
+    Http(#[from] SimulateError),
+    /// The stack has no `/dev/metrics` answer that parses (not an `rnd-local` stack?).
+    #[error("GET /dev/metrics did not answer metrics: {0}")]
+    Metrics(String),
+    /// A WebSocket connection failed.
+    #[error("WebSocket")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The stack answered something the protocol does not promise.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    /// A token could not be issued.
+    #[error("could not issue a token")]
+    Token(#[from] crate::TokenError),
+    /// A bench task panicked or was cancelled.
+    #[error("a bench task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The load run's parameters.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The running stack, `http://HOST:PORT` on loopback.
+    pub url: String,
+    /// Orders, each with its own driver streaming locations.
+    pub orders: u32,
+    /// Subscribed clients per order.
+    pub subscribers: u32,
+    /// Location messages per second per driver (the stack accepts about one per second).
+    pub rate_hz: f64,
+    /// How long the drivers stream.
+    pub duration: Duration,
+    /// Idle connections held open besides the orders' rooms.
+    pub idle: u32,
+    /// The stack's JWT secret.
+    pub jwt_secret: String,
+    /// Connections opened at once.
+    pub parallelism: usize,
+    /// How long after the last send deliveries may still arrive before they count as lost.
+    pub grace: Duration,
+}
+
+impl LoadOptions {
+    /// The defaults of `rnd-local bench` against `url`: 50 orders, 4 subscribers each, 1 Hz,
+    /// 20 s, no idle connections, 64 connects at once, 5 s grace.
+    pub fn new(url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            orders: 50,
+            subscribers: 4,
+            rate_hz: 1.0,
+            duration: Duration::from_secs(20),
+            idle: 0,
+            jwt_secret: jwt_secret.into(),
+            parallelism: 64,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The idle run's parameters.
+#[derive(Debug, Clone)]
+pub struct IdleOptions {
+    /// The running stack, `http://HOST:PORT` on loopback.
+    pub url: String,
+    /// Connections to open and hold.
+    pub connections: u32,
+    /// The stack's JWT secret.
+    pub jwt_secret: String,
+    /// Connections opened at once.
+    pub parallelism: usize,
+    /// Pause after the last connect before reading the server's memory.
+    pub settle: Duration,
+}
+
+impl IdleOptions {
+    /// `connections` idle connections against `url`, 64 connects at once, 2 s settle.
+    pub fn new(url: impl Into<String>, connections: u32, jwt_secret: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            connections,
+            jwt_secret: jwt_secret.into(),
+            parallelism: 64,
+            settle: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Connection counts of a load run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connections {
+    /// Opened by the bench: drivers, subscribers and idle ones.
+    pub bench: u64,
+    /// Open at the server when the window started (all clients, the bench's included).
+    pub server: u64,
+    /// The orders' room members: drivers and subscribers.
+    pub room_members: u64,
+}
+
+/// Location messages of a load run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Updates {
+    /// `driver:location` messages sent.
+    pub sent: u64,
+    /// Acknowledged as accepted.
+    pub accepted: u64,
+    /// Refused by the rate limit.
+    pub rate_limited: u64,
+    /// Refused otherwise.
+    pub refused: u64,
+}
+
+/// Deliveries of a load run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deliveries {
+    /// Accepted updates × subscribers.
+    pub expected: u64,
+    /// `driver:location_update`s received that match an accepted update.
+    pub received: u64,
+    /// Expected but not received within the grace period.
+    pub lost: u64,
+    /// `driver:location_update`s received that match no accepted update (should be 0).
+    pub unmatched: u64,
+    /// `order:eta_update`s the subscribers received meanwhile.
+    pub eta_updates: u64,
+}
+
+/// Latency from the driver's send to a subscriber's receipt, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// DynamoDB work of one store operation per accepted update.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationWork {
+    /// Port calls.
+    pub calls: f64,
+    /// DynamoDB requests.
+    pub requests: f64,
+    /// Read request units.
+    pub read_units: f64,
+    /// Write request units.
+    pub write_units: f64,
+}
+
+/// Everything the stack did in the window, per accepted update.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerUpdate {
+    /// Billable work (what [`cost`] prices).
+    #[serde(flatten)]
+    pub work: Work,
+    /// PostToConnection calls.
+    pub posts: f64,
+    /// Posts by event.
+    pub posts_by_event: std::collections::BTreeMap<String, f64>,
+    /// DynamoDB requests.
+    pub dynamodb_requests: f64,
+    /// DynamoDB work by store operation.
+    pub dynamodb_by_operation: std::collections::BTreeMap<String, OperationWork>,
+}
+
+/// The JSON line of a load run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    /// `"load"`.
+    pub mode: &'static str,
+    /// Orders.
+    pub orders: u32,
+    /// Subscribers per order.
+    pub subscribers_per_order: u32,
+    /// Location messages per second per driver.
+    pub rate_hz: f64,
+    /// How long the drivers streamed, s.
+    pub duration_s: f64,
+    /// Connection counts.
+    pub connections: Connections,
+    /// Location messages.
+    pub updates: Updates,
+    /// Deliveries.
+    pub deliveries: Deliveries,
+    /// Send-to-receipt latency.
+    pub latency_ms: Latency,
+    /// Matched deliveries per second of streaming.
+    pub deliveries_per_second: f64,
+    /// The server's resident memory at the end of the window, bytes.
+    pub server_rss_bytes: Option<u64>,
+    /// The server's peak resident memory, bytes.
+    pub server_peak_rss_bytes: Option<u64>,
+    /// Work per accepted update.
+    pub per_accepted_update: PerUpdate,
+    /// USD per million accepted updates.
+    pub cost_per_million_updates_usd: CostPerMillion,
+    /// The prices used.
+    pub prices: Prices,
+    /// What the work and cost figures assume.
+    pub assumptions: cost::Assumptions,
+}
+
+/// The JSON line of an idle run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdleReport {
+    /// `"idle"`.
+    pub mode: &'static str,
+    /// Connections opened.
+    pub connections: u32,
+    /// Open at the server before.
+    pub server_connections_before: u64,
+    /// Open at the server after.
+    pub server_connections_after: u64,
+    /// Server RSS before, bytes.
+    pub rss_before_bytes: Option<u64>,
+    /// Server RSS with the connections open, bytes.
+    pub rss_after_bytes: Option<u64>,
+    /// `(after − before) / connections`.
+    pub bytes_per_connection: Option<f64>,
+    /// Server peak RSS, bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Wall time to open them all, s.
+    pub connect_seconds: f64,
+    /// Connections opened per second.
+    pub connects_per_second: f64,
+    /// Lambda invocations per connection (authorizer + `$connect`).
+    pub lambda_invocations_per_connection: f64,
+    /// DynamoDB write units per connection.
+    pub write_units_per_connection: f64,
+}
+
+/// The authority of `url` when it is `http://HOST:PORT` on loopback (`localhost`, 127.0.0.0/8,
+/// `::1`).
+fn loopback_client(url: &str) -> Result<Client, BenchError> {
+    let client = Client::new(url).map_err(|_| BenchError::NotLoopback(url.to_owned()))?;
+    let host = client
+        .authority()
+        .rsplit_once(':')
+        .map_or(client.authority(), |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(client)
+    } else {
+        Err(BenchError::NotLoopback(url.to_owned()))
+    }
+}
+
+/// `GET /dev/metrics`.
+async fn snapshot(client: &Client) -> Result<MetricsSnapshot, BenchError> {
+    let value = client
+        .call("GET", "/dev/metrics", "", None)
+        .await
+        .map_err(|e| BenchError::Metrics(e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| BenchError::Metrics(e.to_string()))
+}
+
+/// Waits until the stack has posted nothing for half a second (the setup's events are out),
+/// for at most [`QUIET_TIMEOUT`].
+async fn quiet(client: &Client) -> Result<(), BenchError> {
+    let deadline = Instant::now() + QUIET_TIMEOUT;
+    let mut last = snapshot(client).await?.post_to_connection.calls;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = snapshot(client).await?.post_to_connection.calls;
+        if now == last {
+            return Ok(());
+        }
+        last = now;
+    }
+    Ok(())
+}
+
+async fn connect(client: &Client, token: &str) -> Result<Socket, BenchError> {
+    let url = format!("ws://{}/realtime?token={token}", client.authority());
+    let (ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+    Ok(ws)
+}
+
+/// Opens one connection per token, `parallelism` at a time, in order.
+async fn connect_all(
+    client: &Client,
+    tokens: Vec<String>,
+    parallelism: usize,
+) -> Result<Vec<Socket>, BenchError> {
+    futures::stream::iter(tokens)
+        .map(|token| async move { connect(client, &token).await })
+        .buffered(parallelism.max(1))
+        .try_collect()
+        .await
+}
+
+/// Closes every socket, `parallelism` at a time.
+async fn close_all(sockets: Vec<Socket>, parallelism: usize) {
+    futures::stream::iter(sockets)
+        .for_each_concurrent(parallelism.max(1), |mut ws| async move {
+            let _ = ws.close(None).await;
+        })
+        .await;
+}
+
+/// Tokens of `count` idle users: 7 in 10 customers, 2 drivers, 1 chef, each its own user.
+fn idle_tokens(secret: &str, run_id: &str, count: u32) -> Result<Vec<String>, BenchError> {
+    (0..count)
+        .map(|i| {
+            let role = match i % 10 {
+                0..=6 => "customer",
+                7 | 8 => "driver",
+                _ => "chef",
+            };
+            crate::issue_token(
+                secret,
+                &format!("bench-idle-{role}-{run_id}-{i}"),
+                role,
+                None,
+                Duration::from_secs(3600),
+            )
+            .map_err(BenchError::from)
+        })
+        .collect()
+}
+
+/// A frame the bench reads.
+#[derive(Debug, Deserialize)]
+struct Frame {
+    event: String,
+    #[serde(default)]
+    data: FrameData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FrameData {
+    #[serde(default)]
+    order_id: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    accepted: Option<bool>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The next text frame, parsed, within `wait`.
+async fn next_frame(ws: &mut Socket, wait: Duration) -> Result<Frame, BenchError> {
+    loop {
+        let message = tokio::time::timeout(wait, ws.next())
+            .await
+            .map_err(|_| BenchError::Protocol(format!("no answer in {wait:?}")))?
+            .ok_or_else(|| BenchError::Protocol("the WebSocket closed".into()))??;
+        match message {
+            Message::Text(text) => {
+                return serde_json::from_str(text.as_str())
+                    .map_err(|e| BenchError::Protocol(format!("{e}: {text}")));
+            }
+            Message::Close(frame) => {
+                return Err(BenchError::Protocol(format!("closed: {frame:?}")));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Subscribes `ws` to `order_id`.
+async fn subscribe(ws: &mut Socket, order_id: &str) -> Result<(), BenchError> {
+    let message = json!({"action": "subscribe:order", "orderId": order_id}).to_string();
+    ws.send(Message::text(message)).await?;
+    loop {
+        let frame = next_frame(ws, SUBSCRIBE_TIMEOUT).await?;
+        match frame.event.as_str() {
+            "subscribed" => return Ok(()),
+            "error" => {
+                return Err(BenchError::Protocol(format!(
+                    "subscribe:order {order_id} refused"
+                )));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One `driver:location_update` received.
+#[derive(Debug, Clone, Copy)]
+struct Receipt {
+    order: usize,
+    seq: u64,
+    at: Instant,
+}
+
+/// What a subscriber heard until told to stop.
+#[derive(Debug, Default)]
+struct Heard {
+    receipts: Vec<Receipt>,
+    unknown_orders: u64,
+    eta_updates: u64,
+}
+
+async fn listen(
+    mut ws: Socket,
+    orders: Arc<HashMap<String, usize>>,
+    received: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) -> (Socket, Heard) {
+    let mut heard = Heard::default();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            message = ws.next() => {
+                let at = Instant::now();
+                let Some(Ok(message)) = message else { break };
+                let Message::Text(text) = message else { continue };
+                let Ok(frame) = serde_json::from_str::<Frame>(text.as_str()) else { continue };
+                match frame.event.as_str() {
+                    "driver:location_update" => {
+                        let order = frame.data.order_id.as_ref().and_then(|id| orders.get(id));
+                        match (order, frame.data.seq) {
+                            (Some(&order), Some(seq)) => {
+                                heard.receipts.push(Receipt { order, seq, at });
+                                received.fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => heard.unknown_orders += 1,
+                        }
+                    }
+                    "order:eta_update" => heard.eta_updates += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    (ws, heard)
+}
+
+/// What one driver did.
+#[derive(Debug, Default)]
+struct Drove {
+    updates: Updates,
+    /// Accepted updates: seq → when sent.
+    sent_at: HashMap<u64, Instant>,
+}
+
+/// Streams `driver:location` for `order_id` every `period` from `start` until `end`, waiting
+/// for each acknowledgement; each point is a few metres further north.
+async fn drive(
+    ws: &mut Socket,
+    order: usize,
+    order_id: &str,
+    period: Duration,
+    start: Instant,
+    end: Instant,
+) -> Result<Drove, BenchError> {
+    let mut ticker = tokio::time::interval_at(start, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drove = Drove::default();
+    let origin = (
+        CENTRE.0 + (order % 100) as f64 * 0.001,
+        CENTRE.1 + (order / 100) as f64 * 0.001,
+    );
+    let mut step = 0u32;
+    loop {
+        if ticker.tick().await >= end {
+            return Ok(drove);
+        }
+        step += 1;
+        let message = json!({
+            "action": "driver:location", "orderId": order_id,
+            "latitude": origin.0 + f64::from(step) * 0.000_08, "longitude": origin.1,
+            "heading": 0, "speed": 8.3,
+        })
+        .to_string();
+        let sent_at = Instant::now();
+        ws.send(Message::text(message)).await?;
+        drove.updates.sent += 1;
+        loop {
+            let frame = next_frame(ws, ACK_TIMEOUT).await?;
+            match frame.event.as_str() {
+                "driver:location_acknowledged" => {
+                    match (frame.data.accepted, frame.data.seq) {
+                        (Some(true), Some(seq)) => {
+                            drove.updates.accepted += 1;
+                            drove.sent_at.insert(seq, sent_at);
+                        }
+                        _ if frame.data.reason.as_deref() == Some("rate_limited") => {
+                            drove.updates.rate_limited += 1;
+                        }
+                        _ => drove.updates.refused += 1,
+                    }
+                    break;
+                }
+                "error" => {
+                    drove.updates.refused += 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The value at quantile `q` of sorted `values` (nearest rank); 0 when empty.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn latency(mut ms: Vec<f64>) -> Latency {
+    ms.sort_by(f64::total_cmp);
+    Latency {
+        p50: quantile(&ms, 0.50),
+        p90: quantile(&ms, 0.90),
+        p99: quantile(&ms, 0.99),
+        max: ms.last().copied().unwrap_or(0.0),
+    }
+}
+
+/// The stack's work between `before` and `after`, per accepted update.
+fn per_update(
+    before: &MetricsSnapshot,
+    after: &MetricsSnapshot,
+    accepted: u64,
+    connection_minutes: f64,
+) -> PerUpdate {
+    let per = |v: f64| {
+        if accepted == 0 {
+            0.0
+        } else {
+            v / accepted as f64
+        }
+    };
+    let diff = |a: u64, b: u64| a.saturating_sub(b) as f64;
+    let mut work = Work {
+        messages_in: per(diff(
+            after.websocket.billed_messages_in,
+            before.websocket.billed_messages_in,
+        )),
+        messages_out: per(diff(
+            after.websocket.billed_messages_out,
+            before.websocket.billed_messages_out,
+        )),
+        connection_minutes: per(connection_minutes),
+        read_units: per(after.dynamodb.total.read_units - before.dynamodb.total.read_units),
+        write_units: per(after.dynamodb.total.write_units - before.dynamodb.total.write_units),
+        ..Work::default()
+    };
+    for (function, counts) in &after.lambda {
+        let old = before.lambda.get(function).copied().unwrap_or_default();
+        let invocations = diff(counts.invocations, old.invocations);
+        if invocations > 0.0 {
+            work.lambda_invocations
+                .insert(function.clone(), per(invocations));
+            work.lambda_billed_ms
+                .insert(function.clone(), per(diff(counts.billed_ms, old.billed_ms)));
+        }
+    }
+    let posts = &after.post_to_connection;
+    let old_posts = &before.post_to_connection;
+    let posts_by_event = posts
+        .by_event
+        .iter()
+        .filter_map(|(event, n)| {
+            let d = diff(*n, old_posts.by_event.get(event).copied().unwrap_or(0));
+            (d > 0.0).then(|| (event.clone(), per(d)))
+        })
+        .collect();
+    let dynamodb_by_operation = after
+        .dynamodb
+        .by_operation
+        .iter()
+        .filter_map(|(op, units)| {
+            let old = before
+                .dynamodb
+                .by_operation
+                .get(op)
+                .copied()
+                .unwrap_or_default();
+            let calls = diff(units.calls, old.calls);
+            (calls > 0.0).then(|| {
+                (
+                    op.clone(),
+                    OperationWork {
+                        calls: per(calls),
+                        requests: per(diff(units.requests, old.requests)),
+                        read_units: per(units.read_units - old.read_units),
+                        write_units: per(units.write_units - old.write_units),
+                    },
+                )
+            })
+        })
+        .collect();
+    PerUpdate {
+        work,
+        posts: per(diff(posts.calls, old_posts.calls)),
+        posts_by_event,
+        dynamodb_requests: per(diff(
+            after.dynamodb.total.requests,
+            before.dynamodb.total.requests,
+        )),
+        dynamodb_by_operation,
+    }
+}
+
+/// Progress that nobody sees.
+struct Silent;
+
+impl Tick for Silent {
+    fn tick(&self, _: Option<String>) {}
+}
+
+/// Runs the load bench (see the module documentation) and returns its report.
+///
+/// Fails when the URL is not loopback, an option is out of range, the stack is unreachable or
+/// has no `/dev/metrics`, or a connection, subscription or acknowledgement fails.
+pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
+    let client = loopback_client(&options.url)?;
+    if options.orders == 0 {
+        return Err(BenchError::Options("--orders must be at least 1"));
+    }
+    if !(options.rate_hz.is_finite() && options.rate_hz > 0.0) {
+        return Err(BenchError::Options("--rate-hz must be positive"));
+    }
+    if options.duration.is_zero() {
+        return Err(BenchError::Options("--duration-secs must be positive"));
+    }
+    snapshot(&client).await?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let admin = crate::issue_token(
+        &options.jwt_secret,
+        &format!("bench-admin-{run_id}"),
+        "admin",
+        None,
+        Duration::from_secs(3600),
+    )?;
+    let setup = OrderSetup {
+        client: &client,
+        jwt_secret: &options.jwt_secret,
+        run_id: &run_id,
+        admin: &admin,
+        step_pause: Duration::ZERO,
+    };
+    let started = Instant::now();
+    let prepared: Vec<_> = futures::stream::iter(0..options.orders)
+        .map(|k| {
+            let setup = &setup;
+            let chef = (CENTRE.0 + f64::from(k % 50) * 0.002, CENTRE.1);
+            let customer = (chef.0 + 0.02, chef.1 + 0.02);
+            async move { order_in_transit(setup, k + 1, chef, customer, &Silent).await }
+        })
+        .buffered(SETUP_PARALLELISM)
+        .try_collect()
+        .await?;
+    eprintln!(
+        "bench: {} orders in transit in {:.1} s",
+        prepared.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let idle = connect_all(
+        &client,
+        idle_tokens(&options.jwt_secret, &run_id, options.idle)?,
+        options.parallelism,
+    )
+    .await?;
+    let subscriber_tokens: Vec<String> = prepared
+        .iter()
+        .flat_map(|o| {
+            (0..options.subscribers).map(move |j| {
+                if j % 2 == 0 {
+                    o.customer.clone()
+                } else {
+                    o.chef.clone()
+                }
+            })
+        })
+        .collect();
+    let mut subscribers = connect_all(&client, subscriber_tokens, options.parallelism).await?;
+    let subscriptions = subscribers.iter_mut().enumerate().map(|(i, ws)| {
+        let order_id = &prepared[i / options.subscribers as usize].order_id;
+        async move { subscribe(ws, order_id).await }
+    });
+    futures::stream::iter(subscriptions)
+        .buffer_unordered(options.parallelism.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    let drivers = connect_all(
+        &client,
+        prepared.iter().map(|o| o.driver.clone()).collect(),
+        options.parallelism,
+    )
+    .await?;
+    let room_members = u64::from(options.orders) * u64::from(1 + options.subscribers);
+    eprintln!(
+        "bench: {} connections open in {:.1} s ({} idle)",
+        room_members + u64::from(options.idle),
+        started.elapsed().as_secs_f64(),
+        options.idle
+    );
+    quiet(&client).await?;
+
+    // The measured window.
+    let order_index: Arc<HashMap<String, usize>> = Arc::new(
+        prepared
+            .iter()
+            .enumerate()
+            .map(|(k, o)| (o.order_id.clone(), k))
+            .collect(),
+    );
+    let received = Arc::new(AtomicU64::new(0));
+    let (stop, stop_rx) = watch::channel(false);
+    let listeners: Vec<_> = subscribers
+        .into_iter()
+        .map(|ws| {
+            tokio::spawn(listen(
+                ws,
+                Arc::clone(&order_index),
+                Arc::clone(&received),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let before = snapshot(&client).await?;
+    let window_start = Instant::now();
+    let period = Duration::from_secs_f64(1.0 / options.rate_hz);
+    let first = window_start + Duration::from_millis(100);
+    let end = first + options.duration;
+    let driving: Vec<_> = drivers
+        .into_iter()
+        .zip(prepared.iter())
+        .enumerate()
+        .map(|(k, (mut ws, order))| {
+            let order_id = order.order_id.clone();
+            // Drivers spread over the period, as real ones are.
+            let start = first + period.mul_f64(k as f64 / f64::from(options.orders));
+            tokio::spawn(async move {
+                let drove = drive(&mut ws, k, &order_id, period, start, end).await;
+                (ws, drove)
+            })
+        })
+        .collect();
+    let mut updates = Updates::default();
+    let mut sent_at: Vec<HashMap<u64, Instant>> = Vec::with_capacity(driving.len());
+    let mut driver_sockets = Vec::with_capacity(driving.len());
+    for task in driving {
+        let (ws, drove) = task.await?;
+        let drove = drove?;
+        updates.sent += drove.updates.sent;
+        updates.accepted += drove.updates.accepted;
+        updates.rate_limited += drove.updates.rate_limited;
+        updates.refused += drove.updates.refused;
+        sent_at.push(drove.sent_at);
+        driver_sockets.push(ws);
+    }
+    let driven = window_start.elapsed();
+    let expected = updates.accepted * u64::from(options.subscribers);
+    let grace_end = Instant::now() + options.grace;
+    while received.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    quiet(&client).await?;
+    let after = snapshot(&client).await?;
+    let window = window_start.elapsed();
+    let _ = stop.send(true);
+
+    let mut latencies = Vec::new();
+    let mut unmatched = 0;
+    let mut eta_updates = 0;
+    let mut sockets = driver_sockets;
+    for listener in listeners {
+        let (ws, heard) = listener.await?;
+        sockets.push(ws);
+        unmatched += heard.unknown_orders;
+        eta_updates += heard.eta_updates;
+        for r in heard.receipts {
+            match sent_at[r.order].get(&r.seq) {
+                Some(sent) => latencies.push(r.at.duration_since(*sent).as_secs_f64() * 1000.0),
+                None => unmatched += 1,
+            }
+        }
+    }
+    sockets.extend(idle);
+    close_all(sockets, options.parallelism).await;
+
+    let matched = latencies.len() as u64;
+    let connection_minutes = room_members as f64 * window.as_secs_f64() / 60.0;
+    let per_accepted_update = per_update(&before, &after, updates.accepted, connection_minutes);
+    let cost = cost::cost_per_million(&per_accepted_update.work, options.subscribers, &PRICES);
+    Ok(LoadReport {
+        mode: "load",
+        orders: options.orders,
+        subscribers_per_order: options.subscribers,
+        rate_hz: options.rate_hz,
+        duration_s: options.duration.as_secs_f64(),
+        connections: Connections {
+            bench: room_members + u64::from(options.idle),
+            server: before.connections,
+            room_members,
+        },
+        updates,
+        deliveries: Deliveries {
+            expected,
+            received: matched,
+            lost: expected.saturating_sub(matched),
+            unmatched,
+            eta_updates,
+        },
+        latency_ms: latency(latencies),
+        deliveries_per_second: matched as f64 / driven.as_secs_f64(),
+        server_rss_bytes: after.memory.rss_bytes,
+        server_peak_rss_bytes: after.memory.peak_rss_bytes,
+        per_accepted_update,
+        cost_per_million_updates_usd: cost,
+        prices: PRICES,
+        assumptions: cost::ASSUMPTIONS,
+    })
+}
+
+/// Runs the idle bench (see the module documentation) and returns its report.
+///
+/// Fails when the URL is not loopback, the stack is unreachable or has no `/dev/metrics`, or a
+/// connection fails.
+pub async fn idle(options: &IdleOptions) -> Result<IdleReport, BenchError> {
+    let client = loopback_client(&options.url)?;
+    if options.connections == 0 {
+        return Err(BenchError::Options("--connections must be at least 1"));
+    }
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let tokens = idle_tokens(&options.jwt_secret, &run_id, options.connections)?;
+    let before = snapshot(&client).await?;
+    let started = Instant::now();
+    let sockets = connect_all(&client, tokens, options.parallelism).await?;
+    let connect_seconds = started.elapsed().as_secs_f64();
+    tokio::time::sleep(options.settle).await;
+    let after = snapshot(&client).await?;
+    close_all(sockets, options.parallelism).await;
+
+    let n = f64::from(options.connections);
+    let bytes_per_connection = match (before.memory.rss_bytes, after.memory.rss_bytes) {
+        (Some(b), Some(a)) => Some((a as f64 - b as f64) / n),
+        _ => None,
+    };
+    let invocations = |s: &MetricsSnapshot| s.lambda.values().map(|c| c.invocations).sum::<u64>();
+    Ok(IdleReport {
+        mode: "idle",
+        connections: options.connections,
+        server_connections_before: before.connections,
+        server_connections_after: after.connections,
+        rss_before_bytes: before.memory.rss_bytes,
+        rss_after_bytes: after.memory.rss_bytes,
+        bytes_per_connection,
+        peak_rss_bytes: after.memory.peak_rss_bytes,
+        connect_seconds,
+        connects_per_second: n / connect_seconds.max(f64::EPSILON),
+        lambda_invocations_per_connection: invocations(&after).saturating_sub(invocations(&before))
+            as f64
+            / n,
+        write_units_per_connection: (after.dynamodb.total.write_units
+            - before.dynamodb.total.write_units)
+            / n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_urls_are_driven() {
+        // GIVEN loopback and other URLs WHEN checked THEN only loopback ones pass
+        for url in [
+            "http://127.0.0.1:9001",
+            "http://localhost:9001/",
+            "http://127.0.0.2:80",
+            "http://[::1]:9001",
+        ] {
+            assert!(loopback_client(url).is_ok(), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1:9001",
+            "http://example.com:9001",
+            "https://127.0.0.1:9001",
+            "http://0.0.0.0:9001",
+        ] {
+            assert!(
+                matches!(loopback_client(url), Err(BenchError::NotLoopback(_))),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        // GIVEN latencies 1..=100 ms WHEN summarised THEN p50 = 50, p90 = 90, p99 = 99, max 100
+        let l = latency((1..=100).rev().map(f64::from).collect());
+        assert_eq!((l.p50, l.p90, l.p99, l.max), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(latency(Vec::new()), Latency::default());
+    }
+
+    #[test]
+    fn the_windows_work_is_divided_by_the_accepted_updates() {
+        // GIVEN metrics before and after a window of 10 accepted updates
+        let before = MetricsSnapshot::default();
+        let mut after = MetricsSnapshot::default();
+        after.websocket.billed_messages_in = 12;
+        after.websocket.billed_messages_out = 52;
+        after.dynamodb.total.write_units = 12.0;
+        after.dynamodb.total.read_units = 15.0;
+        after.post_to_connection.calls = 40;
+        after
+            .post_to_connection
+            .by_event
+            .insert("driver:location_update".into(), 40);
+        after.lambda.insert(
+            "driver:location".into(),
+            crate::metrics::LambdaCounts {
+                invocations: 12,
+                handler_micros: 9000,
+                billed_ms: 20,
+            },
+        );
+        // WHEN the work per update is computed
+        let per = per_update(&before, &after, 10, 5.0);
+        // THEN every count is per accepted update
+        assert_eq!(per.work.messages_in, 1.2);
+        assert_eq!(per.work.messages_out, 5.2);
+        assert_eq!(per.work.write_units, 1.2);
+        assert_eq!(per.work.read_units, 1.5);
+        assert_eq!(per.work.connection_minutes, 0.5);
+        assert_eq!(per.posts, 4.0);
+        assert_eq!(per.posts_by_event["driver:location_update"], 4.0);
+        assert_eq!(per.work.lambda_invocations["driver:location"], 1.2);
+        assert_eq!(per.work.lambda_billed_ms["driver:location"], 2.0);
+    }
+}

@@ -1,0 +1,793 @@
+//! A store adapter that meters DynamoDB work: [`MeteredStore`] wraps the store the handlers use,
+//! forwards every port call, and records the DynamoDB requests and read/write request units
+//! `DynamoStore` (`shared/store-dynamodb`) would consume for the same call, whichever store
+//! actually runs (embedded SQLite by default).
+//!
+//! The mapping follows DynamoStore's actual requests (see `docs/table-design.md`) and
+//! DynamoDB's on-demand metering:
+//! - write: 1 WRU per started KB of the item (the larger of before and after for an update;
+//!   the deleted item for a delete); a `TransactWriteItems` costs 2 WRU per started KB of each
+//!   item; a failed conditional write costs the same as a successful one; each GSI whose key
+//!   attributes are written costs 1 WRU more (the indexes are KEYS_ONLY, so entries are small),
+//!   2 when the key changes (delete + put);
+//! - read: 1 RRU per started 4 KB for a strongly consistent read, ½ for an eventually
+//!   consistent one; a `Query` sums the sizes of the items it reads (projection does not
+//!   reduce it) before rounding, and reading nothing still costs one increment.
+//!
+//! Item sizes are computed from the item DynamoStore writes (attribute names + values, with
+//! DynamoDB's sizing rules) where the call carries it: orders and live rows (the stream's
+//! image builder, `poller::image`), profiles, connection, membership and session rows. Where it
+//! does not — a connection row read or updated by id (`get_connection`, `rooms_of`,
+//! `join_room`, `leave_room`) and the user id of each member a room query returns — the size
+//! is bounded instead: a connection row is a few hundred bytes, under 1 KB unless its user agent
+//! is very long, so it is counted as 1 WRU / 1 RRU; a member's user id is counted as
+//! [`ASSUMED_USER_ID_BYTES`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rnd_domain::OrderRecord;
+use rnd_domain::ids::{ConnectionId, OrderId, UserId};
+use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
+use rnd_domain::order::{OrderStatus, OrderView};
+use rnd_domain::ports::{
+    ClosedConnection, Connection, ConnectionStore, LiveLocationStore, OrderPage, OrderQuery,
+    OrderStore, ProfileStore, SESSION_RETENTION_SECS, Store, StoreError,
+};
+use rnd_domain::profile::Profile;
+use rnd_domain::rooms::Room;
+use serde_json::{Value, json};
+
+use crate::metrics::{DynamoUnits, Metrics};
+
+/// A write request unit covers this many bytes of an item.
+const WRITE_UNIT_BYTES: usize = 1024;
+/// A read request unit covers this many bytes (strongly consistent).
+const READ_UNIT_BYTES: usize = 4096;
+/// Most items one `BatchWriteItem` takes.
+const BATCH_WRITE_MAX: usize = 25;
+/// A `Query` returns at most 1 MB per page.
+const QUERY_PAGE_BYTES: usize = 1024 * 1024;
+/// The size counted for a room member's user id, which the member list does not carry.
+pub(crate) const ASSUMED_USER_ID_BYTES: usize = 36;
+/// Bytes of one KEYS_ONLY index entry of an order (table keys + index keys), for listings.
+const INDEX_ENTRY_BYTES: usize = 160;
+
+/// The size of a DynamoDB item given as DynamoDB JSON (`{"name": {"S": "…"}, …}`), by
+/// DynamoDB's rules: each attribute's name plus its value; strings and binaries by length,
+/// numbers ≈ 1 byte per 2 significant digits + 1, booleans and nulls 1, sets the sum of their
+/// elements, lists and maps 3 bytes + 1 per element + the elements (and a map's keys).
+pub(crate) fn item_bytes(item: &Value) -> usize {
+    item.as_object()
+        .map(|attributes| {
+            attributes
+                .iter()
+                .map(|(name, value)| name.len() + value_bytes(value))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn value_bytes(value: &Value) -> usize {
+    let Some((kind, inner)) = value.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match kind.as_str() {
+        "S" => inner.as_str().map_or(0, str::len),
+        "N" => inner.as_str().map_or(0, number_bytes),
+        // Base64 in JSON: 3 bytes per 4 characters.
+        "B" => inner.as_str().map_or(0, |b| b.len() * 3 / 4),
+        "BOOL" | "NULL" => 1,
+        "SS" => strings(inner).iter().map(String::len).sum(),
+        "NS" => strings(inner).iter().map(|n| number_bytes(n)).sum(),
+        "BS" => strings(inner).iter().map(|b| b.len() * 3 / 4).sum(),
+        "L" => {
+            3 + inner
+                .as_array()
+                .map(|a| a.iter().map(|e| value_bytes(e) + 1).sum())
+                .unwrap_or(0)
+        }
+        "M" => {
+            3 + inner
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| k.len() + value_bytes(v) + 1).sum())
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// A number's size: its significant digits (leading and trailing zeros dropped) halved, + 1.
+fn number_bytes(number: &str) -> usize {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.max(1).div_ceil(2) + 1
+}
+
+/// WRU of a standard write of an item of `bytes`.
+pub(crate) fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(WRITE_UNIT_BYTES).max(1) as f64
+}
+
+/// RRU of reading `bytes` in one request.
+pub(crate) fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let increments = bytes.div_ceil(READ_UNIT_BYTES).max(1) as f64;
+    if consistent {
+        increments
+    } else {
+        increments / 2.0
+    }
+}
+
+fn s(v: impl Into<String>) -> Value {
+    json!({ "S": v.into() })
+}
+
+fn n(v: i64) -> Value {
+    json!({ "N": v.to_string() })
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The connection row DynamoStore writes for `c` in `rooms` (`ConnectionRow` in
+/// `store-dynamodb/src/connections.rs`, with its keys), as DynamoDB JSON.
+pub(crate) fn connection_row(c: &Connection, rooms: &[Room]) -> Value {
+    let mut row = json!({
+        "pk": s(format!("CONN#{}", c.connection_id)),
+        "sk": s("CONN"),
+        "itemType": s("connection"),
+        "connectionId": s(c.connection_id.as_str()),
+        "userId": s(c.user_id.as_str()),
+        "role": s(c.role.as_str()),
+        "connectedAt": s(time(c.connected_at)),
+        "tokenExpiresAt": s(time(c.token_expires_at)),
+        "expiresAt": s(time(c.expires_at)),
+        "ttl": n(c.expires_at.timestamp()),
+    });
+    let optional = [
+        ("name", &c.name),
+        ("sourceIp", &c.source_ip),
+        ("userAgent", &c.user_agent),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            row[name] = s(v.as_str());
+        }
+    }
+    if !rooms.is_empty() {
+        row["rooms"] = json!({ "SS": rooms.iter().map(ToString::to_string).collect::<Vec<_>>() });
+    }
+    row
+}
+
+/// The session row DynamoStore keeps for a connection closed at `at`.
+pub(crate) fn session_row(closed: &ClosedConnection) -> Value {
+    let mut row = connection_row(&closed.connection, &closed.rooms);
+    row["sk"] = s("SESSION");
+    row["itemType"] = s("session");
+    row["ttl"] = n(closed.disconnected_at.timestamp() + SESSION_RETENTION_SECS);
+    row["disconnectedAt"] = s(time(closed.disconnected_at));
+    row["durationMs"] = n(closed.duration().num_milliseconds());
+    row
+}
+
+/// The membership row of `connection` (of `user`) in `room`.
+pub(crate) fn membership_row(
+    connection: &ConnectionId,
+    user: &str,
+    room: &Room,
+    ttl: i64,
+) -> Value {
+    json!({
+        "pk": s(format!("ROOM#{room}")),
+        "sk": s(format!("CONN#{connection}")),
+        "itemType": s("membership"),
+        "connectionId": s(connection.as_str()),
+        "room": s(room.to_string()),
+        "userId": s(user),
+        "ttl": n(ttl),
+    })
+}
+
+/// The size of an order or live row as DynamoStore writes it.
+fn record_bytes(record: &OrderRecord) -> Result<usize, StoreError> {
+    crate::poller::image(record)
+        .map(|image| item_bytes(&image))
+        .map_err(StoreError::backend)
+}
+
+/// The size of a profile row as DynamoStore writes it.
+fn profile_bytes(profile: &Profile) -> Result<usize, StoreError> {
+    let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(profile).map_err(StoreError::backend)?;
+    let key = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
+    item.insert("pk".into(), key(format!("USER#{}", profile.user_id)));
+    item.insert("sk".into(), key("PROFILE".into()));
+    item.insert("itemType".into(), key("profile".into()));
+    let json = serde_json::to_value(serde_dynamo::Item::from(item)).map_err(StoreError::backend)?;
+    Ok(item_bytes(&json))
+}
+
+/// The GSI key attributes (`gsiNpk`) an order row carries, by name and value.
+fn index_keys(image: &Value) -> BTreeSet<(String, String)> {
+    image
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| k.starts_with("gsi") && k.ends_with("pk"))
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// WRU of the index entries written when an order row goes from `before` to `after`: 1 per
+/// index entry added or removed (a changed key is both).
+fn index_write_units(before: Option<&Value>, after: &Value) -> f64 {
+    let old = before.map(index_keys).unwrap_or_default();
+    let new = index_keys(after);
+    (old.symmetric_difference(&new).count()) as f64
+}
+
+fn units(requests: u64, read_units: f64, write_units: f64) -> DynamoUnits {
+    DynamoUnits {
+        calls: 1,
+        requests,
+        read_units,
+        write_units,
+    }
+}
+
+/// `open_connection`: one `TransactWriteItems` of the connection row and one membership row
+/// per distinct room.
+pub(crate) fn open_connection_units(c: &Connection, rooms: &[Room]) -> DynamoUnits {
+    let rooms: Vec<Room> = rooms
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ttl = c.expires_at.timestamp();
+    let items = write_units(item_bytes(&connection_row(c, &rooms)))
+        + rooms
+            .iter()
+            .map(|r| {
+                write_units(item_bytes(&membership_row(
+                    &c.connection_id,
+                    c.user_id.as_str(),
+                    r,
+                    ttl,
+                )))
+            })
+            .sum::<f64>();
+    units(1, 0.0, 2.0 * items)
+}
+
+/// `close_connection`: a consistent `GetItem` of the connection row; when it was open, a
+/// `BatchWriteItem` deleting its memberships (25 per request) and a `TransactWriteItems`
+/// deleting the connection row and putting the session row.
+pub(crate) fn close_connection_units(closed: Option<&ClosedConnection>) -> DynamoUnits {
+    let Some(closed) = closed else {
+        return units(1, read_units(0, true), 0.0);
+    };
+    let c = &closed.connection;
+    let row = item_bytes(&connection_row(c, &closed.rooms));
+    let ttl = c.expires_at.timestamp();
+    let memberships: f64 = closed
+        .rooms
+        .iter()
+        .map(|r| {
+            write_units(item_bytes(&membership_row(
+                &c.connection_id,
+                c.user_id.as_str(),
+                r,
+                ttl,
+            )))
+        })
+        .sum();
+    let batches = closed.rooms.len().div_ceil(BATCH_WRITE_MAX) as u64;
+    let transaction = 2.0 * (write_units(row) + write_units(item_bytes(&session_row(closed))));
+    units(
+        1 + batches + 1,
+        read_units(row, true),
+        memberships + transaction,
+    )
+}
+
+/// `room_members`: an eventually consistent `Query` of the room's partition, paged by 1 MB,
+/// reading every membership row (the projection does not reduce the units).
+pub(crate) fn room_members_units(room: &Room, members: &[ConnectionId]) -> DynamoUnits {
+    let ttl = i64::from(u32::MAX);
+    let user = "u".repeat(ASSUMED_USER_ID_BYTES);
+    let sizes: Vec<usize> = members
+        .iter()
+        .map(|m| item_bytes(&membership_row(m, &user, room, ttl)))
+        .collect();
+    let mut pages: Vec<usize> = vec![0];
+    for size in sizes {
+        let last = pages.len() - 1;
+        if pages[last] + size > QUERY_PAGE_BYTES {
+            pages.push(size);
+        } else {
+            pages[last] += size;
+        }
+    }
+    let rru = pages.iter().map(|bytes| read_units(*bytes, false)).sum();
+    units(pages.len() as u64, rru, 0.0)
+}
+
+/// `record_location`: one conditional `UpdateItem` of the live row, whose size is the row
+/// with this write applied (the status counted as the longest driver phase); refused writes
+/// cost the same.
+pub(crate) fn record_location_units(
+    write: &LocationWrite,
+    outcome: &LocationOutcome,
+) -> Result<DynamoUnits, StoreError> {
+    let seq = match outcome {
+        LocationOutcome::Accepted { seq } => *seq,
+        _ => 0,
+    };
+    let live = LiveState {
+        order_id: write.order_id.clone(),
+        seq,
+        status: OrderStatus::AssignedToDriver,
+        driver_id: Some(write.driver_id.clone()),
+        location: Some(write.location.clone()),
+        location_accepted_at_ms: Some(write.now_ms),
+        eta: write.eta,
+        observed_speed_mps: write.observed_speed_mps,
+        updated_at: DateTime::from_timestamp_millis(write.now_ms).unwrap_or_default(),
+    };
+    let bytes = record_bytes(&OrderRecord::Live(live))?;
+    Ok(units(1, 0.0, write_units(bytes)))
+}
+
+/// `get_order`: a consistent `Query` of the order's partition (order row + live row).
+pub(crate) fn get_order_units(view: Option<&OrderView>) -> Result<DynamoUnits, StoreError> {
+    let bytes = match view {
+        Some(v) => {
+            record_bytes(&OrderRecord::Order(v.order.clone()))?
+                + record_bytes(&OrderRecord::Live(v.live.clone()))?
+        }
+        None => 0,
+    };
+    Ok(units(1, read_units(bytes, true), 0.0))
+}
+
+/// `create_order`: one `TransactWriteItems` putting the order and live rows, plus the order's
+/// index entries.
+pub(crate) fn create_order_units(view: &OrderView) -> Result<DynamoUnits, StoreError> {
+    let order = crate::poller::image(&OrderRecord::Order(view.order.clone()))
+        .map_err(StoreError::backend)?;
+    let live = record_bytes(&OrderRecord::Live(view.live.clone()))?;
+    let wru = 2.0 * (write_units(item_bytes(&order)) + write_units(live))
+        + index_write_units(None, &order);
+    Ok(units(1, 0.0, wru))
+}
+
+/// `commit_transition`: one `TransactWriteItems` putting both rows (each the larger of before
+/// and after), plus index entries whose keys changed (assigning a driver adds one).
+pub(crate) fn commit_transition_units(
+    previous: &OrderView,
+    next: &OrderView,
+) -> Result<DynamoUnits, StoreError> {
+    let image = |r: OrderRecord| crate::poller::image(&r).map_err(StoreError::backend);
+    let (old_order, new_order) = (
+        image(OrderRecord::Order(previous.order.clone()))?,
+        image(OrderRecord::Order(next.order.clone()))?,
+    );
+    let (old_live, new_live) = (
+        record_bytes(&OrderRecord::Live(previous.live.clone()))?,
+        record_bytes(&OrderRecord::Live(next.live.clone()))?,
+    );
+    let wru = 2.0
+        * (write_units(item_bytes(&old_order).max(item_bytes(&new_order)))
+            + write_units(old_live.max(new_live)))
+        + index_write_units(Some(&old_order), &new_order);
+    Ok(units(1, 0.0, wru))
+}
+
+/// `list_orders`: an eventually consistent `Query` of an index (KEYS_ONLY entries), then a
+/// consistent `BatchGetItem` of the page's orders. A month-by-month admin listing may query
+/// more than once; one query is counted.
+pub(crate) fn list_orders_units(page: &OrderPage) -> Result<DynamoUnits, StoreError> {
+    let keys = read_units((page.orders.len() + 1) * INDEX_ENTRY_BYTES, false);
+    let mut rru = keys;
+    for order in &page.orders {
+        rru += read_units(record_bytes(&OrderRecord::Order(order.clone()))?, true);
+    }
+    let requests = if page.orders.is_empty() { 1 } else { 2 };
+    Ok(units(requests, rru, 0.0))
+}
+
+/// The store the handlers use, metered into [`Metrics`].
+pub(crate) struct MeteredStore {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for MeteredStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredStore").finish_non_exhaustive()
+    }
+}
+
+impl MeteredStore {
+    /// Meters `inner` into `metrics`.
+    pub(crate) fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    fn record(&self, operation: &'static str, units: DynamoUnits) {
+        self.metrics.dynamodb(operation, units);
+    }
+
+    /// Records a size computation that failed as a bare request, so no call goes uncounted.
+    fn record_or_request(
+        &self,
+        operation: &'static str,
+        units: Result<DynamoUnits, StoreError>,
+        fallback: DynamoUnits,
+    ) {
+        match units {
+            Ok(u) => self.record(operation, u),
+            Err(e) => {
+                tracing::warn!(operation, error = %e, "could not size the item; counting the minimum");
+                self.record(operation, fallback);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MeteredStore {
+    async fn open_connection(
+        &self,
+        connection: &Connection,
+        rooms: &[Room],
+    ) -> Result<(), StoreError> {
+        let result = self.inner.open_connection(connection, rooms).await;
+        self.record("open_connection", open_connection_units(connection, rooms));
+        result
+    }
+
+    /// A consistent `GetItem` of the connection row (under 4 KB: 1 RRU).
+    async fn get_connection(
+        &self,
+        id: &ConnectionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Connection>, StoreError> {
+        let result = self.inner.get_connection(id, now).await;
+        self.record("get_connection", units(1, 1.0, 0.0));
+        result
+    }
+
+    /// A consistent `GetItem` of the connection row (1 RRU), then a `TransactWriteItems`
+    /// updating it (under 1 KB: 2 WRU) and putting the membership row, unless it was gone.
+    async fn join_room(
+        &self,
+        id: &ConnectionId,
+        room: &Room,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.join_room(id, room, now).await;
+        let counted = match &result {
+            Err(StoreError::ConnectionGone) => units(1, 1.0, 0.0),
+            _ => {
+                let user = "u".repeat(ASSUMED_USER_ID_BYTES);
+                let membership = membership_row(id, &user, room, i64::from(u32::MAX));
+                units(2, 1.0, 2.0 * (1.0 + write_units(item_bytes(&membership))))
+            }
+        };
+        self.record("join_room", counted);
+        result
+    }
+
+    /// A `TransactWriteItems` deleting the membership row and updating the connection row;
+    /// when it was not a member, the cancelled transaction and one clean-up write.
+    async fn leave_room(&self, id: &ConnectionId, room: &Room) -> Result<bool, StoreError> {
+        let result = self.inner.leave_room(id, room).await;
+        let counted = match &result {
+            Ok(true) => units(1, 0.0, 4.0),
+            _ => units(2, 0.0, 5.0),
+        };
+        self.record("leave_room", counted);
+        result
+    }
+
+    async fn room_members(
+        &self,
+        room: &Room,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConnectionId>, StoreError> {
+        let result = self.inner.room_members(room, now).await;
+        let members = result.as_deref().unwrap_or(&[]);
+        self.record("room_members", room_members_units(room, members));
+        result
+    }
+
+    /// A consistent `GetItem` of the connection row (1 RRU).
+    async fn rooms_of(&self, id: &ConnectionId) -> Result<Vec<Room>, StoreError> {
+        let result = self.inner.rooms_of(id).await;
+        self.record("rooms_of", units(1, 1.0, 0.0));
+        result
+    }
+
+    async fn close_connection(
+        &self,
+        id: &ConnectionId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ClosedConnection>, StoreError> {
+        let result = self.inner.close_connection(id, at).await;
+        let closed = result.as_ref().ok().and_then(Option::as_ref);
+        self.record("close_connection", close_connection_units(closed));
+        result
+    }
+}
+
+#[async_trait]
+impl OrderStore for MeteredStore {
+    async fn create_order(&self, view: &OrderView) -> Result<(), StoreError> {
+        let result = self.inner.create_order(view).await;
+        self.record_or_request("create_order", create_order_units(view), units(1, 0.0, 4.0));
+        result
+    }
+
+    async fn get_order(&self, id: &OrderId) -> Result<Option<OrderView>, StoreError> {
+        let result = self.inner.get_order(id).await;
+        let view = result.as_ref().ok().and_then(Option::as_ref);
+        self.record_or_request("get_order", get_order_units(view), units(1, 1.0, 0.0));
+        result
+    }
+
+    async fn commit_transition(
+        &self,
+        previous: &OrderView,
+        next: &OrderView,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.commit_transition(previous, next).await;
+        self.record_or_request(
+            "commit_transition",
+            commit_transition_units(previous, next),
+            units(1, 0.0, 4.0),
+        );
+        result
+    }
+
+    /// An `UpdateItem` of the small counter row (1 WRU).
+    async fn next_order_number(&self, day: NaiveDate) -> Result<u32, StoreError> {
+        let result = self.inner.next_order_number(day).await;
+        self.record("next_order_number", units(1, 0.0, 1.0));
+        result
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
+        let result = self.inner.list_orders(query).await;
+        let counted = match &result {
+            Ok(page) => list_orders_units(page),
+            Err(_) => Ok(units(1, 0.5, 0.0)),
+        };
+        self.record_or_request("list_orders", counted, units(1, 0.5, 0.0));
+        result
+    }
+}
+
+#[async_trait]
+impl LiveLocationStore for MeteredStore {
+    async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError> {
+        let result = self.inner.record_location(write).await;
+        let counted = match &result {
+            Ok(outcome) => record_location_units(write, outcome),
+            Err(_) => Ok(units(1, 0.0, 1.0)),
+        };
+        self.record_or_request("record_location", counted, units(1, 0.0, 1.0));
+        result
+    }
+}
+
+#[async_trait]
+impl ProfileStore for MeteredStore {
+    /// A consistent `GetItem` of the profile row.
+    async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>, StoreError> {
+        let result = self.inner.get_profile(user).await;
+        let bytes = match &result {
+            Ok(Some(p)) => profile_bytes(p).unwrap_or(0),
+            _ => 0,
+        };
+        self.record("get_profile", units(1, read_units(bytes, true), 0.0));
+        result
+    }
+
+    /// A `PutItem` of the profile row.
+    async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError> {
+        let result = self.inner.put_profile(profile).await;
+        let counted = profile_bytes(profile).map(|b| units(1, 0.0, write_units(b)));
+        self.record_or_request("put_profile", counted, units(1, 0.0, 1.0));
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rnd_domain::live::LocationOutcome;
+    use rnd_store_conformance::fixtures;
+
+    use super::*;
+
+    #[test]
+    fn item_sizes_follow_dynamodbs_rules() {
+        // GIVEN an item with a string, a number, a boolean, a string set, a list and a map
+        let item = json!({
+            "pk": {"S": "ORDER#1"},
+            "seq": {"N": "12300"},
+            "ok": {"BOOL": true},
+            "rooms": {"SS": ["ab", "cde"]},
+            "l": {"L": [{"S": "x"}, {"N": "7"}]},
+            "m": {"M": {"k": {"S": "vv"}}},
+        });
+        // WHEN it is sized
+        // THEN each attribute counts its name and value by the rules
+        let expected = (2 + 7) // "pk" + "ORDER#1"
+            + (3 + 3) // "seq" + 3 significant digits → 2 + 1
+            + (2 + 1) // "ok" + boolean
+            + (5 + 5) // "rooms" + "ab" + "cde"
+            + (1 + 3 + (1 + 1) + (2 + 1)) // "l" + 3 + ("x" + 1) + (7 → 2, + 1)
+            + (1 + 3 + (1 + 2 + 1)); // "m" + 3 + ("k" + "vv" + 1)
+        assert_eq!(item_bytes(&item), expected);
+    }
+
+    #[test]
+    fn units_round_up_per_kilobyte_written_and_per_4_kb_read() {
+        // GIVEN item sizes WHEN converted to request units THEN they round up, with a minimum
+        assert_eq!(write_units(0), 1.0);
+        assert_eq!(write_units(1024), 1.0);
+        assert_eq!(write_units(1025), 2.0);
+        assert_eq!(read_units(4096, true), 1.0);
+        assert_eq!(read_units(4097, true), 2.0);
+        assert_eq!(read_units(100, false), 0.5);
+    }
+
+    fn location_write(order_id: &OrderId, driver: &UserId) -> LocationWrite {
+        let now = fixtures::now();
+        let location: rnd_domain::live::DriverLocation = serde_json::from_value(json!({
+            "latitude": 30.2672, "longitude": -97.7431, "heading": 270.0, "speed": 8.5,
+            "accuracy": 5.0, "recordedAt": now,
+        }))
+        .unwrap();
+        LocationWrite {
+            order_id: order_id.clone(),
+            driver_id: driver.clone(),
+            location,
+            eta: Some(rnd_domain::live::Eta {
+                eta_minutes: 12,
+                estimated_delivery_time: now,
+                computed_at: now,
+            }),
+            observed_speed_mps: Some(8.4),
+            now_ms: now.timestamp_millis(),
+            min_interval_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn a_location_is_one_write_unit_on_the_small_live_row_accepted_or_refused() {
+        // GIVEN a full location write (heading, speed, accuracy, ETA, speed estimate)
+        let order_id = OrderId::parse("0b7c4a2e-6f1d-4c5e-9a8b-3d2f1e0c9b8a").unwrap();
+        let driver = UserId::parse("driver-00000000-0000-0000-0000-000000000001").unwrap();
+        let write = location_write(&order_id, &driver);
+        // WHEN it is accepted, or refused by the rate limit
+        let accepted =
+            record_location_units(&write, &LocationOutcome::Accepted { seq: 123_456 }).unwrap();
+        let refused = record_location_units(
+            &write,
+            &LocationOutcome::RateLimited {
+                retry_after_ms: 400,
+            },
+        )
+        .unwrap();
+        // THEN each is one UpdateItem of one WRU: the live row stays under 1 KB
+        assert_eq!((accepted.requests, accepted.write_units), (1, 1.0));
+        assert_eq!((refused.requests, refused.write_units), (1, 1.0));
+        assert_eq!(accepted.read_units, 0.0);
+    }
+
+    #[test]
+    fn placing_an_order_is_a_doubled_transaction_plus_its_index_entries() {
+        // GIVEN a placed order (no driver yet: customer, chef and month indexes)
+        let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
+        let order_bytes =
+            item_bytes(&crate::poller::image(&OrderRecord::Order(view.order.clone())).unwrap());
+        let live_bytes =
+            item_bytes(&crate::poller::image(&OrderRecord::Live(view.live.clone())).unwrap());
+        // WHEN its creation and a consistent read of it are metered
+        let created = create_order_units(&view).unwrap();
+        let read = get_order_units(Some(&view)).unwrap();
+        // THEN the transaction costs 2 WRU per started KB of each row, + 1 per index entry
+        assert_eq!(
+            created.write_units,
+            2.0 * (write_units(order_bytes) + write_units(live_bytes)) + 3.0
+        );
+        // AND the read costs 1 RRU per started 4 KB of both rows
+        assert_eq!(read.read_units, read_units(order_bytes + live_bytes, true));
+        assert_eq!(read.requests, 1);
+    }
+
+    #[test]
+    fn assigning_a_driver_adds_the_driver_index_entry_to_the_transition() {
+        // GIVEN an order ready for pickup and the same order assigned to a driver
+        let mut view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
+        let before = view.clone();
+        let mut image = crate::poller::image(&OrderRecord::Order(view.order.clone())).unwrap();
+        image["gsi3pk"] = s("DRIVER#driver-1");
+        // WHEN the index difference is counted
+        let added = index_write_units(
+            Some(&crate::poller::image(&OrderRecord::Order(before.order.clone())).unwrap()),
+            &image,
+        );
+        // THEN one entry is written; an unchanged order writes none
+        assert_eq!(added, 1.0);
+        view.order.seq += 1;
+        let same = commit_transition_units(&before, &view).unwrap();
+        let rows = 2.0
+            * (write_units(item_bytes(
+                &crate::poller::image(&OrderRecord::Order(view.order.clone())).unwrap(),
+            )) + 1.0);
+        assert_eq!(same.write_units, rows);
+    }
+
+    #[test]
+    fn a_room_query_is_half_a_unit_per_started_4_kb_of_members() {
+        // GIVEN a room of 4 members and one of 100
+        let room: Room = "order:order-1".parse().unwrap();
+        let ids = |count: usize| -> Vec<ConnectionId> {
+            (0..count)
+                .map(|i| ConnectionId::parse(format!("C{i:014}Q=")).unwrap())
+                .collect()
+        };
+        // WHEN their member queries are metered
+        let small = room_members_units(&room, &ids(4));
+        let large = room_members_units(&room, &ids(100));
+        let empty = room_members_units(&room, &[]);
+        // THEN 4 members (well under 4 KB) cost ½ RRU, 100 members more, and none still ½
+        assert_eq!((small.requests, small.read_units), (1, 0.5));
+        assert!(large.read_units > 0.5);
+        assert_eq!(empty.read_units, 0.5);
+    }
+
+    #[test]
+    fn opening_and_closing_a_connection_write_its_rows_in_transactions() {
+        // GIVEN a customer's connection in its two initial rooms
+        let customer = fixtures::customer();
+        let connection = fixtures::connection("Ch3fConnId0001Q=", &customer, fixtures::now());
+        let rooms = rnd_domain::rooms::initial_rooms(&customer);
+        // WHEN it is opened and closed
+        let opened = open_connection_units(&connection, &rooms);
+        let closed = close_connection_units(Some(&ClosedConnection {
+            connection: connection.clone(),
+            disconnected_at: fixtures::now(),
+            rooms: rooms.to_vec(),
+        }));
+        // THEN opening is one transaction of three small rows (2 WRU each)
+        assert_eq!((opened.requests, opened.write_units), (1, 6.0));
+        // AND closing reads the row, batch-deletes two memberships and swaps row for session
+        assert_eq!(
+            (closed.requests, closed.read_units, closed.write_units),
+            (3, 1.0, 2.0 + 4.0)
+        );
+        // AND closing a connection that was not open is the read alone
+        assert_eq!(close_connection_units(None).write_units, 0.0);
+    }
+}

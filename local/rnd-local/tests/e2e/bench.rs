@@ -1,0 +1,118 @@
+//! `rnd-local bench` against an in-process stack: tiny runs whose reports must add up.
+
+use std::time::Duration;
+
+use rnd_domain::identity::DEV_JWT_SECRET;
+use rnd_local::bench::{IdleOptions, LoadOptions, idle, load};
+
+use crate::helpers::spawn_stack;
+
+/// `per_update × accepted`, back to a whole count.
+fn total(per_update: f64, accepted: u64) -> u64 {
+    (per_update * accepted as f64).round() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_load_run_delivers_every_accepted_update_and_meters_the_work_per_update() {
+    // GIVEN a running stack
+    let stack = spawn_stack().await;
+    // WHEN 2 orders with 2 subscribers each stream locations at 1 Hz for 3 s, next to 3 idle
+    // connections
+    let options = LoadOptions {
+        orders: 2,
+        subscribers: 2,
+        duration: Duration::from_secs(3),
+        idle: 3,
+        ..LoadOptions::new(stack.http_url(), DEV_JWT_SECRET)
+    };
+    let report = tokio::time::timeout(Duration::from_secs(120), load(&options))
+        .await
+        .expect("the bench ends by itself")
+        .expect("the bench succeeds");
+    let updates = report.updates;
+
+    // THEN every send was acknowledged, at least the first of each driver accepted
+    assert!(updates.accepted >= 2, "{report:?}");
+    assert_eq!(updates.refused, 0, "{report:?}");
+    assert_eq!(updates.sent, updates.accepted + updates.rate_limited);
+    // AND every accepted update reached both subscribers of its order, and nothing else came
+    let deliveries = report.deliveries;
+    assert_eq!(deliveries.expected, updates.accepted * 2);
+    assert_eq!(deliveries.received, deliveries.expected, "{report:?}");
+    assert_eq!((deliveries.lost, deliveries.unmatched), (0, 0));
+    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p50 <= report.latency_ms.max);
+    // AND the server held the bench's connections: 2 drivers, 4 subscribers, 3 idle
+    assert_eq!(report.connections.server, 9);
+    assert_eq!(report.connections.room_members, 6);
+
+    // AND per accepted update the stack posted one location update per room member: the
+    // order's room holds its 2 subscribers only
+    let per = &report.per_accepted_update;
+    assert_eq!(per.posts_by_event["driver:location_update"], 2.0);
+    // AND each location message was one message in, one driver:location invocation, one
+    // conditional write of 1 WRU on the live row, and one acknowledgement out
+    let sent = updates.sent;
+    assert_eq!(total(per.work.messages_in, updates.accepted), sent);
+    assert_eq!(
+        total(
+            per.work.lambda_invocations["driver:location"],
+            updates.accepted
+        ),
+        sent
+    );
+    let location_writes = per.dynamodb_by_operation["record_location"];
+    assert_eq!(total(location_writes.calls, updates.accepted), sent);
+    assert_eq!(location_writes.write_units, location_writes.calls);
+    let delivered_posts: f64 = per.posts_by_event.values().sum();
+    assert_eq!(
+        total(per.work.messages_out, updates.accepted),
+        sent + total(delivered_posts, updates.accepted)
+    );
+    // AND the fan-out read the order's room once per invocation at most
+    let lookups = per.dynamodb_by_operation["room_members"].calls;
+    assert!(lookups <= per.work.lambda_invocations["stream-fanout"] + 1e-9);
+    // AND the cost per million updates is above the floor of 1 + S messages
+    let cost = report.cost_per_million_updates_usd;
+    assert_eq!(cost.floor, 3.0);
+    assert!(cost.total > cost.floor, "{cost:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_run_holds_its_connections_and_meters_each_connect() {
+    // GIVEN a running stack
+    let stack = spawn_stack().await;
+    // WHEN 20 idle connections are opened and held
+    let options = IdleOptions {
+        settle: Duration::from_millis(100),
+        ..IdleOptions::new(stack.http_url(), 20, DEV_JWT_SECRET)
+    };
+    let report = tokio::time::timeout(Duration::from_secs(60), idle(&options))
+        .await
+        .expect("the bench ends by itself")
+        .expect("the bench succeeds");
+    // THEN the server held all 20 when its memory was read
+    assert_eq!(
+        report.server_connections_after - report.server_connections_before,
+        20
+    );
+    assert!(report.bytes_per_connection.is_some(), "{report:?}");
+    // AND each connect ran the authorizer and $connect, which wrote the connection row and its
+    // user and role memberships in one transaction (2 WRU per small row)
+    assert_eq!(report.lambda_invocations_per_connection, 2.0);
+    assert_eq!(report.write_units_per_connection, 6.0);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_refuses_a_stack_that_is_not_on_loopback() {
+    // GIVEN a URL of another machine
+    let options = LoadOptions::new("http://192.0.2.1:9001", DEV_JWT_SECRET);
+    // WHEN the bench is asked to drive it
+    let refused = load(&options).await;
+    // THEN it refuses before connecting anywhere
+    assert!(
+        matches!(refused, Err(rnd_local::bench::BenchError::NotLoopback(_))),
+        "{refused:?}"
+    );
+}
