@@ -14,9 +14,9 @@
 //!   consistent one; a `Query` sums the sizes of the items it reads (projection does not
 //!   reduce it) before rounding, and reading nothing still costs one increment.
 //!
-//! Item sizes are computed from the item DynamoStore writes (attribute names + values, with
-//! DynamoDB's sizing rules) where the call carries it: orders and live rows (the stream's
-//! image builder, `poller::image`), profiles, connection, membership and session rows. Where it
+//! Item sizes are those of the very items DynamoStore writes, built by its own item builders and
+//! sized by DynamoDB's rules (`rnd_store_dynamodb::items`) where the call carries them: order
+//! and live rows, profiles, connection, membership and session rows. Where it
 //! does not — a connection row read or updated by id (`get_connection`, `rooms_of`,
 //! `join_room`, `leave_room`) and the user id of each member a room query returns — the size
 //! is bounded instead: a connection row is a few hundred bytes, under 1 KB unless its user agent
@@ -27,18 +27,19 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rnd_domain::OrderRecord;
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
 use rnd_domain::ports::{
     ClosedConnection, Connection, ConnectionStore, LiveLocationStore, OrderPage, OrderQuery,
-    OrderStore, ProfileStore, SESSION_RETENTION_SECS, Store, StoreError,
+    OrderStore, ProfileStore, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
-use serde_json::{Value, json};
+
+use rnd_store_dynamodb::items::{self, Item};
 
 use crate::metrics::{DynamoUnits, Metrics};
 
@@ -55,66 +56,6 @@ pub(crate) const ASSUMED_USER_ID_BYTES: usize = 36;
 /// Bytes of one KEYS_ONLY index entry of an order (table keys + index keys), for listings.
 const INDEX_ENTRY_BYTES: usize = 160;
 
-/// The size of a DynamoDB item given as DynamoDB JSON (`{"name": {"S": "…"}, …}`), by
-/// DynamoDB's rules: each attribute's name plus its value; strings and binaries by length,
-/// numbers ≈ 1 byte per 2 significant digits + 1, booleans and nulls 1, sets the sum of their
-/// elements, lists and maps 3 bytes + 1 per element + the elements (and a map's keys).
-pub(crate) fn item_bytes(item: &Value) -> usize {
-    item.as_object()
-        .map(|attributes| {
-            attributes
-                .iter()
-                .map(|(name, value)| name.len() + value_bytes(value))
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-fn value_bytes(value: &Value) -> usize {
-    let Some((kind, inner)) = value.as_object().and_then(|o| o.iter().next()) else {
-        return 0;
-    };
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    match kind.as_str() {
-        "S" => inner.as_str().map_or(0, str::len),
-        "N" => inner.as_str().map_or(0, number_bytes),
-        // Base64 in JSON: 3 bytes per 4 characters.
-        "B" => inner.as_str().map_or(0, |b| b.len() * 3 / 4),
-        "BOOL" | "NULL" => 1,
-        "SS" => strings(inner).iter().map(String::len).sum(),
-        "NS" => strings(inner).iter().map(|n| number_bytes(n)).sum(),
-        "BS" => strings(inner).iter().map(|b| b.len() * 3 / 4).sum(),
-        "L" => {
-            3 + inner
-                .as_array()
-                .map(|a| a.iter().map(|e| value_bytes(e) + 1).sum())
-                .unwrap_or(0)
-        }
-        "M" => {
-            3 + inner
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| k.len() + value_bytes(v) + 1).sum())
-                .unwrap_or(0)
-        }
-        _ => 0,
-    }
-}
-
-/// A number's size: its significant digits (leading and trailing zeros dropped) halved, + 1.
-fn number_bytes(number: &str) -> usize {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
-    significant.max(1).div_ceil(2) + 1
-}
-
 /// WRU of a standard write of an item of `bytes`.
 pub(crate) fn write_units(bytes: usize) -> f64 {
     bytes.div_ceil(WRITE_UNIT_BYTES).max(1) as f64
@@ -130,113 +71,47 @@ pub(crate) fn read_units(bytes: usize, consistent: bool) -> f64 {
     }
 }
 
-fn s(v: impl Into<String>) -> Value {
-    json!({ "S": v.into() })
-}
-
-fn n(v: i64) -> Value {
-    json!({ "N": v.to_string() })
-}
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-/// The connection row DynamoStore writes for `c` in `rooms` (`ConnectionRow` in
-/// `store-dynamodb/src/connections.rs`, with its keys), as DynamoDB JSON.
-pub(crate) fn connection_row(c: &Connection, rooms: &[Room]) -> Value {
-    let mut row = json!({
-        "pk": s(format!("CONN#{}", c.connection_id)),
-        "sk": s("CONN"),
-        "itemType": s("connection"),
-        "connectionId": s(c.connection_id.as_str()),
-        "userId": s(c.user_id.as_str()),
-        "role": s(c.role.as_str()),
-        "connectedAt": s(time(c.connected_at)),
-        "tokenExpiresAt": s(time(c.token_expires_at)),
-        "expiresAt": s(time(c.expires_at)),
-        "ttl": n(c.expires_at.timestamp()),
-    });
-    let optional = [
-        ("name", &c.name),
-        ("sourceIp", &c.source_ip),
-        ("userAgent", &c.user_agent),
-    ];
-    for (name, value) in optional {
-        if let Some(v) = value {
-            row[name] = s(v.as_str());
-        }
-    }
-    if !rooms.is_empty() {
-        row["rooms"] = json!({ "SS": rooms.iter().map(ToString::to_string).collect::<Vec<_>>() });
-    }
-    row
-}
-
-/// The session row DynamoStore keeps for a connection closed at `at`.
-pub(crate) fn session_row(closed: &ClosedConnection) -> Value {
-    let mut row = connection_row(&closed.connection, &closed.rooms);
-    row["sk"] = s("SESSION");
-    row["itemType"] = s("session");
-    row["ttl"] = n(closed.disconnected_at.timestamp() + SESSION_RETENTION_SECS);
-    row["disconnectedAt"] = s(time(closed.disconnected_at));
-    row["durationMs"] = n(closed.duration().num_milliseconds());
-    row
-}
-
-/// The membership row of `connection` (of `user`) in `room`.
-pub(crate) fn membership_row(
-    connection: &ConnectionId,
-    user: &str,
-    room: &Room,
-    ttl: i64,
-) -> Value {
-    json!({
-        "pk": s(format!("ROOM#{room}")),
-        "sk": s(format!("CONN#{connection}")),
-        "itemType": s("membership"),
-        "connectionId": s(connection.as_str()),
-        "room": s(room.to_string()),
-        "userId": s(user),
-        "ttl": n(ttl),
-    })
+/// The metered size of an item built by `DynamoStore`'s own item builders.
+fn sized(item: Result<Item, StoreError>) -> Result<usize, StoreError> {
+    item.map(|i| items::size(&i))
 }
 
 /// The size of an order or live row as DynamoStore writes it.
 fn record_bytes(record: &OrderRecord) -> Result<usize, StoreError> {
-    crate::poller::image(record)
-        .map(|image| item_bytes(&image))
-        .map_err(StoreError::backend)
+    sized(items::order_record(record))
 }
 
 /// The size of a profile row as DynamoStore writes it.
 fn profile_bytes(profile: &Profile) -> Result<usize, StoreError> {
-    let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-        serde_dynamo::to_item(profile).map_err(StoreError::backend)?;
-    let key = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
-    item.insert("pk".into(), key(format!("USER#{}", profile.user_id)));
-    item.insert("sk".into(), key("PROFILE".into()));
-    item.insert("itemType".into(), key("profile".into()));
-    let json = serde_json::to_value(serde_dynamo::Item::from(item)).map_err(StoreError::backend)?;
-    Ok(item_bytes(&json))
+    sized(items::profile(profile))
+}
+
+/// A user id of [`ASSUMED_USER_ID_BYTES`], for rows whose user the call does not carry.
+fn assumed_user() -> UserId {
+    UserId::parse("u".repeat(ASSUMED_USER_ID_BYTES)).expect("a user id of letters is valid")
+}
+
+/// The size of the membership row of `connection` in `room`.
+fn membership_bytes(
+    connection: &ConnectionId,
+    user: &UserId,
+    room: &Room,
+    ttl: i64,
+) -> Result<usize, StoreError> {
+    sized(items::membership(connection, user, room, ttl))
 }
 
 /// The GSI key attributes (`gsiNpk`) an order row carries, by name and value.
-fn index_keys(image: &Value) -> BTreeSet<(String, String)> {
-    image
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter(|(k, _)| k.starts_with("gsi") && k.ends_with("pk"))
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+fn index_keys(item: &Item) -> BTreeSet<(String, String)> {
+    item.iter()
+        .filter(|(k, _)| k.starts_with("gsi") && k.ends_with("pk"))
+        .map(|(k, v)| (k.clone(), v.as_s().cloned().unwrap_or_default()))
+        .collect()
 }
 
 /// WRU of the index entries written when an order row goes from `before` to `after`: 1 per
 /// index entry added or removed (a changed key is both).
-fn index_write_units(before: Option<&Value>, after: &Value) -> f64 {
+fn index_write_units(before: Option<&Item>, after: &Item) -> f64 {
     let old = before.map(index_keys).unwrap_or_default();
     let new = index_keys(after);
     (old.symmetric_difference(&new).count()) as f64
@@ -253,71 +128,56 @@ fn units(requests: u64, read_units: f64, write_units: f64) -> DynamoUnits {
 
 /// `open_connection`: one `TransactWriteItems` of the connection row and one membership row
 /// per distinct room.
-pub(crate) fn open_connection_units(c: &Connection, rooms: &[Room]) -> DynamoUnits {
-    let rooms: Vec<Room> = rooms
-        .iter()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+pub(crate) fn open_connection_units(
+    c: &Connection,
+    rooms: &[Room],
+) -> Result<DynamoUnits, StoreError> {
+    let connection = sized(items::connection(c, rooms))?;
     let ttl = c.expires_at.timestamp();
-    let items = write_units(item_bytes(&connection_row(c, &rooms)))
-        + rooms
-            .iter()
-            .map(|r| {
-                write_units(item_bytes(&membership_row(
-                    &c.connection_id,
-                    c.user_id.as_str(),
-                    r,
-                    ttl,
-                )))
-            })
-            .sum::<f64>();
-    units(1, 0.0, 2.0 * items)
+    let mut memberships = 0.0;
+    for room in rooms.iter().collect::<BTreeSet<_>>() {
+        memberships += write_units(membership_bytes(&c.connection_id, &c.user_id, room, ttl)?);
+    }
+    Ok(units(1, 0.0, 2.0 * (write_units(connection) + memberships)))
 }
 
 /// `close_connection`: a consistent `GetItem` of the connection row; when it was open, a
 /// `BatchWriteItem` deleting its memberships (25 per request) and a `TransactWriteItems`
 /// deleting the connection row and putting the session row.
-pub(crate) fn close_connection_units(closed: Option<&ClosedConnection>) -> DynamoUnits {
+pub(crate) fn close_connection_units(
+    closed: Option<&ClosedConnection>,
+) -> Result<DynamoUnits, StoreError> {
     let Some(closed) = closed else {
-        return units(1, read_units(0, true), 0.0);
+        return Ok(units(1, read_units(0, true), 0.0));
     };
     let c = &closed.connection;
-    let row = item_bytes(&connection_row(c, &closed.rooms));
+    let row = sized(items::connection(c, &closed.rooms))?;
     let ttl = c.expires_at.timestamp();
-    let memberships: f64 = closed
-        .rooms
-        .iter()
-        .map(|r| {
-            write_units(item_bytes(&membership_row(
-                &c.connection_id,
-                c.user_id.as_str(),
-                r,
-                ttl,
-            )))
-        })
-        .sum();
+    let mut memberships = 0.0;
+    for room in &closed.rooms {
+        memberships += write_units(membership_bytes(&c.connection_id, &c.user_id, room, ttl)?);
+    }
     let batches = closed.rooms.len().div_ceil(BATCH_WRITE_MAX) as u64;
-    let transaction = 2.0 * (write_units(row) + write_units(item_bytes(&session_row(closed))));
-    units(
+    let session = sized(items::session(closed))?;
+    let transaction = 2.0 * (write_units(row) + write_units(session));
+    Ok(units(
         1 + batches + 1,
         read_units(row, true),
         memberships + transaction,
-    )
+    ))
 }
 
 /// `room_members`: an eventually consistent `Query` of the room's partition, paged by 1 MB,
 /// reading every membership row (the projection does not reduce the units).
-pub(crate) fn room_members_units(room: &Room, members: &[ConnectionId]) -> DynamoUnits {
+pub(crate) fn room_members_units(
+    room: &Room,
+    members: &[ConnectionId],
+) -> Result<DynamoUnits, StoreError> {
     let ttl = i64::from(u32::MAX);
-    let user = "u".repeat(ASSUMED_USER_ID_BYTES);
-    let sizes: Vec<usize> = members
-        .iter()
-        .map(|m| item_bytes(&membership_row(m, &user, room, ttl)))
-        .collect();
+    let user = assumed_user();
     let mut pages: Vec<usize> = vec![0];
-    for size in sizes {
+    for member in members {
+        let size = membership_bytes(member, &user, room, ttl)?;
         let last = pages.len() - 1;
         if pages[last] + size > QUERY_PAGE_BYTES {
             pages.push(size);
@@ -326,7 +186,7 @@ pub(crate) fn room_members_units(room: &Room, members: &[ConnectionId]) -> Dynam
         }
     }
     let rru = pages.iter().map(|bytes| read_units(*bytes, false)).sum();
-    units(pages.len() as u64, rru, 0.0)
+    Ok(units(pages.len() as u64, rru, 0.0))
 }
 
 /// `record_location`: one conditional `UpdateItem` of the live row, whose size is the row
@@ -370,10 +230,9 @@ pub(crate) fn get_order_units(view: Option<&OrderView>) -> Result<DynamoUnits, S
 /// `create_order`: one `TransactWriteItems` putting the order and live rows, plus the order's
 /// index entries.
 pub(crate) fn create_order_units(view: &OrderView) -> Result<DynamoUnits, StoreError> {
-    let order = crate::poller::image(&OrderRecord::Order(view.order.clone()))
-        .map_err(StoreError::backend)?;
+    let order = items::order_record(&OrderRecord::Order(view.order.clone()))?;
     let live = record_bytes(&OrderRecord::Live(view.live.clone()))?;
-    let wru = 2.0 * (write_units(item_bytes(&order)) + write_units(live))
+    let wru = 2.0 * (write_units(items::size(&order)) + write_units(live))
         + index_write_units(None, &order);
     Ok(units(1, 0.0, wru))
 }
@@ -384,7 +243,7 @@ pub(crate) fn commit_transition_units(
     previous: &OrderView,
     next: &OrderView,
 ) -> Result<DynamoUnits, StoreError> {
-    let image = |r: OrderRecord| crate::poller::image(&r).map_err(StoreError::backend);
+    let image = |r: OrderRecord| items::order_record(&r);
     let (old_order, new_order) = (
         image(OrderRecord::Order(previous.order.clone()))?,
         image(OrderRecord::Order(next.order.clone()))?,
@@ -394,7 +253,7 @@ pub(crate) fn commit_transition_units(
         record_bytes(&OrderRecord::Live(next.live.clone()))?,
     );
     let wru = 2.0
-        * (write_units(item_bytes(&old_order).max(item_bytes(&new_order)))
+        * (write_units(items::size(&old_order).max(items::size(&new_order)))
             + write_units(old_live.max(new_live)))
         + index_write_units(Some(&old_order), &new_order);
     Ok(units(1, 0.0, wru))
@@ -460,7 +319,11 @@ impl ConnectionStore for MeteredStore {
         rooms: &[Room],
     ) -> Result<(), StoreError> {
         let result = self.inner.open_connection(connection, rooms).await;
-        self.record("open_connection", open_connection_units(connection, rooms));
+        self.record_or_request(
+            "open_connection",
+            open_connection_units(connection, rooms),
+            units(1, 0.0, 0.0),
+        );
         result
     }
 
@@ -485,14 +348,11 @@ impl ConnectionStore for MeteredStore {
     ) -> Result<(), StoreError> {
         let result = self.inner.join_room(id, room, now).await;
         let counted = match &result {
-            Err(StoreError::ConnectionGone) => units(1, 1.0, 0.0),
-            _ => {
-                let user = "u".repeat(ASSUMED_USER_ID_BYTES);
-                let membership = membership_row(id, &user, room, i64::from(u32::MAX));
-                units(2, 1.0, 2.0 * (1.0 + write_units(item_bytes(&membership))))
-            }
+            Err(StoreError::ConnectionGone) => Ok(units(1, 1.0, 0.0)),
+            _ => membership_bytes(id, &assumed_user(), room, i64::from(u32::MAX))
+                .map(|bytes| units(2, 1.0, 2.0 * (1.0 + write_units(bytes)))),
         };
-        self.record("join_room", counted);
+        self.record_or_request("join_room", counted, units(2, 1.0, 0.0));
         result
     }
 
@@ -515,7 +375,11 @@ impl ConnectionStore for MeteredStore {
     ) -> Result<Vec<ConnectionId>, StoreError> {
         let result = self.inner.room_members(room, now).await;
         let members = result.as_deref().unwrap_or(&[]);
-        self.record("room_members", room_members_units(room, members));
+        self.record_or_request(
+            "room_members",
+            room_members_units(room, members),
+            units(1, 0.5, 0.0),
+        );
         result
     }
 
@@ -533,7 +397,11 @@ impl ConnectionStore for MeteredStore {
     ) -> Result<Option<ClosedConnection>, StoreError> {
         let result = self.inner.close_connection(id, at).await;
         let closed = result.as_ref().ok().and_then(Option::as_ref);
-        self.record("close_connection", close_connection_units(closed));
+        self.record_or_request(
+            "close_connection",
+            close_connection_units(closed),
+            units(1, 1.0, 0.0),
+        );
         result
     }
 }
@@ -624,30 +492,9 @@ impl ProfileStore for MeteredStore {
 mod tests {
     use rnd_domain::live::LocationOutcome;
     use rnd_store_conformance::fixtures;
+    use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn item_sizes_follow_dynamodbs_rules() {
-        // GIVEN an item with a string, a number, a boolean, a string set, a list and a map
-        let item = json!({
-            "pk": {"S": "ORDER#1"},
-            "seq": {"N": "12300"},
-            "ok": {"BOOL": true},
-            "rooms": {"SS": ["ab", "cde"]},
-            "l": {"L": [{"S": "x"}, {"N": "7"}]},
-            "m": {"M": {"k": {"S": "vv"}}},
-        });
-        // WHEN it is sized
-        // THEN each attribute counts its name and value by the rules
-        let expected = (2 + 7) // "pk" + "ORDER#1"
-            + (3 + 3) // "seq" + 3 significant digits → 2 + 1
-            + (2 + 1) // "ok" + boolean
-            + (5 + 5) // "rooms" + "ab" + "cde"
-            + (1 + 3 + (1 + 1) + (2 + 1)) // "l" + 3 + ("x" + 1) + (7 → 2, + 1)
-            + (1 + 3 + (1 + 2 + 1)); // "m" + 3 + ("k" + "vv" + 1)
-        assert_eq!(item_bytes(&item), expected);
-    }
 
     #[test]
     fn units_round_up_per_kilobyte_written_and_per_4_kb_read() {
@@ -708,10 +555,8 @@ mod tests {
     fn placing_an_order_is_a_doubled_transaction_plus_its_index_entries() {
         // GIVEN a placed order (no driver yet: customer, chef and month indexes)
         let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
-        let order_bytes =
-            item_bytes(&crate::poller::image(&OrderRecord::Order(view.order.clone())).unwrap());
-        let live_bytes =
-            item_bytes(&crate::poller::image(&OrderRecord::Live(view.live.clone())).unwrap());
+        let order_bytes = record_bytes(&OrderRecord::Order(view.order.clone())).unwrap();
+        let live_bytes = record_bytes(&OrderRecord::Live(view.live.clone())).unwrap();
         // WHEN its creation and a consistent read of it are metered
         let created = create_order_units(&view).unwrap();
         let read = get_order_units(Some(&view)).unwrap();
@@ -730,11 +575,14 @@ mod tests {
         // GIVEN an order ready for pickup and the same order assigned to a driver
         let mut view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
         let before = view.clone();
-        let mut image = crate::poller::image(&OrderRecord::Order(view.order.clone())).unwrap();
-        image["gsi3pk"] = s("DRIVER#driver-1");
+        let mut image = items::order_record(&OrderRecord::Order(view.order.clone())).unwrap();
+        image.insert(
+            "gsi3pk".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("DRIVER#driver-1".into()),
+        );
         // WHEN the index difference is counted
         let added = index_write_units(
-            Some(&crate::poller::image(&OrderRecord::Order(before.order.clone())).unwrap()),
+            Some(&items::order_record(&OrderRecord::Order(before.order.clone())).unwrap()),
             &image,
         );
         // THEN one entry is written; an unchanged order writes none
@@ -742,9 +590,7 @@ mod tests {
         view.order.seq += 1;
         let same = commit_transition_units(&before, &view).unwrap();
         let rows = 2.0
-            * (write_units(item_bytes(
-                &crate::poller::image(&OrderRecord::Order(view.order.clone())).unwrap(),
-            )) + 1.0);
+            * (write_units(record_bytes(&OrderRecord::Order(view.order.clone())).unwrap()) + 1.0);
         assert_eq!(same.write_units, rows);
     }
 
@@ -758,9 +604,9 @@ mod tests {
                 .collect()
         };
         // WHEN their member queries are metered
-        let small = room_members_units(&room, &ids(4));
-        let large = room_members_units(&room, &ids(100));
-        let empty = room_members_units(&room, &[]);
+        let small = room_members_units(&room, &ids(4)).unwrap();
+        let large = room_members_units(&room, &ids(100)).unwrap();
+        let empty = room_members_units(&room, &[]).unwrap();
         // THEN 4 members (well under 4 KB) cost ½ RRU, 100 members more, and none still ½
         assert_eq!((small.requests, small.read_units), (1, 0.5));
         assert!(large.read_units > 0.5);
@@ -774,12 +620,13 @@ mod tests {
         let connection = fixtures::connection("Ch3fConnId0001Q=", &customer, fixtures::now());
         let rooms = rnd_domain::rooms::initial_rooms(&customer);
         // WHEN it is opened and closed
-        let opened = open_connection_units(&connection, &rooms);
+        let opened = open_connection_units(&connection, &rooms).unwrap();
         let closed = close_connection_units(Some(&ClosedConnection {
             connection: connection.clone(),
             disconnected_at: fixtures::now(),
             rooms: rooms.to_vec(),
-        }));
+        }))
+        .unwrap();
         // THEN opening is one transaction of three small rows (2 WRU each)
         assert_eq!((opened.requests, opened.write_units), (1, 6.0));
         // AND closing reads the row, batch-deletes two memberships and swaps row for session
@@ -788,6 +635,6 @@ mod tests {
             (3, 1.0, 2.0 + 4.0)
         );
         // AND closing a connection that was not open is the read alone
-        assert_eq!(close_connection_units(None).write_units, 0.0);
+        assert_eq!(close_connection_units(None).unwrap().write_units, 0.0);
     }
 }

@@ -6,15 +6,14 @@
 //! `batchItemFailures`: the batch is re-delivered from the earliest failed record up to
 //! `MaximumRetryAttempts` times, then skipped (logged as an error).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rnd_domain::OrderRecord;
 use rnd_domain::ports::{Notifier, Store, StoreError};
 use rnd_handlers::fanout::{FanoutConfig, fan_out};
+use rnd_store_dynamodb::items::Item;
 use rnd_store_dynamodb::stream::{CheckpointTable, StartingPosition, StreamTail, TailOptions};
 use rnd_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
@@ -155,76 +154,50 @@ impl Source {
     }
 }
 
-/// The DynamoDB-JSON image of `record` exactly as `DynamoStore` writes it: the record's
-/// fields (`serde_dynamo`), `itemType`, the keys and, for orders, the index attributes.
-pub(crate) fn image(record: &OrderRecord) -> Result<Value, serde_dynamo::Error> {
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
-    let s = |v: String| AttributeValue::S(v);
-    for (name, value) in keys(record) {
-        item.insert(name.to_owned(), s(value));
-    }
-    if let OrderRecord::Order(order) = record {
-        let id = &order.order_id;
-        let sk = format!(
-            "{}#{id}",
-            order.created_at.to_rfc3339_opts(SecondsFormat::Nanos, true)
-        );
-        let mut index = |n: u8, pk: String| {
-            item.insert(format!("gsi{n}pk"), s(pk));
-            item.insert(format!("gsi{n}sk"), s(sk.clone()));
-        };
-        index(1, format!("CUSTOMER#{}", order.customer_id));
-        index(2, format!("CHEF#{}", order.chef.chef_id));
-        if let Some(driver) = order.driver_id() {
-            index(3, format!("DRIVER#{driver}"));
-        }
-        index(4, format!("ORDERS#{}", order.created_at.format("%Y-%m")));
-    }
-    serde_json::to_value(serde_dynamo::Item::from(item)).map_err(serde::ser::Error::custom)
+/// The item `DynamoStore` writes for `record` (its own item builder: the record's fields,
+/// `itemType`, the keys and, for orders, the index attributes).
+fn item(record: &OrderRecord) -> Result<Item, StoreError> {
+    rnd_store_dynamodb::items::order_record(record)
 }
 
-/// The primary key of the row holding `record`.
-fn keys(record: &OrderRecord) -> [(&'static str, String); 2] {
-    match record {
-        OrderRecord::Order(o) => [
-            ("pk", format!("ORDER#{}", o.order_id)),
-            ("sk", "ORDER".to_owned()),
-        ],
-        OrderRecord::Live(l) => [
-            ("pk", format!("ORDER#{}", l.order_id)),
-            ("sk", "LIVE".to_owned()),
-        ],
-    }
+/// An item as DynamoDB JSON (`{"name": {"S": "…"}}`), as stream records carry it.
+fn dynamodb_json(item: Item) -> Result<Value, StoreError> {
+    serde_json::to_value(serde_dynamo::Item::from(item)).map_err(StoreError::backend)
 }
 
 /// One stream record as Lambda delivers it (see `events/stream/`).
-pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, serde_dynamo::Error> {
-    let Some(any) = change.new.as_ref().or(change.old.as_ref()) else {
-        return Err(serde::ser::Error::custom("a change without images"));
+pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, StoreError> {
+    let new = change.new.as_ref().map(item).transpose()?;
+    let old = change.old.as_ref().map(item).transpose()?;
+    let Some(any) = new.as_ref().or(old.as_ref()) else {
+        return Err(StoreError::backend(std::io::Error::other(
+            "a change without images",
+        )));
     };
-    let key_image: serde_json::Map<String, Value> = keys(any)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), json!({ "S": v })))
+    let keys: Item = any
+        .iter()
+        .filter(|(name, _)| name.as_str() == "pk" || name.as_str() == "sk")
+        .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
+    // What DynamoDB reports: the size of the keys and of the images the record carries.
+    let size = [Some(&keys), new.as_ref(), old.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(rnd_store_dynamodb::items::size)
+        .sum::<usize>();
     let mut dynamodb = json!({
         "ApproximateCreationDateTime": change.at.timestamp(),
-        "Keys": key_image,
+        "Keys": dynamodb_json(keys)?,
         "SequenceNumber": change.sequence_number,
-        "SizeBytes": 0,
+        "SizeBytes": size,
         "StreamViewType": "NEW_AND_OLD_IMAGES",
     });
-    let mut size = 0;
-    if let Some(new) = &change.new {
-        let new = image(new)?;
-        size += new.to_string().len();
-        dynamodb["NewImage"] = new;
+    if let Some(new) = new {
+        dynamodb["NewImage"] = dynamodb_json(new)?;
     }
-    if let Some(old) = &change.old {
-        let old = image(old)?;
-        size += old.to_string().len();
-        dynamodb["OldImage"] = old;
+    if let Some(old) = old {
+        dynamodb["OldImage"] = dynamodb_json(old)?;
     }
-    dynamodb["SizeBytes"] = size.into();
     Ok(json!({
         "awsRegion": "us-east-1",
         "dynamodb": dynamodb,

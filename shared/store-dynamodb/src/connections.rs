@@ -35,7 +35,7 @@ const BATCH_WRITE_MAX: usize = 25;
 /// A connection row, or (with the `disconnected*` fields) a session row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ConnectionRow {
+pub(crate) struct ConnectionRow {
     item_type: String,
     connection_id: ConnectionId,
     user_id: UserId,
@@ -65,7 +65,7 @@ struct ConnectionRow {
 }
 
 impl ConnectionRow {
-    fn open(c: &Connection, rooms: Vec<Room>) -> Self {
+    pub(crate) fn open(c: &Connection, rooms: Vec<Room>) -> Self {
         ConnectionRow {
             item_type: "connection".into(),
             connection_id: c.connection_id.clone(),
@@ -84,7 +84,7 @@ impl ConnectionRow {
         }
     }
 
-    fn session(&self, at: DateTime<Utc>) -> Self {
+    pub(crate) fn session(&self, at: DateTime<Utc>) -> Self {
         ConnectionRow {
             item_type: "session".into(),
             ttl: at.timestamp() + SESSION_RETENTION_SECS,
@@ -108,7 +108,7 @@ impl ConnectionRow {
         }
     }
 
-    fn to_item(&self, sk: &str) -> Result<Item, StoreError> {
+    pub(crate) fn to_item(&self, sk: &str) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(self).map_err(backend)?;
         item.extend(key(connection_pk(&self.connection_id), sk));
         Ok(item)
@@ -118,7 +118,7 @@ impl ConnectionRow {
 /// A membership row.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct MembershipRow<'a> {
+pub(crate) struct MembershipRow<'a> {
     item_type: &'static str,
     connection_id: &'a ConnectionId,
     room: &'a Room,
@@ -126,12 +126,38 @@ struct MembershipRow<'a> {
     ttl: i64,
 }
 
-impl MembershipRow<'_> {
-    fn to_item(&self) -> Result<Item, StoreError> {
+impl<'a> MembershipRow<'a> {
+    /// The membership row of `connection_id` (of `user_id`) in `room`, living until `ttl`.
+    pub(crate) fn new(
+        connection_id: &'a ConnectionId,
+        user_id: &'a UserId,
+        room: &'a Room,
+        ttl: i64,
+    ) -> Self {
+        MembershipRow {
+            item_type: "membership",
+            connection_id,
+            room,
+            user_id,
+            ttl,
+        }
+    }
+
+    pub(crate) fn to_item(&self) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(self).map_err(backend)?;
         item.extend(key(room_pk(self.room), membership_sk(self.connection_id)));
         Ok(item)
     }
+}
+
+/// `rooms` without repeats, sorted (as a connection row's string set holds them).
+pub(crate) fn distinct(rooms: &[Room]) -> Vec<Room> {
+    rooms
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// True while a row with this `ttl` is alive at `now` (`ttl > now`, in whole seconds).
@@ -243,12 +269,7 @@ impl ConnectionStore for DynamoStore {
         rooms: &[Room],
     ) -> Result<(), StoreError> {
         let table = self.connections_table();
-        let rooms: Vec<Room> = rooms
-            .iter()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let rooms = distinct(rooms);
         let row = ConnectionRow::open(connection, rooms.clone());
         let mut items = vec![put(
             table,
@@ -256,13 +277,12 @@ impl ConnectionStore for DynamoStore {
             Some("attribute_not_exists(#pk)"),
         )?];
         for room in &rooms {
-            let membership = MembershipRow {
-                item_type: "membership",
-                connection_id: &connection.connection_id,
+            let membership = MembershipRow::new(
+                &connection.connection_id,
+                &connection.user_id,
                 room,
-                user_id: &connection.user_id,
-                ttl: row.ttl,
-            };
+                row.ttl,
+            );
             items.push(put(table, membership.to_item()?, None)?);
         }
         match transact(&self.client, "open_connection", items).await {
@@ -319,13 +339,7 @@ impl ConnectionStore for DynamoStore {
             .expression_attribute_values(":now", n(now.timestamp()))
             .build()
             .map_err(backend)?;
-        let membership = MembershipRow {
-            item_type: "membership",
-            connection_id: id,
-            room,
-            user_id: &row.user_id,
-            ttl: row.ttl,
-        };
+        let membership = MembershipRow::new(id, &row.user_id, room, row.ttl);
         let items = vec![
             TransactWriteItem::builder().update(update).build(),
             put(table, membership.to_item()?, None)?,

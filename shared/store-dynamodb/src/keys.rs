@@ -8,7 +8,7 @@ use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::rooms::Room;
 
 /// An item (or a key) as the SDK carries it.
-pub(crate) type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 /// Partition key attribute of both tables.
 pub(crate) const PK: &str = "pk";

@@ -12,6 +12,7 @@
 //!
 //! # Layout
 //! - [`DynamoStore`], [`TableNames`]: the store and the tables it uses (this file).
+//! - [`items`]: the items the store writes and their metered size (metering, stream images).
 //! - [`create_tables`]: creates both tables as designed (idempotent; local stack and tests).
 //! - `keys`: key and attribute names, index names, sort-key formats.
 //! - `error`: SDK errors to [`StoreError`](rnd_domain::ports::StoreError), transaction
@@ -31,6 +32,7 @@ use aws_sdk_dynamodb::Client;
 
 mod connections;
 mod error;
+pub mod items;
 mod keys;
 mod listing;
 mod live;

@@ -16,7 +16,7 @@ pub(crate) const PROFILE_TYPE: &str = "profile";
 
 /// The profile row: the `Profile` as `serde_dynamo` writes it, plus keys and
 /// `itemType=profile`.
-fn profile_item(profile: &Profile) -> Result<Item, StoreError> {
+pub(crate) fn profile_item(profile: &Profile) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(profile).map_err(backend)?;
     item.extend(key(user_pk(&profile.user_id), PROFILE_SK));
     item.insert(ITEM_TYPE.into(), s(PROFILE_TYPE));

@@ -1,0 +1,128 @@
+//! The items [`DynamoStore`](crate::DynamoStore) writes, built by the very functions it writes
+//! them with, and their size by DynamoDB's rules — for those who must know what a write costs
+//! or what a stream record carries without writing (the local stack's metering and its
+//! stream images).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rnd_domain::OrderRecord;
+use rnd_domain::ids::{ConnectionId, UserId};
+use rnd_domain::ports::{ClosedConnection, Connection, StoreError};
+use rnd_domain::profile::Profile;
+use rnd_domain::rooms::Room;
+
+pub use crate::keys::Item;
+use crate::keys::{CONNECTION_SK, SESSION_SK};
+
+/// The row of an order or live record, with its keys, `itemType` and (orders) index
+/// attributes. Fails with `Backend` when the record does not serialize.
+pub fn order_record(record: &OrderRecord) -> Result<Item, StoreError> {
+    match record {
+        OrderRecord::Order(order) => crate::orders::order_item(order),
+        OrderRecord::Live(live) => crate::orders::live_item(live),
+    }
+}
+
+/// The connection row of `connection` in `rooms` (deduplicated and sorted, as
+/// `open_connection` stores them).
+pub fn connection(connection: &Connection, rooms: &[Room]) -> Result<Item, StoreError> {
+    crate::connections::ConnectionRow::open(connection, crate::connections::distinct(rooms))
+        .to_item(CONNECTION_SK)
+}
+
+/// The session row kept for `closed` (the connection's attributes, when and how long).
+pub fn session(closed: &ClosedConnection) -> Result<Item, StoreError> {
+    crate::connections::ConnectionRow::open(
+        &closed.connection,
+        crate::connections::distinct(&closed.rooms),
+    )
+    .session(closed.disconnected_at)
+    .to_item(SESSION_SK)
+}
+
+/// The membership row of `connection` (of `user`) in `room`, living until `ttl` (epoch s).
+pub fn membership(
+    connection: &ConnectionId,
+    user: &UserId,
+    room: &Room,
+    ttl: i64,
+) -> Result<Item, StoreError> {
+    crate::connections::MembershipRow::new(connection, user, room, ttl).to_item()
+}
+
+/// The profile row of `profile`.
+pub fn profile(profile: &Profile) -> Result<Item, StoreError> {
+    crate::profiles::profile_item(profile)
+}
+
+/// The size of `item` in bytes, as DynamoDB meters it: each attribute's name plus its value;
+/// strings and binaries by length, numbers about 1 byte per 2 significant digits + 1, booleans
+/// and nulls 1, sets the sum of their elements, lists and maps 3 bytes + 1 per element + the
+/// elements (and a map's keys).
+pub fn size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v) + 1)
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// A number's size: its significant digits (leading and trailing zeros dropped) halved, + 1.
+fn number_size(number: &str) -> usize {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.max(1).div_ceil(2) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn sizes_follow_dynamodbs_rules() {
+        // GIVEN items of each kind of value
+        let s = item(&[("pk", AttributeValue::S("ORDER#1".into()))]);
+        let n = item(&[("seq", AttributeValue::N("12300".into()))]);
+        let set = item(&[(
+            "rooms",
+            AttributeValue::Ss(vec!["user:a".into(), "role:chef".into()]),
+        )]);
+        let map = item(&[(
+            "m",
+            AttributeValue::M(
+                [("k".to_owned(), AttributeValue::Bool(true))]
+                    .into_iter()
+                    .collect(),
+            ),
+        )]);
+        // WHEN they are sized THEN names and values count as DynamoDB counts them
+        assert_eq!(size(&s), 2 + 7);
+        assert_eq!(size(&n), 3 + 3, "123 → 2 bytes + 1");
+        assert_eq!(size(&set), 5 + 6 + 9);
+        assert_eq!(size(&map), 1 + 3 + (1 + 1 + 1));
+    }
+}
