@@ -25,6 +25,12 @@ if [ ! -f node_modules/playwright-core/package.json ]; then
 fi
 
 cargo build -p rnd-local
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to here, as cargo reads it), else target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case "$TARGET_DIR" in
+/*) ;;
+*) TARGET_DIR="$(pwd)/$TARGET_DIR" ;;
+esac
 mkdir -p target/browser
-CHROMIUM="$CHROMIUM" RND_LOCAL_BIN="$(pwd)/target/debug/rnd-local" \
+CHROMIUM="$CHROMIUM" RND_LOCAL_BIN="$TARGET_DIR/debug/rnd-local" \
     node --test --test-reporter=spec tests/browser/
