@@ -244,6 +244,18 @@ impl Client {
         self.next().await
     }
 
+    /// Sends a location for `order_id` (Austin, heading west) and returns its acknowledgement,
+    /// checking it was accepted. Events that arrive first (the assignment may still be on its
+    /// way to the driver) are skipped.
+    pub async fn send_location(&mut self, order_id: &str) -> Value {
+        self.send(json!({"action": "driver:location", "orderId": order_id,
+            "latitude": 30.2672, "longitude": -97.7431, "heading": 270}))
+            .await;
+        let ack = self.next_event("driver:location_acknowledged").await;
+        assert_eq!(ack["data"]["accepted"], true, "{ack}");
+        ack
+    }
+
     /// Subscribes to `order_id` and checks the answer. Events the fan-out posts meanwhile
     /// (e.g. a late `order:new`) may arrive before it and are skipped.
     pub async fn subscribe(&mut self, order_id: &str) -> Value {

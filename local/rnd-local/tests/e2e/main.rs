@@ -129,13 +129,7 @@ async fn the_customer_receives_the_drivers_location_as_the_driver_streams_it(sto
     let mut driver = Client::connect(&stack, "driver-1", "driver").await;
 
     // WHEN the driver streams a location
-    // (the assignment may still be on its way to the driver: wait for the acknowledgement)
-    driver
-        .send(json!({"action": "driver:location", "orderId": "order-1",
-            "latitude": 30.2672, "longitude": -97.7431, "heading": 270}))
-        .await;
-    let ack = driver.next_event("driver:location_acknowledged").await;
-    assert_eq!(ack["data"]["accepted"], true, "{ack}");
+    driver.send_location("order-1").await;
 
     // THEN the customer receives it
     let update = customer.next_event("driver:location_update").await;
@@ -360,13 +354,7 @@ async fn the_customer_receives_an_eta_update_when_the_driver_streams_a_location(
     let mut driver = Client::connect(&stack, "driver-1", "driver").await;
 
     // WHEN the driver streams its first location (the ETA is estimated from it)
-    // (the assignment may still be on its way to the driver: wait for the acknowledgement)
-    driver
-        .send(json!({"action": "driver:location", "orderId": "order-1",
-            "latitude": 30.2672, "longitude": -97.7431, "heading": 270}))
-        .await;
-    let ack = driver.next_event("driver:location_acknowledged").await;
-    assert_eq!(ack["data"]["accepted"], true, "{ack}");
+    let ack = driver.send_location("order-1").await;
     assert!(ack["data"]["etaMinutes"].is_u64(), "{ack}");
 
     // THEN the customer receives the order's ETA, the one the driver's acknowledgement gave
