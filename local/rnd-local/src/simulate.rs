@@ -10,8 +10,12 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 /// How to run a simulation.
@@ -70,6 +74,12 @@ pub enum SimulateError {
     /// The stack could not be reached.
     #[error("could not reach the stack")]
     Io(#[from] std::io::Error),
+    /// An HTTP request to the stack failed (connection, protocol).
+    #[error("HTTP request to the stack failed")]
+    Request(#[from] hyper_util::client::legacy::Error),
+    /// An HTTP response could not be read.
+    #[error("could not read the stack's HTTP response")]
+    Response(#[from] hyper::Error),
     /// The stack answered an HTTP request with an error.
     #[error("{method} {path} answered {status}: {body}")]
     Http {
@@ -119,10 +129,11 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * EARTH_RADIUS_M * h.sqrt().asin()
 }
 
-/// A host:port and a minimal HTTP/1.1 client for it (one connection per request).
+/// The stack at `http://HOST:PORT` and an HTTP/1.1 client for it (hyper's, pooled).
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     authority: String,
+    http: HttpClient<HttpConnector, Full<Bytes>>,
 }
 
 impl Client {
@@ -134,6 +145,7 @@ impl Client {
             .ok_or_else(|| SimulateError::Url(url.to_owned()))?;
         Ok(Self {
             authority: authority.to_owned(),
+            http: HttpClient::builder(TokioExecutor::new()).build_http(),
         })
     }
 
@@ -142,6 +154,8 @@ impl Client {
         &self.authority
     }
 
+    /// `method path` with the bearer `token` and a JSON `body`; the JSON answer (`Null` when
+    /// empty). Fails with [`SimulateError::Http`] on a non-2xx answer.
     pub(crate) async fn call(
         &self,
         method: &'static str,
@@ -149,24 +163,22 @@ impl Client {
         token: &str,
         body: Option<&Value>,
     ) -> Result<Value, SimulateError> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.authority))
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", "application/json");
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
         let body = body.map(Value::to_string).unwrap_or_default();
-        let content = if body.is_empty() {
-            String::new()
-        } else {
-            "Content-Type: application/json\r\n".to_owned()
-        };
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
-             Accept: application/json\r\n{content}Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
-            host = self.authority,
-            len = body.len(),
-        );
-        let mut socket = tokio::net::TcpStream::connect(&self.authority).await?;
-        socket.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        socket.read_to_end(&mut raw).await?;
-        let (status, text) = parse_response(&raw)
-            .ok_or_else(|| SimulateError::Protocol(format!("{method} {path}: not HTTP")))?;
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| SimulateError::Protocol(format!("{method} {path}: {e}")))?;
+        let response = self.http.request(request).await?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         if !(200..300).contains(&status) {
             return Err(SimulateError::Http {
                 method,
@@ -181,34 +193,6 @@ impl Client {
         serde_json::from_str(&text)
             .map_err(|e| SimulateError::Protocol(format!("{method} {path}: {e}")))
     }
-}
-
-/// The status and body of a whole HTTP/1.1 response (plain or chunked).
-fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..split]).ok()?;
-    let status = head.get(9..12)?.parse().ok()?;
-    let mut body = &raw[split + 4..];
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    if !chunked {
-        return Some((status, String::from_utf8_lossy(body).into_owned()));
-    }
-    let mut out = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(body.get(..size)?);
-        body = body.get(size + 2..)?;
-    }
-    Some((status, String::from_utf8_lossy(&out).into_owned()))
 }
 
 /// Counts the work done, for the progress bar.
@@ -555,12 +539,9 @@ mod tests {
     }
 
     #[test]
-    fn a_chunked_or_plain_response_is_read_whole() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(plain), Some((200, "{}".into())));
-        let chunked = b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked), Some((404, "abcde".into())));
+    fn only_a_plain_http_host_and_port_is_accepted_as_the_stack() {
         assert!(Client::new("https://x").is_err());
+        assert!(Client::new("http://127.0.0.1:9001/path").is_err());
         assert!(Client::new("http://127.0.0.1:9001/").is_ok());
     }
 }
