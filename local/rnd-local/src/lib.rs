@@ -1,11 +1,12 @@
 //! `rnd-local`: RND Realtime on one machine, with nothing to deploy. One HTTP server emulates
 //! API Gateway (the WebSocket API at `/realtime` and its Management API at
 //! `/realtime/@connections/{id}`) and serves the HTTP API's Router (`http_api::router`:
-//! `/orders/…`, `/profiles/me`, `/openapi.json`) on the same port, and a poller emulates the Lambda event source mapping of the
-//! orders table's stream. Both call the very handlers the Lambdas run (`rnd_handlers`) with
-//! the very event JSON AWS sends, over the embedded SQLite store (a file, or memory) or
-//! DynamoDB Local; the fan-out posts through the real `aws-sdk-apigatewaymanagement` adapter
-//! to this stack's own `@connections` endpoint.
+//! `/orders/…`, `/profiles/me`, `/openapi.json`) on the same port, and a poller emulates the
+//! Lambda event source mapping of the orders table's stream. Both call the very handlers the
+//! Lambdas run (`rnd_handlers`) with the very event JSON AWS sends, over the embedded SQLite
+//! store (a file, or memory) or any DynamoDB-compatible endpoint (moto's server in the tests);
+//! the fan-out posts through the real `aws-sdk-apigatewaymanagement` adapter to this stack's
+//! own `@connections` endpoint.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rnd_local::StartError> {
@@ -84,7 +85,8 @@ pub enum StoreConfig {
         /// The data directory (created if missing).
         dir: PathBuf,
     },
-    /// DynamoDB Local at `endpoint`; the tables are created when missing, and so is the
+    /// The DynamoDB store at `endpoint` (any DynamoDB-compatible server with streams, e.g.
+    /// moto's); the tables are created when missing, and so is the
     /// stream's checkpoint table (`{orders}-stream-checkpoints`, see
     /// [`rnd_store_dynamodb::stream::CheckpointTable`]): a restart on the same tables resumes
     /// the stream after the last change delivered.
@@ -139,7 +141,7 @@ impl Config {
 /// Why the stack could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The store could not be opened (or DynamoDB Local's tables created).
+    /// The store could not be opened (or the DynamoDB tables created).
     #[error("could not open the store")]
     Store(#[from] StoreError),
     /// The JWT secret is unusable (e.g. shorter than 32 bytes).
@@ -157,7 +159,7 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
-    /// DynamoDB Local's orders table has no stream.
+    /// The DynamoDB orders table has no stream.
     #[error("the orders table {0} has no stream")]
     NoStream(String),
 }
@@ -269,8 +271,8 @@ impl RunningStack {
     }
 }
 
-/// Dummy credentials for the SDK clients that talk to this stack and to DynamoDB Local (nothing
-/// checks signatures).
+/// Dummy credentials for the SDK clients that talk to this stack and to a local
+/// DynamoDB-compatible server (nothing checks signatures).
 fn local_sdk_config() -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
@@ -340,8 +342,8 @@ async fn open_store(
 /// Starts the stack: opens the store, binds `host:port`, serves the WebSocket and Management
 /// APIs and starts the stream poller. Returns once it accepts connections.
 ///
-/// Fails when the template or JWT secret is unusable, the store cannot be opened (or DynamoDB
-/// Local's tables created), or the address cannot be bound.
+/// Fails when the template or JWT secret is unusable, the store cannot be opened (or the
+/// DynamoDB tables created), or the address cannot be bound.
 pub async fn start(config: Config) -> Result<RunningStack, StartError> {
     let template = match &config.template {
         Some(text) => Template::parse(text)?,

@@ -138,7 +138,8 @@ struct ServeArgs {
     /// Keep everything in memory (nothing on disk).
     #[arg(long, conflicts_with = "dynamodb_endpoint")]
     memory: bool,
-    /// Use DynamoDB Local at this URL instead of SQLite: the tables and the stream
+    /// Use any DynamoDB-compatible endpoint at this URL (with DynamoDB Streams, e.g. moto's
+    /// server: `scripts/moto.sh start`) instead of SQLite: the tables and the stream
     /// poller's checkpoint table (`<orders>-stream-checkpoints`) are created when missing, and
     /// a restart resumes the stream after the last change delivered.
     #[arg(long)]
@@ -372,7 +373,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 dir.join(rnd_local::DATABASE_FILE).display()
             )
         }
-        StoreConfig::DynamoDb { endpoint, .. } => format!("DynamoDB Local at {endpoint}"),
+        StoreConfig::DynamoDb { endpoint, .. } => format!("DynamoDB at {endpoint}"),
     };
     let config = Config {
         host: args.host,

@@ -1,5 +1,5 @@
 //! The stream poller: emulates the Lambda event source mapping of the fan-out on the orders
-//! table's stream. It reads changes (the SQLite change log, or DynamoDB Local's stream),
+//! table's stream. It reads changes (the SQLite change log, or the DynamoDB table's stream),
 //! builds the DynamoDB stream event exactly as Lambda delivers it, applies the template's
 //! filter criteria, invokes [`rnd_handlers::fanout::fan_out`] with the real API Gateway
 //! notifier pointed at this stack's own `@connections` endpoint, and honours
@@ -25,7 +25,7 @@ use crate::template::StreamSettings;
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The consumer name the fan-out's position is checkpointed under: in the SQLite change log's
-/// checkpoints, or in DynamoDB Local's checkpoint table
+/// checkpoints, or in the DynamoDB checkpoint table
 /// ([`CheckpointTable::name_for`] the orders table).
 pub const STREAM_CONSUMER: &str = "stream-fanout";
 
@@ -52,7 +52,7 @@ pub(crate) enum Source {
         /// The positions of the last batch read, in order.
         pending: Vec<u64>,
     },
-    /// DynamoDB Local's stream of the orders table, read incrementally from the checkpoints
+    /// The DynamoDB stream of the orders table, read incrementally from the checkpoints
     /// of [`STREAM_CONSUMER`] in the checkpoint table (the template's `StartingPosition` on the
     /// consumer's first start): a restart resumes after the last change delivered.
     Dynamo {
@@ -71,7 +71,7 @@ impl Source {
         })
     }
 
-    /// DynamoDB Local's stream `stream_arn`, from the consumer's checkpoints in `checkpoints`
+    /// The DynamoDB stream `stream_arn`, from the consumer's checkpoints in `checkpoints`
     /// (the table must exist), or from `starting_position` on the consumer's first start.
     pub(crate) async fn dynamo(
         streams: aws_sdk_dynamodbstreams::Client,

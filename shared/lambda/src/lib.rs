@@ -5,7 +5,7 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `CONNECTIONS_TABLE`, `ORDERS_TABLE` | table names (required) |
-//! | `DYNAMODB_ENDPOINT` | endpoint override (DynamoDB Local); unset in AWS |
+//! | `DYNAMODB_ENDPOINT` | endpoint override (a DynamoDB-compatible server, e.g. moto); unset in AWS |
 //! | `JWT_SECRET_PARAMETER` | name of an SSM SecureString holding the HS256 secret (deployed stacks), or |
 //! | `JWT_SECRET` | HS256 shared secret (≥ 32 bytes; local runs), or |
 //! | `JWT_PUBLIC_KEY_PEM` + `JWT_ALGORITHM` (`RS256`/`ES256`) | a public key, or |

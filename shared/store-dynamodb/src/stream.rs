@@ -145,9 +145,9 @@ impl StreamChange {
 /// read until it has caught up.
 ///
 /// It has caught up when every shard is closed and read, or when three reads in a row, 50 ms
-/// apart, fetch no record at all (what is there has been read). It does not wait for more:
-/// DynamoDB Local shows a record as soon as the write returns, but in AWS a record can lag its
-/// write by up to about a second.
+/// apart, fetch no record at all (what is there has been read). It does not wait for more: the
+/// test database (moto) shows a record as soon as the write returns, but in AWS a record can
+/// lag its write by up to about a second.
 ///
 /// Fails with [`StoreError::Backend`] when a Streams request fails and
 /// [`StoreError::Corrupt`] when a record does not parse.
@@ -636,8 +636,8 @@ impl StreamTail {
     /// a record does not parse (the shard then stops before that record).
     pub async fn next_batch(&mut self, limit: usize) -> Result<Vec<StreamChange>, StoreError> {
         self.last_fetched = 0;
-        // With no open shard known (none yet: DynamoDB Local creates a stream's first shard on
-        // its first write), there is nothing to read but new shards: look for them every time.
+        // With no open shard known (none yet: a stream may get its first shard only with its
+        // first write), there is nothing to read but new shards: look for them every time.
         if self.all_shards_ended() || self.described_at.elapsed() >= self.options.describe_interval
         {
             self.describe().await?;

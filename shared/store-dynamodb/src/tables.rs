@@ -27,7 +27,7 @@ const ACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 ///
 /// Idempotent: a table that already exists is left as it is (only TTL is switched on when it is
 /// off). Encryption at rest is DynamoDB's default (always on); PITR is set by the deployment
-/// template, not here (DynamoDB Local has no backups).
+/// template, not here (local DynamoDB-compatible servers have no backups).
 ///
 /// Fails with [`StoreError::Backend`] when a request fails or a table is not ACTIVE within ten
 /// minutes.

@@ -1,6 +1,6 @@
 //! What is particular to the DynamoDB adapter, beyond the conformance suite: the tables as
-//! created, the stored rows, the stream reader, cursors, and error mapping. Against DynamoDB
-//! Local (`DYNAMODB_ENDPOINT`, see `tests/conformance.rs`).
+//! created, the stored rows, the stream reader, cursors, and error mapping. Against the test
+//! database (`DYNAMODB_ENDPOINT`, see `tests/conformance.rs`).
 
 use std::collections::HashMap;
 

@@ -1,8 +1,8 @@
-//! The store conformance suite against DynamoDB Local.
+//! The store conformance suite against the test database (moto's DynamoDB server).
 //!
 //! Needs `DYNAMODB_ENDPOINT`: run `make test`, or
-//! `scripts/dynamodb-local.sh run -- cargo test -p rnd-store-dynamodb`, which start DynamoDB
-//! Local and set it. Every test creates its own pair of tables (random names).
+//! `scripts/moto.sh run -- cargo test -p rnd-store-dynamodb`, which start moto and set it.
+//! Every test creates its own pair of tables (random names).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! The incremental stream reader (`StreamTail`) and its checkpoint table, against DynamoDB
-//! Local (`DYNAMODB_ENDPOINT`, see `tests/conformance.rs`): what a restarted reader resumes
+//! The incremental stream reader (`StreamTail`) and its checkpoint table, against the test
+//! database (`DYNAMODB_ENDPOINT`, see `tests/conformance.rs`): what a restarted reader resumes
 //! from, what an uncommitted batch becomes, where a new consumer starts.
 
 use rnd_domain::ports::{OrderStore, StoreError};

@@ -23,7 +23,8 @@ pub async fn sqlite() -> Arc<SqliteStore> {
     Arc::new(SqliteStore::in_memory().expect("in-memory SQLite"))
 }
 
-/// A fresh DynamoDB Local store with tables of its own (random names).
+/// A fresh DynamoDB store with tables of its own (random names) in the test database (moto's
+/// DynamoDB server at `DYNAMODB_ENDPOINT`).
 ///
 /// # Panics
 /// Saying what to run, when `DYNAMODB_ENDPOINT` is not set; when the tables cannot be created.

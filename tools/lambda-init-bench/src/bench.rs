@@ -16,10 +16,10 @@ use tokio::process::{Child, Command};
 use crate::runtime::{ErrorReport, Outcome, RuntimeApi, StartError};
 use crate::scenario::{Scenario, ScenarioError, Step, seed_connections};
 
-/// The region of every client; DynamoDB Local keeps tables per access key and region, so the
-/// functions and this tool must agree.
+/// The region of every client; the test database (moto) keeps tables per account (derived from
+/// the access key) and region, so the functions and this tool must agree.
 pub const REGION: &str = "us-east-1";
-/// The access key of every client (DynamoDB Local accepts any).
+/// The access key of every client (the test database accepts any).
 pub const ACCESS_KEY_ID: &str = "local";
 /// The secret key of every client.
 pub const SECRET_ACCESS_KEY: &str = "local";
@@ -109,7 +109,7 @@ pub struct Bench {
     pub bin_dir: PathBuf,
     /// Where each function's stdout and stderr are appended (`<function>.log`).
     pub log_dir: PathBuf,
-    /// DynamoDB Local.
+    /// The DynamoDB-compatible endpoint (the test database, moto).
     pub dynamodb_endpoint: String,
     /// The tables the functions use.
     pub tables: TableNames,

@@ -1,11 +1,12 @@
 //! `lambda-init-bench`: times each release Lambda binary (init, first and warm invocation,
 //! size, peak RSS) against a local Lambda Runtime API emulator; see the library docs.
 //!
-//! Needs DynamoDB Local (`DYNAMODB_ENDPOINT`) and the release binaries:
+//! Needs a DynamoDB-compatible endpoint (`DYNAMODB_ENDPOINT`: the test database, moto) and the
+//! release binaries:
 //!
 //! ```text
 //! cargo build --release -p ws-authorizer … -p http-api
-//! scripts/dynamodb-local.sh run -- cargo run -p lambda-init-bench -- --runs 5
+//! scripts/moto.sh run -- cargo run -p lambda-init-bench -- --runs 5
 //! ```
 //!
 //! (`make bench-init` does both.) Prints one JSON line per function on stdout and a table on
@@ -43,7 +44,7 @@ struct Args {
     /// Longest wait for init and for each invocation, seconds.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
-    /// DynamoDB Local (`scripts/dynamodb-local.sh run --` sets it).
+    /// The DynamoDB-compatible endpoint (`scripts/moto.sh run --` sets it).
     #[arg(long, env = "DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: String,
 }
@@ -61,7 +62,7 @@ enum SetupError {
     BinDir(PathBuf, #[source] std::io::Error),
     #[error("could not create the log directory {0}")]
     LogDir(PathBuf, #[source] std::io::Error),
-    #[error("could not create the tables in DynamoDB Local")]
+    #[error("could not create the tables in the DynamoDB endpoint")]
     Tables(#[source] rnd_domain::ports::StoreError),
     #[error("could not seed the order")]
     Seed(#[source] ScenarioError),

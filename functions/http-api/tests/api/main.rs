@@ -1,8 +1,8 @@
-//! The HTTP API through its Router, against the embedded store and DynamoDB Local, and through
-//! `lambda_http` with the API Gateway HTTP API (payload v2) fixtures in `events/http/`.
+//! The HTTP API through its Router, against the embedded store and the test database (moto),
+//! and through `lambda_http` with the API Gateway HTTP API (payload v2) fixtures in `events/http/`.
 //!
-//! DynamoDB Local is required: `make test`, or
-//! `scripts/dynamodb-local.sh run -- cargo test -p http-api`.
+//! The test database is required: `make test`, or
+//! `scripts/moto.sh run -- cargo test -p http-api`.
 
 mod helpers;
 

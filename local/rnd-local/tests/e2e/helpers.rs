@@ -22,8 +22,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Expands store-dependent scenarios, each an `async fn name(store: StoreKind)`, into one
-/// test per store: `embedded::name` (the embedded SQLite store) and `dynamodb_local::name`
-/// (DynamoDB Local, tables of its own; `DYNAMODB_ENDPOINT` must be set).
+/// test per store: `embedded::name` (the embedded SQLite store) and `dynamodb::name`
+/// (the test database, moto's DynamoDB server, with tables of its own; `DYNAMODB_ENDPOINT`
+/// must be set).
 macro_rules! on_both_stores {
     ($($scenario:ident),+ $(,)?) => {
         /// The scenarios on the embedded SQLite store.
@@ -36,12 +37,12 @@ macro_rules! on_both_stores {
             )+
         }
 
-        /// The scenarios on DynamoDB Local.
-        mod dynamodb_local {
+        /// The scenarios on the DynamoDB store (the test database, moto).
+        mod dynamodb {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario(crate::helpers::StoreKind::DynamoDbLocal).await;
+                    super::$scenario(crate::helpers::StoreKind::DynamoDb).await;
                 }
             )+
         }
@@ -54,45 +55,36 @@ pub(crate) use on_both_stores;
 pub enum StoreKind {
     /// The embedded SQLite store (in memory, or a file for the restart scenarios).
     Embedded,
-    /// DynamoDB Local at `DYNAMODB_ENDPOINT`, with tables of the test's own.
-    DynamoDbLocal,
+    /// The DynamoDB store on the test database at `DYNAMODB_ENDPOINT`, with tables of the
+    /// test's own.
+    DynamoDb,
 }
 
 impl StoreKind {
-    /// A config on fresh data: in-memory SQLite, or DynamoDB Local tables with random names.
+    /// A config on fresh data: in-memory SQLite, or test-database tables with random names.
     pub fn config(self) -> Config {
         match self {
             StoreKind::Embedded => Config::in_memory(),
-            StoreKind::DynamoDbLocal => on_dynamodb_local(),
+            StoreKind::DynamoDb => on_dynamodb(),
         }
     }
 
     /// A config on fresh data that a restart finds again: a SQLite file in a fresh temporary
-    /// directory, or DynamoDB Local tables with random names. Remove it with [`remove_data`].
+    /// directory, or test-database tables with random names. Remove it with [`remove_data`].
     pub fn durable_config(self) -> Config {
         match self {
             StoreKind::Embedded => on_disk(&temp_dir()),
-            StoreKind::DynamoDbLocal => on_dynamodb_local(),
+            StoreKind::DynamoDb => on_dynamodb(),
         }
     }
 }
 
-/// The DynamoDB Local endpoint; panics with what to run when it is not set.
-pub fn dynamodb_endpoint() -> String {
-    std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "DYNAMODB_ENDPOINT is not set. DynamoDB Local is required: run \
-             `scripts/dynamodb-local.sh run -- cargo test -p rnd-local` (or `make test`)"
-        )
-    })
-}
-
-/// A config on DynamoDB Local with tables of its own (random names).
-fn on_dynamodb_local() -> Config {
+/// A config on the test database with tables of its own (random names).
+fn on_dynamodb() -> Config {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     Config {
         store: StoreConfig::DynamoDb {
-            endpoint: dynamodb_endpoint(),
+            endpoint: rnd_store_dynamodb::testing::endpoint(),
             tables: TableNames {
                 connections: format!("local-connections-{suffix}"),
                 orders: format!("local-orders-{suffix}"),
@@ -109,22 +101,14 @@ pub fn open_directly(config: &Config) -> Arc<dyn Store> {
         StoreConfig::Sqlite { dir } => Arc::new(
             SqliteStore::open(&dir.join(rnd_local::DATABASE_FILE)).expect("open the SQLite file"),
         ),
-        StoreConfig::DynamoDb { endpoint, tables } => {
-            use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-            let client = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .endpoint_url(endpoint)
-                    .region(Region::new("us-east-1"))
-                    .credentials_provider(Credentials::new("local", "local", None, None, "test"))
-                    .build(),
-            );
-            Arc::new(DynamoStore::new(client, tables.clone()))
-        }
+        StoreConfig::DynamoDb { tables, .. } => Arc::new(DynamoStore::new(
+            rnd_store_dynamodb::testing::client(),
+            tables.clone(),
+        )),
     }
 }
 
-/// Removes the data directory of a SQLite config (DynamoDB Local runs in memory).
+/// Removes the data directory of a SQLite config (the test database runs in memory).
 pub fn remove_data(config: &Config) {
     if let StoreConfig::Sqlite { dir } = &config.store {
         let _ = std::fs::remove_dir_all(dir);

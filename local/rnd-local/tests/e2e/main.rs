@@ -3,8 +3,8 @@
 //! stream poller, the fan-out and `@connections`.
 //!
 //! Every scenario that touches the store runs on both stores (`on_both_stores!`): as
-//! `embedded::…` on the embedded SQLite store and as `dynamodb_local::…` on DynamoDB Local
-//! (tables of its own, the real DynamoDB stream). The few that never reach the store (upgrade
+//! `embedded::…` on the embedded SQLite store and as `dynamodb::…` on the test database, moto's
+//! DynamoDB server (tables of its own, its DynamoDB stream). The few that never reach the store (upgrade
 //! refusals, the HTTP API's unauthenticated answers, the demo page) run once, on the embedded
 //! store.
 

@@ -305,7 +305,8 @@ impl<S: ConnectionStore> ConnectionStore for CountingStore<S> {
 // The real stream
 
 /// Every record of the orders table's stream so far, read with `GetRecords` from
-/// `TRIM_HORIZON`, shard by shard (a fresh DynamoDB Local table has one).
+/// `TRIM_HORIZON`, shard by shard (a fresh table has one), as DynamoDB writes them
+/// ([`testing::as_dynamodb_writes_them`]: moto writes an item created by `UpdateItem` twice).
 pub async fn read_stream(store: &DynamoStore) -> (String, Vec<Record>) {
     let streams = testing::streams_client();
     let arn = testing::orders_stream_arn(store.client(), store.tables()).await;
@@ -350,7 +351,7 @@ pub async fn read_stream(store: &DynamoStore) -> (String, Vec<Record>) {
             iterator = out.next_shard_iterator;
         }
     }
-    (arn, records)
+    (arn, testing::as_dynamodb_writes_them(records))
 }
 
 /// An SDK image as DynamoDB JSON (`{"attr": {"S": "…"}}`), as Lambda delivers it.
@@ -371,7 +372,8 @@ pub fn lambda_record(record: &Record, stream_arn: &str) -> Value {
         "ApproximateCreationDateTime": data.approximate_creation_date_time().map(|t| t.secs()),
         "Keys": image_json(data.keys()),
         "SequenceNumber": data.sequence_number(),
-        "SizeBytes": data.size_bytes(),
+        // DynamoDB's figure (moto reports its JSON's length).
+        "SizeBytes": testing::stream_record_size(data),
         "StreamViewType": data.stream_view_type().map(|v| v.as_str()),
     });
     if let Some(new) = image_json(data.new_image()) {

@@ -151,7 +151,7 @@ fn change_time(record: &Value) -> DateTime<Utc> {
         .unwrap_or_else(t0)
 }
 
-/// Makes Lambda-shaped records from DynamoDB Local look like a deployed stack's: region,
+/// Makes Lambda-shaped records from the test database look like a deployed stack's: region,
 /// stream ARN, event source and version, and deterministic sequence numbers (from `first`, in
 /// stream order), event ids and creation times (the change's time, whole seconds as AWS sends).
 pub fn normalize(records: Vec<Value>, first: u128) -> Vec<Value> {

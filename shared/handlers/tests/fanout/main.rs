@@ -1,6 +1,6 @@
-//! The stream fan-out, driven by the fixtures in `events/stream/` (and by real DynamoDB Local
-//! stream records), against the embedded store and DynamoDB Local, posting through the real
-//! API Gateway notifier to a mock Management API.
+//! The stream fan-out, driven by the fixtures in `events/stream/` (and by real stream records
+//! of the test database, moto), against the embedded store and the DynamoDB store on moto,
+//! posting through the real API Gateway notifier to a mock Management API.
 
 #[path = "../websocket/support.rs"]
 #[allow(dead_code)]
@@ -613,10 +613,10 @@ support::on_both_stores!(
 );
 
 // ---------------------------------------------------------------------------------------------
-// The real stream (DynamoDB Local)
+// The real stream (of the test database)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_stream_records_from_dynamodb_local_parse_and_reach_their_audiences() {
+async fn real_stream_records_parse_and_reach_their_audiences() {
     // GIVEN order-1's whole life written through DynamoStore, and the cast connected
     let store = rnd_test_support::dynamodb().await;
     open_cast(&*store).await;
@@ -687,7 +687,7 @@ async fn stream_fixtures_are_exactly_what_the_store_writes() {
             &stream_fixture(name),
             fixture,
             "events/stream/{name}.json is not what the store writes now; regenerate with \
-             RND_WRITE_FIXTURES=1 scripts/dynamodb-local.sh run -- cargo test -p rnd-handlers \
+             RND_WRITE_FIXTURES=1 scripts/moto.sh run -- cargo test -p rnd-handlers \
              --test fanout stream_fixtures"
         );
         // AND each parses as AWS's event type

@@ -1,5 +1,5 @@
 //! The WebSocket Lambda handlers, driven by the fixtures in `events/websocket/`, against the
-//! embedded store and DynamoDB Local.
+//! embedded store and the DynamoDB store on the test database (moto).
 
 mod support;
 
