@@ -63,7 +63,8 @@ is_our_process() {
     local pid="$1" port="$2" cmdline exe
     [[ "$pid" =~ ^[0-9]+$ && "$port" =~ ^[0-9]+$ ]] || return 1
     [[ -r "/proc/$pid/cmdline" ]] || return 1
-    cmdline="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    # The process may exit between the check above and this read: say nothing, it is not ours.
+    cmdline="$({ tr '\0' '\n' <"/proc/$pid/cmdline"; } 2>/dev/null)" || return 1
     exe="$(head -n 1 <<<"$cmdline")"
     [[ "$(basename "$exe")" == python* ]] || return 1
     grep -qx -- "$SERVE" <<<"$cmdline" || return 1

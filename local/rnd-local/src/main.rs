@@ -52,6 +52,15 @@ enum BenchMode {
     Idle(IdleArgs),
 }
 
+/// The HS256 secret, in every command that signs or verifies tokens: the stack's own
+/// (`JWT_SECRET`, else the public development secret).
+#[derive(Debug, Args)]
+struct SecretArg {
+    /// HS256 secret tokens are signed and verified with (the stack's).
+    #[arg(long = "jwt-secret", env = "JWT_SECRET", default_value = rnd_domain::identity::DEV_JWT_SECRET, hide_default_value = true, hide_env_values = true)]
+    jwt_secret: String,
+}
+
 /// What both bench modes take.
 #[derive(Debug, Args)]
 struct BenchCommon {
@@ -61,9 +70,8 @@ struct BenchCommon {
     /// Connections opened at once.
     #[arg(long, default_value_t = 64)]
     parallel: usize,
-    /// HS256 secret to sign with (the stack's).
-    #[arg(long, env = "JWT_SECRET", default_value = rnd_domain::identity::DEV_JWT_SECRET, hide_default_value = true, hide_env_values = true)]
-    jwt_secret: String,
+    #[command(flatten)]
+    secret: SecretArg,
 }
 
 #[derive(Debug, Args)]
@@ -119,9 +127,8 @@ struct SimulateArgs {
     /// Milliseconds between two lifecycle steps of an order.
     #[arg(long, default_value_t = 500)]
     step_pause_ms: u64,
-    /// HS256 secret to sign with (the stack's).
-    #[arg(long, env = "JWT_SECRET", default_value = rnd_domain::identity::DEV_JWT_SECRET, hide_default_value = true, hide_env_values = true)]
-    jwt_secret: String,
+    #[command(flatten)]
+    secret: SecretArg,
 }
 
 #[derive(Debug, Args)]
@@ -144,9 +151,8 @@ struct ServeArgs {
     /// a restart resumes the stream after the last change delivered.
     #[arg(long)]
     dynamodb_endpoint: Option<String>,
-    /// HS256 secret tokens are verified with.
-    #[arg(long, env = "JWT_SECRET", default_value = rnd_domain::identity::DEV_JWT_SECRET, hide_default_value = true, hide_env_values = true)]
-    jwt_secret: String,
+    #[command(flatten)]
+    secret: SecretArg,
     /// Close connections idle this long (1001).
     #[arg(long, default_value_t = 600)]
     idle_timeout_secs: u64,
@@ -169,9 +175,8 @@ struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 86_400)]
     ttl: u64,
-    /// HS256 secret to sign with.
-    #[arg(long, env = "JWT_SECRET", default_value = rnd_domain::identity::DEV_JWT_SECRET, hide_default_value = true, hide_env_values = true)]
-    jwt_secret: String,
+    #[command(flatten)]
+    secret: SecretArg,
 }
 
 fn main() -> ExitCode {
@@ -187,7 +192,7 @@ fn main() -> ExitCode {
 
 fn token(args: &TokenArgs) -> ExitCode {
     match rnd_local::issue_token(
-        &args.jwt_secret,
+        &args.secret.jwt_secret,
         &args.sub,
         &args.role,
         args.name.as_deref(),
@@ -213,7 +218,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         speed_mps: args.speed_mps,
         interval: Duration::from_millis(args.interval_ms),
         step_pause: Duration::from_millis(args.step_pause_ms),
-        ..rnd_local::simulate::SimulateOptions::new(args.url, args.orders, args.jwt_secret)
+        ..rnd_local::simulate::SimulateOptions::new(args.url, args.orders, args.secret.jwt_secret)
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -268,7 +273,7 @@ fn bench(args: BenchArgs) -> ExitCode {
                 ..rnd_local::bench::IdleOptions::new(
                     a.common.url,
                     a.connections,
-                    a.common.jwt_secret,
+                    a.common.secret.jwt_secret,
                 )
             };
             runtime
@@ -316,7 +321,7 @@ fn run_load(
         idle: a.idle,
         parallelism: a.common.parallel,
         grace: Duration::from_secs(a.grace_secs),
-        ..rnd_local::bench::LoadOptions::new(a.common.url, a.common.jwt_secret)
+        ..rnd_local::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
     };
     let report = runtime.block_on(rnd_local::bench::load(&options))?;
     let c = &report.cost_per_million_updates_usd;
@@ -379,7 +384,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         host: args.host,
         port: args.port,
         store,
-        jwt_secret: args.jwt_secret,
+        jwt_secret: args.secret.jwt_secret,
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         max_connection: Duration::from_secs(args.max_connection_secs),
         template: None,

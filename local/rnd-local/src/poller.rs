@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rnd_domain::OrderRecord;
 use rnd_domain::ports::{Notifier, Store, StoreError};
+use rnd_domain::{ChangeKind, OrderRecord};
 use rnd_handlers::fanout::{FanoutConfig, fan_out};
 use rnd_store_dynamodb::items::Item;
 use rnd_store_dynamodb::stream::{CheckpointTable, StartingPosition, StreamTail, TailOptions};
@@ -36,7 +36,7 @@ const SEQUENCE_BASE: u128 = 100_000_000_000_000_000_000;
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
     pub(crate) sequence_number: String,
-    pub(crate) event_name: &'static str,
+    pub(crate) event_name: ChangeKind,
     pub(crate) old: Option<OrderRecord>,
     pub(crate) new: Option<OrderRecord>,
     pub(crate) at: DateTime<Utc>,
@@ -104,7 +104,7 @@ impl Source {
                     .into_iter()
                     .map(|c| Change {
                         sequence_number: (SEQUENCE_BASE + u128::from(c.position)).to_string(),
-                        event_name: c.event_name.as_str(),
+                        event_name: c.event_name,
                         old: c.old,
                         new: c.new,
                         at: c.at,
@@ -116,11 +116,7 @@ impl Source {
                 Ok(changes
                     .into_iter()
                     .map(|c| Change {
-                        event_name: match c.event_name {
-                            rnd_store_dynamodb::stream::ChangeKind::Insert => "INSERT",
-                            rnd_store_dynamodb::stream::ChangeKind::Modify => "MODIFY",
-                            rnd_store_dynamodb::stream::ChangeKind::Remove => "REMOVE",
-                        },
+                        event_name: c.event_name,
                         at: c.approximate_creation.unwrap_or_else(Utc::now),
                         sequence_number: c.sequence_number,
                         old: c.old,
@@ -202,7 +198,7 @@ pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, St
         "awsRegion": "us-east-1",
         "dynamodb": dynamodb,
         "eventID": uuid::Uuid::new_v4().simple().to_string(),
-        "eventName": change.event_name,
+        "eventName": change.event_name.as_str(),
         "eventSource": "aws:dynamodb",
         "eventSourceARN": stream_arn,
         "eventVersion": "1.1",
@@ -403,7 +399,7 @@ mod tests {
         let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
         let change = Change {
             sequence_number: "100000000000000000001".into(),
-            event_name: "INSERT",
+            event_name: ChangeKind::Insert,
             old: None,
             new: Some(OrderRecord::Order(view.order.clone())),
             at: Utc::now(),

@@ -45,6 +45,12 @@ pub(crate) const CLOSE_NORMAL: u16 = 1000;
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: message too big.
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+/// Close status reported to `$disconnect` when the peer's close frame had no code (1005, never
+/// sent on the wire).
+const CLOSE_NO_STATUS: u16 = 1005;
+/// Close status reported to `$disconnect` when the socket went away without a close handshake
+/// (1006, never sent on the wire).
+const CLOSE_ABNORMAL: u16 = 1006;
 
 /// Something to do on a connection's socket, sent by the Management API.
 #[derive(Debug)]
@@ -266,7 +272,7 @@ pub(crate) async fn upgrade(
                 outbound: mpsc::unbounded_channel().0,
                 last_active: Mutex::new((Instant::now(), now)),
             });
-            run_disconnect(&state, &live, 1006, "").await;
+            run_disconnect(&state, &live, CLOSE_ABNORMAL, "").await;
             return rejection.into_response();
         }
     };
@@ -301,7 +307,7 @@ pub(crate) async fn upgrade(
             failed_state
                 .connections
                 .remove(&failed_live.context.connection_id);
-            run_disconnect(&failed_state, &failed_live, 1006, "").await;
+            run_disconnect(&failed_state, &failed_live, CLOSE_ABNORMAL, "").await;
         });
     })
     .on_upgrade(move |socket| async move {
@@ -342,13 +348,13 @@ async fn serve_socket(
                         continue;
                     }
                     Some(Ok(Message::Close(frame))) => {
-                        break frame.map_or((1005, String::new()), |f| (f.code, f.reason.as_str().to_owned()));
+                        break frame.map_or((CLOSE_NO_STATUS, String::new()), |f| (f.code, f.reason.as_str().to_owned()));
                     }
                     Some(Err(e)) => {
                         tracing::debug!(connection_id = %live.context.connection_id, error = %e, "socket error");
-                        break (1006, String::new());
+                        break (CLOSE_ABNORMAL, String::new());
                     }
-                    None => break (1006, String::new()),
+                    None => break (CLOSE_ABNORMAL, String::new()),
                 };
                 live.touch();
                 state.metrics.message_in(text.len());
@@ -359,7 +365,7 @@ async fn serve_socket(
                 if let Some(answer) = route_message(&state, &live, &text).await {
                     state.metrics.message_out(answer.len());
                     if sink.send(Message::Text(answer.into())).await.is_err() {
-                        break (1006, String::new());
+                        break (CLOSE_ABNORMAL, String::new());
                     }
                 }
             }
@@ -367,14 +373,14 @@ async fn serve_socket(
                 Some(Outbound::Text(text)) => {
                     state.metrics.message_out(text.len());
                     if sink.send(Message::Text(text.into())).await.is_err() {
-                        break (1006, String::new());
+                        break (CLOSE_ABNORMAL, String::new());
                     }
                 }
                 Some(Outbound::Close(code, reason)) => {
                     let _ = sink.send(close(code, reason)).await;
                     break (code, reason.into());
                 }
-                None => break (1006, String::new()),
+                None => break (CLOSE_ABNORMAL, String::new()),
             },
             () = tokio::time::sleep_until(idle_deadline) => {
                 if live.idle_since() + state.limits.idle_timeout <= Instant::now() {

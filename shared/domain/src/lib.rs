@@ -8,12 +8,15 @@
 //! - [`live`]: the small live item (driver location, ETA, sequence) and the location rate rule.
 //! - [`rooms`]: audiences and who may join or stream into them.
 //! - [`events`]: from an order change (old image, new image) to messages and their rooms.
+//! - [`change`]: what a change of an orders-table item did ([`ChangeKind`]), for every store
+//!   and consumer of the change feed.
 //! - [`protocol`]: the WebSocket wire format, client parsing and server messages.
 //! - [`tracking`]: the tracking payload.
 //! - [`profile`]: user profiles (name, phone; a chef's business and pickup point), parsed.
 //! - [`eta`]: arrival estimates behind a trait.
 //! - [`ports`]: traits for stores and the notifier.
 
+pub mod change;
 pub mod error;
 pub mod eta;
 pub mod events;
@@ -28,6 +31,7 @@ pub mod protocol;
 pub mod rooms;
 pub mod tracking;
 
+pub use change::ChangeKind;
 pub use error::ValidationError;
 pub use events::{OrderRecord, Outgoing, derive_events};
 pub use identity::{Actor, Identity, Role};

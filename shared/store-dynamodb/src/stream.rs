@@ -19,6 +19,7 @@ use aws_sdk_dynamodbstreams::types::{
     AttributeValue, OperationType, Record, Shard, ShardIteratorType,
 };
 use chrono::{DateTime, Utc};
+pub use rnd_domain::ChangeKind;
 use rnd_domain::OrderRecord;
 use rnd_domain::ports::StoreError;
 
@@ -28,19 +29,9 @@ use crate::error::{backend, corrupt};
 const MAX_EMPTY_POLLS: u32 = 3;
 /// Pause after an empty `GetRecords` answer of an open shard.
 const EMPTY_POLL_DELAY: Duration = Duration::from_millis(50);
-/// Records per `GetRecords` (the API's maximum).
-const RECORDS_PER_CALL: i32 = 1000;
-
-/// What happened to the item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    /// Created (`INSERT`): no old image.
-    Insert,
-    /// Replaced or updated (`MODIFY`).
-    Modify,
-    /// Deleted (`REMOVE`): no new image.
-    Remove,
-}
+/// Records per `GetRecords` (the API's maximum), also the batch limit of
+/// [`read_order_changes`].
+const RECORDS_PER_CALL: usize = 1000;
 
 /// One change of an order or live row, as the stream carries it.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +155,7 @@ pub async fn read_order_changes(
     let mut changes = Vec::new();
     let mut empty_reads = 0;
     loop {
-        let batch = tail.next_batch(RECORDS_PER_CALL_USIZE).await?;
+        let batch = tail.next_batch(RECORDS_PER_CALL).await?;
         let fetched = tail.last_fetched;
         if !batch.is_empty() {
             let count = batch.len();
@@ -311,8 +302,6 @@ impl TailOptions {
 
 /// How often a tail asks `DescribeStream` for new shards, by default.
 pub const DESCRIBE_INTERVAL: Duration = Duration::from_secs(10);
-/// Records per `GetRecords` (the API's maximum), as a batch limit.
-const RECORDS_PER_CALL_USIZE: usize = 1000;
 /// Width the sequence numbers are zero-padded to in the checkpoint table, so that comparing
 /// the padded strings compares the numbers (DynamoDB Streams' are at most 40 digits).
 const SEQUENCE_WIDTH: usize = 48;
@@ -823,7 +812,7 @@ impl StreamTail {
                 .streams
                 .get_records()
                 .shard_iterator(current.clone())
-                .limit(RECORDS_PER_CALL)
+                .limit(RECORDS_PER_CALL as i32)
                 .send()
                 .await;
             match result {

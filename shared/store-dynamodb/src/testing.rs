@@ -76,6 +76,62 @@ pub async fn orders_stream_arn(client: &aws_sdk_dynamodb::Client, tables: &Table
         .to_owned()
 }
 
+/// Every record of `store`'s orders stream so far, as the server wrote them: `GetRecords` from
+/// `TRIM_HORIZON`, shard by shard (a fresh table has one), until two reads in a row find
+/// nothing. Returns the stream's ARN and the records.
+///
+/// # Panics
+/// When a Streams request fails.
+pub async fn raw_stream(
+    store: &DynamoStore,
+) -> (String, Vec<aws_sdk_dynamodbstreams::types::Record>) {
+    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+    let streams = streams_client();
+    let arn = orders_stream_arn(store.client(), store.tables()).await;
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("DescribeStream")
+        .stream_description
+        .and_then(|d| d.shards)
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for shard in shards {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().expect("shard id"))
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator")
+            .shard_iterator;
+        let mut empty = 0;
+        while let Some(current) = iterator.take() {
+            let out = streams
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("GetRecords");
+            let batch = out.records.unwrap_or_default();
+            if batch.is_empty() {
+                empty += 1;
+                if empty >= 2 {
+                    break;
+                }
+            } else {
+                empty = 0;
+            }
+            records.extend(batch);
+            iterator = out.next_shard_iterator;
+        }
+    }
+    (arn, records)
+}
+
 /// A store on fresh tables with random names.
 pub async fn fresh_store() -> DynamoStore {
     let client = client();

@@ -44,43 +44,6 @@ fn sequences(records: &[Record]) -> Vec<&str> {
         .collect()
 }
 
-/// Every record of the orders table's stream so far, raw.
-async fn raw_stream(store: &rnd_store_dynamodb::DynamoStore) -> Vec<Record> {
-    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-    let streams = testing::streams_client();
-    let arn = testing::orders_stream_arn(store.client(), store.tables()).await;
-    let shards = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .expect("DescribeStream")
-        .stream_description
-        .and_then(|d| d.shards)
-        .unwrap_or_default();
-    let mut records = Vec::new();
-    for shard in shards {
-        let iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id().expect("shard id"))
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("GetShardIterator")
-            .shard_iterator
-            .expect("an iterator");
-        let out = streams
-            .get_records()
-            .shard_iterator(iterator)
-            .send()
-            .await
-            .expect("GetRecords");
-        records.extend(out.records.unwrap_or_default());
-    }
-    records
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_created_by_update_item_is_one_insert_of_the_whole_item_as_dynamodb_writes_it() {
     // GIVEN a fresh orders table, and the day's order-number counter created by UpdateItem
@@ -89,7 +52,7 @@ async fn an_item_created_by_update_item_is_one_insert_of_the_whole_item_as_dynam
     store.next_order_number(day).await.expect("order number");
 
     // WHEN its stream is read as DynamoDB writes it
-    let records = testing::as_dynamodb_writes_them(raw_stream(&store).await);
+    let records = testing::as_dynamodb_writes_them(testing::raw_stream(&store).await.1);
 
     // THEN there is one record: the INSERT of the whole counter
     assert_eq!(records.len(), 1, "{records:?}");

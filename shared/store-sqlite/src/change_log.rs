@@ -6,11 +6,9 @@
 //! commit order. A poller reads with [`SqliteStore::changes_after`] and remembers how far it got
 //! with [`SqliteStore::save_checkpoint`]; both survive a restart.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use rnd_domain::OrderRecord;
+use rnd_domain::change::ChangeKind;
 use rnd_domain::ids::OrderId;
 use rnd_domain::ports::StoreError;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -19,49 +17,6 @@ use crate::SqliteStore;
 use crate::codec::{
     DbResultExt, decode_time, encode_time, from_json, parse_column, to_i64, to_json, to_u64,
 };
-
-/// What a change did to an item, in DynamoDB Streams' terms (`eventName`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeKind {
-    /// The item was created (`old` is `None`).
-    Insert,
-    /// The item was replaced or updated (both images present).
-    Modify,
-    /// The item was deleted (`new` is `None`).
-    Remove,
-}
-
-impl ChangeKind {
-    /// The stored and wire name: `INSERT`, `MODIFY` or `REMOVE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Insert => "INSERT",
-            ChangeKind::Modify => "MODIFY",
-            ChangeKind::Remove => "REMOVE",
-        }
-    }
-}
-
-impl fmt::Display for ChangeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The name is not `INSERT`, `MODIFY` or `REMOVE`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a change kind (INSERT, MODIFY or REMOVE)")]
-pub struct UnknownChangeKind;
-
-impl FromStr for ChangeKind {
-    type Err = UnknownChangeKind;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [ChangeKind::Insert, ChangeKind::Modify, ChangeKind::Remove]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(UnknownChangeKind)
-    }
-}
 
 /// One change of one order item, as logged.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,15 +193,10 @@ pub(crate) fn append(
     old: Option<&OrderRecord>,
     new: Option<&OrderRecord>,
 ) -> Result<u64, StoreError> {
-    let (event_name, record) = match (old, new) {
-        (None, Some(new)) => (ChangeKind::Insert, new),
-        (Some(_), Some(new)) => (ChangeKind::Modify, new),
-        (Some(old), None) => (ChangeKind::Remove, old),
-        (None, None) => {
-            return Err(StoreError::Corrupt(
-                "a logged change needs an old or a new image".to_owned(),
-            ));
-        }
+    let (Some(event_name), Some(record)) = (ChangeKind::of(old, new), new.or(old)) else {
+        return Err(StoreError::Corrupt(
+            "a logged change needs an old or a new image".to_owned(),
+        ));
     };
     let (order_id, item_kind) = identify(record);
     if let (Some(old), Some(new)) = (old, new)
@@ -291,21 +241,5 @@ fn identify(record: &OrderRecord) -> (&OrderId, &'static str) {
     match record {
         OrderRecord::Order(order) => (&order.order_id, "order"),
         OrderRecord::Live(live) => (&live.order_id, "live"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn change_kinds_round_trip_through_their_names() {
-        // GIVEN every change kind
-        for kind in [ChangeKind::Insert, ChangeKind::Modify, ChangeKind::Remove] {
-            // WHEN its name is parsed back
-            // THEN it is the same kind
-            assert_eq!(kind.as_str().parse::<ChangeKind>(), Ok(kind));
-        }
-        assert_eq!("insert".parse::<ChangeKind>(), Err(UnknownChangeKind));
     }
 }

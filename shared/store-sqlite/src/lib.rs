@@ -52,7 +52,8 @@ use rusqlite::Connection;
 
 use crate::codec::DbResultExt;
 
-pub use change_log::{ChangeKind, LoggedChange, UnknownChangeKind};
+pub use change_log::LoggedChange;
+pub use rnd_domain::change::{ChangeKind, UnknownChangeKind};
 
 /// How long a statement waits for another process's lock before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

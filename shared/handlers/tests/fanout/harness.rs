@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::dynamodb::Event;
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::Record;
 use chrono::{DateTime, Utc};
 use rnd_domain::identity::Actor;
 use rnd_domain::ids::ConnectionId;
@@ -304,53 +304,10 @@ impl<S: ConnectionStore> ConnectionStore for CountingStore<S> {
 // ---------------------------------------------------------------------------------------------
 // The real stream
 
-/// Every record of the orders table's stream so far, read with `GetRecords` from
-/// `TRIM_HORIZON`, shard by shard (a fresh table has one), as DynamoDB writes them
+/// Every record of the orders table's stream so far, as DynamoDB writes them
 /// ([`testing::as_dynamodb_writes_them`]: moto writes an item created by `UpdateItem` twice).
 pub async fn read_stream(store: &DynamoStore) -> (String, Vec<Record>) {
-    let streams = testing::streams_client();
-    let arn = testing::orders_stream_arn(store.client(), store.tables()).await;
-    let shards = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .expect("DescribeStream")
-        .stream_description
-        .and_then(|d| d.shards)
-        .unwrap_or_default();
-    let mut records = Vec::new();
-    for shard in shards {
-        let mut iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id().expect("shard id"))
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("GetShardIterator")
-            .shard_iterator;
-        let mut empty = 0;
-        while let Some(current) = iterator.take() {
-            let out = streams
-                .get_records()
-                .shard_iterator(current)
-                .send()
-                .await
-                .expect("GetRecords");
-            let batch = out.records.unwrap_or_default();
-            if batch.is_empty() {
-                empty += 1;
-                if empty >= 2 {
-                    break;
-                }
-            } else {
-                empty = 0;
-            }
-            records.extend(batch);
-            iterator = out.next_shard_iterator;
-        }
-    }
+    let (arn, records) = testing::raw_stream(store).await;
     (arn, testing::as_dynamodb_writes_them(records))
 }
 
