@@ -8,11 +8,9 @@
 //! An [`ApiError::Unexpected`] is answered with a generic 500 and logged with its source chain;
 //! its text is never sent.
 
-use std::error::Error as StdError;
-use std::fmt;
-
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rnd_domain::error::Chain;
 use rnd_domain::identity::AuthError;
 use rnd_domain::ports::BoxError;
 use serde::Serialize;
@@ -266,21 +264,6 @@ impl ApiError {
             code: code.to_owned(),
             field: self.field(),
         }
-    }
-}
-
-/// Renders an error and every source below it, `a: b: c`.
-pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
     }
 }
 

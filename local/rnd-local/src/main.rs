@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rnd_domain::error::Chain;
 use rnd_local::{Config, DYNAMODB_TABLES, StoreConfig};
 use rnd_store_dynamodb::TableNames;
 
@@ -242,7 +243,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("rnd-local simulate: {}", error_chain(&e));
+            eprintln!("rnd-local simulate: {}", Chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -303,7 +304,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("rnd-local bench: {}", error_chain(&e));
+            eprintln!("rnd-local bench: {}", Chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -401,7 +402,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         let stack = match rnd_local::start(config).await {
             Ok(stack) => stack,
             Err(e) => {
-                eprintln!("rnd-local: {}", error_chain(&e));
+                eprintln!("rnd-local: {}", Chain(&e));
                 return ExitCode::FAILURE;
             }
         };
@@ -431,18 +432,6 @@ fn serve(args: ServeArgs) -> ExitCode {
     // Everything was stopped gracefully above; do not wait on idle runtime threads.
     runtime.shutdown_background();
     code
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

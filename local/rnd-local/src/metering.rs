@@ -304,7 +304,11 @@ impl MeteredStore {
         match units {
             Ok(u) => self.record(operation, u),
             Err(e) => {
-                tracing::warn!(operation, error = %e, "could not size the item; counting the minimum");
+                tracing::warn!(
+                    operation,
+                    error = %rnd_domain::error::Chain(&e),
+                    "could not size the item; counting the minimum"
+                );
                 self.record(operation, fallback);
             }
         }

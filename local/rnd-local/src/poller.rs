@@ -291,7 +291,7 @@ impl Poller {
                 Ok(_) => {}
                 Err(e) => tracing::error!(
                     sequence_number = %change.sequence_number,
-                    error = %e,
+                    error = %rnd_domain::error::Chain(&e),
                     "could not build a stream record; skipping it"
                 ),
             }

@@ -2,7 +2,8 @@
 //! true whatever runs it. It knows nothing of AWS or Lambda; adapters implement its [`ports`].
 //!
 //! # Layout
-//! - [`ids`], [`geo`], [`error`]: validated values (parse, don't validate).
+//! - [`ids`], [`geo`], [`error`]: validated values (parse, don't validate); [`error::Chain`]
+//!   renders an error with its sources.
 //! - [`identity`]: roles, JWT claims and verification, token extraction.
 //! - [`order`]: the order, its lifecycle state machine and who may move it.
 //! - [`live`]: the small live item (driver location, ETA, sequence) and the location rate rule.

@@ -41,9 +41,16 @@ pub enum StoreError {
     /// A list cursor that is not one this store issued (malformed, or from another listing).
     #[error("the cursor is not valid")]
     InvalidCursor,
-    /// A stored item does not parse as what it should be.
-    #[error("stored data is invalid: {0}")]
-    Corrupt(String),
+    /// A stored item does not parse as what it should be. `what` names the item and what is
+    /// wrong with it (never quoting the stored data); `source` is why, when a parser said so.
+    #[error("stored data is invalid: {what}")]
+    Corrupt {
+        /// The item and what is wrong with it.
+        what: String,
+        /// The parser's error, kept as this error's source.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The backend failed (network, throttling, I/O). Retrying may help.
     #[error("store backend failure")]
     Backend(#[source] BoxError),
@@ -53,6 +60,22 @@ impl StoreError {
     /// Wraps a backend error.
     pub fn backend(e: impl Into<BoxError>) -> Self {
         StoreError::Backend(e.into())
+    }
+
+    /// Stored data that is invalid as `what` says (no underlying error).
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Stored data `what` that a parser refused with `source`, which is kept as the source.
+    pub fn corrupt_by(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            source: Some(source.into()),
+        }
     }
 }
 

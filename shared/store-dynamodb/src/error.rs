@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
-use rnd_domain::ports::StoreError;
+use rnd_domain::ports::{BoxError, StoreError};
 
 /// Cancellation reason code of a transaction item whose condition did not hold.
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
@@ -47,14 +47,14 @@ pub(crate) enum AdapterError {
 }
 
 /// Wraps an SDK (or adapter) error, keeping it as the source.
-pub(crate) fn backend(e: impl Into<rnd_domain::ports::BoxError>) -> StoreError {
+pub(crate) fn backend(e: impl Into<BoxError>) -> StoreError {
     StoreError::Backend(e.into())
 }
 
 /// An item that does not parse as what it should be; `what` names it (table and key, never
-/// its contents).
-pub(crate) fn corrupt(what: impl Display, e: impl Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
+/// its contents), `cause` says why (a parser's error, or a message) and is kept as the source.
+pub(crate) fn corrupt(what: impl Display, cause: impl Into<BoxError>) -> StoreError {
+    StoreError::corrupt_by(what.to_string(), cause)
 }
 
 /// How a `TransactWriteItems` failed.

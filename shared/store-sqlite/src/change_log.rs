@@ -194,15 +194,15 @@ pub(crate) fn append(
     new: Option<&OrderRecord>,
 ) -> Result<u64, StoreError> {
     let (Some(event_name), Some(record)) = (ChangeKind::of(old, new), new.or(old)) else {
-        return Err(StoreError::Corrupt(
-            "a logged change needs an old or a new image".to_owned(),
+        return Err(StoreError::corrupt(
+            "a logged change needs an old or a new image",
         ));
     };
     let (order_id, item_kind) = identify(record);
     if let (Some(old), Some(new)) = (old, new)
         && identify(old) != identify(new)
     {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::corrupt(format!(
             "a logged change must keep its item ({order_id} {item_kind})"
         )));
     }

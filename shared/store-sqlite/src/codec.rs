@@ -31,7 +31,7 @@ pub(crate) fn encode_time(t: DateTime<Utc>) -> String {
 pub(crate) fn decode_time(column: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("{column} is not a timestamp: {e}")))
+        .map_err(|e| StoreError::corrupt_by(format!("{column} is not a timestamp"), e))
 }
 
 /// A TTL attribute: epoch seconds of `t` (rounded down, as `DateTime::timestamp`).
@@ -48,28 +48,28 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
 /// Parses a stored JSON document; fails with [`StoreError::Corrupt`] naming `what` (e.g.
 /// `order o-1`), never quoting the document.
 pub(crate) fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt_by(what, e))
 }
 
 /// Parses a stored value with its domain parser; fails with [`StoreError::Corrupt`] naming
 /// `column`.
-pub(crate) fn parse_column<'a, T, E: std::fmt::Display>(
+pub(crate) fn parse_column<'a, T, E: Into<rnd_domain::ports::BoxError>>(
     column: &str,
     text: &'a str,
     parse: impl FnOnce(&'a str) -> Result<T, E>,
 ) -> Result<T, StoreError> {
-    parse(text).map_err(|e| StoreError::Corrupt(format!("{column} is invalid: {e}")))
+    parse(text).map_err(|e| StoreError::corrupt_by(format!("{column} is invalid"), e))
 }
 
 /// Converts a stored non-negative integer (a sequence, a position) to `u64`.
 pub(crate) fn to_u64(column: &str, value: i64) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} is negative")))
+    u64::try_from(value).map_err(|_| StoreError::corrupt(format!("{column} is negative")))
 }
 
 /// Converts a sequence or position to SQLite's integer; fails with [`StoreError::Corrupt`]
 /// past `i64::MAX` (no real store gets there).
 pub(crate) fn to_i64(column: &str, value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} is out of range")))
+    i64::try_from(value).map_err(|_| StoreError::corrupt(format!("{column} is out of range")))
 }
 
 /// Where a page of orders stopped: the last order's `(created_at, order_id)`.

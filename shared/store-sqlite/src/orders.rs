@@ -74,7 +74,7 @@ impl OrderStore for SqliteStore {
                 )
                 .db()?;
             u32::try_from(value)
-                .map_err(|_| StoreError::Corrupt(format!("counter {name} is out of range")))
+                .map_err(|_| StoreError::corrupt(format!("counter {name} is out of range")))
         })
         .await
     }
@@ -98,7 +98,7 @@ fn create_order(conn: &mut Connection, view: &OrderView) -> Result<(), StoreErro
     let order = &view.order;
     let live = &view.live;
     if live.order_id != order.order_id {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::corrupt(format!(
             "the live item of order {} names order {}",
             order.order_id, live.order_id
         )));
@@ -139,7 +139,7 @@ fn commit_transition(
     next: &OrderView,
 ) -> Result<(), StoreError> {
     if &next.order.order_id != id || &next.live.order_id != id {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::corrupt(format!(
             "a transition of order {id} must keep its id"
         )));
     }
@@ -301,7 +301,7 @@ pub(crate) fn read_view(conn: &Connection, id: &OrderId) -> Result<Option<OrderV
         return Ok(None);
     };
     let live = read_live(conn, id)?
-        .ok_or_else(|| StoreError::Corrupt(format!("order {id} has no live item")))?;
+        .ok_or_else(|| StoreError::corrupt(format!("order {id} has no live item")))?;
     Ok(Some(OrderView { order, live }))
 }
 

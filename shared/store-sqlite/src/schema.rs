@@ -144,7 +144,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .ok()
             .and_then(|v| MIGRATIONS.get(v))
         else {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::corrupt(format!(
                 "the database is at schema version {version}; this build knows up to \
                  {SCHEMA_VERSION}"
             )));
@@ -211,8 +211,8 @@ mod tests {
         let err = migrate(&mut conn).unwrap_err();
         // THEN it is refused, naming the version
         match err {
-            StoreError::Corrupt(message) => {
-                assert!(message.contains(&format!("schema version {}", SCHEMA_VERSION + 1)));
+            StoreError::Corrupt { what, .. } => {
+                assert!(what.contains(&format!("schema version {}", SCHEMA_VERSION + 1)));
             }
             other => panic!("expected Corrupt, got {other:?}"),
         }

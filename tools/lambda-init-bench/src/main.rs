@@ -21,6 +21,7 @@ use clap::Parser;
 use lambda_init_bench::bench::{ACCESS_KEY_ID, Bench, REGION, RunResult, SECRET_ACCESS_KEY};
 use lambda_init_bench::scenario::{SCENARIOS, Scenario, ScenarioError, scenario, seed_order};
 use lambda_init_bench::stats::Summary;
+use rnd_domain::error::Chain;
 use rnd_notifier_apigw::mock::MockManagementApi;
 use rnd_store_dynamodb::{DynamoStore, TableNames, create_tables};
 use serde_json::json;
@@ -209,12 +210,7 @@ async fn main() -> ExitCode {
     let (bench, scenarios) = match setup(&args).await {
         Ok(setup) => setup,
         Err(e) => {
-            eprintln!("lambda-init-bench: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            eprintln!("lambda-init-bench: {}", Chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -236,12 +232,7 @@ async fn main() -> ExitCode {
             match bench.run(report.scenario).await {
                 Ok(result) => report.results.push(result),
                 Err(e) => {
-                    let mut text = e.to_string();
-                    let mut source = std::error::Error::source(&e);
-                    while let Some(cause) = source {
-                        text.push_str(&format!(": {cause}"));
-                        source = cause.source();
-                    }
+                    let text = Chain(&e).to_string();
                     eprintln!("run {run}: {}: FAILED: {text}", report.scenario.function);
                     report.failures.push(format!("run {run}: {text}"));
                 }
