@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use rnd_domain::ValidationError;
 use serde::de::DeserializeOwned;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 
 /// Largest request body accepted, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -47,7 +47,7 @@ impl From<BodyError> for ApiError {
             },
             BodyError::NotJson => ApiError::UnsupportedMediaType,
             BodyError::Malformed(_) => ApiError::Invalid {
-                code: "malformed_json",
+                code: ProblemCode::MalformedJson,
                 field: None,
                 detail: e.to_string(),
             },

@@ -51,7 +51,7 @@ use utoipa_axum::routes;
 
 pub use body::MAX_BODY_BYTES;
 pub use orders::{DEFAULT_PAGE, MAX_PAGE, TRANSITION_ATTEMPTS};
-pub use problem::{PROBLEM_JSON, Problem};
+pub use problem::{PROBLEM_JSON, Problem, ProblemCode};
 
 use crate::problem::ApiError;
 
@@ -125,7 +125,7 @@ impl AppState {
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     // Referenced by every error response (`problem::responses`), which do not register it.
-    components(schemas(Problem)),
+    components(schemas(Problem, ProblemCode)),
     modifiers(&BearerAuth),
     tags(
         (name = "orders", description = "Placing, tracking and moving orders through their lifecycle"),

@@ -27,7 +27,7 @@ use crate::model::{
     AssignRequest, CancelRequest, CreateOrderRequest, ListParams, OrderBody, OrderLine,
     OrderPageBody, TrackingBody,
 };
-use crate::problem::{ApiError, responses};
+use crate::problem::{ApiError, ProblemCode, responses};
 
 /// How many times a transition is read, applied and committed before giving up with 409.
 pub const TRANSITION_ATTEMPTS: u32 = 5;
@@ -125,36 +125,36 @@ impl From<OrderError> for ApiError {
             OrderError::NotFound(_) => ApiError::NotFound(detail),
             OrderError::Forbidden(_) => ApiError::Forbidden(detail),
             OrderError::InvalidTransition(_) => ApiError::Conflict {
-                code: "invalid_transition",
+                code: ProblemCode::InvalidTransition,
                 detail,
             },
             OrderError::Contended => ApiError::Conflict {
-                code: "conflict",
+                code: ProblemCode::Conflict,
                 detail,
             },
             OrderError::Invalid { field, message } => ApiError::invalid_field(field, message),
             OrderError::InvalidCursor => ApiError::Invalid {
-                code: "invalid_cursor",
+                code: ProblemCode::InvalidCursor,
                 field: Some("cursor".into()),
                 detail,
             },
             OrderError::ProfileRequired => ApiError::Unprocessable {
-                code: "profile_required",
+                code: ProblemCode::ProfileRequired,
                 field: None,
                 detail,
             },
             OrderError::NotAChef(_) => ApiError::Unprocessable {
-                code: "not_a_chef",
+                code: ProblemCode::NotAChef,
                 field: Some("chefId".into()),
                 detail,
             },
             OrderError::ChefNotReady(..) => ApiError::Unprocessable {
-                code: "chef_location_missing",
+                code: ProblemCode::ChefLocationMissing,
                 field: Some("chefId".into()),
                 detail,
             },
             OrderError::NotADriver(_) => ApiError::Unprocessable {
-                code: "not_a_driver",
+                code: ProblemCode::NotADriver,
                 field: Some("driverId".into()),
                 detail,
             },

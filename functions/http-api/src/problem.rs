@@ -39,12 +39,100 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for humans; never internal error text.
     pub detail: String,
-    /// A stable, machine-readable code (`validation_failed`, `invalid_transition`, …).
+    /// A stable, machine-readable code: one of [`ProblemCode`]'s, as the document lists them.
+    #[schema(value_type = ProblemCode)]
     pub code: String,
     /// The offending request field (its JSON name or path, e.g. `items[0].quantity`), for
     /// validation errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// Every stable `code` a problem carries (its `type` is `urn:rnd:problem:{code}`). The OpenAPI
+/// document lists them as the `code` enum; clients switch on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// No token, or one that does not verify (401).
+    Unauthorized,
+    /// The token has expired (401).
+    TokenExpired,
+    /// Known caller, not allowed (403).
+    Forbidden,
+    /// No such resource, or not one the caller may see (404).
+    NotFound,
+    /// The order's status does not allow the transition (409).
+    InvalidTransition,
+    /// The order changed meanwhile and the retries ran out (409).
+    Conflict,
+    /// A field is invalid; `field` names it (400).
+    ValidationFailed,
+    /// The body is not JSON of the expected shape (400).
+    MalformedJson,
+    /// A list cursor that is not one this API issued (400).
+    InvalidCursor,
+    /// The chef has no pickup location in their profile (422).
+    ChefLocationMissing,
+    /// The named chef is not a chef (422).
+    NotAChef,
+    /// The named driver is not a driver (422).
+    NotADriver,
+    /// The caller must save a profile first (422).
+    ProfileRequired,
+    /// The body is larger than the limit (413).
+    PayloadTooLarge,
+    /// The body is not JSON by its `Content-Type` (415).
+    UnsupportedMediaType,
+    /// The route exists, the method does not (405).
+    MethodNotAllowed,
+    /// An unexpected failure, logged and never described (500).
+    Internal,
+}
+
+impl ProblemCode {
+    /// Every code.
+    pub const ALL: [ProblemCode; 17] = [
+        ProblemCode::Unauthorized,
+        ProblemCode::TokenExpired,
+        ProblemCode::Forbidden,
+        ProblemCode::NotFound,
+        ProblemCode::InvalidTransition,
+        ProblemCode::Conflict,
+        ProblemCode::ValidationFailed,
+        ProblemCode::MalformedJson,
+        ProblemCode::InvalidCursor,
+        ProblemCode::ChefLocationMissing,
+        ProblemCode::NotAChef,
+        ProblemCode::NotADriver,
+        ProblemCode::ProfileRequired,
+        ProblemCode::PayloadTooLarge,
+        ProblemCode::UnsupportedMediaType,
+        ProblemCode::MethodNotAllowed,
+        ProblemCode::Internal,
+    ];
+
+    /// The wire name, e.g. `validation_failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemCode::Unauthorized => "unauthorized",
+            ProblemCode::TokenExpired => "token_expired",
+            ProblemCode::Forbidden => "forbidden",
+            ProblemCode::NotFound => "not_found",
+            ProblemCode::InvalidTransition => "invalid_transition",
+            ProblemCode::Conflict => "conflict",
+            ProblemCode::ValidationFailed => "validation_failed",
+            ProblemCode::MalformedJson => "malformed_json",
+            ProblemCode::InvalidCursor => "invalid_cursor",
+            ProblemCode::ChefLocationMissing => "chef_location_missing",
+            ProblemCode::NotAChef => "not_a_chef",
+            ProblemCode::NotADriver => "not_a_driver",
+            ProblemCode::ProfileRequired => "profile_required",
+            ProblemCode::PayloadTooLarge => "payload_too_large",
+            ProblemCode::UnsupportedMediaType => "unsupported_media_type",
+            ProblemCode::MethodNotAllowed => "method_not_allowed",
+            ProblemCode::Internal => "internal",
+        }
+    }
 }
 
 /// The problem responses of the OpenAPI document, one per status, for `responses(...)` of
@@ -135,7 +223,7 @@ pub(crate) enum ApiError {
     #[error("{detail}")]
     Unauthorized {
         /// `unauthorized` or `token_expired`.
-        code: &'static str,
+        code: ProblemCode,
         /// Why, safe to show.
         detail: String,
         /// Whether a token was presented at all (for the `WWW-Authenticate` challenge).
@@ -151,7 +239,7 @@ pub(crate) enum ApiError {
     #[error("{detail}")]
     Conflict {
         /// `invalid_transition` or `conflict`.
-        code: &'static str,
+        code: ProblemCode,
         /// Why.
         detail: String,
     },
@@ -159,7 +247,7 @@ pub(crate) enum ApiError {
     #[error("{detail}")]
     Invalid {
         /// `validation_failed`, `malformed_json`, `invalid_cursor`.
-        code: &'static str,
+        code: ProblemCode,
         /// The offending field, when there is one.
         field: Option<String>,
         /// Why.
@@ -169,7 +257,7 @@ pub(crate) enum ApiError {
     #[error("{detail}")]
     Unprocessable {
         /// `chef_location_missing`, `not_a_chef`, `not_a_driver`, `profile_required`.
-        code: &'static str,
+        code: ProblemCode,
         /// The field the problem is about, when there is one.
         field: Option<String>,
         /// Why.
@@ -201,7 +289,7 @@ impl ApiError {
     /// A 400 naming `field`.
     pub(crate) fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
         ApiError::Invalid {
-            code: "validation_failed",
+            code: ProblemCode::ValidationFailed,
             field: Some(field.into()),
             detail: detail.into(),
         }
@@ -222,18 +310,18 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ProblemCode {
         match self {
             ApiError::Unauthorized { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Invalid { code, .. }
-            | ApiError::Unprocessable { code, .. } => code,
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Unexpected(_) => "internal",
+            | ApiError::Unprocessable { code, .. } => *code,
+            ApiError::Forbidden(_) => ProblemCode::Forbidden,
+            ApiError::NotFound(_) => ProblemCode::NotFound,
+            ApiError::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
+            ApiError::MethodNotAllowed => ProblemCode::MethodNotAllowed,
+            ApiError::Unexpected(_) => ProblemCode::Internal,
         }
     }
 
@@ -249,7 +337,7 @@ impl ApiError {
     /// The problem body this error is answered with.
     pub(crate) fn problem(&self) -> Problem {
         let status = self.status();
-        let code = self.code();
+        let code = self.code().as_str();
         let detail = match self {
             ApiError::Unexpected(_) => {
                 "an unexpected error occurred; it has been logged, please retry later".to_owned()
@@ -275,7 +363,7 @@ impl IntoResponse for ApiError {
             ApiError::Unexpected(source) => {
                 tracing::error!(error = %Chain(source.as_ref()), "request failed unexpectedly");
             }
-            other => tracing::debug!(code = other.code(), "request refused"),
+            other => tracing::debug!(code = other.code().as_str(), "request refused"),
         }
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
@@ -301,8 +389,8 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::Unauthorized {
             code: match e {
-                AuthError::Expired => "token_expired",
-                _ => "unauthorized",
+                AuthError::Expired => ProblemCode::TokenExpired,
+                _ => ProblemCode::Unauthorized,
             },
             detail: e.to_string(),
             presented: e != AuthError::Missing,
@@ -350,6 +438,13 @@ mod tests {
         assert_eq!(problem.field.as_deref(), Some("chefId"));
         let json = serde_json::to_value(&problem).unwrap();
         assert_eq!(json["type"], "urn:rnd:problem:validation_failed");
+    }
+
+    #[test]
+    fn each_codes_wire_name_is_its_serialized_name() {
+        for code in ProblemCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
     }
 
     #[test]

@@ -1075,6 +1075,35 @@ on_both_stores!(
 // ---------------------------------------------------------------- the OpenAPI document
 
 #[tokio::test]
+async fn the_openapi_document_lists_every_problem_code_as_the_codes_enum() {
+    // GIVEN the API
+    let app = spawn_app(sqlite().await);
+
+    // WHEN its document is fetched
+    let doc = app.get("/openapi.json", CUSTOMER).await.body;
+
+    // THEN a problem's `code` is the ProblemCode enum
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Problem"]["properties"]["code"]["$ref"], "#/components/schemas/ProblemCode",
+        "{}",
+        schemas["Problem"]
+    );
+    // AND the enum lists exactly every code the API answers with
+    let listed: BTreeSet<String> = schemas["ProblemCode"]["enum"]
+        .as_array()
+        .expect("ProblemCode is an enum")
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect();
+    let codes: BTreeSet<String> = http_api::ProblemCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, codes);
+}
+
+#[tokio::test]
 async fn the_openapi_document_is_served_valid_and_lists_every_route() {
     // GIVEN the API
     let app = spawn_app(sqlite().await);
