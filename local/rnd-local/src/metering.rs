@@ -32,9 +32,10 @@ use rnd_domain::OrderRecord;
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
+use rnd_domain::inbox::{Appended, EventKey, InboxEvent, InboxPage};
 use rnd_domain::ports::{
-    ClosedConnection, Connection, ConnectionStore, LiveLocationStore, OrderPage, OrderQuery,
-    OrderStore, ProfileStore, Store, StoreError,
+    ClosedConnection, Connection, ConnectionStore, InboxStore, LiveLocationStore, OrderPage,
+    OrderQuery, OrderStore, ProfileStore, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
@@ -55,6 +56,8 @@ const QUERY_PAGE_BYTES: usize = 1024 * 1024;
 pub(crate) const ASSUMED_USER_ID_BYTES: usize = 36;
 /// Bytes of one KEYS_ONLY index entry of an order (table keys + index keys), for listings.
 const INDEX_ENTRY_BYTES: usize = 160;
+/// Inbox events DynamoStore appends in one transaction.
+const INBOX_EVENTS_PER_TRANSACTION: usize = 32;
 
 /// WRU of a standard write of an item of `bytes`.
 pub(crate) fn write_units(bytes: usize) -> f64 {
@@ -270,6 +273,69 @@ pub(crate) fn list_orders_units(page: &OrderPage) -> Result<DynamoUnits, StoreEr
     }
     let requests = if page.orders.is_empty() { 1 } else { 2 };
     Ok(units(requests, rru, 0.0))
+}
+
+/// `append_to_inbox`: a consistent `BatchGetItem` of the head and each event's key item (1 RRU
+/// each: they are small), then, when something is new, a `TransactWriteItems` of the head and
+/// each new event's key and event items (chunks of 32 events).
+pub(crate) fn append_inbox_units(
+    user: &UserId,
+    events: &[InboxEvent],
+    appended: &Appended,
+    now: DateTime<Utc>,
+    retention: chrono::Duration,
+) -> Result<DynamoUnits, StoreError> {
+    let chunks = events.len().div_ceil(INBOX_EVENTS_PER_TRANSACTION).max(1) as u64;
+    let reads = (chunks + events.len() as u64) as f64;
+    if appended.added == 0 {
+        return Ok(units(chunks, reads, 0.0));
+    }
+    let ttl = (now + retention).timestamp();
+    let mut new: Vec<(u64, &InboxEvent)> = appended
+        .positions
+        .iter()
+        .copied()
+        .zip(events)
+        .collect();
+    new.sort_by_key(|(position, _)| std::cmp::Reverse(*position));
+    new.dedup_by_key(|(position, _)| *position);
+    new.truncate(appended.added);
+    let head = appended.positions.iter().copied().max().unwrap_or(0);
+    let mut wru = write_units(items::size(&items::inbox_head(user, appended.epoch, head)));
+    for (position, event) in new {
+        wru += write_units(items::size(&items::inbox_key(user, &event.key, position, ttl)));
+        wru += write_units(items::size(&items::inbox_event(
+            user,
+            event,
+            appended.epoch,
+            position,
+            ttl,
+        )?));
+    }
+    Ok(units(2 * chunks, reads, 2.0 * wru))
+}
+
+/// `read_inbox`: a consistent `GetItem` of the head, then (when there is something after the
+/// position) a consistent `Query` of the event items.
+pub(crate) fn read_inbox_units(user: &UserId, page: &InboxPage) -> Result<DynamoUnits, StoreError> {
+    if page.events.is_empty() {
+        return Ok(units(1, 1.0, 0.0));
+    }
+    let mut bytes = 0;
+    for event in &page.events {
+        let kept = InboxEvent {
+            key: EventKey::of(&event.message).unwrap_or_else(|| EventKey::from_stored("")),
+            message: event.message.clone(),
+        };
+        bytes += items::size(&items::inbox_event(
+            user,
+            &kept,
+            page.epoch,
+            event.position,
+            0,
+        )?);
+    }
+    Ok(units(2, 1.0 + read_units(bytes, true), 0.0))
 }
 
 /// The store the handlers use, metered into [`Metrics`].
@@ -488,6 +554,50 @@ impl ProfileStore for MeteredStore {
         let result = self.inner.put_profile(profile).await;
         let counted = profile_bytes(profile).map(|b| units(1, 0.0, write_units(b)));
         self.record_or_request("put_profile", counted, units(1, 0.0, 1.0));
+        result
+    }
+}
+
+#[async_trait]
+impl InboxStore for MeteredStore {
+    async fn append_to_inbox(
+        &self,
+        user: &UserId,
+        events: &[InboxEvent],
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<Appended, StoreError> {
+        let result = self
+            .inner
+            .append_to_inbox(user, events, now, retention)
+            .await;
+        let minimum = units(1, 1.0, 0.0);
+        match &result {
+            Ok(appended) => self.record_or_request(
+                "append_to_inbox",
+                append_inbox_units(user, events, appended, now, retention),
+                minimum,
+            ),
+            Err(_) => self.record("append_to_inbox", minimum),
+        }
+        result
+    }
+
+    async fn read_inbox(
+        &self,
+        user: &UserId,
+        after: u64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<InboxPage, StoreError> {
+        let result = self.inner.read_inbox(user, after, limit, now).await;
+        let minimum = units(1, 1.0, 0.0);
+        match &result {
+            Ok(page) => {
+                self.record_or_request("read_inbox", read_inbox_units(user, page), minimum)
+            }
+            Err(_) => self.record("read_inbox", minimum),
+        }
         result
     }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rnd_domain::ports::{Notifier, Store, StoreError};
-use rnd_domain::{ChangeKind, OrderRecord};
+use rnd_domain::OrderRecord;
+use rnd_domain::change::OrderChange;
 use rnd_handlers::fanout::{FanoutConfig, fan_out};
 use rnd_store_dynamodb::items::Item;
 use rnd_store_dynamodb::stream::{CheckpointTable, StartingPosition, StreamTail, TailOptions};
@@ -32,13 +33,11 @@ pub const STREAM_CONSUMER: &str = "stream-fanout";
 /// Sequence numbers are made 21 digits long, like DynamoDB's.
 const SEQUENCE_BASE: u128 = 100_000_000_000_000_000_000;
 
-/// One change of an order or live row.
+/// One change of an order or live row, where it is in the stream and when it was made.
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
     pub(crate) sequence_number: String,
-    pub(crate) event_name: ChangeKind,
-    pub(crate) old: Option<OrderRecord>,
-    pub(crate) new: Option<OrderRecord>,
+    pub(crate) change: OrderChange,
     pub(crate) at: DateTime<Utc>,
 }
 
@@ -104,9 +103,7 @@ impl Source {
                     .into_iter()
                     .map(|c| Change {
                         sequence_number: (SEQUENCE_BASE + u128::from(c.position)).to_string(),
-                        event_name: c.event_name,
-                        old: c.old,
-                        new: c.new,
+                        change: c.change,
                         at: c.at,
                     })
                     .collect())
@@ -116,11 +113,9 @@ impl Source {
                 Ok(changes
                     .into_iter()
                     .map(|c| Change {
-                        event_name: c.event_name,
                         at: c.approximate_creation.unwrap_or_else(Utc::now),
                         sequence_number: c.sequence_number,
-                        old: c.old,
-                        new: c.new,
+                        change: c.change,
                     })
                     .collect())
             }
@@ -163,8 +158,8 @@ fn dynamodb_json(item: Item) -> Result<Value, StoreError> {
 
 /// One stream record as Lambda delivers it (see `events/stream/`).
 pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, StoreError> {
-    let new = change.new.as_ref().map(item).transpose()?;
-    let old = change.old.as_ref().map(item).transpose()?;
+    let new = change.change.new.as_ref().map(item).transpose()?;
+    let old = change.change.old.as_ref().map(item).transpose()?;
     let Some(any) = new.as_ref().or(old.as_ref()) else {
         return Err(StoreError::backend(std::io::Error::other(
             "a change without images",
@@ -198,7 +193,7 @@ pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, St
         "awsRegion": "us-east-1",
         "dynamodb": dynamodb,
         "eventID": uuid::Uuid::new_v4().simple().to_string(),
-        "eventName": change.event_name.as_str(),
+        "eventName": change.change.kind.as_str(),
         "eventSource": "aws:dynamodb",
         "eventSourceARN": stream_arn,
         "eventVersion": "1.1",
@@ -399,9 +394,8 @@ mod tests {
         let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
         let change = Change {
             sequence_number: "100000000000000000001".into(),
-            event_name: ChangeKind::Insert,
-            old: None,
-            new: Some(OrderRecord::Order(view.order.clone())),
+            change: OrderChange::between(None, Some(OrderRecord::Order(view.order.clone())))
+                .unwrap(),
             at: Utc::now(),
         };
         // WHEN it becomes a Lambda stream record

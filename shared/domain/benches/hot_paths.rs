@@ -54,6 +54,9 @@ fn messages() -> [(&'static str, ServerMessage); 3] {
                 timestamp: at("2026-03-14T12:05:00Z"),
                 reason: None,
                 seq: 3,
+                previous_status_seq: Some(2),
+                cursor: None,
+                replayed: false,
             }),
         ),
         (

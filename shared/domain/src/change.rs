@@ -1,9 +1,23 @@
 //! A change of an orders-table item (an order or live row) as its change feed reports it: the
 //! DynamoDB stream in AWS, the change log of the embedded store. [`ChangeKind`] is the one name
-//! of what happened; every store and consumer uses it.
+//! of what happened and [`OrderChange`] the one type of a change; every store and consumer uses
+//! them.
+//!
+//! [`decode_change`] is the one decoder of a stream record's images (DynamoDB's attribute-value
+//! items, as `serde_dynamo` carries them: the Lambda event's images and the Streams API's
+//! convert to it) into the domain's [`OrderRecord`]: the fan-out and the stream reader both use
+//! it, and so will every later consumer of the stream. The item layout itself has one owner,
+//! the tagged [`OrderRecord`] (`itemType` = `order` | `live`).
 
 use std::fmt;
 use std::str::FromStr;
+
+use serde_dynamo::{AttributeValue, Item};
+
+use crate::events::OrderRecord;
+
+/// The attribute that tells the rows of the orders table apart.
+pub const ITEM_TYPE: &str = "itemType";
 
 /// What a change did to an item, in DynamoDB Streams' terms (`eventName`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +78,85 @@ impl FromStr for ChangeKind {
     }
 }
 
+/// One change of an order or live item: what happened and the item before and after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderChange {
+    /// Insert, modify or remove.
+    pub kind: ChangeKind,
+    /// The item before (`None` for an insert).
+    pub old: Option<OrderRecord>,
+    /// The item after (`None` for a removal).
+    pub new: Option<OrderRecord>,
+}
+
+impl OrderChange {
+    /// The change from `old` to `new`; `None` when there is neither.
+    pub fn between(old: Option<OrderRecord>, new: Option<OrderRecord>) -> Option<OrderChange> {
+        let kind = ChangeKind::of(old.as_ref(), new.as_ref())?;
+        Some(OrderChange { kind, old, new })
+    }
+}
+
+/// A stream image of an order or live row does not parse as an [`OrderRecord`].
+#[derive(Debug, thiserror::Error)]
+#[error("the {which} image of an {item_type} row does not parse")]
+pub struct ImageError {
+    /// `old` or `new`.
+    pub which: &'static str,
+    /// `order` or `live`.
+    pub item_type: &'static str,
+    /// Why.
+    #[source]
+    pub source: serde_dynamo::Error,
+}
+
+/// What one image holds.
+#[derive(Debug)]
+enum Image {
+    /// No image (the old image of an insert, the new image of a removal).
+    Absent,
+    /// A row that is not an order or live row (a counter, a profile, an unknown `itemType`).
+    Other,
+    /// An order or live row.
+    Record(OrderRecord),
+}
+
+fn decode_image(item: &Item, which: &'static str) -> Result<Image, ImageError> {
+    if item.is_empty() {
+        return Ok(Image::Absent);
+    }
+    let item_type = match item.get(ITEM_TYPE) {
+        Some(AttributeValue::S(t)) if t == "order" => "order",
+        Some(AttributeValue::S(t)) if t == "live" => "live",
+        _ => return Ok(Image::Other),
+    };
+    serde_dynamo::from_item(item.clone())
+        .map(Image::Record)
+        .map_err(|source| ImageError {
+            which,
+            item_type,
+            source,
+        })
+}
+
+/// Decodes a stream record's old and new image (an empty item when the record has none).
+///
+/// Returns `Ok(None)` when the record is not a change of an order or live row: either image is
+/// of another row (a counter, a profile), or neither image is there. Fails when an order or
+/// live image does not parse as an [`OrderRecord`].
+pub fn decode_change(old: &Item, new: &Item) -> Result<Option<OrderChange>, ImageError> {
+    let old = decode_image(old, "old")?;
+    let new = decode_image(new, "new")?;
+    let record = |image| match image {
+        Image::Record(r) => Some(r),
+        _ => None,
+    };
+    match (old, new) {
+        (Image::Other, _) | (_, Image::Other) => Ok(None),
+        (old, new) => Ok(OrderChange::between(record(old), record(new))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +177,29 @@ mod tests {
         assert_eq!(ChangeKind::of(Some(&1), Some(&2)), Some(ChangeKind::Modify));
         assert_eq!(ChangeKind::of(Some(&1), None), Some(ChangeKind::Remove));
         assert_eq!(ChangeKind::of::<u8>(None, None), None);
+    }
+
+    fn item(pairs: &[(&str, &str)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), AttributeValue::S((*v).to_owned())))
+            .collect::<std::collections::HashMap<_, _>>()
+            .into()
+    }
+
+    #[test]
+    fn images_of_rows_that_are_not_orders_decode_as_no_change() {
+        let counter = item(&[("pk", "COUNTER#orderNumber#20261203"), ("itemType", "counter")]);
+        let empty = item(&[]);
+        assert!(decode_change(&empty, &counter).unwrap().is_none());
+        assert!(decode_change(&empty, &empty).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_order_image_that_does_not_parse_is_an_error_naming_the_image() {
+        let broken = item(&[("itemType", "live"), ("orderId", "o-1")]);
+        let empty = item(&[]);
+        let err = decode_change(&empty, &broken).unwrap_err();
+        assert_eq!((err.which, err.item_type), ("new", "live"));
     }
 }

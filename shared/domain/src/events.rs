@@ -4,20 +4,26 @@
 //! | change | event | rooms |
 //! |---|---|---|
 //! | order item inserted | `order:new` | `user:{chefId}` |
-//! | order status changed | `order:status_update` | `order:{id}`, `role:admin` |
+//! | order status changed | `order:status_update` | `order:{id}`, `role:admin`, `user:{customerId}` |
 //! | driver assigned (or changed) | `driver:new_assignment` | `user:{driverId}` |
 //! | live item: new accepted location | `driver:location_update` | `order:{id}` |
 //! | live item: ETA moved ≥ 1 minute | `order:eta_update` | `order:{id}` |
 //!
 //! Every event carries the sequence number of the change, so a client can drop a redelivered
-//! event (same `seq`) and notice a missed one (a gap). Deletions and changes that move no
-//! sequence number (replays, TTL housekeeping) produce nothing.
+//! event (same `seq`). Locations and ETAs are latest-value events that the fan-out coalesces,
+//! so `seq` skips on purpose; a missed *status* update is told by `previousStatusSeq` (the
+//! `seq` of the order's previous status update), and a missed user-room event by the inbox
+//! cursor. Deletions and changes that move no sequence number (replays, TTL housekeeping)
+//! produce nothing.
+//!
+//! [`status_updates_since`] rebuilds an order's status updates from its history, exactly as
+//! they were derived, for a subscriber that asks for what it missed (`sinceSeq`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Role;
 use crate::live::LiveState;
-use crate::order::Order;
+use crate::order::{Order, OrderStatus, StatusChange};
 use crate::protocol::{
     EtaUpdateData, LocationUpdateData, NewAssignmentData, OrderNewData, ServerMessage,
     StatusUpdateData, Stop,
@@ -96,29 +102,87 @@ fn order_new(order: &Order) -> Outgoing {
             notes: order.notes.clone(),
             created_at: order.created_at,
             seq: order.seq,
+            cursor: None,
+            replayed: false,
         }),
         rooms: vec![Room::User(order.chef.chef_id.clone())],
     }
 }
 
+/// The `order:status_update` announcing `entry` (a status entered at `seq`, after
+/// `previous_status`, whose own history entry is `previous`).
+fn status_update(
+    order: &Order,
+    entry: Option<&StatusChange>,
+    previous: Option<&StatusChange>,
+    previous_status: OrderStatus,
+    seq: u64,
+) -> StatusUpdateData {
+    StatusUpdateData {
+        order_id: order.order_id.clone(),
+        order_number: order.order_number.clone(),
+        status: order.status,
+        previous_status,
+        changed_by: entry
+            .map(|c| c.changed_by.clone())
+            .unwrap_or_else(|| order.customer_id.clone()),
+        timestamp: entry.map(|c| c.timestamp).unwrap_or(order.updated_at),
+        reason: entry.and_then(|c| c.reason.clone()),
+        seq,
+        previous_status_seq: previous.and_then(|c| c.seq),
+        cursor: None,
+        replayed: false,
+    }
+}
+
+/// The rooms of an order's status updates: its room, the admins, and its customer (so a
+/// customer hears of a change without having subscribed).
+fn status_rooms(order: &Order) -> Vec<Room> {
+    vec![
+        order_room(order),
+        Room::Role(Role::Admin),
+        Room::User(order.customer_id.clone()),
+    ]
+}
+
+/// The status updates of `order` with a `seq` above `since_seq`, oldest first, each exactly as
+/// [`derive_events`] derived it when the status was entered (without `cursor` or `replayed`).
+///
+/// Returns `None` when one of them cannot be rebuilt: a history entry written before entries
+/// recorded their `seq`.
+pub fn status_updates_since(order: &Order, since_seq: u64) -> Option<Vec<StatusUpdateData>> {
+    if since_seq >= order.seq {
+        return Some(Vec::new());
+    }
+    let history = &order.status_history;
+    let mut updates = Vec::new();
+    for (i, entry) in history.iter().enumerate().skip(1) {
+        let seq = entry.seq?;
+        if seq <= since_seq {
+            continue;
+        }
+        let previous = &history[i - 1];
+        let mut update = status_update(order, Some(entry), Some(previous), previous.status, seq);
+        update.status = entry.status;
+        updates.push(update);
+    }
+    Some(updates)
+}
+
 fn order_changed(old: &Order, new: &Order) -> Vec<Outgoing> {
     let mut out = Vec::new();
     if old.status != new.status {
-        let last = new.status_history.last();
+        let history = &new.status_history;
+        let previous = history.len().checked_sub(2).map(|i| &history[i]);
         out.push(Outgoing {
-            message: ServerMessage::StatusUpdate(StatusUpdateData {
-                order_id: new.order_id.clone(),
-                order_number: new.order_number.clone(),
-                status: new.status,
-                previous_status: old.status,
-                changed_by: last
-                    .map(|c| c.changed_by.clone())
-                    .unwrap_or_else(|| new.customer_id.clone()),
-                timestamp: last.map(|c| c.timestamp).unwrap_or(new.updated_at),
-                reason: last.and_then(|c| c.reason.clone()),
-                seq: new.seq,
-            }),
-            rooms: vec![order_room(new), Room::Role(Role::Admin)],
+            message: ServerMessage::StatusUpdate(status_update(
+                new,
+                history.last(),
+                previous,
+                old.status,
+                new.seq,
+            )),
+            rooms: status_rooms(new),
         });
     }
     if let Some(driver) = &new.driver
@@ -144,6 +208,8 @@ fn order_changed(old: &Order, new: &Order) -> Vec<Outgoing> {
                 notes: new.notes.clone(),
                 assigned_at: new.assigned_at.unwrap_or(new.updated_at),
                 seq: new.seq,
+                cursor: None,
+                replayed: false,
             }),
             rooms: vec![Room::User(driver.driver_id.clone())],
         });

@@ -9,8 +9,10 @@
 //! - [`live`]: the small live item (driver location, ETA, sequence) and the location rate rule.
 //! - [`rooms`]: audiences and who may join or stream into them.
 //! - [`events`]: from an order change (old image, new image) to messages and their rooms.
-//! - [`change`]: what a change of an orders-table item did ([`ChangeKind`]), for every store
-//!   and consumer of the change feed.
+//! - [`change`]: a change of an orders-table item ([`ChangeKind`], [`change::OrderChange`]) and
+//!   the one decoder of a stream record's images, for every store and consumer of the change
+//!   feed.
+//! - [`inbox`]: the per-user inbox of user-room events: cursors, replay and continuity.
 //! - [`protocol`]: the WebSocket wire format, client parsing and server messages.
 //! - [`tracking`]: the tracking payload.
 //! - [`profile`]: user profiles (name, phone; a chef's business and pickup point), parsed.
@@ -23,6 +25,7 @@ pub mod eta;
 pub mod events;
 pub mod geo;
 pub mod identity;
+pub mod inbox;
 pub mod ids;
 pub mod live;
 pub mod order;

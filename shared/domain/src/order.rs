@@ -131,6 +131,10 @@ pub struct StatusChange {
     /// The reason, for cancellations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The order's sequence number this status was entered at (absent in orders written before
+    /// it was recorded): what a replayed `order:status_update` carries as its `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// The chef's side of an order, copied from the chef's profile when the order is placed.
@@ -281,6 +285,7 @@ impl Order {
                 timestamp: now,
                 changed_by: new.customer_id,
                 reason: None,
+                seq: Some(1),
             }],
             created_at: now,
             updated_at: now,
@@ -557,6 +562,7 @@ impl OrderView {
             timestamp: now,
             changed_by: actor.user_id.clone(),
             reason: reason_for_history,
+            seq: Some(seq),
         });
         let mut live = self.live.clone();
         live.seq = seq;

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::identity::Role;
 use crate::ids::{ConnectionId, OrderId, UserId};
+use crate::inbox::{Appended, InboxEvent, InboxPage};
 use crate::live::{LocationOutcome, LocationWrite};
 use crate::order::{Order, OrderView};
 use crate::profile::Profile;
@@ -265,9 +266,49 @@ pub trait ProfileStore: Send + Sync {
     async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError>;
 }
 
+/// The per-user inbox of the events that go to `user:{id}` rooms (see [`crate::inbox`]).
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Appends `events` to `user`'s inbox, in order, each kept until `now + retention`: an
+    /// event gets the next position, unless an event with its key is still kept (then it keeps
+    /// the position it has and nothing is written for it). The first append creates the inbox,
+    /// with `now` (ms) as its epoch. Concurrent appends to one inbox get distinct positions with
+    /// no holes, in the order they commit; a reader never sees a position before the events
+    /// below it.
+    ///
+    /// Returns the inbox's epoch and each event's position. On failure a prefix of the new
+    /// events may be kept (appending them again is harmless). Fails with
+    /// [`StoreError::Backend`] when the backend fails, also when contention outlasts the
+    /// retries.
+    async fn append_to_inbox(
+        &self,
+        user: &UserId,
+        events: &[InboxEvent],
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<Appended, StoreError>;
+
+    /// `user`'s inbox: its epoch and head (read first), then up to `limit` events still kept
+    /// at `now` with a position above `after`, oldest first. A user without an inbox has
+    /// epoch 0 and head 0.
+    ///
+    /// Fails with [`StoreError::Corrupt`] when a kept event does not parse, and with
+    /// [`StoreError::Backend`] when the backend fails.
+    async fn read_inbox(
+        &self,
+        user: &UserId,
+        after: u64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<InboxPage, StoreError>;
+}
+
 /// Everything a store adapter provides.
-pub trait Store: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore {}
-impl<T: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore> Store for T {}
+pub trait Store:
+    ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore
+{
+}
+impl<T: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore> Store for T {}
 
 /// Why a post to a connection failed.
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ use crate::error::ValidationError;
 use crate::geo::{Accuracy, Heading, Latitude, Longitude, Speed};
 use crate::identity::Role;
 use crate::ids::{ConnectionId, OrderId, UserId};
+use crate::inbox::Continuity;
 use crate::live::DriverLocation;
 use crate::order::{OrderItem, OrderStatus};
 use crate::tracking::OrderTracking;
@@ -100,17 +101,20 @@ pub mod action {
     pub const PING: &str = "ping";
     /// Ask for the `connected` event.
     pub const HELLO: &str = "hello";
+    /// Replay what the user's inbox kept after a cursor.
+    pub const RESUME: &str = "resume";
     /// Every action, in route order.
-    pub const ALL: [&str; 5] = [
+    pub const ALL: [&str; 6] = [
         SUBSCRIBE_ORDER,
         UNSUBSCRIBE_ORDER,
         DRIVER_LOCATION,
+        RESUME,
         PING,
         HELLO,
     ];
     /// The actions that have a route of their own; the rest (`ping`, `hello`) are answered by
     /// `$default`.
-    pub const ROUTED: [&str; 3] = [SUBSCRIBE_ORDER, UNSUBSCRIBE_ORDER, DRIVER_LOCATION];
+    pub const ROUTED: [&str; 4] = [SUBSCRIBE_ORDER, UNSUBSCRIBE_ORDER, DRIVER_LOCATION, RESUME];
 }
 
 /// A parsed client message.
@@ -120,6 +124,8 @@ pub enum ClientMessage {
     SubscribeOrder {
         /// The order.
         order_id: OrderId,
+        /// Replay the order's status updates after this `seq` before answering.
+        since_seq: Option<u64>,
     },
     /// `unsubscribe:order`.
     UnsubscribeOrder {
@@ -128,6 +134,11 @@ pub enum ClientMessage {
     },
     /// `driver:location`.
     DriverLocation(LocationReport),
+    /// `resume`.
+    Resume {
+        /// The last cursor the client saw (its opaque text), if any.
+        cursor: Option<String>,
+    },
     /// `ping`.
     Ping,
     /// `hello`.
@@ -201,6 +212,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
     match action {
         action::SUBSCRIBE_ORDER => Ok(ClientMessage::SubscribeOrder {
             order_id: order_id(&obj)?,
+            since_seq: since_seq(&obj)?,
         }),
         action::UNSUBSCRIBE_ORDER => Ok(ClientMessage::UnsubscribeOrder {
             order_id: order_id(&obj)?,
@@ -218,11 +230,18 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             accuracy: number(&obj, "accuracy")?.map(Accuracy::parse).transpose()?,
             recorded_at: timestamp(&obj, "recordedAt")?,
         })),
+        action::RESUME => Ok(ClientMessage::Resume {
+            cursor: match obj.get("cursor") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(invalid("cursor must be a string")),
+            },
+        }),
         action::PING => Ok(ClientMessage::Ping),
         action::HELLO => Ok(ClientMessage::Hello),
         _ => Err(ProtocolError::new(
             ErrorCode::UnknownAction,
-            "unknown action; expected one of subscribe:order, unsubscribe:order, driver:location, ping, hello",
+            "unknown action; expected one of subscribe:order, unsubscribe:order, driver:location, resume, ping, hello",
         )),
     }
 }
@@ -232,6 +251,17 @@ fn order_id(obj: &Map<String, Value>) -> Result<OrderId, ProtocolError> {
         Some(Value::String(s)) => Ok(OrderId::parse(s.as_str())?),
         Some(Value::Null) | None => Err(invalid("orderId is required")),
         Some(_) => Err(invalid("orderId must be a string")),
+    }
+}
+
+fn since_seq(obj: &Map<String, Value>) -> Result<Option<u64>, ProtocolError> {
+    match obj.get("sinceSeq") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid("sinceSeq must be a non-negative integer")),
+        Some(_) => Err(invalid("sinceSeq must be a non-negative integer")),
     }
 }
 
@@ -288,6 +318,25 @@ pub struct SubscribedData {
     pub order_id: OrderId,
     pub seq: u64,
     pub tracking: OrderTracking,
+    /// With `sinceSeq` only: whether every status update after it was replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuity: Option<Continuity>,
+    /// With `sinceSeq` only: how many status updates were replayed before this answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<u32>,
+}
+
+/// Payload of `resumed`: the answer to `resume`, after the replayed events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct ResumedData {
+    /// The user's newest position: keep it as the last cursor.
+    pub cursor: String,
+    /// How many events were replayed before this answer.
+    pub replayed: u32,
+    /// Whether every event after the client's cursor was replayed.
+    pub continuity: Continuity,
 }
 
 /// Payload of `unsubscribed`.
@@ -355,6 +404,12 @@ pub struct OrderNewData {
     pub notes: Option<String>,
     pub created_at: DateTime<Utc>,
     pub seq: u64,
+    /// Through a user room only: the user's inbox position after this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Only on a replay (`resume`, `subscribe:order` with `sinceSeq`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// Payload of `order:status_update`.
@@ -371,6 +426,17 @@ pub struct StatusUpdateData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub seq: u64,
+    /// The `seq` of the order's previous status update (its creation for the first): a client
+    /// that has not seen that one missed a status update. Absent for orders written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_status_seq: Option<u64>,
+    /// Through a user room only: the user's inbox position after this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Only on a replay (`resume`, `subscribe:order` with `sinceSeq`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// A place in an assignment.
@@ -398,6 +464,12 @@ pub struct NewAssignmentData {
     pub notes: Option<String>,
     pub assigned_at: DateTime<Utc>,
     pub seq: u64,
+    /// Through a user room only: the user's inbox position after this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Only on a replay (`resume`, `subscribe:order` with `sinceSeq`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// Payload of `driver:location_update`.
@@ -447,6 +519,9 @@ pub enum ServerMessage {
     /// Answer to `ping`.
     #[serde(rename = "pong")]
     Pong(PongData),
+    /// Answer to `resume`, after the replayed events.
+    #[serde(rename = "resumed")]
+    Resumed(ResumedData),
     /// A refusal.
     #[serde(rename = "error")]
     Error(ErrorData),
@@ -476,6 +551,7 @@ impl ServerMessage {
             ServerMessage::Unsubscribed(_) => "unsubscribed",
             ServerMessage::LocationAcknowledged(_) => "driver:location_acknowledged",
             ServerMessage::Pong(_) => "pong",
+            ServerMessage::Resumed(_) => "resumed",
             ServerMessage::Error(_) => "error",
             ServerMessage::OrderNew(_) => "order:new",
             ServerMessage::StatusUpdate(_) => "order:status_update",
@@ -496,6 +572,21 @@ impl ServerMessage {
             ServerMessage::Subscribed(d) => Some(d.seq),
             _ => None,
         }
+    }
+
+    /// The message as sent through a user room (`cursor`: the user's position after it) and/or
+    /// as replayed (`replayed`). Only `order:new`, `order:status_update` and
+    /// `driver:new_assignment` carry these; any other message is returned as it is.
+    pub fn delivered(mut self, cursor: Option<String>, replayed: bool) -> ServerMessage {
+        let (slot, flag) = match &mut self {
+            ServerMessage::OrderNew(d) => (&mut d.cursor, &mut d.replayed),
+            ServerMessage::StatusUpdate(d) => (&mut d.cursor, &mut d.replayed),
+            ServerMessage::NewAssignment(d) => (&mut d.cursor, &mut d.replayed),
+            _ => return self,
+        };
+        *slot = cursor;
+        *flag = replayed;
+        self
     }
 
     /// The JSON text sent on the wire.

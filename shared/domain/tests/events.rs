@@ -62,7 +62,7 @@ fn an_inserted_order_tells_its_chef_and_no_one_else() {
 }
 
 #[test]
-fn each_status_change_goes_to_the_order_room_and_admins_with_its_sequence() {
+fn each_status_change_goes_to_the_order_room_admins_and_the_customer_with_its_sequence() {
     let mut prev = placed();
     let mut expected_seq = 2;
     while !prev.order.status.is_final() {
@@ -76,7 +76,11 @@ fn each_status_change_goes_to_the_order_room_and_admins_with_its_sequence() {
         assert_eq!(status.len(), 1);
         assert_eq!(
             status[0].rooms,
-            vec![room("order:order-1"), Room::Role(Role::Admin)]
+            vec![
+                room("order:order-1"),
+                Room::Role(Role::Admin),
+                room("user:customer-1")
+            ]
         );
         let ServerMessage::StatusUpdate(d) = &status[0].message else {
             unreachable!()
@@ -86,6 +90,9 @@ fn each_status_change_goes_to_the_order_room_and_admins_with_its_sequence() {
         assert_eq!(d.changed_by, who.user_id);
         assert_eq!(d.timestamp, t(10));
         assert_eq!(d.seq, expected_seq);
+        // AND it names the seq of the status update before it (the creation's for the first)
+        assert_eq!(d.previous_status_seq, Some(expected_seq - 1));
+        assert_eq!((d.cursor.as_deref(), d.replayed), (None, false));
         expected_seq += 1;
         prev = next;
     }
@@ -218,8 +225,8 @@ fn order_records_round_trip_through_json_with_their_item_type() {
 #[test]
 fn every_action_changes_what_its_audience_sees() {
     // Drive a whole lifecycle and collect the derived events per room, the way the fan-out
-    // would: the chef hears of the order, the driver of the assignment, the order room and
-    // admins of every status.
+    // would: the chef hears of the order, the driver of the assignment, the order room, the
+    // admins and the customer of every status.
     let mut events: Vec<(String, String)> = Vec::new();
     let mut prev = placed();
     for o in derive_events(None, Some(&order(&prev))) {
@@ -247,5 +254,48 @@ fn every_action_changes_what_its_audience_sees() {
     assert_eq!(count("user:driver-1", "driver:new_assignment"), 1);
     assert_eq!(count("order:order-1", "order:status_update"), 7);
     assert_eq!(count("role:admin", "order:status_update"), 7);
-    assert_eq!(events.len(), 1 + 1 + 7 + 7);
+    assert_eq!(count("user:customer-1", "order:status_update"), 7);
+    assert_eq!(events.len(), 1 + 1 + 7 + 7 + 7);
+}
+
+#[test]
+fn status_updates_rebuilt_from_the_history_are_the_ones_derived_when_they_happened() {
+    // GIVEN an order driven through its whole lifecycle, keeping every derived status update
+    let mut prev = placed();
+    let mut derived = Vec::new();
+    while !prev.order.status.is_final() {
+        let (who, what) = step(prev.order.status);
+        let next = prev.apply(&who, what, t(10)).unwrap();
+        for o in derive_events(Some(&order(&prev)), Some(&order(&next))) {
+            if let ServerMessage::StatusUpdate(d) = o.message {
+                derived.push(d);
+            }
+        }
+        prev = next;
+    }
+    // WHEN they are rebuilt from the final order's history after each seq
+    for since in 0..=prev.order.seq + 1 {
+        let rebuilt = rnd_domain::events::status_updates_since(&prev.order, since).unwrap();
+        // THEN they are exactly the derived ones after that seq, oldest first
+        let expected: Vec<_> = derived.iter().filter(|d| d.seq > since).cloned().collect();
+        assert_eq!(rebuilt, expected, "since {since}");
+    }
+}
+
+#[test]
+fn a_history_without_recorded_seqs_cannot_be_replayed() {
+    // GIVEN an order written before history entries recorded their seq
+    let mut view = order_in(OrderStatus::Accepted);
+    for entry in &mut view.order.status_history {
+        entry.seq = None;
+    }
+    // THEN what it missed cannot be rebuilt, but "nothing after the current seq" still can
+    assert_eq!(
+        rnd_domain::events::status_updates_since(&view.order, 1),
+        None
+    );
+    assert_eq!(
+        rnd_domain::events::status_updates_since(&view.order, view.order.seq),
+        Some(Vec::new())
+    );
 }

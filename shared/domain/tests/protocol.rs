@@ -24,7 +24,7 @@ fn message(text: &str) -> String {
 fn subscribe_unsubscribe_ping_and_hello_parse() {
     assert!(matches!(
         parse_client_message(r#"{"action":"subscribe:order","orderId":"o-1"}"#).unwrap(),
-        ClientMessage::SubscribeOrder { order_id } if order_id.as_str() == "o-1"
+        ClientMessage::SubscribeOrder { order_id, since_seq: None } if order_id.as_str() == "o-1"
     ));
     assert!(matches!(
         parse_client_message(r#"{"action":"unsubscribe:order","orderId":"o-1"}"#).unwrap(),
@@ -190,6 +190,8 @@ fn the_subscribed_answer_carries_the_tracking_payload_with_the_seeds_names() {
         order_id: view.order.order_id.clone(),
         seq: view.seq(),
         tracking: OrderTracking::from(&view),
+        continuity: None,
+        replayed: None,
     }));
     let v = serde_json::to_value(&msg).unwrap();
     assert_eq!(v["event"], "subscribed");
@@ -230,4 +232,38 @@ fn the_subscribed_answer_carries_the_tracking_payload_with_the_seeds_names() {
         tracking.get("deliveredAt").is_none(),
         "absent until delivered"
     );
+}
+
+#[test]
+fn subscribe_with_since_seq_and_resume_with_or_without_a_cursor_parse() {
+    assert!(matches!(
+        parse_client_message(r#"{"action":"subscribe:order","orderId":"o-1","sinceSeq":4}"#)
+            .unwrap(),
+        ClientMessage::SubscribeOrder { since_seq: Some(4), .. }
+    ));
+    assert_eq!(
+        parse_client_message(r#"{"action":"resume","cursor":"abc"}"#).unwrap(),
+        ClientMessage::Resume {
+            cursor: Some("abc".into())
+        }
+    );
+    assert_eq!(
+        parse_client_message(r#"{"action":"resume"}"#).unwrap(),
+        ClientMessage::Resume { cursor: None }
+    );
+}
+
+#[test]
+fn a_since_seq_or_cursor_of_the_wrong_type_is_an_invalid_message_naming_it() {
+    for text in [
+        r#"{"action":"subscribe:order","orderId":"o-1","sinceSeq":-1}"#,
+        r#"{"action":"subscribe:order","orderId":"o-1","sinceSeq":1.5}"#,
+        r#"{"action":"subscribe:order","orderId":"o-1","sinceSeq":"3"}"#,
+    ] {
+        assert_eq!(code(text), ErrorCode::InvalidMessage, "{text}");
+        assert!(message(text).contains("sinceSeq"), "{text}");
+    }
+    let text = r#"{"action":"resume","cursor":7}"#;
+    assert_eq!(code(text), ErrorCode::InvalidMessage);
+    assert!(message(text).contains("cursor"));
 }

@@ -31,7 +31,8 @@ use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use rnd_domain::events::{OrderRecord, Outgoing, derive_events};
+use rnd_domain::change::decode_change;
+use rnd_domain::events::{Outgoing, derive_events};
 use rnd_domain::ids::{ConnectionId, OrderId};
 use rnd_domain::ports::{ConnectionStore, Notifier, NotifyError, StoreError};
 use rnd_domain::protocol::ServerMessage;
@@ -207,45 +208,11 @@ struct Planned {
     rooms: Vec<Room>,
 }
 
-/// An image of a stream record.
-// Two per record, dropped as soon as the record's events are derived; boxing the order would
-// only add an allocation per record.
-#[allow(clippy::large_enum_variant)]
-enum Image {
-    /// No image (the old image of an insert, the new image of a removal).
-    Absent,
-    /// A row that is not an order or live row (a counter, an unknown `itemType`).
-    Other,
-    /// An order or live row.
-    Order(OrderRecord),
-}
-
-impl Image {
-    fn record(&self) -> Option<&OrderRecord> {
-        match self {
-            Image::Order(r) => Some(r),
-            _ => None,
-        }
-    }
-}
-
 /// The `S` value of attribute `name`.
 fn string_attribute<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
         Some(AttributeValue::S(s)) => Some(s),
         _ => None,
-    }
-}
-
-/// Reads an image: absent when empty, [`Image::Other`] unless `itemType` is `order` or `live`.
-/// Fails when an order or live image does not parse as an [`OrderRecord`].
-fn read_image(item: &Item) -> Result<Image, serde_dynamo::Error> {
-    if item.is_empty() {
-        return Ok(Image::Absent);
-    }
-    match string_attribute(item, "itemType") {
-        Some("order" | "live") => serde_dynamo::from_item(item.clone()).map(Image::Order),
-        _ => Ok(Image::Other),
     }
 }
 
@@ -260,19 +227,17 @@ fn read_image(item: &Item) -> Result<Image, serde_dynamo::Error> {
 /// This is step 1 of [`fan_out`] for one record; public so the benchmarks time exactly it.
 pub fn record_events(record: &EventRecord) -> Option<Vec<Outgoing>> {
     let change = &record.change;
-    let images = read_image(&change.old_image).and_then(|old| {
-        let new = read_image(&change.new_image)?;
-        Ok((old, new))
-    });
-    match images {
-        Ok((Image::Other, _) | (_, Image::Other)) => Some(Vec::new()),
-        Ok((old, new)) => Some(derive_events(old.record(), new.record())),
-        Err(_) => {
+    match decode_change(&change.old_image, &change.new_image) {
+        Ok(None) => Some(Vec::new()),
+        Ok(Some(c)) => Some(derive_events(c.old.as_ref(), c.new.as_ref())),
+        Err(e) => {
             tracing::error!(
                 event_id = %record.event_id,
                 sequence_number = change.sequence_number.as_deref().unwrap_or(""),
                 pk = string_attribute(&change.keys, "pk").unwrap_or(""),
                 sk = string_attribute(&change.keys, "sk").unwrap_or(""),
+                // Not the source: a parser's message can quote the item's data.
+                error = %e,
                 "stream image does not parse as an order or live item; record skipped"
             );
             None

@@ -10,9 +10,10 @@ use rnd_domain::geo::{Latitude, Longitude, Speed};
 use rnd_domain::identity::Role;
 use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
+use rnd_domain::inbox::InboxEvent;
 use rnd_domain::ports::{
-    ConnectionStore, LiveLocationStore, OrderFilter, OrderQuery, OrderStore, ProfileStore,
-    StoreError,
+    ConnectionStore, InboxStore, LiveLocationStore, OrderFilter, OrderQuery, OrderStore,
+    ProfileStore, StoreError,
 };
 use rnd_domain::rooms::Room;
 use rnd_domain::{Actor, OrderRecord, OrderView};
@@ -982,4 +983,195 @@ pub async fn profiles_are_kept_per_user_and_are_not_orders<H: Harness>(h: &H) {
     assert_eq!(driver.role, Role::Driver);
     assert_eq!(customer, customer_profile(at));
     assert!(all.orders.is_empty(), "{:?}", all.orders);
+}
+
+/// The retention the inbox cases keep events for.
+fn day() -> Duration {
+    Duration::hours(24)
+}
+
+fn kept_messages(page: &rnd_domain::inbox::InboxPage) -> Vec<(u64, String)> {
+    page.events
+        .iter()
+        .map(|e| (e.position, e.message.to_json()))
+        .collect()
+}
+
+/// Events appended to a user's inbox come back in order at positions 1, 2, 3, exactly as
+/// appended, with the inbox's epoch (its creation time, ms) and head.
+pub async fn an_inbox_keeps_events_in_order_at_gapless_positions<H: Harness>(h: &H) {
+    // GIVEN a chef's inbox, written by two appends
+    let store = h.store();
+    let chef = chef().user_id;
+    let at = now();
+    let (a, b, c) = (inbox_event("o-in-1"), inbox_event("o-in-2"), inbox_event("o-in-3"));
+    let first = store
+        .append_to_inbox(&chef, &[a.clone(), b.clone()], at, day())
+        .await
+        .expect("append");
+    let second = store
+        .append_to_inbox(&chef, std::slice::from_ref(&c), at, day())
+        .await
+        .expect("append");
+    // THEN the positions follow each other and the epoch is the creation time
+    assert_eq!(first.positions, [1, 2]);
+    assert_eq!(second.positions, [3]);
+    let epoch = u64::try_from(at.timestamp_millis()).expect("after 1970");
+    assert_eq!((first.epoch, second.epoch), (epoch, epoch));
+    // AND reading from the start gives the three messages as appended
+    let page = store.read_inbox(&chef, 0, 100, at).await.expect("read");
+    assert_eq!((page.epoch, page.head), (epoch, 3));
+    let expected: Vec<(u64, String)> = [(1, &a), (2, &b), (3, &c)]
+        .into_iter()
+        .map(|(p, e)| (p, e.message.to_json()))
+        .collect();
+    assert_eq!(kept_messages(&page), expected);
+}
+
+/// Appending an event whose key is kept (a retried stream batch) keeps its position, writes
+/// nothing for it and moves the head only for the new ones.
+pub async fn appending_a_kept_event_again_keeps_its_position_and_adds_nothing<H: Harness>(h: &H) {
+    // GIVEN a driver's inbox holding a and b
+    let store = h.store();
+    let driver = driver().user_id;
+    let at = now();
+    let (a, b, c) = (inbox_event("o-re-1"), inbox_event("o-re-2"), inbox_event("o-re-3"));
+    store
+        .append_to_inbox(&driver, &[a.clone(), b.clone()], at, day())
+        .await
+        .expect("append");
+    // WHEN b is appended again, with c, and b twice in one call
+    let again = store
+        .append_to_inbox(&driver, &[b.clone(), c.clone(), b.clone()], at, day())
+        .await
+        .expect("append again");
+    // THEN b keeps position 2, c is 3, and the inbox holds three events
+    assert_eq!(again.positions, [2, 3, 2]);
+    let page = store.read_inbox(&driver, 0, 100, at).await.expect("read");
+    assert_eq!(page.head, 3);
+    assert_eq!(
+        page.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+}
+
+/// A read returns only events after the given position, oldest first, at most `limit`; the
+/// head is the newest position whatever the limit.
+pub async fn an_inbox_is_read_after_a_position_up_to_a_limit<H: Harness>(h: &H) {
+    let store = h.store();
+    let chef = chef().user_id;
+    let at = now();
+    let events: Vec<InboxEvent> = (1..=5).map(|i| inbox_event(&format!("o-lim-{i}"))).collect();
+    store
+        .append_to_inbox(&chef, &events, at, day())
+        .await
+        .expect("append");
+    let page = store.read_inbox(&chef, 2, 2, at).await.expect("read");
+    assert_eq!(page.head, 5);
+    assert_eq!(
+        page.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [3, 4]
+    );
+    let rest = store.read_inbox(&chef, 4, 100, at).await.expect("read");
+    assert_eq!(
+        rest.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [5]
+    );
+    let none = store.read_inbox(&chef, 5, 100, at).await.expect("read");
+    assert!(none.events.is_empty());
+    let head_only = store.read_inbox(&chef, 0, 0, at).await.expect("read");
+    assert_eq!((head_only.head, head_only.events.len()), (5, 0));
+}
+
+/// A user who never had an event has an inbox at epoch 0 with head 0 and nothing in it.
+pub async fn a_user_without_an_inbox_reads_as_empty_at_epoch_zero<H: Harness>(h: &H) {
+    let page = h
+        .store()
+        .read_inbox(&other_customer().user_id, 0, 100, now())
+        .await
+        .expect("read");
+    assert_eq!((page.epoch, page.head), (0, 0));
+    assert!(page.events.is_empty());
+}
+
+/// An event past its retention is not read (whether or not the store deleted it yet), the head
+/// stays where it was, and the same event appended again is kept at a new position.
+pub async fn expired_events_are_not_read_and_can_be_kept_again<H: Harness>(h: &H) {
+    // GIVEN an event kept for one hour
+    let store = h.store();
+    let chef = chef().user_id;
+    let at = now();
+    let a = inbox_event("o-exp-1");
+    store
+        .append_to_inbox(&chef, std::slice::from_ref(&a), at, Duration::hours(1))
+        .await
+        .expect("append");
+    // WHEN it is read two hours later
+    let later = at + Duration::hours(2);
+    let page = store.read_inbox(&chef, 0, 100, later).await.expect("read");
+    // THEN it is gone, but the head remembers it
+    assert!(page.events.is_empty());
+    assert_eq!(page.head, 1);
+    // AND appending it again keeps it anew at the next position
+    let again = store
+        .append_to_inbox(&chef, std::slice::from_ref(&a), later, Duration::hours(1))
+        .await
+        .expect("append again");
+    assert_eq!(again.positions, [2]);
+    let page = store.read_inbox(&chef, 0, 100, later).await.expect("read");
+    assert_eq!(
+        page.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [2]
+    );
+}
+
+/// Appends racing on one inbox all succeed, at distinct positions with no holes, and every
+/// event is read back once.
+pub async fn concurrent_appends_get_distinct_gapless_positions<H: Harness>(h: &H) {
+    // GIVEN eight appends of different events to one chef's inbox at once
+    let store = h.store();
+    let chef = chef().user_id;
+    let at = now();
+    let appends = (0..8).map(|i| {
+        let store = Arc::clone(&store);
+        let chef = chef.clone();
+        async move {
+            let event = inbox_event(&format!("o-race-{i}"));
+            store
+                .append_to_inbox(&chef, std::slice::from_ref(&event), at, day())
+                .await
+        }
+    });
+    // WHEN they all complete
+    let results = join_all(appends).await;
+    // THEN each got its own position, 1 to 8
+    let positions: BTreeSet<u64> = results
+        .into_iter()
+        .map(|r| r.expect("append").positions[0])
+        .collect();
+    assert_eq!(positions, (1..=8).collect());
+    // AND the inbox holds the eight, each once
+    let page = store.read_inbox(&chef, 0, 100, at).await.expect("read");
+    assert_eq!(page.head, 8);
+    let keys: BTreeSet<String> = page
+        .events
+        .iter()
+        .map(|e| e.message.to_json())
+        .collect();
+    assert_eq!(keys.len(), 8);
+}
+
+/// One user's events are not in another user's inbox.
+pub async fn inboxes_are_kept_per_user<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    store
+        .append_to_inbox(&chef().user_id, &[inbox_event("o-own-1")], at, day())
+        .await
+        .expect("append");
+    let other = store
+        .read_inbox(&driver().user_id, 0, 100, at)
+        .await
+        .expect("read");
+    assert_eq!((other.epoch, other.head, other.events.len()), (0, 0, 0));
 }

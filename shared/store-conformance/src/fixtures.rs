@@ -196,3 +196,12 @@ pub fn driver_profile(at: DateTime<Utc>) -> Profile {
     )
     .expect("fixture driver profile is valid")
 }
+
+/// The `order:new` of a placed order `id` (what the chef's inbox keeps), as an inbox event.
+pub fn inbox_event(id: &str) -> rnd_domain::inbox::InboxEvent {
+    let view = placed_order(id, &customer(), now());
+    let order = rnd_domain::OrderRecord::Order(view.order);
+    let derived = rnd_domain::derive_events(None, Some(&order));
+    let message = &derived.first().expect("a placed order derives order:new").message;
+    rnd_domain::inbox::InboxEvent::of(message).expect("order:new goes to an inbox")
+}

@@ -4,7 +4,7 @@
 //! fresh, isolated store and how to read back what the store recorded) and expands
 //! [`conformance_suite!`] with an async expression that builds a harness. Every test then runs
 //! against that adapter: transitions and their races, rate-limit races, room membership, TTL
-//! fields, the change log's order, profiles.
+//! fields, the change log's order, profiles, the per-user inbox.
 //!
 //! # Layout
 //! - [`Harness`]: what an adapter's test provides.
@@ -15,21 +15,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rnd_domain::OrderRecord;
+use rnd_domain::change::OrderChange;
 use rnd_domain::ids::{ConnectionId, OrderId};
 use rnd_domain::ports::Store;
 
 pub mod cases;
 pub mod fixtures;
-
-/// One change of one order item, as the store recorded it (its change log or stream).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedChange {
-    /// The image before (None for an insert).
-    pub old: Option<OrderRecord>,
-    /// The image after (None for a removal).
-    pub new: Option<OrderRecord>,
-}
 
 /// What an adapter's test provides to the suite.
 #[async_trait]
@@ -42,7 +33,7 @@ pub trait Harness: Send + Sync + 'static {
 
     /// Every change recorded for `order`'s items (order and live), in the order the store
     /// recorded them: the embedded change log, or the DynamoDB stream.
-    async fn recorded_changes(&self, order: &OrderId) -> Vec<RecordedChange>;
+    async fn recorded_changes(&self, order: &OrderId) -> Vec<OrderChange>;
 
     /// The TTL attribute stored on the connection's row, epoch seconds (None when no row).
     async fn stored_connection_ttl(&self, connection: &ConnectionId) -> Option<i64>;
@@ -91,6 +82,13 @@ macro_rules! conformance_suite {
             saving_a_profile_again_replaces_it,
             an_unknown_profile_is_none,
             profiles_are_kept_per_user_and_are_not_orders,
+            an_inbox_keeps_events_in_order_at_gapless_positions,
+            appending_a_kept_event_again_keeps_its_position_and_adds_nothing,
+            an_inbox_is_read_after_a_position_up_to_a_limit,
+            a_user_without_an_inbox_reads_as_empty_at_epoch_zero,
+            expired_events_are_not_read_and_can_be_kept_again,
+            concurrent_appends_get_distinct_gapless_positions,
+            inboxes_are_kept_per_user,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -178,7 +178,7 @@ fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWrite
 }
 
 impl DynamoStore {
-    fn connections_table(&self) -> &str {
+    pub(crate) fn connections_table(&self) -> &str {
         &self.tables.connections
     }
 

@@ -1,14 +1,17 @@
 //! From SDK errors to [`StoreError`], and bounded retries of writes that met another
 //! transaction in flight.
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
+use aws_sdk_dynamodb::types::{CancellationReason, KeysAndAttributes, TransactWriteItem};
 use rnd_domain::ports::{BoxError, StoreError};
+
+use crate::keys::{Item, PK, SK, get_s};
 
 /// Cancellation reason code of a transaction item whose condition did not hold.
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
@@ -135,6 +138,64 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     // Cheap jitter: the clock's nanoseconds, scrambled, within [cap/2, cap).
     let jitter = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
     Duration::from_millis(cap_ms / 2 + jitter % (cap_ms / 2).max(1))
+}
+
+/// Most keys in one `BatchGetItem`.
+const BATCH_GET_MAX: usize = 100;
+
+/// Reads the items of `keys` from `table` with `BatchGetItem` (consistent reads), retrying
+/// unprocessed keys a bounded number of times. Returns them by `(pk, sk)`; keys without an item
+/// are absent. Fails with `Backend` when a request fails or keys stay unprocessed.
+pub(crate) async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: &[Item],
+) -> Result<HashMap<(String, String), Item>, StoreError> {
+    let mut rows = HashMap::new();
+    for chunk in keys.chunks(BATCH_GET_MAX) {
+        let mut pending = chunk.to_vec();
+        let mut attempt = 1;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(backend)?;
+            let out = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(table))
+                .unwrap_or_default()
+            {
+                if let (Some(pk), Some(sk)) = (get_s(&item, PK), get_s(&item, SK)) {
+                    rows.insert((pk.to_owned(), sk.to_owned()), item);
+                }
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            if attempt >= BATCH_ATTEMPTS {
+                return Err(backend(AdapterError::Unprocessed {
+                    operation: "BatchGetItem",
+                    count: pending.len(),
+                    attempts: attempt,
+                }));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+    Ok(rows)
 }
 
 /// Runs one `TransactWriteItems` of `items`. A cancellation whose reasons include

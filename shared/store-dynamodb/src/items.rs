@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use rnd_domain::OrderRecord;
 use rnd_domain::ids::{ConnectionId, UserId};
+use rnd_domain::inbox::{EventKey, InboxEvent};
 use rnd_domain::ports::{ClosedConnection, Connection, StoreError};
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
@@ -52,6 +53,27 @@ pub fn membership(
 /// The profile row of `profile`.
 pub fn profile(profile: &Profile) -> Result<Item, StoreError> {
     crate::profiles::profile_item(profile)
+}
+
+/// The head item of `user`'s inbox (`INBOX#{userId}` / `HEAD`).
+pub fn inbox_head(user: &UserId, epoch: u64, head: u64) -> Item {
+    crate::inbox::head_item(user, epoch, head)
+}
+
+/// The key item (`KEY#{eventKey}`) of an inbox event kept at `position` until `ttl` (epoch s).
+pub fn inbox_key(user: &UserId, key: &EventKey, position: u64, ttl: i64) -> Item {
+    crate::inbox::key_item(user, key, position, ttl)
+}
+
+/// The event item (`POS#{position}`) keeping `event` in `user`'s inbox until `ttl` (epoch s).
+pub fn inbox_event(
+    user: &UserId,
+    event: &InboxEvent,
+    epoch: u64,
+    position: u64,
+    ttl: i64,
+) -> Result<Item, StoreError> {
+    crate::inbox::event_item(user, event, epoch, position, ttl)
 }
 
 /// The size of `item` in bytes, as DynamoDB meters it: each attribute's name plus its value;

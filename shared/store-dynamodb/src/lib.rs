@@ -1,8 +1,9 @@
 //! DynamoDB adapter for the RND Realtime ports: [`DynamoStore`] implements
 //! [`ConnectionStore`](rnd_domain::ports::ConnectionStore),
 //! [`OrderStore`](rnd_domain::ports::OrderStore),
-//! [`LiveLocationStore`](rnd_domain::ports::LiveLocationStore) and
-//! [`ProfileStore`](rnd_domain::ports::ProfileStore) on the two tables of
+//! [`LiveLocationStore`](rnd_domain::ports::LiveLocationStore),
+//! [`ProfileStore`](rnd_domain::ports::ProfileStore) and
+//! [`InboxStore`](rnd_domain::ports::InboxStore) on the two tables of
 //! `docs/table-design.md`, with `aws-sdk-dynamodb` and `serde_dynamo`.
 //!
 //! The client is the caller's: build one `aws_sdk_dynamodb::Client` at cold start and hand it
@@ -21,6 +22,7 @@
 //! - `orders`: order and live rows, order numbers; `listing`: paged listing over the GSIs.
 //! - `live`: the one conditional `UpdateItem` of a driver location.
 //! - `profiles`: profile rows (`USER#{userId}` / `PROFILE` in the orders table).
+//! - `inbox`: the per-user inbox (`INBOX#{userId}` in the connections table).
 //! - [`stream`]: reads the orders table's stream (conformance harness, local stack).
 //!
 //! # Errors
@@ -32,6 +34,7 @@ use aws_sdk_dynamodb::Client;
 
 mod connections;
 mod error;
+mod inbox;
 pub mod items;
 mod keys;
 mod listing;

@@ -9,9 +9,9 @@
 //! `All` walks the month partitions `ORDERS#{yyyy-mm}` of `gsi4` backwards from the current
 //! month (UTC), twelve months at most.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, Utc};
@@ -20,7 +20,7 @@ use rnd_domain::ports::{OrderFilter, OrderPage, OrderQuery, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::DynamoStore;
-use crate::error::{AdapterError, BATCH_ATTEMPTS, backend, backoff, corrupt};
+use crate::error::{backend, batch_get, corrupt};
 use crate::keys::{
     Item, OrderIndex, PK, SK, chef_gsi_pk, customer_gsi_pk, driver_gsi_pk, get_s, month_gsi_pk, s,
 };
@@ -29,8 +29,6 @@ use crate::keys::{
 const MAX_LIMIT: u32 = 100;
 /// Month partitions `All` looks at, the current one included.
 const MONTHS: i32 = 12;
-/// Most keys in one `BatchGetItem`.
-const BATCH_GET_MAX: usize = 100;
 
 /// A calendar month, as months since year 0 (so that `- 1` is the month before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -231,51 +229,7 @@ impl DynamoStore {
     /// in the order of `keys`, skipping rows that are gone.
     async fn batch_get_orders(&self, keys: Vec<Item>) -> Result<Vec<Order>, StoreError> {
         let table = self.orders_table();
-        let mut rows: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in keys.chunks(BATCH_GET_MAX) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 1;
-            while !pending.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(backend)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, request)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(table))
-                    .unwrap_or_default()
-                {
-                    if let (Some(pk), Some(sk)) = (get_s(&item, PK), get_s(&item, SK)) {
-                        rows.insert((pk.to_owned(), sk.to_owned()), item);
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt >= BATCH_ATTEMPTS {
-                    return Err(backend(AdapterError::Unprocessed {
-                        operation: "BatchGetItem",
-                        count: pending.len(),
-                        attempts: attempt,
-                    }));
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
-            }
-        }
+        let mut rows = batch_get(&self.client, table, &keys).await?;
         keys.iter()
             .filter_map(|k| match (k.get(PK), k.get(SK)) {
                 (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => rows

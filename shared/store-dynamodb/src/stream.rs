@@ -20,7 +20,7 @@ use aws_sdk_dynamodbstreams::types::{
 };
 use chrono::{DateTime, Utc};
 pub use rnd_domain::ChangeKind;
-use rnd_domain::OrderRecord;
+use rnd_domain::change::{OrderChange, decode_change};
 use rnd_domain::ports::StoreError;
 
 use crate::error::{backend, corrupt};
@@ -38,33 +38,17 @@ const RECORDS_PER_CALL: usize = 1000;
 pub struct StreamChange {
     /// The record's sequence number within its shard.
     pub sequence_number: String,
-    /// Insert, modify or remove.
-    pub event_name: ChangeKind,
     /// The item's partition key (`ORDER#{orderId}`).
     pub pk: String,
     /// The item's sort key (`ORDER` or `LIVE`).
     pub sk: String,
-    /// The item before (`None` for an insert).
-    pub old: Option<OrderRecord>,
-    /// The item after (`None` for a removal).
-    pub new: Option<OrderRecord>,
+    /// What happened, and the item before and after (decoded by the domain's one decoder).
+    pub change: OrderChange,
     /// When DynamoDB made the change, approximately (whole seconds in AWS).
     pub approximate_creation: Option<DateTime<Utc>>,
 }
 
 type Image = HashMap<String, AttributeValue>;
-
-/// The `itemType` of an image.
-fn item_type(image: &Image) -> Option<&str> {
-    match image.get("itemType") {
-        Some(AttributeValue::S(t)) => Some(t),
-        _ => None,
-    }
-}
-
-fn is_order_item(image: &Image) -> bool {
-    matches!(item_type(image), Some("order" | "live"))
-}
 
 fn key_part(keys: Option<&Image>, name: &str) -> Option<String> {
     match keys?.get(name) {
@@ -73,57 +57,51 @@ fn key_part(keys: Option<&Image>, name: &str) -> Option<String> {
     }
 }
 
+/// An image as the domain's decoder takes it (an empty item when the record has none).
+fn image(image: Option<&Image>) -> serde_dynamo::Item {
+    image.cloned().unwrap_or_default().into()
+}
+
 impl StreamChange {
     /// The change a stream record carries. Returns `Ok(None)` for records of rows that are not
     /// order or live rows (counters) or that carry no image. Fails with
     /// [`StoreError::Corrupt`] when the record lacks its keys, sequence number or event name,
-    /// or an order/live image does not parse as an [`OrderRecord`].
+    /// its event name disagrees with its images, or an order/live image does not parse as an
+    /// [`OrderRecord`](rnd_domain::OrderRecord).
     pub fn from_record(record: &Record) -> Result<Option<StreamChange>, StoreError> {
         let Some(data) = record.dynamodb() else {
             return Err(corrupt("stream record", "no dynamodb data"));
         };
-        let (old, new) = (data.old_image(), data.new_image());
-        let images: Vec<&Image> = old.iter().chain(new.iter()).copied().collect();
-        if images.is_empty() || !images.iter().all(|i| is_order_item(i)) {
-            return Ok(None);
-        }
+        let decoded = decode_change(&image(data.old_image()), &image(data.new_image()));
         let sequence_number = data
             .sequence_number()
             .ok_or_else(|| corrupt("stream record", "no sequence number"))?
             .to_owned();
-        let pk = key_part(data.keys(), "pk")
-            .ok_or_else(|| corrupt(format_args!("stream record {sequence_number}"), "no pk"))?;
-        let sk = key_part(data.keys(), "sk")
-            .ok_or_else(|| corrupt(format_args!("stream record {sequence_number}"), "no sk"))?;
-        let event_name = match record.event_name() {
+        let what = || format!("stream record {sequence_number}");
+        let change = match decoded {
+            Ok(Some(change)) => change,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(corrupt(what(), e)),
+        };
+        let pk = key_part(data.keys(), "pk").ok_or_else(|| corrupt(what(), "no pk"))?;
+        let sk = key_part(data.keys(), "sk").ok_or_else(|| corrupt(what(), "no sk"))?;
+        let kind = match record.event_name() {
             Some(OperationType::Insert) => ChangeKind::Insert,
             Some(OperationType::Modify) => ChangeKind::Modify,
             Some(OperationType::Remove) => ChangeKind::Remove,
-            _ => {
-                return Err(corrupt(
-                    format_args!("stream record {sequence_number}"),
-                    "unknown event name",
-                ));
-            }
+            _ => return Err(corrupt(what(), "unknown event name")),
         };
-        let parse = |image: Option<&Image>, which: &str| {
-            image
-                .map(|i| {
-                    serde_dynamo::from_item::<_, OrderRecord>(i.clone())
-                        .map_err(|e| corrupt(format_args!("stream {which} image of {pk}/{sk}"), e))
-                })
-                .transpose()
-        };
+        if kind != change.kind {
+            return Err(corrupt(what(), "event name disagrees with its images"));
+        }
         let approximate_creation = data
             .approximate_creation_date_time()
             .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
         Ok(Some(StreamChange {
-            old: parse(old, "old")?,
-            new: parse(new, "new")?,
             sequence_number,
-            event_name,
             pk,
             sk,
+            change,
             approximate_creation,
         }))
     }

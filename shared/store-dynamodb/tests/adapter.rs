@@ -200,7 +200,7 @@ async fn the_stream_reader_returns_order_changes_and_skips_counters() {
     );
     let kinds: Vec<_> = changes
         .iter()
-        .map(|c| (c.sk.as_str(), c.event_name))
+        .map(|c| (c.sk.as_str(), c.change.kind))
         .collect();
     assert_eq!(
         kinds,
@@ -217,7 +217,7 @@ async fn the_stream_reader_returns_order_changes_and_skips_counters() {
     sorted.sort_by_key(|s| (s.len(), s.clone()));
     assert_eq!(sequence, sorted, "in stream order");
     assert_eq!(
-        changes[2].new,
+        changes[2].change.new,
         Some(rnd_domain::OrderRecord::Order(next.order))
     );
 }

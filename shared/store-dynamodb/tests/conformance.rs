@@ -10,7 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use rnd_domain::ids::{ConnectionId, OrderId};
-use rnd_store_conformance::{Harness, RecordedChange};
+use rnd_domain::change::OrderChange;
+use rnd_store_conformance::Harness;
 use rnd_store_dynamodb::stream::read_order_changes;
 use rnd_store_dynamodb::{DynamoStore, TableNames};
 
@@ -71,7 +72,7 @@ impl Harness for DynamoHarness {
         Arc::clone(&self.store)
     }
 
-    async fn recorded_changes(&self, order: &OrderId) -> Vec<RecordedChange> {
+    async fn recorded_changes(&self, order: &OrderId) -> Vec<OrderChange> {
         let arn = common::orders_stream_arn(&self.client, &self.tables).await;
         let pk = format!("ORDER#{order}");
         read_order_changes(&self.streams, &arn)
@@ -79,10 +80,7 @@ impl Harness for DynamoHarness {
             .expect("read the orders stream")
             .into_iter()
             .filter(|c| c.pk == pk)
-            .map(|c| RecordedChange {
-                old: c.old,
-                new: c.new,
-            })
+            .map(|c| c.change)
             .collect()
     }
 

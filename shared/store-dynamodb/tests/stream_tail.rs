@@ -90,7 +90,7 @@ async fn a_tail_starting_at_latest_reads_only_what_is_written_after_it_started()
     let batch = tail.next_batch(100).await.expect("read");
     // THEN only the later order's changes come back, as inserts
     assert_eq!(keys(&batch), placed(&["o-after"]));
-    assert!(batch.iter().all(|c| c.event_name == ChangeKind::Insert));
+    assert!(batch.iter().all(|c| c.change.kind == ChangeKind::Insert));
 }
 
 #[tokio::test]

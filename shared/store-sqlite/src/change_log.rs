@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use rnd_domain::OrderRecord;
-use rnd_domain::change::ChangeKind;
+use rnd_domain::change::{ChangeKind, OrderChange};
 use rnd_domain::ids::OrderId;
 use rnd_domain::ports::StoreError;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -25,12 +25,8 @@ pub struct LoggedChange {
     pub position: u64,
     /// The order whose item changed.
     pub order_id: OrderId,
-    /// What happened to the item.
-    pub event_name: ChangeKind,
-    /// The item before (`None` for an insert).
-    pub old: Option<OrderRecord>,
-    /// The item after (`None` for a removal).
-    pub new: Option<OrderRecord>,
+    /// What happened to the item, and the item before and after.
+    pub change: OrderChange,
     /// When the change was logged (the store's clock).
     pub at: DateTime<Utc>,
 }
@@ -164,20 +160,30 @@ struct RawChange {
 impl RawChange {
     fn decode(self) -> Result<LoggedChange, StoreError> {
         let what = |side: &str| format!("change {} {side} image", self.position);
+        let kind: ChangeKind =
+            parse_column("change_log.event_name", &self.event_name, str::parse)?;
+        let old = self
+            .old_image
+            .as_deref()
+            .map(|text| from_json(&what("old"), text))
+            .transpose()?;
+        let new = self
+            .new_image
+            .as_deref()
+            .map(|text| from_json(&what("new"), text))
+            .transpose()?;
+        let change = OrderChange::between(old, new)
+            .filter(|c| c.kind == kind)
+            .ok_or_else(|| {
+                StoreError::corrupt(format!(
+                    "change {}: its event name disagrees with its images",
+                    self.position
+                ))
+            })?;
         Ok(LoggedChange {
             position: to_u64("change_log.position", self.position)?,
             order_id: parse_column("change_log.order_id", &self.order_id, OrderId::parse)?,
-            event_name: parse_column("change_log.event_name", &self.event_name, str::parse)?,
-            old: self
-                .old_image
-                .as_deref()
-                .map(|text| from_json(&what("old"), text))
-                .transpose()?,
-            new: self
-                .new_image
-                .as_deref()
-                .map(|text| from_json(&what("new"), text))
-                .transpose()?,
+            change,
             at: decode_time("change_log.created_at", &self.created_at)?,
         })
     }

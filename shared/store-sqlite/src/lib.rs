@@ -1,5 +1,5 @@
 //! The embedded SQLite store: every RND Realtime port ([`ConnectionStore`], [`OrderStore`],
-//! [`LiveLocationStore`], [`ProfileStore`]) over one SQLite database, plus a durable change log of the orders
+//! [`LiveLocationStore`], [`ProfileStore`], [`InboxStore`]) over one SQLite database, plus a durable change log of the orders
 //! "table" that the local stack polls to emulate the DynamoDB stream.
 //!
 //! It mirrors the DynamoDB design (`docs/table-design.md`): the same items and the same
@@ -22,6 +22,7 @@
 //! - `orders`: [`OrderStore`] (orders, live rows, order numbers, listing).
 //! - `location`: [`LiveLocationStore`] (the rate-limited driver location write).
 //! - `profiles`: [`ProfileStore`] (one JSON document per user).
+//! - `inbox`: [`InboxStore`] (the per-user inbox of user-room events).
 //! - `change_log`: the change log ([`SqliteStore::changes_after`], [`LoggedChange`]) and
 //!   consumer checkpoints ([`SqliteStore::checkpoint`], [`SqliteStore::save_checkpoint`]).
 //! - `testing` (feature `test-support`): raw column readers for the conformance harness.
@@ -30,11 +31,13 @@
 //! [`OrderStore`]: rnd_domain::ports::OrderStore
 //! [`LiveLocationStore`]: rnd_domain::ports::LiveLocationStore
 //! [`ProfileStore`]: rnd_domain::ports::ProfileStore
+//! [`InboxStore`]: rnd_domain::ports::InboxStore
 //! [`OrderRecord`]: rnd_domain::OrderRecord
 
 mod change_log;
 mod codec;
 mod connections;
+mod inbox;
 mod location;
 mod orders;
 mod profiles;
@@ -70,7 +73,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// let store = SqliteStore::in_memory()?;
 /// let mut position = store.checkpoint("fanout").await?;
 /// for change in store.changes_after(position, 100).await? {
-///     // derive and send events from (change.old, change.new) …
+///     // derive and send events from change.change (its kind, old and new item) …
 ///     position = change.position;
 /// }
 /// store.save_checkpoint("fanout", position).await?;

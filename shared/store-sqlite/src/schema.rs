@@ -12,10 +12,10 @@ use rnd_domain::ports::StoreError;
 use crate::codec::DbResultExt;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// Version 1: every item of the DynamoDB design, the change log and checkpoints.
 const V1: &str = r#"
@@ -124,6 +124,26 @@ CREATE TABLE profiles (
 ) STRICT;
 "#;
 
+/// Version 3: the per-user inbox (the DynamoDB design's `INBOX#{userId}` items of the
+/// connections table): a head per user, and the kept events with their TTL (epoch seconds).
+const V3: &str = r#"
+CREATE TABLE inbox_heads (
+    user_id TEXT    NOT NULL PRIMARY KEY,
+    epoch   INTEGER NOT NULL, -- ms, when the inbox was created
+    head    INTEGER NOT NULL  -- the newest position
+) STRICT;
+
+CREATE TABLE inbox (
+    user_id   TEXT    NOT NULL,
+    position  INTEGER NOT NULL,
+    event_key TEXT    NOT NULL, -- {orderId}#{seq}#{event}: appends are idempotent by it
+    message   TEXT    NOT NULL, -- JSON of the message as first sent, without its cursor
+    ttl       INTEGER NOT NULL,
+    PRIMARY KEY (user_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX inbox_by_key ON inbox (user_id, event_key);
+"#;
+
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction.
 ///
 /// Fails with [`StoreError::Corrupt`] when the database is at a newer version than this build
@@ -193,6 +213,10 @@ mod tests {
             .query_row("SELECT count(*) FROM profiles", [], |r| r.get(0))
             .unwrap();
         assert_eq!(profiles, 0);
+        let inbox: i64 = conn
+            .query_row("SELECT count(*) FROM inbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(inbox, 0);
         let value: i64 = conn
             .query_row("SELECT value FROM counters WHERE name = 'c'", [], |r| {
                 r.get(0)

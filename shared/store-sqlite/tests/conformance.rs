@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rnd_domain::ids::{ConnectionId, OrderId};
-use rnd_store_conformance::{Harness, RecordedChange};
+use rnd_domain::change::OrderChange;
+use rnd_store_conformance::Harness;
 use rnd_store_sqlite::SqliteStore;
 
 /// A private in-memory database, read back through the crate's `test-support` readers.
@@ -28,16 +29,13 @@ impl Harness for SqliteHarness {
         Arc::clone(&self.store)
     }
 
-    async fn recorded_changes(&self, order: &OrderId) -> Vec<RecordedChange> {
+    async fn recorded_changes(&self, order: &OrderId) -> Vec<OrderChange> {
         self.store
             .changes_of_order(order)
             .await
             .expect("change log reads")
             .into_iter()
-            .map(|change| RecordedChange {
-                old: change.old,
-                new: change.new,
-            })
+            .map(|logged| logged.change)
             .collect()
     }
 

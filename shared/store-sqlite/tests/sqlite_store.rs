@@ -113,12 +113,12 @@ async fn changes_after_pages_through_the_log_in_position_order() {
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
     for (i, pair) in all.chunks(2).enumerate() {
         assert_eq!(pair[0].order_id.as_str(), format!("o-page-{i}"));
-        assert!(matches!(pair[0].new, Some(OrderRecord::Order(_))));
-        assert!(matches!(pair[1].new, Some(OrderRecord::Live(_))));
+        assert!(matches!(pair[0].change.new, Some(OrderRecord::Order(_))));
+        assert!(matches!(pair[1].change.new, Some(OrderRecord::Live(_))));
     }
     assert!(
         all.iter()
-            .all(|c| c.event_name == ChangeKind::Insert && c.old.is_none())
+            .all(|c| c.change.kind == ChangeKind::Insert && c.change.old.is_none())
     );
     assert!(
         store
@@ -158,22 +158,22 @@ async fn transitions_and_locations_are_logged_as_modifications_with_both_images(
     assert!(
         transition_log
             .iter()
-            .all(|c| c.event_name == ChangeKind::Modify)
+            .all(|c| c.change.kind == ChangeKind::Modify)
     );
     assert_eq!(
-        transition_log[0].old,
+        transition_log[0].change.old,
         Some(OrderRecord::Order(view.order.clone()))
     );
     assert_eq!(
-        transition_log[0].new,
+        transition_log[0].change.new,
         Some(OrderRecord::Order(next.order.clone()))
     );
     assert_eq!(
-        transition_log[1].old,
+        transition_log[1].change.old,
         Some(OrderRecord::Live(view.live.clone()))
     );
     assert_eq!(
-        transition_log[1].new,
+        transition_log[1].change.new,
         Some(OrderRecord::Live(next.live.clone()))
     );
     // AND the location logged one live MODIFY at the accepted sequence
@@ -188,10 +188,10 @@ async fn transitions_and_locations_are_logged_as_modifications_with_both_images(
         .await
         .expect("changes");
     assert_eq!(last.len(), 1);
-    assert_eq!(last[0].event_name, ChangeKind::Modify);
-    assert_eq!(last[0].old, Some(OrderRecord::Live(moving.live.clone())));
-    let Some(OrderRecord::Live(live)) = &last[0].new else {
-        panic!("expected a live image, got {:?}", last[0].new);
+    assert_eq!(last[0].change.kind, ChangeKind::Modify);
+    assert_eq!(last[0].change.old, Some(OrderRecord::Live(moving.live.clone())));
+    let Some(OrderRecord::Live(live)) = &last[0].change.new else {
+        panic!("expected a live image, got {:?}", last[0].change.new);
     };
     assert_eq!(live.seq, moving.seq() + 1);
     assert_eq!(live.location.as_ref(), Some(&write.location));

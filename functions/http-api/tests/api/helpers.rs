@@ -424,3 +424,27 @@ impl ConnectionStore for Meddling {
         self.inner.close_connection(id, at).await
     }
 }
+
+#[async_trait]
+impl rnd_domain::ports::InboxStore for Meddling {
+    async fn append_to_inbox(
+        &self,
+        user: &UserId,
+        events: &[rnd_domain::inbox::InboxEvent],
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<rnd_domain::inbox::Appended, StoreError> {
+        self.inner
+            .append_to_inbox(user, events, now, retention)
+            .await
+    }
+    async fn read_inbox(
+        &self,
+        user: &UserId,
+        after: u64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<rnd_domain::inbox::InboxPage, StoreError> {
+        self.inner.read_inbox(user, after, limit, now).await
+    }
+}
