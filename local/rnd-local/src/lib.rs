@@ -120,6 +120,8 @@ pub struct Config {
     /// position stays where it is, until [`RunningStack::enable_stream`]; like
     /// `UpdateEventSourceMapping Enabled=false`, then `Enabled=true`.
     pub stream_enabled: bool,
+    /// How long a user's inbox keeps an event (24 h; the template's `InboxRetentionSeconds`).
+    pub inbox_retention: Duration,
 }
 
 impl Config {
@@ -134,6 +136,9 @@ impl Config {
             max_connection: Duration::from_secs(7200),
             template: None,
             stream_enabled: true,
+            inbox_retention: Duration::from_secs(
+                rnd_domain::inbox::DEFAULT_RETENTION_SECS.unsigned_abs(),
+            ),
         }
     }
 }
@@ -364,6 +369,19 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .map_err(|source| StartError::Bind { addr: bind, source })?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
+    // The fan-out and the replaying routes post to this very server, as the Lambdas post to
+    // API Gateway.
+    let loopback = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let notifier: Arc<dyn Notifier> =
+        Arc::new(rnd_notifier_apigw::ApiGatewayNotifier::from_sdk_config(
+            &local_sdk_config(),
+            &format!("http://{loopback}/{}", events::STAGE),
+            rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
+        ));
     // The handlers (WebSocket routes, HTTP API, fan-out) use the store through the meter.
     let metrics = Arc::new(metrics::Metrics::default());
     let metered: Arc<dyn Store> = Arc::new(metering::MeteredStore::new(
@@ -376,6 +394,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         routes: Routes::new(
             Arc::clone(&metered),
             Arc::new(OfflineEta::default()),
+            Arc::clone(&notifier),
             RouteConfig::default(),
         ),
         template: template.clone(),
@@ -423,24 +442,15 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         }
     });
 
-    // The fan-out posts to this very server, as the Lambda posts to API Gateway.
-    let loopback = if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    };
-    let notifier: Arc<dyn Notifier> =
-        Arc::new(rnd_notifier_apigw::ApiGatewayNotifier::from_sdk_config(
-            &local_sdk_config(),
-            &format!("http://{loopback}/{}", events::STAGE),
-            rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
-        ));
     let poller = poller::Poller {
         source,
         store: metered,
         notifier,
         settings: template.stream.clone(),
-        fanout: FanoutConfig::default(),
+        fanout: FanoutConfig {
+            inbox_retention: config.inbox_retention,
+            ..FanoutConfig::default()
+        },
         stream_arn,
         metrics,
     };

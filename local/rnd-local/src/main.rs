@@ -160,6 +160,10 @@ struct ServeArgs {
     /// Close any connection after this long (1001).
     #[arg(long, default_value_t = 7200)]
     max_connection_secs: u64,
+    /// How long a user's inbox keeps an event for `resume` (the template's
+    /// `InboxRetentionSeconds`).
+    #[arg(long, default_value_t = 86_400)]
+    inbox_retention_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -390,6 +394,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         max_connection: Duration::from_secs(args.max_connection_secs),
         template: None,
         stream_enabled: true,
+        inbox_retention: Duration::from_secs(args.inbox_retention_secs),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -9,14 +9,20 @@
 //!    `user:{driverId}`; `driver:location_update` and `order:eta_update` → `order:{id}`);
 //! 2. coalesces: of an order's `driver:location_update`s only the newest (highest `seq`) is
 //!    sent, likewise its `order:eta_update`s; every other event is sent;
-//! 3. reads each distinct room once (`room_members`, one query of one partition; never a scan)
-//!    and sends each event once to each connection in any of its rooms;
-//! 4. posts with bounded concurrency, one task per connection sending that connection's events
+//! 3. keeps every event addressed to a `user:{id}` room in that user's inbox
+//!    ([`InboxStore::append_to_inbox`], one call per user, idempotent by event), **before**
+//!    anything is posted: an event whose append fails is not posted at all and fails its
+//!    record, so nothing is acknowledged that is not stored; the position it gets becomes the
+//!    `cursor` of the copy sent through that user's room;
+//! 4. reads each distinct room once (`room_members`, one query of one partition; never a scan)
+//!    and sends each event once to each connection in any of its rooms (through its user room,
+//!    with that user's cursor);
+//! 5. posts with bounded concurrency, one task per connection sending that connection's events
 //!    in stream order. A 410 Gone closes *that* connection (and its memberships) and skips its
 //!    other events; throttling and 5xx are retried with full-jitter exponential backoff; a
 //!    post that still fails stops that connection's later events (they come back with the
 //!    retry) and marks the record the event came from as failed;
-//! 5. answers `batchItemFailures` with the sequence number of the earliest failed record:
+//! 6. answers `batchItemFailures` with the sequence number of the earliest failed record:
 //!    Lambda checkpoints before it and redelivers from there, so the records before it are not
 //!    sent again. Redelivered events carry the same `seq`, so clients drop what they already
 //!    have.
@@ -33,8 +39,9 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rnd_domain::change::decode_change;
 use rnd_domain::events::{Outgoing, derive_events};
-use rnd_domain::ids::{ConnectionId, OrderId};
-use rnd_domain::ports::{ConnectionStore, Notifier, NotifyError, StoreError};
+use rnd_domain::ids::{ConnectionId, OrderId, UserId};
+use rnd_domain::inbox::{Cursor, DEFAULT_RETENTION_SECS, InboxEvent};
+use rnd_domain::ports::{ConnectionStore, InboxStore, Notifier, NotifyError, StoreError};
 use rnd_domain::protocol::ServerMessage;
 use rnd_domain::rooms::Room;
 use serde_dynamo::{AttributeValue, Item};
@@ -64,6 +71,8 @@ pub struct FanoutConfig {
     pub base_delay: Duration,
     /// Largest backoff cap.
     pub max_delay: Duration,
+    /// How long a user's inbox keeps an event (at least a day by default).
+    pub inbox_retention: Duration,
 }
 
 impl Default for FanoutConfig {
@@ -73,14 +82,15 @@ impl Default for FanoutConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             base_delay: DEFAULT_BASE_DELAY,
             max_delay: DEFAULT_MAX_DELAY,
+            inbox_retention: Duration::from_secs(DEFAULT_RETENTION_SECS.unsigned_abs()),
         }
     }
 }
 
 impl FanoutConfig {
-    /// Reads `FANOUT_CONCURRENCY` (default 32), `FANOUT_MAX_ATTEMPTS` (default 3) and
-    /// `FANOUT_RETRY_BASE_MS` (default 50) from the environment; unset, unparsable or zero
-    /// values take the default.
+    /// Reads `FANOUT_CONCURRENCY` (default 32), `FANOUT_MAX_ATTEMPTS` (default 3),
+    /// `FANOUT_RETRY_BASE_MS` (default 50) and `INBOX_RETENTION_SECS` (default 86400) from the
+    /// environment; unset, unparsable or zero values take the default.
     pub fn from_env() -> Self {
         fn positive(name: &str) -> Option<u64> {
             std::env::var(name)
@@ -100,6 +110,9 @@ impl FanoutConfig {
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.base_delay),
             max_delay: defaults.max_delay,
+            inbox_retention: positive("INBOX_RETENTION_SECS")
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.inbox_retention),
         }
     }
 
@@ -124,6 +137,8 @@ pub struct BatchMetrics {
     pub events: u64,
     /// Superseded location and ETA events that were not sent.
     pub coalesced: u64,
+    /// Events newly kept in users' inboxes (a retried batch keeps nothing twice).
+    pub inbox_kept: u64,
     /// Distinct rooms read (one `room_members` each).
     pub room_lookups: u64,
     /// Posts that were accepted (one per event and connection).
@@ -133,7 +148,7 @@ pub struct BatchMetrics {
     /// Posts retried after throttling or a 5xx.
     pub retried: u64,
     /// Posts that still failed after the last attempt, plus events whose rooms could not be
-    /// read: what makes the batch report a failure.
+    /// read or that could not be kept in an inbox: what makes the batch report a failure.
     pub failed: u64,
     /// Posts refused for good (payload too large, forbidden): logged, not retried.
     pub rejected: u64,
@@ -153,6 +168,7 @@ impl BatchMetrics {
             ("Records", self.records),
             ("Events", self.events),
             ("Coalesced", self.coalesced),
+            ("InboxKept", self.inbox_kept),
             ("RoomLookups", self.room_lookups),
             ("Deliveries", self.deliveries),
             ("Gone", self.gone),
@@ -304,20 +320,28 @@ struct Delivery<'a, S: ?Sized> {
     config: &'a FanoutConfig,
     now: DateTime<Utc>,
     planned: &'a [Planned],
-    payloads: &'a [String],
+    payloads: &'a Payloads,
+}
+
+/// One event to one connection: the event (index into the planned events) and the payload it
+/// is sent as (index into [`Payloads::texts`]).
+#[derive(Debug, Clone, Copy)]
+struct Post {
+    event: usize,
+    payload: usize,
 }
 
 impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
-    /// Posts `events` (indexes into `planned`) to `connection` in order. On Gone, closes the
-    /// connection and stops; on a post that still fails after the last attempt, stops (the
-    /// later events are redelivered with the retry of the failed record).
-    async fn to(&self, connection: &ConnectionId, events: &[usize]) -> ConnectionReport {
+    /// Posts `posts` to `connection` in order. On Gone, closes the connection and stops; on a
+    /// post that still fails after the last attempt, stops (the later events are redelivered
+    /// with the retry of the failed record).
+    async fn to(&self, connection: &ConnectionId, posts: &[Post]) -> ConnectionReport {
         let mut report = ConnectionReport::default();
-        for &event in events {
+        for &Post { event, payload } in posts {
             let message = &self.planned[event].message;
             let mut attempt = 1;
             loop {
-                match self.notifier.post(connection, &self.payloads[event]).await {
+                match self.notifier.post(connection, &self.payloads.texts[payload]).await {
                     Ok(()) => {
                         report.delivered += 1;
                         break;
@@ -398,8 +422,8 @@ async fn close_gone<S: ConnectionStore + ?Sized>(
 /// which makes Lambda retry the whole batch, if that record has none). Throttled and 5xx posts
 /// are retried up to `config.max_attempts` first; a 410 Gone closes the connection and is not
 /// a failure; a refused post (e.g. too large) is logged and is not a failure; a room that
-/// cannot be read fails the records of the events addressed to it.
-pub async fn fan_out<S: ConnectionStore + ?Sized>(
+/// cannot be read, or an inbox that cannot keep an event, fails the records of those events.
+pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     store: &S,
     notifier: &dyn Notifier,
     config: &FanoutConfig,
@@ -412,9 +436,80 @@ pub async fn fan_out<S: ConnectionStore + ?Sized>(
         stream_lag_ms: stream_lag_ms(records, now),
         ..BatchMetrics::default()
     };
+    let mut failed_records: Vec<usize> = Vec::new();
 
-    // 1. Derive, in stream order.
+    // 1. Derive, in stream order; 2. coalesce superseded locations and ETAs.
+    let (planned, malformed) = derive(records);
+    metrics.malformed = malformed;
+    let (planned, coalesced) = coalesce(planned);
+    metrics.coalesced = coalesced;
+    metrics.events = planned.len() as u64;
+
+    // 3. Keep user-room events in their users' inboxes, before anything is posted.
+    let kept = keep(store, config, &planned, now).await;
+    metrics.inbox_kept = kept.added;
+    for &event in &kept.failed {
+        metrics.failed += 1;
+        failed_records.push(planned[event].record);
+    }
+
+    // 4. Read each distinct room once, and address each event once per connection.
+    let members = read_rooms(store, config, &planned, now).await;
+    metrics.room_lookups = members.len() as u64;
+    let payloads = Payloads::of(&planned, &kept);
+    let addressed = address(&planned, &kept, &members, &payloads);
+    for &event in &addressed.unaddressed {
+        metrics.failed += 1;
+        failed_records.push(planned[event].record);
+    }
+
+    // 5. Deliver, a bounded number of connections at once.
+    let delivery = Delivery {
+        store,
+        notifier,
+        config,
+        now,
+        planned: &planned,
+        payloads: &payloads,
+    };
+    let posts: Vec<_> = addressed
+        .connections
+        .iter()
+        .map(|id| delivery.to(id, &addressed.queues[id]))
+        .collect();
+    let reports: Vec<ConnectionReport> = stream::iter(posts)
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    for report in &reports {
+        metrics.deliveries += report.delivered;
+        metrics.retried += report.retried;
+        metrics.rejected += report.rejected;
+        metrics.gone += u64::from(report.gone);
+        if let Some(event) = report.failed {
+            metrics.failed += 1;
+            failed_records.push(planned[event].record);
+        }
+    }
+
+    // 6. Report the earliest failed record.
+    let response = partial_failure(records, failed_records);
+    tracing::info!(
+        records = metrics.records,
+        events = metrics.events,
+        inbox_kept = metrics.inbox_kept,
+        deliveries = metrics.deliveries,
+        gone = metrics.gone,
+        failed = metrics.failed,
+        "fan-out batch done"
+    );
+    BatchOutcome { response, metrics }
+}
+
+/// Step 1: the events of every record, in stream order, and how many records were malformed.
+fn derive(records: &[EventRecord]) -> (Vec<Planned>, u64) {
     let mut planned = Vec::new();
+    let mut malformed = 0;
     for (index, record) in records.iter().enumerate() {
         match record_events(record) {
             Some(events) => planned.extend(events.into_iter().map(|o| Planned {
@@ -422,16 +517,95 @@ pub async fn fan_out<S: ConnectionStore + ?Sized>(
                 message: o.message,
                 rooms: o.rooms,
             })),
-            None => metrics.malformed += 1,
+            None => malformed += 1,
         }
     }
+    (planned, malformed)
+}
 
-    // 2. Coalesce superseded locations and ETAs.
-    let (planned, coalesced) = coalesce(planned);
-    metrics.coalesced = coalesced;
-    metrics.events = planned.len() as u64;
+/// What step 3 kept: the cursor of each event sent through a user's room, and the events that
+/// could not be kept (not to be posted).
+#[derive(Debug, Default)]
+struct Kept {
+    /// `(event, user)` → the user's cursor after the event.
+    cursors: HashMap<(usize, UserId), String>,
+    /// Events at least one inbox could not keep.
+    failed: HashSet<usize>,
+    /// Events newly kept.
+    added: u64,
+}
 
-    // 3. Read each distinct room once.
+/// Step 3: appends each event addressed to a `user:{id}` room to that user's inbox (one call
+/// per user, its events in stream order; users concurrently, bounded).
+async fn keep<S: InboxStore + ?Sized>(
+    store: &S,
+    config: &FanoutConfig,
+    planned: &[Planned],
+    now: DateTime<Utc>,
+) -> Kept {
+    let mut by_user: HashMap<&UserId, Vec<usize>> = HashMap::new();
+    for (index, p) in planned.iter().enumerate() {
+        for room in &p.rooms {
+            if let Room::User(user) = room {
+                let events = by_user.entry(user).or_default();
+                if events.last() != Some(&index) {
+                    events.push(index);
+                }
+            }
+        }
+    }
+    let retention = chrono::Duration::from_std(config.inbox_retention)
+        .unwrap_or_else(|_| chrono::Duration::seconds(DEFAULT_RETENTION_SECS));
+    let appends: Vec<_> = by_user
+        .into_iter()
+        .map(|(user, events)| async move {
+            let kept: Vec<InboxEvent> = events
+                .iter()
+                .filter_map(|&i| InboxEvent::of(&planned[i].message))
+                .collect();
+            let result = store.append_to_inbox(user, &kept, now, retention).await;
+            (user, events, result)
+        })
+        .collect();
+    let results: Vec<_> = stream::iter(appends)
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    let mut kept = Kept::default();
+    for (user, events, result) in results {
+        match result {
+            Ok(appended) => {
+                kept.added += appended.added as u64;
+                for (&event, position) in events.iter().zip(appended.positions) {
+                    let cursor = Cursor {
+                        epoch: appended.epoch,
+                        position,
+                    };
+                    kept.cursors
+                        .insert((event, user.clone()), cursor.encode(user));
+                }
+            }
+            Err(e) => {
+                tracing::error!(
+                    user_id = %user,
+                    events = events.len(),
+                    error = &e as &dyn std::error::Error,
+                    "could not keep events in the inbox; their records will be retried"
+                );
+                kept.failed.extend(events);
+            }
+        }
+    }
+    kept
+}
+
+/// Step 4: each distinct room of the events, read once (bounded concurrency).
+async fn read_rooms<'a, S: ConnectionStore + ?Sized>(
+    store: &'a S,
+    config: &FanoutConfig,
+    planned: &'a [Planned],
+    now: DateTime<Utc>,
+) -> HashMap<&'a Room, Result<Vec<ConnectionId>, StoreError>> {
     let mut rooms: Vec<&Room> = Vec::new();
     let mut seen: HashSet<&Room> = HashSet::new();
     for room in planned.iter().flat_map(|p| &p.rooms) {
@@ -439,7 +613,6 @@ pub async fn fan_out<S: ConnectionStore + ?Sized>(
             rooms.push(room);
         }
     }
-    metrics.room_lookups = rooms.len() as u64;
     // The futures are built before they are streamed (not by a closure inside the stream), so
     // the whole fan-out future stays `Send` for callers that spawn it.
     let lookups: Vec<_> = rooms
@@ -459,65 +632,96 @@ pub async fn fan_out<S: ConnectionStore + ?Sized>(
             );
         }
     }
+    members
+}
 
-    // Each event once per connection, each connection's events in stream order.
-    let mut failed_records: Vec<usize> = Vec::new();
-    let mut queues: HashMap<&ConnectionId, Vec<usize>> = HashMap::new();
-    let mut connections: Vec<&ConnectionId> = Vec::new();
-    for (index, p) in planned.iter().enumerate() {
-        let mut audience: HashSet<&ConnectionId> = HashSet::new();
+/// The texts posted: first each event as derived (index = event), then each copy sent through
+/// a user's room with that user's cursor.
+#[derive(Debug)]
+struct Payloads {
+    texts: Vec<String>,
+    /// `(event, user)` → index of the copy with the user's cursor.
+    with_cursor: HashMap<(usize, UserId), usize>,
+}
+
+impl Payloads {
+    fn of(planned: &[Planned], kept: &Kept) -> Payloads {
+        let mut texts: Vec<String> = planned.iter().map(|p| p.message.to_json()).collect();
+        let mut with_cursor = HashMap::new();
+        for ((event, user), cursor) in &kept.cursors {
+            let copy = planned[*event]
+                .message
+                .clone()
+                .delivered(Some(cursor.clone()), false);
+            with_cursor.insert((*event, user.clone()), texts.len());
+            texts.push(copy.to_json());
+        }
+        Payloads { texts, with_cursor }
+    }
+}
+
+/// Who gets what: each connection's posts in stream order, and the events whose rooms could
+/// not be read.
+#[derive(Debug, Default)]
+struct Addressed<'a> {
+    connections: Vec<&'a ConnectionId>,
+    queues: HashMap<&'a ConnectionId, Vec<Post>>,
+    unaddressed: Vec<usize>,
+}
+
+/// Each event once to each connection in any of its rooms — through its user room (with the
+/// user's cursor) when it is in one — skipping events an inbox could not keep.
+fn address<'a>(
+    planned: &[Planned],
+    kept: &Kept,
+    members: &'a HashMap<&Room, Result<Vec<ConnectionId>, StoreError>>,
+    payloads: &Payloads,
+) -> Addressed<'a> {
+    let mut addressed = Addressed::default();
+    for (event, p) in planned.iter().enumerate() {
+        if kept.failed.contains(&event) {
+            continue;
+        }
+        let mut audience: HashMap<&ConnectionId, usize> = HashMap::new();
         let mut unaddressed = false;
         for room in &p.rooms {
-            match &members[room] {
-                Ok(ids) => audience.extend(ids),
-                Err(_) => unaddressed = true,
+            let Ok(ids) = &members[room] else {
+                unaddressed = true;
+                continue;
+            };
+            let through_user = match room {
+                Room::User(user) => payloads.with_cursor.get(&(event, user.clone())).copied(),
+                _ => None,
+            };
+            for id in ids {
+                match through_user {
+                    Some(payload) => {
+                        audience.insert(id, payload);
+                    }
+                    None => {
+                        audience.entry(id).or_insert(event);
+                    }
+                }
             }
         }
         if unaddressed {
-            metrics.failed += 1;
-            failed_records.push(p.record);
+            addressed.unaddressed.push(event);
         }
-        for id in audience {
-            let queue = queues.entry(id).or_insert_with(|| {
-                connections.push(id);
+        for (id, payload) in audience {
+            let queue = addressed.queues.entry(id).or_insert_with(|| {
+                addressed.connections.push(id);
                 Vec::new()
             });
-            queue.push(index);
+            queue.push(Post { event, payload });
         }
     }
+    addressed
+}
 
-    // 4. Deliver, a bounded number of connections at once.
-    let payloads: Vec<String> = planned.iter().map(|p| p.message.to_json()).collect();
-    let delivery = Delivery {
-        store,
-        notifier,
-        config,
-        now,
-        planned: &planned,
-        payloads: &payloads,
-    };
-    let posts: Vec<_> = connections
-        .into_iter()
-        .map(|id| delivery.to(id, &queues[id]))
-        .collect();
-    let reports: Vec<ConnectionReport> = stream::iter(posts)
-        .buffer_unordered(config.concurrency.max(1))
-        .collect()
-        .await;
-    for report in &reports {
-        metrics.deliveries += report.delivered;
-        metrics.retried += report.retried;
-        metrics.rejected += report.rejected;
-        metrics.gone += u64::from(report.gone);
-        if let Some(event) = report.failed {
-            metrics.failed += 1;
-            failed_records.push(planned[event].record);
-        }
-    }
-
-    // 5. Report the earliest failed record.
+/// Step 6: `batchItemFailures` naming the earliest failed record, if any.
+fn partial_failure(records: &[EventRecord], failed: Vec<usize>) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
-    if let Some(earliest) = failed_records.into_iter().min() {
+    if let Some(earliest) = failed.into_iter().min() {
         let record = &records[earliest];
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(record.change.sequence_number.clone().unwrap_or_default());
@@ -528,15 +732,7 @@ pub async fn fan_out<S: ConnectionStore + ?Sized>(
         );
         response.batch_item_failures.push(failure);
     }
-    tracing::info!(
-        records = metrics.records,
-        events = metrics.events,
-        deliveries = metrics.deliveries,
-        gone = metrics.gone,
-        failed = metrics.failed,
-        "fan-out batch done"
-    );
-    BatchOutcome { response, metrics }
+    response
 }
 
 /// The members of `room` at `now`, with the room.

@@ -1,17 +1,32 @@
-//! The message routes: `subscribe:order`, `unsubscribe:order`, `driver:location` and
+//! The message routes: `subscribe:order`, `unsubscribe:order`, `driver:location`, `resume` and
 //! `$default` (`ping`, `hello`, and every refusal). Each answers with one server message, which
 //! API Gateway sends back to the client as the route response.
+//!
+//! Two routes replay what a client missed before they answer, posting each replayed event to
+//! the caller's connection (PostToConnection) in order, so that they reach it before the route
+//! response:
+//! - `resume` replays the caller's inbox after its cursor, then answers `resumed` with the
+//!   newest cursor, the count and the continuity (see [`rnd_domain::inbox`]);
+//! - `subscribe:order` with `sinceSeq` replays the order's status updates after it (rebuilt
+//!   from the order's history, exactly as they were sent), then answers `subscribed` with the
+//!   continuity.
 
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chrono::{DateTime, Utc};
 use rnd_domain::eta::{EtaEstimator, EtaRequest};
+use rnd_domain::events::status_updates_since;
+use rnd_domain::ids::ConnectionId;
+use rnd_domain::inbox::{self, Continuity, Cursor, MAX_REPLAY, REPLAY_PAGE};
 use rnd_domain::live::{LocationOutcome, LocationWrite};
-use rnd_domain::ports::{Store, StoreError};
+use rnd_domain::ports::{
+    ConnectionStore, InboxStore, LiveLocationStore, Notifier, NotifyError, OrderStore, StoreError,
+};
 use rnd_domain::protocol::{
     ClientMessage, ConnectedData, ErrorCode, LocationAckData, LocationRejection, LocationReport,
-    PongData, ProtocolError, ServerMessage, SubscribedData, UnsubscribedData, parse_client_message,
+    PongData, ProtocolError, ResumedData, ServerMessage, SubscribedData, UnsubscribedData,
+    parse_client_message,
 };
 use rnd_domain::rooms::{Room, RoomRefusal, authorize_location, authorize_subscribe};
 use rnd_domain::tracking::OrderTracking;
@@ -56,6 +71,8 @@ impl RouteConfig {
 pub struct Routes<S: ?Sized> {
     store: Arc<S>,
     eta: Arc<dyn EtaEstimator>,
+    /// Posts replayed events to the caller's connection (the Management API).
+    notifier: Arc<dyn Notifier>,
     config: RouteConfig,
 }
 
@@ -74,6 +91,8 @@ enum RouteError {
     Refused(#[from] ProtocolError),
     #[error("store failure")]
     Store(#[from] StoreError),
+    #[error("could not post a replayed event")]
+    Replay(#[source] NotifyError),
 }
 
 fn refused(code: ErrorCode, message: &str) -> RouteError {
@@ -82,10 +101,23 @@ fn refused(code: ErrorCode, message: &str) -> RouteError {
 
 const ORDER_NOT_FOUND: &str = "order not found";
 
-impl<S: Store + ?Sized> Routes<S> {
-    /// Routes over `store`, estimating arrivals with `eta`.
-    pub fn new(store: Arc<S>, eta: Arc<dyn EtaEstimator>, config: RouteConfig) -> Self {
-        Self { store, eta, config }
+impl<S> Routes<S>
+where
+    S: ConnectionStore + OrderStore + LiveLocationStore + InboxStore + ?Sized,
+{
+    /// Routes over `store`, estimating arrivals with `eta`, replaying through `notifier`.
+    pub fn new(
+        store: Arc<S>,
+        eta: Arc<dyn EtaEstimator>,
+        notifier: Arc<dyn Notifier>,
+        config: RouteConfig,
+    ) -> Self {
+        Self {
+            store,
+            eta,
+            notifier,
+            config,
+        }
     }
 
     /// Handles one message event and answers with the route response.
@@ -134,6 +166,10 @@ impl<S: Store + ?Sized> Routes<S> {
                 tracing::error!(connection_id = %caller.connection_id, error = &e as &dyn std::error::Error, "message failed");
                 ServerMessage::error(ErrorCode::Internal, "internal error; try again")
             }
+            Err(RouteError::Replay(e)) => {
+                tracing::warn!(connection_id = %caller.connection_id, error = &e as &dyn std::error::Error, "replay failed");
+                ServerMessage::error(ErrorCode::Internal, "the replay failed; try again")
+            }
         }
     }
 
@@ -151,9 +187,11 @@ impl<S: Store + ?Sized> Routes<S> {
                 role: caller.identity.actor.role,
                 server_time: now,
             })),
-            ClientMessage::SubscribeOrder { order_id } => {
-                self.subscribe(caller, order_id, now).await
-            }
+            ClientMessage::SubscribeOrder {
+                order_id,
+                since_seq,
+            } => self.subscribe(caller, order_id, since_seq, now).await,
+            ClientMessage::Resume { cursor } => self.resume(caller, cursor.as_deref(), now).await,
             ClientMessage::UnsubscribeOrder { order_id } => {
                 let room = Room::Order(order_id.clone());
                 self.store.leave_room(&caller.connection_id, &room).await?;
@@ -183,6 +221,7 @@ impl<S: Store + ?Sized> Routes<S> {
         &self,
         caller: &Caller,
         order_id: OrderId,
+        since_seq: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<ServerMessage, RouteError> {
         self.visible_order(caller, &order_id).await?;
@@ -204,12 +243,107 @@ impl<S: Store + ?Sized> Routes<S> {
         // Read the snapshot after joining: a change in between is then either in the snapshot
         // or delivered as an event (the client drops events with seq ≤ the snapshot's).
         let view = self.visible_order(caller, &order_id).await?;
-        tracing::info!(connection_id = %caller.connection_id, order_id = %order_id, seq = view.seq(), "subscribed");
+        // What the client missed, rebuilt from the history: the status updates after
+        // `sinceSeq`. A `sinceSeq` the order never reached, or a history too old to rebuild,
+        // cannot be answered exactly: continuity is lost (the snapshot still tells the state).
+        let (continuity, replayed) = match since_seq {
+            None => (None, None),
+            Some(since) => {
+                let missed = (since <= view.seq())
+                    .then(|| status_updates_since(&view.order, since))
+                    .flatten();
+                match missed {
+                    Some(updates) => {
+                        let messages = updates.into_iter().map(|u| {
+                            ServerMessage::StatusUpdate(u).delivered(None, true)
+                        });
+                        let count = self.replay(&caller.connection_id, messages).await?;
+                        (Some(Continuity::Ok), Some(count))
+                    }
+                    None => (Some(Continuity::Lost), Some(0)),
+                }
+            }
+        };
+        tracing::info!(connection_id = %caller.connection_id, order_id = %order_id, seq = view.seq(), ?since_seq, ?replayed, "subscribed");
         Ok(ServerMessage::Subscribed(Box::new(SubscribedData {
             order_id,
             seq: view.seq(),
             tracking: OrderTracking::from(&view),
+            continuity,
+            replayed,
         })))
+    }
+
+    /// Posts `messages` to `connection` in order, each after the previous one was accepted.
+    /// Returns how many were posted.
+    async fn replay(
+        &self,
+        connection: &ConnectionId,
+        messages: impl IntoIterator<Item = ServerMessage>,
+    ) -> Result<u32, RouteError> {
+        let mut count = 0;
+        for message in messages {
+            self.notifier
+                .post(connection, &message.to_json())
+                .await
+                .map_err(RouteError::Replay)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// `resume`: replays the caller's inbox after `cursor` (nothing without one), then answers
+    /// `resumed`. A cursor that is not the caller's, or was never issued, is refused with
+    /// `invalid_message` and nothing is replayed.
+    async fn resume(
+        &self,
+        caller: &Caller,
+        cursor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ServerMessage, RouteError> {
+        let user = &caller.identity.actor.user_id;
+        let not_ours = || refused(ErrorCode::InvalidMessage, "cursor is not valid");
+        let cursor = cursor
+            .map(|text| Cursor::decode(text, user))
+            .transpose()
+            .map_err(|_| not_ours())?;
+        let inbox = self.store.read_inbox(user, 0, 0, now).await?;
+        let (epoch, head) = (inbox.epoch, inbox.head);
+        let Some(cursor) = cursor else {
+            return Ok(resumed(user, epoch, head, 0, Continuity::Ok));
+        };
+        let from = inbox::replay_from(cursor, epoch, head).map_err(|_| not_ours())?;
+        let (mut after, mut first, mut replayed, mut truncated) = (from, None, 0u32, false);
+        loop {
+            let page = self.store.read_inbox(user, after, REPLAY_PAGE, now).await?;
+            let full = page.events.len() == REPLAY_PAGE;
+            for event in page.events {
+                if replayed as usize >= MAX_REPLAY {
+                    truncated = true;
+                    break;
+                }
+                let position = Cursor {
+                    epoch: page.epoch,
+                    position: event.position,
+                };
+                let message = event.message.delivered(Some(position.encode(user)), true);
+                self.replay(&caller.connection_id, [message]).await?;
+                first.get_or_insert(event.position);
+                after = event.position;
+                replayed += 1;
+            }
+            if truncated || !full {
+                break;
+            }
+        }
+        let mut continuity = inbox::continuity(cursor, epoch, from, first, head);
+        if truncated {
+            continuity = Continuity::Lost;
+        }
+        // The newest position: the last event replayed, else the head (past what expired).
+        let newest = if first.is_some() { after } else { head.max(from) };
+        tracing::info!(connection_id = %caller.connection_id, replayed, ?continuity, "resumed");
+        Ok(resumed(user, epoch, newest, replayed, continuity))
     }
 
     async fn location(
@@ -284,4 +418,19 @@ impl<S: Store + ?Sized> Routes<S> {
             LocationOutcome::NotFound => Err(refused(ErrorCode::NotFound, ORDER_NOT_FOUND)),
         }
     }
+}
+
+/// The `resumed` answer at `position` of the inbox at `epoch`.
+fn resumed(
+    user: &rnd_domain::UserId,
+    epoch: u64,
+    position: u64,
+    replayed: u32,
+    continuity: Continuity,
+) -> ServerMessage {
+    ServerMessage::Resumed(ResumedData {
+        cursor: Cursor { epoch, position }.encode(user),
+        replayed,
+        continuity,
+    })
 }

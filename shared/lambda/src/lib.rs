@@ -11,9 +11,10 @@
 //! | `JWT_PUBLIC_KEY_PEM` + `JWT_ALGORITHM` (`RS256`/`ES256`) | a public key, or |
 //! | `JWT_JWKS` | a JWKS document (JSON) |
 //! | `JWT_ISSUER`, `JWT_AUDIENCE` | checked when set |
-//! | `WEBSOCKET_DOMAIN_NAME` + `WEBSOCKET_STAGE` | the WebSocket API the fan-out posts to (`https://{domain}/{stage}`), or |
+//! | `WEBSOCKET_DOMAIN_NAME` + `WEBSOCKET_STAGE` | the WebSocket API the fan-out and the message routes post to (`https://{domain}/{stage}`), or |
 //! | `WEBSOCKET_API_ENDPOINT` | a full Management API endpoint URL (local stack); wins when set |
 //! | `FANOUT_CONCURRENCY`, `FANOUT_MAX_ATTEMPTS`, `FANOUT_RETRY_BASE_MS` | fan-out tuning (defaults 32, 3, 50) |
+//! | `INBOX_RETENTION_SECS` | how long a user's inbox keeps an event (default 86400) |
 //! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format and level |
 
 use std::sync::Arc;
@@ -195,14 +196,17 @@ pub async fn serve_disconnect() -> Result<(), Error> {
 }
 
 /// Serves a message route (`subscribe:order`, `unsubscribe:order`, `driver:location`,
-/// `$default`): they share one dispatcher, each deployed as its own function so each gets only
-/// the permissions its route needs.
+/// `resume`, `$default`): they share one dispatcher, each deployed as its own function so each
+/// gets only the permissions its route needs. The Management API client (replays of `resume`
+/// and `subscribe:order` with `sinceSeq`) is built once and makes no request until used.
 pub async fn serve_routes() -> Result<(), Error> {
     init_tracing();
-    let store = dynamo_store(&aws_config().await)?;
+    let config = aws_config().await;
+    let store = dynamo_store(&config)?;
     let routes = Arc::new(Routes::new(
         store,
         Arc::new(OfflineEta::default()),
+        management_notifier(&config)?,
         RouteConfig::from_env(),
     ));
     lambda_runtime::run(service_fn(
@@ -214,7 +218,7 @@ pub async fn serve_routes() -> Result<(), Error> {
     .await
 }
 
-/// The API Gateway Management API endpoint the fan-out posts to: `WEBSOCKET_API_ENDPOINT` when
+/// The API Gateway Management API endpoint the fan-out and the replaying routes post to: `WEBSOCKET_API_ENDPOINT` when
 /// set, else `https://{WEBSOCKET_DOMAIN_NAME}/{WEBSOCKET_STAGE}`. Fails when neither is set.
 pub fn management_endpoint() -> Result<String, ConfigError> {
     if let Some(endpoint) = var("WEBSOCKET_API_ENDPOINT") {
@@ -226,6 +230,19 @@ pub fn management_endpoint() -> Result<String, ConfigError> {
     ))
 }
 
+/// The Management API notifier at [`management_endpoint`].
+fn management_notifier(
+    config: &aws_config::SdkConfig,
+) -> Result<Arc<rnd_notifier_apigw::ApiGatewayNotifier>, ConfigError> {
+    Ok(Arc::new(
+        rnd_notifier_apigw::ApiGatewayNotifier::from_sdk_config(
+            config,
+            &management_endpoint()?,
+            rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
+        ),
+    ))
+}
+
 /// Serves the orders table's stream fan-out: the store and the Management API notifier are
 /// built once; each batch's metrics are printed to stdout as one CloudWatch Embedded Metric
 /// Format line, and its partial failures returned as `batchItemFailures`.
@@ -233,11 +250,7 @@ pub async fn serve_fanout() -> Result<(), Error> {
     init_tracing();
     let config = aws_config().await;
     let store = dynamo_store(&config)?;
-    let notifier = Arc::new(rnd_notifier_apigw::ApiGatewayNotifier::from_sdk_config(
-        &config,
-        &management_endpoint()?,
-        rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
-    ));
+    let notifier = management_notifier(&config)?;
     let settings = rnd_handlers::fanout::FanoutConfig::from_env();
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {

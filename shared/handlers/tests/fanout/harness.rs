@@ -11,8 +11,9 @@ use aws_lambda_events::dynamodb::Event;
 use aws_sdk_dynamodbstreams::types::Record;
 use chrono::{DateTime, Utc};
 use rnd_domain::identity::Actor;
-use rnd_domain::ids::ConnectionId;
-use rnd_domain::ports::{ClosedConnection, Connection, ConnectionStore, StoreError};
+use rnd_domain::ids::{ConnectionId, UserId};
+use rnd_domain::inbox::{Appended, InboxEvent, InboxPage};
+use rnd_domain::ports::{ClosedConnection, Connection, ConnectionStore, InboxStore, StoreError};
 use rnd_domain::protocol::ServerMessage;
 use rnd_domain::rooms::{Room, initial_rooms};
 use rnd_handlers::fanout::{BatchOutcome, FanoutConfig, fan_out};
@@ -146,6 +147,7 @@ impl Fanout {
             max_attempts: 3,
             base_delay: Duration::from_millis(2),
             max_delay: Duration::from_millis(10),
+            ..FanoutConfig::default()
         };
         Self {
             api,
@@ -155,8 +157,22 @@ impl Fanout {
     }
 
     /// Runs the handler on `event` against `store`, now.
-    pub async fn run<S: ConnectionStore + ?Sized>(&self, store: &S, event: &Event) -> BatchOutcome {
-        fan_out(store, &self.notifier, &self.config, event, fixtures::now()).await
+    pub async fn run<S: ConnectionStore + InboxStore + ?Sized>(
+        &self,
+        store: &S,
+        event: &Event,
+    ) -> BatchOutcome {
+        self.run_at(store, event, fixtures::now()).await
+    }
+
+    /// Runs the handler on `event` against `store`, at `now`.
+    pub async fn run_at<S: ConnectionStore + InboxStore + ?Sized>(
+        &self,
+        store: &S,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> BatchOutcome {
+        fan_out(store, &self.notifier, &self.config, event, now).await
     }
 
     /// The messages `connection` received, in arrival order.
@@ -199,12 +215,13 @@ pub fn failures(outcome: &BatchOutcome) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // A store that counts
 
-/// Wraps a store: records every call by method name (and room for `room_members`), and can
-/// fail the reads of one room.
+/// Wraps a store: records every call by method name (and room for `room_members`, user for
+/// `append_to_inbox`), and can fail the reads of one room or the appends to one user's inbox.
 pub struct CountingStore<S> {
     inner: Arc<S>,
     calls: Mutex<Vec<String>>,
     failing_room: Option<Room>,
+    failing_inbox: Option<UserId>,
 }
 
 impl<S> CountingStore<S> {
@@ -213,6 +230,7 @@ impl<S> CountingStore<S> {
             inner,
             calls: Mutex::default(),
             failing_room: None,
+            failing_inbox: None,
         }
     }
 
@@ -220,6 +238,18 @@ impl<S> CountingStore<S> {
     pub fn failing(mut self, room_name: &str) -> Self {
         self.failing_room = Some(room(room_name));
         self
+    }
+
+    /// Appending to `user`'s inbox fails with a backend error (a transient store failure).
+    pub fn failing_inbox_of(mut self, user: &str) -> Self {
+        self.failing_inbox = Some(UserId::parse(user).expect("valid user"));
+        self
+    }
+
+    /// Appends to `user`'s inbox succeed again.
+    pub fn heal(&mut self) {
+        self.failing_inbox = None;
+        self.failing_room = None;
     }
 
     fn record(&self, call: String) {
@@ -298,6 +328,36 @@ impl<S: ConnectionStore> ConnectionStore for CountingStore<S> {
     ) -> Result<Option<ClosedConnection>, StoreError> {
         self.record("close_connection".into());
         self.inner.close_connection(id, at).await
+    }
+}
+
+#[async_trait]
+impl<S: InboxStore> InboxStore for CountingStore<S> {
+    async fn append_to_inbox(
+        &self,
+        user: &UserId,
+        events: &[InboxEvent],
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<Appended, StoreError> {
+        self.record(format!("append_to_inbox {user}"));
+        if self.failing_inbox.as_ref() == Some(user) {
+            return Err(StoreError::backend("injected: the inbox cannot be written"));
+        }
+        self.inner
+            .append_to_inbox(user, events, now, retention)
+            .await
+    }
+
+    async fn read_inbox(
+        &self,
+        user: &UserId,
+        after: u64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<InboxPage, StoreError> {
+        self.record(format!("read_inbox {user}"));
+        self.inner.read_inbox(user, after, limit, now).await
     }
 }
 

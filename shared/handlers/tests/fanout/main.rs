@@ -7,6 +7,7 @@
 mod support;
 
 mod harness;
+mod continuity;
 mod history;
 
 use std::collections::HashSet;
@@ -32,39 +33,68 @@ const AUDIENCES: [(&str, Audience); 15] = [
     ("order-insert", &[(CHEF, &[NEW])]),
     (
         "order-payment-confirmed",
-        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+        &[
+            (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
+            (ADMIN, &[STATUS]),
+        ],
     ),
     (
         "order-accepted",
-        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+        &[
+            (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
+            (ADMIN, &[STATUS]),
+        ],
     ),
     (
         "order-ready-for-pickup",
-        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+        &[
+            (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
+            (ADMIN, &[STATUS]),
+        ],
     ),
     (
         "order-assigned-to-driver",
         &[
             (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
             (ADMIN, &[STATUS]),
             (DRIVER, &[ASSIGNMENT]),
         ],
     ),
     (
         "order-picked-up",
-        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+        &[
+            (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
+            (ADMIN, &[STATUS]),
+        ],
     ),
     (
         "order-in-transit",
-        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+        &[
+            (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
+            (ADMIN, &[STATUS]),
+        ],
     ),
     (
         "order-delivered",
-        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+        &[
+            (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
+            (ADMIN, &[STATUS]),
+        ],
     ),
     (
         "order-cancelled",
-        &[(CUSTOMER, &[STATUS]), (ADMIN, &[STATUS])],
+        &[
+            (CUSTOMER, &[STATUS]),
+            (CUSTOMER_PHONE, &[STATUS]),
+            (ADMIN, &[STATUS]),
+        ],
     ),
     (
         "live-first-location",
@@ -104,7 +134,8 @@ fn assert_no_failures(outcome: &BatchOutcome, context: &str) {
 
 async fn every_seed_event_reaches_exactly_its_audience_once<S: Store + 'static>(store: Arc<S>) {
     // GIVEN the cast: the customer and an admin watch order-1; the chef, the driver, the
-    // customer's phone and a stranger are only in their user and role rooms
+    // customer's phone and a stranger are only in their user and role rooms (the customer's
+    // status updates reach both its connections through its user room)
     open_cast(&*store).await;
     for (name, audience) in AUDIENCES {
         // WHEN the fixture's record is fanned out
@@ -182,10 +213,21 @@ async fn events_carry_the_documented_payloads() {
             "previousStatus",
             "changedBy",
             "timestamp",
-            "seq"
+            "seq",
+            "previousStatusSeq",
+            "cursor"
         ])
     );
     assert_eq!(customer[0]["data"]["status"], "assigned_to_driver");
+    // (the previous status update is the record before it; the cursor is the customer's,
+    // since it came through the customer's user room)
+    assert_eq!(
+        customer[0]["data"]["previousStatusSeq"].as_u64(),
+        customer[0]["data"]["seq"].as_u64().map(|s| s - 1)
+    );
+    assert!(customer[0]["data"]["cursor"].is_string());
+    let admin = fanout.bodies_to(ADMIN);
+    assert!(admin[0]["data"].get("cursor").is_none(), "no cursor outside a user room");
     assert_eq!(customer[0]["data"]["previousStatus"], "ready_for_pickup");
     assert_eq!(customer[0]["data"]["changedBy"], "admin-1");
     assert_eq!(customer[1]["event"], LOCATION);
@@ -211,6 +253,7 @@ async fn events_carry_the_documented_payloads() {
     let driver = fanout.bodies_to(DRIVER);
     assert_eq!(driver.len(), 1);
     assert_eq!(driver[0]["event"], ASSIGNMENT);
+    assert!(driver[0]["data"]["cursor"].is_string());
     let pickup = &driver[0]["data"]["pickup"];
     let dropoff = &driver[0]["data"]["dropoff"];
     assert_eq!(pickup["name"], "Carla's Kitchen");
@@ -363,14 +406,16 @@ async fn throttling_and_server_errors_are_retried_until_delivered() {
     let outcome = fanout.run(&*store, &batch(&["order-accepted"])).await;
     let after = fixtures::now();
 
-    // THEN both got it after their retries, and the batch succeeds
+    // THEN both got it after their retries (and the customer's phone at once), and the batch
+    // succeeds
     assert_no_failures(&outcome, "retries");
     assert_eq!(fanout.events_to(CUSTOMER), [(STATUS, 3)]);
+    assert_eq!(fanout.events_to(CUSTOMER_PHONE), [(STATUS, 3)]);
     assert_eq!(fanout.events_to(ADMIN), [(STATUS, 3)]);
     assert_eq!(fanout.api.attempts_to(CUSTOMER), 2);
     assert_eq!(fanout.api.attempts_to(ADMIN), 3);
     let m = outcome.metrics;
-    assert_eq!((m.deliveries, m.retried, m.failed, m.gone), (2, 3, 0, 0));
+    assert_eq!((m.deliveries, m.retried, m.failed, m.gone), (3, 3, 0, 0));
     // AND the stream lag is now minus the record's ApproximateCreationDateTime
     let created =
         stream_fixture("order-accepted")["Records"][0]["dynamodb"]["ApproximateCreationDateTime"]
@@ -409,12 +454,12 @@ async fn a_refused_post_is_not_retried_and_does_not_fail_the_batch() {
 
 #[tokio::test]
 async fn posts_run_concurrently_but_never_beyond_the_bound() {
-    // GIVEN four connections to post to, each answer taking 100 ms, and a bound of two
+    // GIVEN five connections to post to, each answer taking 100 ms, and a bound of two
     let store = rnd_test_support::sqlite().await;
     open_cast(&*store).await;
     let mut fanout = Fanout::start().await;
     fanout.config.concurrency = 2;
-    for id in [CHEF, CUSTOMER, ADMIN, DRIVER] {
+    for id in [CHEF, CUSTOMER, CUSTOMER_PHONE, ADMIN, DRIVER] {
         fanout.api.delay(id, std::time::Duration::from_millis(100));
     }
 
@@ -426,9 +471,9 @@ async fn posts_run_concurrently_but_never_beyond_the_bound() {
         )
         .await;
 
-    // THEN all four posts were made, two at a time at most
+    // THEN all five posts were made, two at a time at most
     assert_no_failures(&outcome, "bounded");
-    assert_eq!(outcome.metrics.deliveries, 4);
+    assert_eq!(outcome.metrics.deliveries, 5);
     assert_eq!(fanout.api.max_in_flight(), 2);
 }
 
@@ -583,7 +628,8 @@ async fn each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read<S: S
     // WHEN every record of order-1's life arrives in one batch, in stream order
     let outcome = fanout.run(&counting, &batch(&history)).await;
 
-    // THEN each room was read exactly once, and no other store call was made
+    // THEN each room was read exactly once, each user's inbox was appended to once, and no
+    // other store call was made
     assert_no_failures(&outcome, "lookups");
     let lookups = counting.room_lookups();
     let rooms: HashSet<&str> = lookups.keys().map(String::as_str).collect();
@@ -591,14 +637,28 @@ async fn each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read<S: S
         rooms,
         HashSet::from([
             "user:chef-1",
+            "user:customer-1",
             "order:order-1",
             "role:admin",
             "user:driver-1"
         ])
     );
     assert!(lookups.values().all(|n| *n == 1), "{lookups:?}");
-    assert_eq!(counting.calls().len(), 4, "{:?}", counting.calls());
-    assert_eq!(outcome.metrics.room_lookups, 4);
+    let appends: HashSet<String> = counting
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("append_to_inbox "))
+        .collect();
+    assert_eq!(
+        appends,
+        HashSet::from([
+            "append_to_inbox chef-1".to_owned(),
+            "append_to_inbox customer-1".to_owned(),
+            "append_to_inbox driver-1".to_owned(),
+        ])
+    );
+    assert_eq!(counting.calls().len(), 5 + 3, "{:?}", counting.calls());
+    assert_eq!(outcome.metrics.room_lookups, 5);
     // AND the customer got its events in stream order
     let seqs: Vec<u64> = fanout.events_to(CUSTOMER).iter().map(|(_, s)| *s).collect();
     assert!(seqs.is_sorted(), "{seqs:?}");
@@ -650,9 +710,9 @@ async fn real_stream_records_parse_and_reach_their_audiences() {
     assert_eq!(fanout.events_to(ADMIN), watchers);
     assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
     assert_eq!(fanout.events_to(DRIVER), [(ASSIGNMENT, 5)]);
-    for id in [CUSTOMER_PHONE, STRANGER] {
-        assert!(fanout.events_to(id).is_empty(), "{id}");
-    }
+    let statuses: Vec<_> = watchers.iter().filter(|(e, _)| *e == STATUS).copied().collect();
+    assert_eq!(fanout.events_to(CUSTOMER_PHONE), statuses);
+    assert!(fanout.events_to(STRANGER).is_empty());
     assert!(outcome.metrics.stream_lag_ms.is_some());
 }
 
