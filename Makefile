@@ -80,7 +80,7 @@ test-browser:
 
 # Every Lambda function, as -p flags for cargo.
 FUNCTIONS = -p ws-authorizer -p ws-connect -p ws-disconnect -p ws-subscribe -p ws-unsubscribe \
-	-p ws-driver-location -p ws-default -p stream-fanout -p http-api
+	-p ws-driver-location -p ws-resume -p ws-default -p stream-fanout -p http-api
 RUNS = 5
 
 bench-micro:

@@ -69,8 +69,16 @@ use template::{Template, TemplateError};
 
 /// The SQLite file inside the `--data` directory.
 pub const DATABASE_FILE: &str = "rnd-local.sqlite3";
-/// The tables `--dynamodb-endpoint` uses by default.
-pub const DYNAMODB_TABLES: (&str, &str) = ("rnd-local-connections", "rnd-local-orders");
+/// The prefix of the tables `--dynamodb-endpoint` uses by default.
+pub const DYNAMODB_TABLES_PREFIX: &str = "rnd-local";
+
+/// The two tables of `prefix`: `{prefix}-connections` and `{prefix}-orders`.
+pub fn dynamodb_tables(prefix: &str) -> TableNames {
+    TableNames {
+        connections: format!("{prefix}-connections"),
+        orders: format!("{prefix}-orders"),
+    }
+}
 /// How long [`RunningStack::stop`] waits for connections to run `$disconnect`.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -303,12 +311,20 @@ async fn open_store(
         StoreConfig::Memory => {
             let store = Arc::new(SqliteStore::in_memory()?);
             let source = poller::Source::sqlite(Arc::clone(&store)).await?;
-            Ok((store, source, arn(DYNAMODB_TABLES.1)))
+            Ok((
+                store,
+                source,
+                arn(&dynamodb_tables(DYNAMODB_TABLES_PREFIX).orders),
+            ))
         }
         StoreConfig::Sqlite { dir } => {
             let store = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE))?);
             let source = poller::Source::sqlite(Arc::clone(&store)).await?;
-            Ok((store, source, arn(DYNAMODB_TABLES.1)))
+            Ok((
+                store,
+                source,
+                arn(&dynamodb_tables(DYNAMODB_TABLES_PREFIX).orders),
+            ))
         }
         StoreConfig::DynamoDb { endpoint, tables } => {
             let sdk = local_sdk_config();
@@ -394,9 +410,9 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         routes: Routes::new(
             Arc::clone(&metered),
             Arc::new(OfflineEta::default()),
-            Arc::clone(&notifier),
             RouteConfig::default(),
-        ),
+        )
+        .replaying_through(Arc::clone(&notifier)),
         template: template.clone(),
         connections: ws::Connections::default(),
         limits: Limits {

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rnd_domain::error::Chain;
-use rnd_local::{Config, DYNAMODB_TABLES, StoreConfig};
-use rnd_store_dynamodb::TableNames;
+use rnd_local::{Config, DYNAMODB_TABLES_PREFIX, StoreConfig, dynamodb_tables};
 
 /// RND Realtime's local stack: API Gateway WebSocket + Management API, stream fan-out.
 #[derive(Debug, Parser)]
@@ -152,6 +151,9 @@ struct ServeArgs {
     /// a restart resumes the stream after the last change delivered.
     #[arg(long)]
     dynamodb_endpoint: Option<String>,
+    /// With `--dynamodb-endpoint`: the tables are `<prefix>-connections` and `<prefix>-orders`.
+    #[arg(long, default_value = DYNAMODB_TABLES_PREFIX, requires = "dynamodb_endpoint")]
+    tables_prefix: String,
     #[command(flatten)]
     secret: SecretArg,
     /// Close connections idle this long (1001).
@@ -365,10 +367,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let store = match (&args.dynamodb_endpoint, args.memory) {
         (Some(endpoint), _) => StoreConfig::DynamoDb {
             endpoint: endpoint.clone(),
-            tables: TableNames {
-                connections: DYNAMODB_TABLES.0.into(),
-                orders: DYNAMODB_TABLES.1.into(),
-            },
+            tables: dynamodb_tables(&args.tables_prefix),
         },
         (None, true) => StoreConfig::Memory,
         (None, false) => StoreConfig::Sqlite {

@@ -30,9 +30,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rnd_domain::OrderRecord;
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
+use rnd_domain::inbox::{Appended, EventKey, InboxEvent, InboxPage};
 use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
-use rnd_domain::inbox::{Appended, EventKey, InboxEvent, InboxPage};
 use rnd_domain::ports::{
     ClosedConnection, Connection, ConnectionStore, InboxStore, LiveLocationStore, OrderPage,
     OrderQuery, OrderStore, ProfileStore, Store, StoreError,
@@ -291,19 +291,16 @@ pub(crate) fn append_inbox_units(
         return Ok(units(chunks, reads, 0.0));
     }
     let ttl = (now + retention).timestamp();
-    let mut new: Vec<(u64, &InboxEvent)> = appended
-        .positions
-        .iter()
-        .copied()
-        .zip(events)
-        .collect();
+    let mut new: Vec<(u64, &InboxEvent)> = appended.positions.iter().copied().zip(events).collect();
     new.sort_by_key(|(position, _)| std::cmp::Reverse(*position));
     new.dedup_by_key(|(position, _)| *position);
     new.truncate(appended.added);
     let head = appended.positions.iter().copied().max().unwrap_or(0);
     let mut wru = write_units(items::size(&items::inbox_head(user, appended.epoch, head)));
     for (position, event) in new {
-        wru += write_units(items::size(&items::inbox_key(user, &event.key, position, ttl)));
+        wru += write_units(items::size(&items::inbox_key(
+            user, &event.key, position, ttl,
+        )));
         wru += write_units(items::size(&items::inbox_event(
             user,
             event,
@@ -593,9 +590,7 @@ impl InboxStore for MeteredStore {
         let result = self.inner.read_inbox(user, after, limit, now).await;
         let minimum = units(1, 1.0, 0.0);
         match &result {
-            Ok(page) => {
-                self.record_or_request("read_inbox", read_inbox_units(user, page), minimum)
-            }
+            Ok(page) => self.record_or_request("read_inbox", read_inbox_units(user, page), minimum),
             Err(_) => self.record("read_inbox", minimum),
         }
         result

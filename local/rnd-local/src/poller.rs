@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rnd_domain::ports::{Notifier, Store, StoreError};
 use rnd_domain::OrderRecord;
 use rnd_domain::change::OrderChange;
+use rnd_domain::ports::{Notifier, Store, StoreError};
 use rnd_handlers::fanout::{FanoutConfig, fan_out};
 use rnd_store_dynamodb::items::Item;
 use rnd_store_dynamodb::stream::{CheckpointTable, StartingPosition, StreamTail, TailOptions};

@@ -362,7 +362,25 @@ async fn serve_socket(
                     let _ = sink.send(close(CLOSE_TOO_BIG, "Message too big")).await;
                     break (CLOSE_TOO_BIG, "Message too big".into());
                 }
-                if let Some(answer) = route_message(&state, &live, &text).await {
+                let answer = route_message(&state, &live, &text).await;
+                // What the route posted while it ran (a replay) went out before its response,
+                // as API Gateway delivers a PostToConnection that returned before the
+                // integration did.
+                let mut posted_first = Vec::new();
+                while let Ok(out) = inbound.try_recv() {
+                    posted_first.push(out);
+                }
+                let mut ended = None;
+                for out in posted_first {
+                    if let Err(end) = forward(&state, &mut sink, out).await {
+                        ended = Some(end);
+                        break;
+                    }
+                }
+                if let Some(end) = ended {
+                    break end;
+                }
+                if let Some(answer) = answer {
                     state.metrics.message_out(answer.len());
                     if sink.send(Message::Text(answer.into())).await.is_err() {
                         break (CLOSE_ABNORMAL, String::new());
@@ -370,15 +388,10 @@ async fn serve_socket(
                 }
             }
             out = inbound.recv() => match out {
-                Some(Outbound::Text(text)) => {
-                    state.metrics.message_out(text.len());
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break (CLOSE_ABNORMAL, String::new());
+                Some(out) => {
+                    if let Err(end) = forward(&state, &mut sink, out).await {
+                        break end;
                     }
-                }
-                Some(Outbound::Close(code, reason)) => {
-                    let _ = sink.send(close(code, reason)).await;
-                    break (code, reason.into());
                 }
                 None => break (CLOSE_ABNORMAL, String::new()),
             },
@@ -404,6 +417,32 @@ async fn serve_socket(
     let _ = sink.close().await;
     state.connections.remove(&live.context.connection_id);
     run_disconnect(&state, &live, code, &reason).await;
+}
+
+/// Carries out one Management API request on the socket: sends a text frame, or closes.
+/// Returns the close code and reason when the connection ends.
+async fn forward(
+    state: &AppState,
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    out: Outbound,
+) -> Result<(), (u16, String)> {
+    match out {
+        Outbound::Text(text) => {
+            state.metrics.message_out(text.len());
+            sink.send(Message::Text(text.into()))
+                .await
+                .map_err(|_| (CLOSE_ABNORMAL, String::new()))
+        }
+        Outbound::Close(code, reason) => {
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+            Err((code, reason.into()))
+        }
+    }
 }
 
 /// Runs the message route `body` selects and returns the route response's body, if any.

@@ -189,7 +189,10 @@ mod tests {
 
     #[test]
     fn images_of_rows_that_are_not_orders_decode_as_no_change() {
-        let counter = item(&[("pk", "COUNTER#orderNumber#20261203"), ("itemType", "counter")]);
+        let counter = item(&[
+            ("pk", "COUNTER#orderNumber#20261203"),
+            ("itemType", "counter"),
+        ]);
         let empty = item(&[]);
         assert!(decode_change(&empty, &counter).unwrap().is_none());
         assert!(decode_change(&empty, &empty).unwrap().is_none());

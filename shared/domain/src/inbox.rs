@@ -226,7 +226,13 @@ pub fn replay_from(cursor: Cursor, epoch: u64, head: u64) -> Result<u64, Invalid
 ///
 /// `first` is the position of the first event replayed; `head` the inbox's head read before
 /// the events (a head past `from` with no event replayed means the events expired).
-pub fn continuity(cursor: Cursor, epoch: u64, from: u64, first: Option<u64>, head: u64) -> Continuity {
+pub fn continuity(
+    cursor: Cursor,
+    epoch: u64,
+    from: u64,
+    first: Option<u64>,
+    head: u64,
+) -> Continuity {
     let same_inbox = cursor.epoch == epoch || cursor == Cursor::START;
     let complete = match first {
         Some(first) => first == from + 1,
@@ -323,7 +329,10 @@ mod tests {
         assert_eq!(continuity(at(3), 8, 0, Some(1), 2), Continuity::Lost);
         // From the start: ok while event 1 is still kept.
         assert_eq!(continuity(Cursor::START, 5, 0, Some(1), 4), Continuity::Ok);
-        assert_eq!(continuity(Cursor::START, 5, 0, Some(2), 4), Continuity::Lost);
+        assert_eq!(
+            continuity(Cursor::START, 5, 0, Some(2), 4),
+            Continuity::Lost
+        );
         assert_eq!(continuity(Cursor::START, 0, 0, None, 0), Continuity::Ok);
     }
 }

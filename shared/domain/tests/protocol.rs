@@ -239,7 +239,10 @@ fn subscribe_with_since_seq_and_resume_with_or_without_a_cursor_parse() {
     assert!(matches!(
         parse_client_message(r#"{"action":"subscribe:order","orderId":"o-1","sinceSeq":4}"#)
             .unwrap(),
-        ClientMessage::SubscribeOrder { since_seq: Some(4), .. }
+        ClientMessage::SubscribeOrder {
+            since_seq: Some(4),
+            ..
+        }
     ));
     assert_eq!(
         parse_client_message(r#"{"action":"resume","cursor":"abc"}"#).unwrap(),

@@ -341,7 +341,11 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
             let message = &self.planned[event].message;
             let mut attempt = 1;
             loop {
-                match self.notifier.post(connection, &self.payloads.texts[payload]).await {
+                match self
+                    .notifier
+                    .post(connection, &self.payloads.texts[payload])
+                    .await
+                {
                     Ok(()) => {
                         report.delivered += 1;
                         break;

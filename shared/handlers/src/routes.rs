@@ -71,8 +71,9 @@ impl RouteConfig {
 pub struct Routes<S: ?Sized> {
     store: Arc<S>,
     eta: Arc<dyn EtaEstimator>,
-    /// Posts replayed events to the caller's connection (the Management API).
-    notifier: Arc<dyn Notifier>,
+    /// Posts replayed events to the caller's connection (the Management API); only the
+    /// functions of the replaying routes (`resume`, `subscribe:order`) have one.
+    notifier: Option<Arc<dyn Notifier>>,
     config: RouteConfig,
 }
 
@@ -93,6 +94,8 @@ enum RouteError {
     Store(#[from] StoreError),
     #[error("could not post a replayed event")]
     Replay(#[source] NotifyError),
+    #[error("this function has no Management API endpoint to replay through")]
+    CannotReplay,
 }
 
 fn refused(code: ErrorCode, message: &str) -> RouteError {
@@ -105,19 +108,22 @@ impl<S> Routes<S>
 where
     S: ConnectionStore + OrderStore + LiveLocationStore + InboxStore + ?Sized,
 {
-    /// Routes over `store`, estimating arrivals with `eta`, replaying through `notifier`.
-    pub fn new(
-        store: Arc<S>,
-        eta: Arc<dyn EtaEstimator>,
-        notifier: Arc<dyn Notifier>,
-        config: RouteConfig,
-    ) -> Self {
+    /// Routes over `store`, estimating arrivals with `eta`. They replay nothing until given a
+    /// notifier ([`Routes::replaying_through`]).
+    pub fn new(store: Arc<S>, eta: Arc<dyn EtaEstimator>, config: RouteConfig) -> Self {
         Self {
             store,
             eta,
-            notifier,
+            notifier: None,
             config,
         }
+    }
+
+    /// These routes, posting replays (`resume`, `subscribe:order` with `sinceSeq`) to the
+    /// caller's connection through `notifier`.
+    pub fn replaying_through(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Handles one message event and answers with the route response.
@@ -169,6 +175,10 @@ where
             Err(RouteError::Replay(e)) => {
                 tracing::warn!(connection_id = %caller.connection_id, error = &e as &dyn std::error::Error, "replay failed");
                 ServerMessage::error(ErrorCode::Internal, "the replay failed; try again")
+            }
+            Err(RouteError::CannotReplay) => {
+                tracing::error!(connection_id = %caller.connection_id, "a replay reached a function without a Management API endpoint; check the template");
+                ServerMessage::error(ErrorCode::Internal, "internal error")
             }
         }
     }
@@ -254,9 +264,9 @@ where
                     .flatten();
                 match missed {
                     Some(updates) => {
-                        let messages = updates.into_iter().map(|u| {
-                            ServerMessage::StatusUpdate(u).delivered(None, true)
-                        });
+                        let messages = updates
+                            .into_iter()
+                            .map(|u| ServerMessage::StatusUpdate(u).delivered(None, true));
                         let count = self.replay(&caller.connection_id, messages).await?;
                         (Some(Continuity::Ok), Some(count))
                     }
@@ -283,7 +293,8 @@ where
     ) -> Result<u32, RouteError> {
         let mut count = 0;
         for message in messages {
-            self.notifier
+            let notifier = self.notifier.as_ref().ok_or(RouteError::CannotReplay)?;
+            notifier
                 .post(connection, &message.to_json())
                 .await
                 .map_err(RouteError::Replay)?;
@@ -341,7 +352,11 @@ where
             continuity = Continuity::Lost;
         }
         // The newest position: the last event replayed, else the head (past what expired).
-        let newest = if first.is_some() { after } else { head.max(from) };
+        let newest = if first.is_some() {
+            after
+        } else {
+            head.max(from)
+        };
         tracing::info!(connection_id = %caller.connection_id, replayed, ?continuity, "resumed");
         Ok(resumed(user, epoch, newest, replayed, continuity))
     }

@@ -195,20 +195,32 @@ pub async fn serve_disconnect() -> Result<(), Error> {
     .await
 }
 
-/// Serves a message route (`subscribe:order`, `unsubscribe:order`, `driver:location`,
-/// `resume`, `$default`): they share one dispatcher, each deployed as its own function so each
-/// gets only the permissions its route needs. The Management API client (replays of `resume`
-/// and `subscribe:order` with `sinceSeq`) is built once and makes no request until used.
+/// Serves a message route that replays nothing (`unsubscribe:order`, `driver:location`,
+/// `$default`): the routes share one dispatcher, each deployed as its own function so each gets
+/// only the permissions its route needs.
 pub async fn serve_routes() -> Result<(), Error> {
+    serve_message_routes(false).await
+}
+
+/// Serves a message route that replays what a client missed (`resume`, `subscribe:order`):
+/// as [`serve_routes`], with the Management API client the replays are posted through.
+pub async fn serve_replaying_routes() -> Result<(), Error> {
+    serve_message_routes(true).await
+}
+
+async fn serve_message_routes(replaying: bool) -> Result<(), Error> {
     init_tracing();
     let config = aws_config().await;
     let store = dynamo_store(&config)?;
-    let routes = Arc::new(Routes::new(
+    let mut routes = Routes::new(
         store,
         Arc::new(OfflineEta::default()),
-        management_notifier(&config)?,
         RouteConfig::from_env(),
-    ));
+    );
+    if replaying {
+        routes = routes.replaying_through(management_notifier(&config)?);
+    }
+    let routes = Arc::new(routes);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let routes = Arc::clone(&routes);

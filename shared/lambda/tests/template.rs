@@ -157,6 +157,7 @@ fn each_route_invokes_its_function_and_message_routes_answer() {
         (action::SUBSCRIBE_ORDER, "ws-subscribe"),
         (action::UNSUBSCRIBE_ORDER, "ws-unsubscribe"),
         (action::DRIVER_LOCATION, "ws-driver-location"),
+        (action::RESUME, "ws-resume"),
     ]);
     for (route_id, route) in of_type(&t, "AWS::ApiGatewayV2::Route") {
         let key = text(&route["Properties"]["RouteKey"]);

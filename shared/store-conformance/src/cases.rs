@@ -8,9 +8,9 @@ use chrono::{Duration, NaiveDate};
 use futures::future::join_all;
 use rnd_domain::geo::{Latitude, Longitude, Speed};
 use rnd_domain::identity::Role;
+use rnd_domain::inbox::InboxEvent;
 use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
-use rnd_domain::inbox::InboxEvent;
 use rnd_domain::ports::{
     ConnectionStore, InboxStore, LiveLocationStore, OrderFilter, OrderQuery, OrderStore,
     ProfileStore, StoreError,
@@ -1004,7 +1004,11 @@ pub async fn an_inbox_keeps_events_in_order_at_gapless_positions<H: Harness>(h: 
     let store = h.store();
     let chef = chef().user_id;
     let at = now();
-    let (a, b, c) = (inbox_event("o-in-1"), inbox_event("o-in-2"), inbox_event("o-in-3"));
+    let (a, b, c) = (
+        inbox_event("o-in-1"),
+        inbox_event("o-in-2"),
+        inbox_event("o-in-3"),
+    );
     let first = store
         .append_to_inbox(&chef, &[a.clone(), b.clone()], at, day())
         .await
@@ -1035,7 +1039,11 @@ pub async fn appending_a_kept_event_again_keeps_its_position_and_adds_nothing<H:
     let store = h.store();
     let driver = driver().user_id;
     let at = now();
-    let (a, b, c) = (inbox_event("o-re-1"), inbox_event("o-re-2"), inbox_event("o-re-3"));
+    let (a, b, c) = (
+        inbox_event("o-re-1"),
+        inbox_event("o-re-2"),
+        inbox_event("o-re-3"),
+    );
     store
         .append_to_inbox(&driver, &[a.clone(), b.clone()], at, day())
         .await
@@ -1061,7 +1069,9 @@ pub async fn an_inbox_is_read_after_a_position_up_to_a_limit<H: Harness>(h: &H) 
     let store = h.store();
     let chef = chef().user_id;
     let at = now();
-    let events: Vec<InboxEvent> = (1..=5).map(|i| inbox_event(&format!("o-lim-{i}"))).collect();
+    let events: Vec<InboxEvent> = (1..=5)
+        .map(|i| inbox_event(&format!("o-lim-{i}")))
+        .collect();
     store
         .append_to_inbox(&chef, &events, at, day())
         .await
@@ -1153,11 +1163,7 @@ pub async fn concurrent_appends_get_distinct_gapless_positions<H: Harness>(h: &H
     // AND the inbox holds the eight, each once
     let page = store.read_inbox(&chef, 0, 100, at).await.expect("read");
     assert_eq!(page.head, 8);
-    let keys: BTreeSet<String> = page
-        .events
-        .iter()
-        .map(|e| e.message.to_json())
-        .collect();
+    let keys: BTreeSet<String> = page.events.iter().map(|e| e.message.to_json()).collect();
     assert_eq!(keys.len(), 8);
 }
 

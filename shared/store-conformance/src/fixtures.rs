@@ -202,6 +202,9 @@ pub fn inbox_event(id: &str) -> rnd_domain::inbox::InboxEvent {
     let view = placed_order(id, &customer(), now());
     let order = rnd_domain::OrderRecord::Order(view.order);
     let derived = rnd_domain::derive_events(None, Some(&order));
-    let message = &derived.first().expect("a placed order derives order:new").message;
+    let message = &derived
+        .first()
+        .expect("a placed order derives order:new")
+        .message;
     rnd_domain::inbox::InboxEvent::of(message).expect("order:new goes to an inbox")
 }

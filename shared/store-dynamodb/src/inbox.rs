@@ -96,18 +96,19 @@ impl DynamoStore {
         loop {
             let rows = batch_get(&self.client, table, &keys).await?;
             let head = read_head(rows.get(&(pk.clone(), HEAD_SK.to_owned())), user)?;
-            let (epoch, old_head) = head.unwrap_or_else(|| {
-                (u64::try_from(now.timestamp_millis()).unwrap_or(1), 0)
-            });
+            let (epoch, old_head) =
+                head.unwrap_or_else(|| (u64::try_from(now.timestamp_millis()).unwrap_or(1), 0));
             // Positions of the events already kept (keys past their TTL do not count), and of
             // the ones this chunk adds.
             let mut known: HashMap<&str, u64> = HashMap::new();
             for event in events {
                 let row = rows.get(&(pk.clone(), key_sk(&event.key)));
-                if let Some(row) = row.filter(|r| get_n::<i64>(r, TTL).is_some_and(|t| t > now_s))
-                {
+                if let Some(row) = row.filter(|r| get_n::<i64>(r, TTL).is_some_and(|t| t > now_s)) {
                     let position = get_n::<u64>(row, POSITION).ok_or_else(|| {
-                        corrupt(format_args!("inbox key {} of {user}", event.key), "no position")
+                        corrupt(
+                            format_args!("inbox key {} of {user}", event.key),
+                            "no position",
+                        )
                     })?;
                     known.insert(event.key.as_str(), position);
                 }
@@ -366,8 +367,9 @@ fn kept_event(item: &Item, user: &UserId) -> Result<KeptEvent, StoreError> {
     let what = || format!("inbox event {} of {user}", get_s(item, SK).unwrap_or("?"));
     let position = get_n::<u64>(item, POSITION).ok_or_else(|| corrupt(what(), "no position"))?;
     let message = match item.get(MESSAGE) {
-        Some(AttributeValue::S(text)) => serde_json::from_str::<ServerMessage>(text)
-            .map_err(|e| corrupt(what(), e))?,
+        Some(AttributeValue::S(text)) => {
+            serde_json::from_str::<ServerMessage>(text).map_err(|e| corrupt(what(), e))?
+        }
         _ => return Err(corrupt(what(), "no message")),
     };
     Ok(KeptEvent { position, message })

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use rnd_domain::ids::{ConnectionId, OrderId};
 use rnd_domain::change::OrderChange;
+use rnd_domain::ids::{ConnectionId, OrderId};
 use rnd_store_conformance::Harness;
 use rnd_store_dynamodb::stream::read_order_changes;
 use rnd_store_dynamodb::{DynamoStore, TableNames};

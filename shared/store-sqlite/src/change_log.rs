@@ -160,8 +160,7 @@ struct RawChange {
 impl RawChange {
     fn decode(self) -> Result<LoggedChange, StoreError> {
         let what = |side: &str| format!("change {} {side} image", self.position);
-        let kind: ChangeKind =
-            parse_column("change_log.event_name", &self.event_name, str::parse)?;
+        let kind: ChangeKind = parse_column("change_log.event_name", &self.event_name, str::parse)?;
         let old = self
             .old_image
             .as_deref()

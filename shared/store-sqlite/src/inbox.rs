@@ -36,7 +36,10 @@ impl InboxStore for SqliteStore {
             .collect::<Result<Vec<(String, String)>, StoreError>>()?;
         let now_s = ttl_of(now);
         let ttl = ttl_of(now + retention);
-        let epoch_now = to_i64("inbox epoch", u64::try_from(now.timestamp_millis()).unwrap_or(1))?;
+        let epoch_now = to_i64(
+            "inbox epoch",
+            u64::try_from(now.timestamp_millis()).unwrap_or(1),
+        )?;
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)

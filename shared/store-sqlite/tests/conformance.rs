@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rnd_domain::ids::{ConnectionId, OrderId};
 use rnd_domain::change::OrderChange;
+use rnd_domain::ids::{ConnectionId, OrderId};
 use rnd_store_conformance::Harness;
 use rnd_store_sqlite::SqliteStore;
 

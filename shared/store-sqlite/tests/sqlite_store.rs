@@ -189,7 +189,10 @@ async fn transitions_and_locations_are_logged_as_modifications_with_both_images(
         .expect("changes");
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].change.kind, ChangeKind::Modify);
-    assert_eq!(last[0].change.old, Some(OrderRecord::Live(moving.live.clone())));
+    assert_eq!(
+        last[0].change.old,
+        Some(OrderRecord::Live(moving.live.clone()))
+    );
     let Some(OrderRecord::Live(live)) = &last[0].change.new else {
         panic!("expected a live image, got {:?}", last[0].change.new);
     };

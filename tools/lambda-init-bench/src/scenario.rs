@@ -195,7 +195,7 @@ const DRIVER: Seed = Seed {
 };
 
 /// The nine functions, in `template.yaml` order.
-pub const SCENARIOS: [Scenario; 9] = [
+pub const SCENARIOS: [Scenario; 10] = [
     Scenario {
         function: "ws-authorizer",
         memory_mb: 256,
@@ -239,7 +239,7 @@ pub const SCENARIOS: [Scenario; 9] = [
             "200 subscribed"
         ),
         warm: step!(
-            "websocket/subscribe-order.json",
+            "websocket/subscribe-order-since-seq.json",
             Edit::None,
             "200 subscribed"
         ),
@@ -273,6 +273,13 @@ pub const SCENARIOS: [Scenario; 9] = [
             Edit::FreshLocation { offset: 0.001 },
             "200 driver:location_acknowledged"
         ),
+    },
+    Scenario {
+        function: "ws-resume",
+        memory_mb: 256,
+        seeds: &[CUSTOMER],
+        first: step!("websocket/resume.json", Edit::None, "200 resumed"),
+        warm: step!("websocket/resume.json", Edit::None, "200 resumed"),
     },
     Scenario {
         function: "ws-default",

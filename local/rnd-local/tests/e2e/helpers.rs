@@ -10,7 +10,7 @@ use rnd_domain::ports::Store;
 use rnd_domain::{OrderView, Room};
 use rnd_local::{Config, RunningStack, StoreConfig};
 use rnd_store_conformance::fixtures;
-use rnd_store_dynamodb::{DynamoStore, TableNames};
+use rnd_store_dynamodb::DynamoStore;
 use rnd_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -85,10 +85,7 @@ fn on_dynamodb() -> Config {
     Config {
         store: StoreConfig::DynamoDb {
             endpoint: rnd_store_dynamodb::testing::endpoint(),
-            tables: TableNames {
-                connections: format!("local-connections-{suffix}"),
-                orders: format!("local-orders-{suffix}"),
-            },
+            tables: rnd_local::dynamodb_tables(&format!("local-{suffix}")),
         },
         ..Config::in_memory()
     }
@@ -167,7 +164,12 @@ pub struct Client {
 impl Client {
     /// Connects as `sub`/`role` with the token in the query.
     pub async fn connect(stack: &RunningStack, sub: &str, role: &str) -> Client {
-        let url = format!("{}?token={}", stack.websocket_url(), token(sub, role));
+        Client::connect_to(&stack.websocket_url(), sub, role).await
+    }
+
+    /// Connects to the WebSocket API at `websocket_url` as `sub`/`role`.
+    pub async fn connect_to(websocket_url: &str, sub: &str, role: &str) -> Client {
+        let url = format!("{websocket_url}?token={}", token(sub, role));
         let (ws, response) = tokio_tungstenite::connect_async(url)
             .await
             .expect("the upgrade succeeds");
@@ -334,4 +336,50 @@ pub async fn step(store: &dyn Store, view: OrderView) -> OrderView {
 /// Moves the order along the happy path until it is in `status`.
 pub async fn advance_to(store: &dyn Store, view: OrderView, status: OrderStatus) -> OrderView {
     fixtures::advance(store, view, status).await
+}
+
+/// One HTTP/1.1 request over a raw socket to `addr`; returns the status and the body.
+pub async fn http_to(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Waits until `user`'s inbox holds an event at position `head` (the fan-out kept it).
+pub async fn wait_for_inbox(store: &dyn Store, user: &str, head: u64) {
+    let user = rnd_domain::UserId::parse(user).expect("a user id");
+    let kept = tokio::time::timeout(WAIT, async {
+        loop {
+            let page = store
+                .read_inbox(&user, 0, 0, chrono::Utc::now())
+                .await
+                .expect("read the inbox");
+            if page.head >= head {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    kept.unwrap_or_else(|_| panic!("{user}'s inbox never reached position {head}"));
+}
+
+/// Waits until `user` has no open connection (its `$disconnect` ran).
+pub async fn wait_until_disconnected(stack: &rnd_local::RunningStack, user: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !connections_of(&*stack.store(), user).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "$disconnect did not run for {user}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -9,6 +9,7 @@
 //! store.
 
 mod bench;
+mod continuity;
 mod demo;
 mod helpers;
 mod simulate;
@@ -369,17 +370,6 @@ async fn the_customer_receives_an_eta_update_when_the_driver_streams_a_location(
 }
 
 /// Waits until `user` has no open connection in the store ($disconnect ran).
-async fn wait_until_disconnected(stack: &rnd_local::RunningStack, user: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !connections_of(&*stack.store(), user).await.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "$disconnect did not run for {user}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_echoed(
     store: StoreKind,
 ) {
@@ -406,17 +396,7 @@ async fn a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_ech
 
 /// One HTTP/1.1 request over a raw socket; returns the status and the body.
 async fn http(stack: &rnd_local::RunningStack, request: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(stack.addr()).await.unwrap();
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    http_to(stack.addr(), request).await
 }
 
 // Store-independent: the OpenAPI document and an unauthenticated refusal never read the store.

@@ -16,7 +16,9 @@ use rnd_store_conformance::fixtures::{self, advance, chef, customer, driver, pla
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::support::{self, as_caller, body_message, fixture, replaying_routes, with_body, ws_event};
+use crate::support::{
+    self, as_caller, body_message, fixture, replaying_routes, with_body, ws_event,
+};
 
 /// A second connection of the chef (after a reconnect).
 const CHEF_AGAIN: &str = "Chef1Ag4inC0nn=";
@@ -79,7 +81,10 @@ fn cursor_of(body: &Value) -> String {
 
 /// The batch holding `order-insert` for order `id`.
 fn placed(id: &str) -> aws_lambda_events::dynamodb::Event {
-    event(batch_json(&[for_order(&stream_fixture("order-insert"), id)]))
+    event(batch_json(&[for_order(
+        &stream_fixture("order-insert"),
+        id,
+    )]))
 }
 
 fn error_code(message: &ServerMessage) -> ErrorCode {
@@ -103,7 +108,10 @@ async fn chef_missed_an_order<S: Store + 'static>(store: &Arc<S>, fanout: &Fanou
         .expect("close");
     let outcome = fanout.run(&**store, &placed("order-1")).await;
     assert!(outcome.response.batch_item_failures.is_empty());
-    assert_eq!(outcome.metrics.deliveries, 0, "nobody is online to hear of it");
+    assert_eq!(
+        outcome.metrics.deliveries, 0,
+        "nobody is online to hear of it"
+    );
     kept
 }
 
@@ -118,7 +126,15 @@ async fn a_chef_offline_while_an_order_is_placed_gets_its_order_new_on_resume_on
 
     // WHEN it reconnects and resumes from that cursor
     open(&*store, CHEF_AGAIN, &chef()).await;
-    let answer = resume(&store, &fanout, &chef(), CHEF_AGAIN, Some(&kept), fixtures::now()).await;
+    let answer = resume(
+        &store,
+        &fanout,
+        &chef(),
+        CHEF_AGAIN,
+        Some(&kept),
+        fixtures::now(),
+    )
+    .await;
 
     // THEN it gets order-1's order:new, marked replayed, with its new cursor, before `resumed`
     let replayed = fanout.bodies_to(CHEF_AGAIN);
@@ -139,7 +155,15 @@ async fn a_chef_offline_while_an_order_is_placed_gets_its_order_new_on_resume_on
     assert_eq!(replayed[0], expected);
 
     // WHEN it resumes again from the newest cursor
-    let again = resume(&store, &fanout, &chef(), CHEF_AGAIN, Some(&newest), fixtures::now()).await;
+    let again = resume(
+        &store,
+        &fanout,
+        &chef(),
+        CHEF_AGAIN,
+        Some(&newest),
+        fixtures::now(),
+    )
+    .await;
     // THEN nothing is replayed the second time, and the cursor stays
     assert_eq!(resumed(&again), (newest, 0, Continuity::Ok));
     assert_eq!(fanout.bodies_to(CHEF_AGAIN).len(), 1);
@@ -161,7 +185,15 @@ async fn resume_without_a_cursor_replays_nothing_and_tells_the_current_cursor<
     assert_eq!((count, continuity), (0, Continuity::Ok));
     assert!(fanout.bodies_to(CHEF_AGAIN).is_empty());
     assert!(current > kept, "{current} after {kept}");
-    let from_it = resume(&store, &fanout, &chef(), CHEF_AGAIN, Some(&current), fixtures::now()).await;
+    let from_it = resume(
+        &store,
+        &fanout,
+        &chef(),
+        CHEF_AGAIN,
+        Some(&current),
+        fixtures::now(),
+    )
+    .await;
     assert_eq!(resumed(&from_it).1, 0);
     // AND a user with no inbox gets a cursor to start from
     open(&*store, DRIVER, &driver()).await;
@@ -180,13 +212,35 @@ async fn a_cursor_that_is_not_ours_is_refused_and_nothing_is_replayed<S: Store +
 
     // WHEN the driver sends the chef's cursor, or anyone sends a malformed one or one past the
     // inbox's head
-    let foreign = resume(&store, &fanout, &driver(), DRIVER, Some(&chefs), fixtures::now()).await;
-    let malformed =
-        resume(&store, &fanout, &chef(), CHEF_AGAIN, Some("garbage"), fixtures::now()).await;
+    let foreign = resume(
+        &store,
+        &fanout,
+        &driver(),
+        DRIVER,
+        Some(&chefs),
+        fixtures::now(),
+    )
+    .await;
+    let malformed = resume(
+        &store,
+        &fanout,
+        &chef(),
+        CHEF_AGAIN,
+        Some("garbage"),
+        fixtures::now(),
+    )
+    .await;
     let mut parts: Vec<String> = chefs.split('-').map(str::to_owned).collect();
     parts[1] = format!("{:012x}", 99);
-    let beyond =
-        resume(&store, &fanout, &chef(), CHEF_AGAIN, Some(&parts.join("-")), fixtures::now()).await;
+    let beyond = resume(
+        &store,
+        &fanout,
+        &chef(),
+        CHEF_AGAIN,
+        Some(&parts.join("-")),
+        fixtures::now(),
+    )
+    .await;
 
     // THEN each is refused with invalid_message and nothing is replayed to anyone
     for answer in [&foreign, &malformed, &beyond] {
@@ -196,9 +250,7 @@ async fn a_cursor_that_is_not_ours_is_refused_and_nothing_is_replayed<S: Store +
     assert!(fanout.bodies_to(CHEF_AGAIN).is_empty());
 }
 
-async fn an_expired_cursor_replays_what_is_kept_and_says_continuity_was_lost<
-    S: Store + 'static,
->(
+async fn an_expired_cursor_replays_what_is_kept_and_says_continuity_was_lost<S: Store + 'static>(
     store: Arc<S>,
 ) {
     // GIVEN inboxes that keep events for one hour, and a chef whose cursor is before order-1
@@ -225,7 +277,15 @@ async fn an_expired_cursor_replays_what_is_kept_and_says_continuity_was_lost<
     // AND after everything expired, a resume from the old cursor replays nothing but still
     // says continuity was lost, and moves the cursor past what was lost
     let much_later = fixtures::now() + Duration::hours(5);
-    let gone = resume(&store, &fanout, &chef(), CHEF_AGAIN, Some(&kept), much_later).await;
+    let gone = resume(
+        &store,
+        &fanout,
+        &chef(),
+        CHEF_AGAIN,
+        Some(&kept),
+        much_later,
+    )
+    .await;
     let (past, count, continuity) = resumed(&gone);
     assert_eq!((count, continuity), (0, Continuity::Lost));
     assert_eq!(past, newest);
@@ -242,7 +302,17 @@ async fn concurrent_resumes_each_replay_everything_in_order<S: Store + 'static>(
     // WHEN both resume from the same cursor at the same time
     let answers = join_all([CHEF_AGAIN, CHEF_TABLET].map(|connection| {
         let (store, fanout, kept) = (&store, &fanout, &kept);
-        async move { resume(store, fanout, &chef(), connection, Some(kept), fixtures::now()).await }
+        async move {
+            resume(
+                store,
+                fanout,
+                &chef(),
+                connection,
+                Some(kept),
+                fixtures::now(),
+            )
+            .await
+        }
     }))
     .await;
 
@@ -296,7 +366,10 @@ async fn an_inbox_that_cannot_keep_an_event_fails_its_record_and_posts_none_of_i
 
     // THEN the status update's record is reported failed, and nobody got the status update
     // (not even through other rooms): nothing is acknowledged that is not stored
-    assert_eq!(failures(&outcome), [sequence_number("order-payment-confirmed")]);
+    assert_eq!(
+        failures(&outcome),
+        [sequence_number("order-payment-confirmed")]
+    );
     assert_eq!(fanout.events_to(CHEF), [("order:new", 1)]);
     for id in [CUSTOMER, CUSTOMER_PHONE, ADMIN] {
         assert!(fanout.events_to(id).is_empty(), "{id}");
@@ -304,9 +377,7 @@ async fn an_inbox_that_cannot_keep_an_event_fails_its_record_and_posts_none_of_i
 
     // WHEN the store recovers and Lambda redelivers from the failed record
     counting.heal();
-    let retry = fanout
-        .run(&counting, &batch(&names[1..]))
-        .await;
+    let retry = fanout.run(&counting, &batch(&names[1..])).await;
     // THEN the status update is kept once and reaches its whole audience
     assert!(retry.response.batch_item_failures.is_empty());
     for id in [CUSTOMER, CUSTOMER_PHONE, ADMIN] {
@@ -455,7 +526,15 @@ async fn a_stranger_asking_for_an_orders_history_gets_not_found_and_nothing<S: S
     fanout.run(&*store, &placed("order-9")).await;
     let own = resume(&store, &fanout, &stranger, STRANGER, None, fixtures::now()).await;
     let cursor = resumed(&own).0;
-    let from_start = resume(&store, &fanout, &stranger, STRANGER, Some(&cursor), fixtures::now()).await;
+    let from_start = resume(
+        &store,
+        &fanout,
+        &stranger,
+        STRANGER,
+        Some(&cursor),
+        fixtures::now(),
+    )
+    .await;
     assert_eq!(resumed(&from_start).1, 0);
     assert!(fanout.bodies_to(STRANGER).is_empty());
 }

@@ -6,8 +6,8 @@
 #[allow(dead_code)]
 mod support;
 
-mod harness;
 mod continuity;
+mod harness;
 mod history;
 
 use std::collections::HashSet;
@@ -227,7 +227,10 @@ async fn events_carry_the_documented_payloads() {
     );
     assert!(customer[0]["data"]["cursor"].is_string());
     let admin = fanout.bodies_to(ADMIN);
-    assert!(admin[0]["data"].get("cursor").is_none(), "no cursor outside a user room");
+    assert!(
+        admin[0]["data"].get("cursor").is_none(),
+        "no cursor outside a user room"
+    );
     assert_eq!(customer[0]["data"]["previousStatus"], "ready_for_pickup");
     assert_eq!(customer[0]["data"]["changedBy"], "admin-1");
     assert_eq!(customer[1]["event"], LOCATION);
@@ -710,7 +713,11 @@ async fn real_stream_records_parse_and_reach_their_audiences() {
     assert_eq!(fanout.events_to(ADMIN), watchers);
     assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
     assert_eq!(fanout.events_to(DRIVER), [(ASSIGNMENT, 5)]);
-    let statuses: Vec<_> = watchers.iter().filter(|(e, _)| *e == STATUS).copied().collect();
+    let statuses: Vec<_> = watchers
+        .iter()
+        .filter(|(e, _)| *e == STATUS)
+        .copied()
+        .collect();
     assert_eq!(fanout.events_to(CUSTOMER_PHONE), statuses);
     assert!(fanout.events_to(STRANGER).is_empty());
     assert!(outcome.metrics.stream_lag_ms.is_some());

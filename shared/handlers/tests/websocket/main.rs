@@ -591,7 +591,66 @@ async fn authorization_matrix_for_subscribing_and_streaming<S: Store + 'static>(
     }
 }
 
+async fn the_replaying_routes_answer_their_fixtures_after_posting_the_replay<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN the customer connected and order-1 accepted (two status updates after seq 1)
+    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
+    order_in(&*store, OrderStatus::Accepted).await;
+    let api = rnd_notifier_apigw::mock::MockManagementApi::start().await;
+    let routes = replaying_routes(Arc::clone(&store), &api);
+
+    // WHEN the fixtures `subscribe-order-since-seq` (sinceSeq 1) and `resume` arrive
+    let since = fixture("subscribe-order-since-seq");
+    let at = request_time(&since);
+    let subscribed = body_message(&routes.handle(&ws_event(since), at).await);
+    let resume = fixture("resume");
+    let resumed = body_message(&routes.handle(&ws_event(resume), at).await);
+
+    // THEN the two status updates were posted to the connection first, then `subscribed`
+    // said continuity held; and `resume` without a cursor replayed nothing
+    let posted: Vec<Value> = api
+        .bodies_to(CUSTOMER_CONN)
+        .iter()
+        .map(|b| serde_json::from_str(b).expect("JSON"))
+        .collect();
+    let statuses: Vec<&str> = posted
+        .iter()
+        .map(|b| b["data"]["status"].as_str().expect("a status update"))
+        .collect();
+    assert_eq!(statuses, ["payment_confirmed", "accepted"]);
+    let ServerMessage::Subscribed(data) = subscribed else {
+        panic!("expected subscribed, got {subscribed:?}")
+    };
+    assert_eq!(data.continuity, Some(rnd_domain::inbox::Continuity::Ok));
+    assert_eq!(data.replayed, Some(2));
+    let ServerMessage::Resumed(data) = resumed else {
+        panic!("expected resumed, got {resumed:?}")
+    };
+    assert_eq!(data.replayed, 0);
+    assert_eq!(api.bodies_to(CUSTOMER_CONN).len(), 2);
+}
+
+#[tokio::test]
+async fn a_route_function_without_a_management_endpoint_cannot_replay_and_says_internal() {
+    // GIVEN routes wired without a notifier (as the functions of routes that never replay)
+    let store = rnd_test_support::sqlite().await;
+    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
+    order_in(&*store, OrderStatus::Accepted).await;
+    // WHEN a replay reaches them anyway (a misrouted template)
+    let json = fixture("subscribe-order-since-seq");
+    let at = request_time(&json);
+    let answer = body_message(&routes(Arc::clone(&store)).handle(&ws_event(json), at).await);
+    // THEN the client gets an internal error that says nothing of why
+    assert_eq!(error_code(&answer), ErrorCode::Internal);
+    let ServerMessage::Error(e) = answer else {
+        unreachable!()
+    };
+    assert!(!e.message.contains("Management"), "{}", e.message);
+}
+
 on_both_stores!(
+    the_replaying_routes_answer_their_fixtures_after_posting_the_replay,
     connect_stores_the_connection_and_its_user_and_role_rooms,
     connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol,
     disconnect_removes_the_connection_and_every_room_it_was_in,

@@ -11,8 +11,7 @@ use rnd_domain::eta::OfflineEta;
 use rnd_domain::ports::Store;
 use rnd_domain::protocol::ServerMessage;
 use rnd_handlers::routes::{RouteConfig, Routes};
-use rnd_notifier_apigw::ApiGatewayNotifier;
-use rnd_notifier_apigw::mock::{self, MockManagementApi};
+use rnd_notifier_apigw::mock::MockManagementApi;
 use serde_json::Value;
 
 // Runs a scenario on both stores (`$name::sqlite`, `$name::dynamodb`).
@@ -62,32 +61,25 @@ pub fn request_time(json: &Value) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().expect("valid time")
 }
 
-/// Routes over `store` with the default settings, for scenarios that replay nothing: their
-/// notifier points at a closed port, so a replay would fail loudly.
+/// Routes over `store` with the default settings, replaying nothing (as the functions of the
+/// routes that never replay).
 pub fn routes<S: Store + 'static>(store: Arc<S>) -> Routes<S> {
-    let nowhere = ApiGatewayNotifier::from_sdk_config(
-        &mock::sdk_config(),
-        "http://127.0.0.1:9/nowhere",
-        Duration::from_secs(1),
-    );
     Routes::new(
         store,
         Arc::new(OfflineEta::default()),
-        Arc::new(nowhere),
         RouteConfig::default(),
     )
 }
 
 /// Routes over `store` whose replays are posted to `api` (the mock Management API, through
-/// the real notifier). Used by the fan-out suite's continuity scenarios.
-#[allow(dead_code)]
+/// the real notifier).
 pub fn replaying_routes<S: Store + 'static>(store: Arc<S>, api: &MockManagementApi) -> Routes<S> {
     Routes::new(
         store,
         Arc::new(OfflineEta::default()),
-        Arc::new(api.notifier(Duration::from_secs(5))),
         RouteConfig::default(),
     )
+    .replaying_through(Arc::new(api.notifier(Duration::from_secs(5))))
 }
 
 /// The server message in a proxy response body.
