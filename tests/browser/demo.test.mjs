@@ -203,3 +203,70 @@ test('the demo page tracks an order live: timeline, ETA and a moving driver', { 
   await driverPage.close();
   await page.close();
 });
+
+test('the demo page resumes after a reload: what happened while it was away is replayed and shown', { timeout: 120_000 }, async () => {
+  // GIVEN a chef with a pickup location, and a customer who placed an order on the page
+  const chef = await devToken('chef-1', 'chef', 'Carla Chef');
+  const admin = await devToken('admin-1', 'admin', 'Ada Admin');
+  await http('PUT', '/profiles/me', chef, {
+    name: 'Carla Chef', businessName: "Carla's Kitchen", address: '500 E 6th St, Austin, TX',
+    latitude: 30.2672, longitude: -97.7431,
+  });
+  let page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base + '/');
+  const who = page.getByRole('region', { name: 'Who are you?' });
+  await who.getByLabel('Role').selectOption('customer');
+  await who.getByLabel('User id').fill('customer-2');
+  await who.getByLabel('Name').fill('Robin Customer');
+  await who.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
+  await page.locator('#p-name').fill('Robin Customer');
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await page.locator('#log li', { hasText: 'profile saved' }).waitFor({ timeout: WAIT });
+  await page.locator('#o-chef').fill('chef-1');
+  await page.getByRole('button', { name: 'Place order' }).click();
+  await page.locator('#status[data-status="pending"]').waitFor({ timeout: WAIT });
+  await page.locator('#log li', { hasText: 'resumed' }).first().waitFor({ timeout: WAIT });
+  const orderId = await page.locator('#order-id').inputValue();
+
+  // WHEN the page goes away (the app in the background) while the order is paid and accepted
+  await page.close();
+  const customer = await devToken('customer-2', 'customer', 'Robin Customer');
+  const watcher = await context.newPage();
+  await watcher.goto(base + '/demo.css');
+  await watcher.evaluate(({ url, token }) => new Promise((ok, fail) => {
+    const ws = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+    window.statuses = [];
+    ws.onmessage = (m) => { const e = JSON.parse(m.data); if (e.event === 'order:status_update') window.statuses.push(e.data.status); };
+    ws.onopen = () => ok();
+    ws.onerror = () => fail(new Error('watcher WebSocket failed'));
+  }), { url: base.replace(/^http/, 'ws') + '/realtime', token: customer });
+  await http('POST', `/orders/${orderId}/confirm-payment`, admin);
+  await http('POST', `/orders/${orderId}/accept`, chef);
+  // (the customer's other device heard both: the fan-out has kept them in the inbox)
+  await watcher.waitForFunction(() => window.statuses.includes('accepted'), null, { timeout: WAIT });
+  await watcher.close();
+
+  // AND the page is opened again
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base + '/');
+
+  // THEN it is still signed in, tracks the same order, and says it replayed the two missed
+  // status updates with nothing lost
+  await page.locator('#whoami', { hasText: 'customer-2' }).waitFor({ timeout: WAIT });
+  const resumed = page.locator('#resume[data-continuity="ok"]');
+  await resumed.waitFor({ timeout: WAIT });
+  assert.equal(await resumed.getAttribute('data-replayed'), '2');
+  assert.match(await resumed.textContent(), /2 missed event\(s\) replayed, nothing lost/);
+  assert.equal(await page.locator('#order-id').inputValue(), orderId);
+  await page.locator('#status[data-status="accepted"]').waitFor({ timeout: WAIT });
+  await page.locator('#log li', { hasText: 'replayed' }).first().waitFor({ timeout: WAIT });
+  const timeline = await page.locator('#timeline li').evaluateAll((lis) => lis.map((li) => li.dataset.status));
+  assert.deepEqual(timeline, ['pending', 'payment_confirmed', 'accepted']);
+  await page.screenshot({ path: join(ARTIFACTS, 'resumed.png'), fullPage: true });
+  assert.deepEqual(pageErrors, []);
+  await page.close();
+});

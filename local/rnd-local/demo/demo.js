@@ -1,5 +1,10 @@
 // RND Realtime demo page (local stack only). Vanilla JS, no build step, no network beyond
 // this origin: the dev-only POST /dev/token, the HTTP API and the WebSocket API.
+//
+// It survives a reload as an app survives the background: the session (token, tracked order),
+// the last inbox cursor and the tracked order's last seq live in localStorage; on every
+// (re)connect it sends `resume` with the cursor and `subscribe:order` with `sinceSeq`, and
+// shows what was replayed and whether continuity held.
 'use strict';
 
 (() => {
@@ -23,12 +28,32 @@
   };
 
   const state = {
-    token: null, role: null, sub: null,
+    token: null, role: null, sub: null, name: null,
     ws: null, attempt: 0, retryTimer: null,
     orderId: null, tracking: null, history: [],
     baseline: 0, seen: {}, // seq of the snapshot, and the last seq seen per event type
     etaAt: null,
+    cursor: null, // the last inbox cursor seen (resume from it)
   };
+
+  // --- what survives a reload ------------------------------------------------------------
+  const SAVED = 'rnd-demo-session';
+  function save() {
+    const { token, role, sub, name, orderId, cursor, tracking, history } = state;
+    localStorage.setItem(SAVED, JSON.stringify({
+      token, role, sub, name, orderId, cursor, tracking, history, lastSeq: lastSeq(),
+    }));
+  }
+  function saved() {
+    try { return JSON.parse(localStorage.getItem(SAVED) || 'null'); } catch { return null; }
+  }
+  // The newest seq of the tracked order this page has applied.
+  function lastSeq() {
+    return Math.max(state.baseline, ...Object.values(state.seen), 0);
+  }
+  function keepCursor(cursor) {
+    if (typeof cursor === 'string' && cursor) { state.cursor = cursor; save(); }
+  }
 
   function log(text, isError) {
     const li = document.createElement('li');
@@ -71,15 +96,33 @@
     const sub = $('sub').value.trim();
     const name = $('name').value.trim();
     const { token } = await api('POST', '/dev/token', { sub, role, name: name || undefined });
-    Object.assign(state, { token, role, sub });
+    const previous = saved();
+    const same = previous && previous.sub === sub && previous.role === role;
+    Object.assign(state, { token, role, sub, name, cursor: same ? previous.cursor : null });
+    if (!same) Object.assign(state, { orderId: null, tracking: null, history: [], baseline: 0, seen: {} });
+    save();
+    signedIn();
+    await loadProfile();
+    connect(true);
+    renderActions();
+  }));
+
+  function signedIn() {
+    const { role, sub, name } = state;
+    $('role').value = role;
+    $('sub').value = sub;
+    if (name) $('name').value = name;
     $('whoami').textContent = `Signed in as ${sub} (${role}).`;
     $('profile-card').hidden = role === 'admin';
     $('chef-fields').hidden = role !== 'chef';
     $('orders-card').hidden = false;
     $('new-order').hidden = role !== 'customer';
     $('p-name').value = name || sub;
-    log(`token issued for ${sub} (${role})`);
-    if (role !== 'admin') {
+    log(`signed in as ${sub} (${role})`);
+  }
+
+  async function loadProfile() {
+    if (state.role !== 'admin') {
       try {
         const p = await api('GET', '/profiles/me');
         if (p) {
@@ -93,9 +136,7 @@
         }
       } catch { log('no profile yet: save one'); }
     }
-    connect(true);
-    renderActions();
-  }));
+  }
 
   $('profile').addEventListener('submit', run(async () => {
     const body = { name: $('p-name').value.trim() };
@@ -150,7 +191,28 @@
     $('tracking').hidden = false;
     const snapshot = await api('GET', `/orders/${encodeURIComponent(orderId)}/tracking`);
     applySnapshot(snapshot);
+    save();
     send({ action: 'subscribe:order', orderId });
+  }
+
+  // Back after a reload: the saved session, the order as last seen, then a (re)connect that
+  // resumes from the saved cursor and seq.
+  function restore() {
+    const s = saved();
+    if (!s || !s.token) return;
+    Object.assign(state, { token: s.token, role: s.role, sub: s.sub, name: s.name, cursor: s.cursor });
+    signedIn();
+    if (s.orderId && s.tracking) {
+      Object.assign(state, { orderId: s.orderId });
+      $('order-id').value = s.orderId;
+      $('tracking').hidden = false;
+      applySnapshot({ ...s.tracking, seq: s.lastSeq || s.tracking.seq || 0 });
+      state.history = s.history || state.history;
+      render();
+    }
+    log('session restored; resuming');
+    connect(true);
+    renderActions();
   }
 
   // --- WebSocket: reconnect with backoff, resubscribe, drop stale events -----------------
@@ -168,7 +230,14 @@
       state.attempt = 0;
       setConn('Live', 'open');
       send({ action: 'hello' });
-      if (state.orderId) send({ action: 'subscribe:order', orderId: state.orderId });
+      // What happened while away: the inbox after the last cursor, the order after its last seq.
+      send(state.cursor ? { action: 'resume', cursor: state.cursor } : { action: 'resume' });
+      if (state.orderId) {
+        const since = lastSeq();
+        send(since > 0
+          ? { action: 'subscribe:order', orderId: state.orderId, sinceSeq: since }
+          : { action: 'subscribe:order', orderId: state.orderId });
+      }
     };
     ws.onmessage = (m) => { try { onEvent(JSON.parse(m.data)); } catch (e) { log(`bad message: ${e.message}`, true); } };
     ws.onclose = (e) => {
@@ -193,18 +262,53 @@
     return true;
   }
 
+  function showResume(text, continuity, replayed) {
+    const el = $('resume');
+    el.textContent = text;
+    el.dataset.continuity = continuity;
+    el.dataset.replayed = String(replayed);
+  }
+
   function onEvent({ event, data }) {
     data = data || {};
     if (event === 'connected' || event === 'pong') return;
-    if (event === 'error') { log(`error: ${data.code} ${data.message}`, true); return; }
+    if (event === 'error') {
+      log(`error: ${data.code} ${data.message}`, true);
+      // A cursor of another session (or an older stack) is not ours: start from a fresh one.
+      if (data.code === 'invalid_message' && state.cursor) { state.cursor = null; save(); send({ action: 'resume' }); }
+      return;
+    }
+    keepCursor(data.cursor);
+    const tag = data.replayed ? ', replayed' : '';
+    if (event === 'resumed') {
+      const text = data.continuity === 'ok'
+        ? `Resumed: ${data.replayed} missed event(s) replayed, nothing lost.`
+        : `Resumed: ${data.replayed} event(s) replayed, but some were lost; refreshed from the server.`;
+      showResume(text, data.continuity, data.replayed);
+      log(`resumed (${data.replayed} replayed, continuity ${data.continuity})`);
+      if (data.continuity === 'lost' && state.orderId) track(state.orderId).catch((e) => log(e.message, true));
+      return;
+    }
     if (data.orderId && data.orderId !== state.orderId) {
-      if (event === 'order:new' || event === 'driver:new_assignment') log(`${event} ${data.orderNumber || data.orderId}`);
+      if (event === 'order:new' || event === 'driver:new_assignment' || event === 'order:status_update') {
+        log(`${event} ${data.orderNumber || data.orderId}${tag}`);
+      }
       return;
     }
     if (event === 'subscribed') {
       if (data.seq >= state.baseline) applySnapshot(data.tracking);
-      log(`subscribed (seq ${data.seq})`);
+      const caught = data.continuity ? `, ${data.replayed} replayed, continuity ${data.continuity}` : '';
+      log(`subscribed (seq ${data.seq}${caught})`);
+      save();
       return;
+    }
+    // A status update naming a previous one this page never saw means one was missed: the
+    // snapshot `subscribed` brings makes up for it (see docs/protocol.md, the gap rule).
+    const statusSeq = Math.max(state.baseline, state.seen['order:status_update'] || 0);
+    if (event === 'order:status_update' && typeof data.previousStatusSeq === 'number'
+      && data.previousStatusSeq > statusSeq && state.tracking) {
+      log(`missed a status update before seq ${data.seq}; resubscribing`);
+      send({ action: 'subscribe:order', orderId: state.orderId, sinceSeq: lastSeq() });
     }
     if (!fresh(event, data.seq)) { log(`dropped stale ${event} seq ${data.seq}`); return; }
     const t = state.tracking;
@@ -214,7 +318,7 @@
         t.status = data.status;
         state.history.push({ status: data.status, timestamp: data.timestamp });
         if (data.status === 'delivered' || data.status === 'cancelled') state.etaAt = null;
-        log(`status ${data.status} (seq ${data.seq})`);
+        log(`status ${data.status} (seq ${data.seq}${tag})`);
         break;
       case 'driver:location_update':
         t.driverLatitude = data.latitude;
@@ -231,6 +335,7 @@
         return;
     }
     render();
+    save();
   }
 
   function applySnapshot(t) {
@@ -336,4 +441,5 @@
       box.append(b);
     }
   }
+  restore();
 })();
