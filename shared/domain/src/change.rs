@@ -112,6 +112,8 @@ pub struct ImageError {
 
 /// What one image holds.
 #[derive(Debug)]
+// One per image, dropped at once; boxing the record would only add an allocation per image.
+#[allow(clippy::large_enum_variant)]
 enum Image {
     /// No image (the old image of an insert, the new image of a removal).
     Absent,
