@@ -23,7 +23,8 @@
 //! - `live`: the one conditional `UpdateItem` of a driver location.
 //! - `profiles`: profile rows (`USER#{userId}` / `PROFILE` in the orders table).
 //! - `inbox`: the per-user inbox (`INBOX#{userId}` in the connections table).
-//! - [`stream`]: reads the orders table's stream (conformance harness, local stack).
+//! - `stream` (feature `stream`): reads the orders table's stream (conformance harness, local
+//!   stack); no Lambda compiles it.
 //!
 //! # Errors
 //! Lost conditions become `Conflict`, `AlreadyExists` or `ConnectionGone` as each port method
@@ -41,6 +42,7 @@ mod listing;
 mod live;
 mod orders;
 mod profiles;
+#[cfg(feature = "stream")]
 pub mod stream;
 mod tables;
 #[cfg(feature = "test-support")]
