@@ -63,6 +63,35 @@ async function http(method, path, token, body) {
 const devToken = async (sub, role, name) => (await http('POST', '/dev/token', null, { sub, role, name })).token;
 const sleep = (ms, unref = false) => new Promise((r) => { const t = setTimeout(r, ms); if (unref) t.unref(); });
 
+/** The chef with a pickup location, saved through the HTTP API; returns its token. */
+async function chefWithKitchen() {
+  const chef = await devToken('chef-1', 'chef', 'Carla Chef');
+  await http('PUT', '/profiles/me', chef, {
+    name: 'Carla Chef', businessName: "Carla's Kitchen", address: '500 E 6th St, Austin, TX',
+    latitude: 30.2672, longitude: -97.7431,
+  });
+  return chef;
+}
+
+/** On `page`: signs in as customer `sub`, saves a profile, places an order to chef-1 and waits
+ * until it is tracked live; returns the order id. */
+async function customerPlacesAnOrder(page, sub, name) {
+  const who = page.getByRole('region', { name: 'Who are you?' });
+  await who.getByLabel('Role').selectOption('customer');
+  await who.getByLabel('User id').fill(sub);
+  await who.getByLabel('Name').fill(name);
+  await who.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
+  await page.locator('#p-name').fill(name);
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await page.locator('#log li', { hasText: 'profile saved' }).waitFor({ timeout: WAIT });
+  await page.locator('#o-chef').fill('chef-1');
+  await page.getByRole('button', { name: 'Place order' }).click();
+  await page.locator('#status[data-status="pending"]').waitFor({ timeout: WAIT });
+  await page.locator('#log li', { hasText: 'subscribed' }).first().waitFor({ timeout: WAIT });
+  return page.locator('#order-id').inputValue();
+}
+
 before(async () => {
   base = await startStack();
   userDataDir = mkdtempSync(join(tmpdir(), 'rnd-chromium-'));
@@ -92,13 +121,9 @@ after(async () => {
 
 test('the demo page tracks an order live: timeline, ETA and a moving driver', { timeout: 120_000 }, async () => {
   // GIVEN a chef with a pickup location and a driver, set up through the HTTP API
-  const chef = await devToken('chef-1', 'chef', 'Carla Chef');
+  const chef = await chefWithKitchen();
   const driver = await devToken('driver-1', 'driver', 'Dana Driver');
   const admin = await devToken('admin-1', 'admin', 'Ada Admin');
-  await http('PUT', '/profiles/me', chef, {
-    name: 'Carla Chef', businessName: "Carla's Kitchen", address: '500 E 6th St, Austin, TX',
-    latitude: 30.2672, longitude: -97.7431,
-  });
   await http('PUT', '/profiles/me', driver, { name: 'Dana Driver', phone: '+1 512 555 0199' });
 
   // AND the page, which must load nothing from anywhere but the stack
@@ -111,20 +136,7 @@ test('the demo page tracks an order live: timeline, ETA and a moving driver', { 
   await page.getByRole('heading', { name: /RND Realtime/ }).waitFor();
 
   // WHEN a customer signs in, saves a profile and places an order
-  const who = page.getByRole('region', { name: 'Who are you?' });
-  await who.getByLabel('Role').selectOption('customer');
-  await who.getByLabel('User id').fill('customer-1');
-  await who.getByLabel('Name').fill('Casey Customer');
-  await who.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
-  await page.locator('#p-name').fill('Casey Customer');
-  await page.getByRole('button', { name: 'Save profile' }).click();
-  await page.locator('#log li', { hasText: 'profile saved' }).waitFor({ timeout: WAIT });
-  await page.locator('#o-chef').fill('chef-1');
-  await page.getByRole('button', { name: 'Place order' }).click();
-  await page.locator('#status[data-status="pending"]').waitFor({ timeout: WAIT });
-  await page.locator('#log li', { hasText: 'subscribed' }).waitFor({ timeout: WAIT });
-  const orderId = await page.locator('#order-id').inputValue();
+  const orderId = await customerPlacesAnOrder(page, 'customer-1', 'Casey Customer');
   assert.ok(orderId, 'the page shows the order id');
   // The customer may cancel now; the page offers exactly the customer's action.
   assert.equal(await page.locator('#actions button').count(), 1);
@@ -206,30 +218,14 @@ test('the demo page tracks an order live: timeline, ETA and a moving driver', { 
 
 test('the demo page resumes after a reload: what happened while it was away is replayed and shown', { timeout: 120_000 }, async () => {
   // GIVEN a chef with a pickup location, and a customer who placed an order on the page
-  const chef = await devToken('chef-1', 'chef', 'Carla Chef');
+  const chef = await chefWithKitchen();
   const admin = await devToken('admin-1', 'admin', 'Ada Admin');
-  await http('PUT', '/profiles/me', chef, {
-    name: 'Carla Chef', businessName: "Carla's Kitchen", address: '500 E 6th St, Austin, TX',
-    latitude: 30.2672, longitude: -97.7431,
-  });
   let page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(base + '/');
-  const who = page.getByRole('region', { name: 'Who are you?' });
-  await who.getByLabel('Role').selectOption('customer');
-  await who.getByLabel('User id').fill('customer-2');
-  await who.getByLabel('Name').fill('Robin Customer');
-  await who.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
-  await page.locator('#p-name').fill('Robin Customer');
-  await page.getByRole('button', { name: 'Save profile' }).click();
-  await page.locator('#log li', { hasText: 'profile saved' }).waitFor({ timeout: WAIT });
-  await page.locator('#o-chef').fill('chef-1');
-  await page.getByRole('button', { name: 'Place order' }).click();
-  await page.locator('#status[data-status="pending"]').waitFor({ timeout: WAIT });
+  const orderId = await customerPlacesAnOrder(page, 'customer-2', 'Robin Customer');
   await page.locator('#log li', { hasText: 'resumed' }).first().waitFor({ timeout: WAIT });
-  const orderId = await page.locator('#order-id').inputValue();
 
   // WHEN the page goes away (the app in the background) while the order is paid and accepted
   await page.close();
