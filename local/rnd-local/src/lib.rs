@@ -1,6 +1,6 @@
 //! `rnd-local`: RND Realtime on one machine, with nothing to deploy. One HTTP server emulates
 //! API Gateway (the WebSocket API at `/realtime` and its Management API at
-//! `/realtime/@connections/{id}`) and serves the HTTP API's Router (`http_api::router`:
+//! `/realtime/@connections/{id}`) and serves the HTTP API's Router (`rnd_http_api::router`:
 //! `/orders/…`, `/profiles/me`, `/openapi.json`) on the same port, and a poller emulates the
 //! Lambda event source mapping of the orders table's stream. Both call the very handlers the
 //! Lambdas run (`rnd_handlers`) with the very event JSON AWS sends, over the embedded SQLite
@@ -403,7 +403,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         // The demo page and its dev-only `POST /dev/token` (local stack only).
         .merge(demo::router(&config.jwt_secret))
         // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
-        .merge(http_api::router(http_api::AppState::new(
+        .merge(rnd_http_api::router(rnd_http_api::AppState::new(
             Arc::clone(&metered),
             Arc::new(JwtVerifier::new(VerifierConfig::hs256(
                 config.jwt_secret.as_bytes(),

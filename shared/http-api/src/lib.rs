@@ -1,6 +1,7 @@
 //! The HTTP API of RND Realtime: order tracking, the order lifecycle and profiles, as one axum
-//! [`Router`]. In AWS, `lambda_http` runs it behind an API Gateway HTTP API (payload v2); the
-//! local stack mounts the very same Router. The OpenAPI 3.1 document is generated from the
+//! [`Router`]. In AWS, the `http-api` Lambda (`functions/http-api`) runs it with `lambda_http`
+//! behind an API Gateway HTTP API (payload v2); the local stack mounts the very same Router. This
+//! crate depends on neither Lambda nor AWS. The OpenAPI 3.1 document is generated from the
 //! handlers and types themselves and served at `GET /openapi.json`.
 //!
 //! | endpoint | who | answers |

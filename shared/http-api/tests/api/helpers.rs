@@ -1,5 +1,5 @@
 //! `spawn_app()`: a fresh Router over a fresh store per test, the stores to run on, tokens,
-//! requests, seeds and the API Gateway fixtures.
+//! requests and seeds.
 
 use std::sync::Arc;
 
@@ -8,7 +8,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, NaiveDate, Utc};
-use http_api::{AppState, Clock};
 use rnd_domain::OrderView;
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierConfig, issue_hs256};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
@@ -19,6 +18,7 @@ use rnd_domain::ports::{
 };
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
+use rnd_http_api::{AppState, Clock};
 use rnd_store_conformance::fixtures::{chef_profile, customer_profile, driver_profile};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -50,7 +50,7 @@ pub fn verifier() -> Arc<JwtVerifier> {
 /// The Router over `store`, on the system clock.
 pub fn spawn_app(store: Arc<dyn Store>) -> TestApp {
     TestApp {
-        router: http_api::router(AppState::new(Arc::clone(&store), verifier())),
+        router: rnd_http_api::router(AppState::new(Arc::clone(&store), verifier())),
         store,
     }
 }
@@ -59,7 +59,7 @@ pub fn spawn_app(store: Arc<dyn Store>) -> TestApp {
 pub fn spawn_app_at(store: Arc<dyn Store>, now: DateTime<Utc>) -> TestApp {
     let state = AppState::new(Arc::clone(&store), verifier()).with_clock(Arc::new(FixedClock(now)));
     TestApp {
-        router: http_api::router(state),
+        router: rnd_http_api::router(state),
         store,
     }
 }
@@ -279,37 +279,6 @@ pub fn new_order_body() -> Value {
         "items": [{"name": "Tamales", "quantity": 6}],
         "notes": "Ring twice"
     })
-}
-
-/// The text of `events/http/{name}.json`.
-pub fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/../../events/http/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Parses an API Gateway HTTP API (v2) fixture with lambda_http, as the Lambda runtime does,
-/// and sends the resulting request to the Router.
-pub async fn send_fixture(router: &Router, name: &str) -> TestResponse {
-    let request = lambda_http::request::from_str(&fixture(name))
-        .unwrap_or_else(|e| panic!("{name} parses as a Lambda HTTP request: {e}"));
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    TestResponse {
-        status,
-        headers,
-        body: if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        },
-    }
 }
 
 /// A store that misbehaves on purpose around an inner store: it can accept a driver location
