@@ -404,7 +404,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .merge(demo::router(&config.jwt_secret))
         // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
         .merge(rnd_http_api::router(rnd_http_api::AppState::new(
-            Arc::clone(&metered),
+            Arc::<dyn Store>::clone(&metered),
             Arc::new(JwtVerifier::new(VerifierConfig::hs256(
                 config.jwt_secret.as_bytes(),
             ))?),

@@ -265,8 +265,17 @@ pub trait ProfileStore: Send + Sync {
     async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError>;
 }
 
+/// Orders and profiles: what the HTTP API uses. Rust cannot name `dyn OrderStore +
+/// ProfileStore`, so this capability names the pair; every [`Store`] is one, and an
+/// `Arc<dyn Store>` upcasts to `Arc<dyn OrdersAndProfiles>`.
+pub trait OrdersAndProfiles: OrderStore + ProfileStore {}
+impl<T: OrderStore + ProfileStore> OrdersAndProfiles for T {}
+
 /// Everything a store adapter provides.
-pub trait Store: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore {}
+pub trait Store:
+    ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + OrdersAndProfiles
+{
+}
 impl<T: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore> Store for T {}
 
 /// Why a post to a connection failed.

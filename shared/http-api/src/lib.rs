@@ -44,7 +44,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router, middleware};
 use chrono::{DateTime, Utc};
 use rnd_domain::identity::JwtVerifier;
-use rnd_domain::ports::Store;
+use rnd_domain::ports::OrdersAndProfiles;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -72,10 +72,11 @@ impl Clock for SystemClock {
     }
 }
 
-/// What every handler shares: the store, the token verifier and the clock. Cheap to clone.
+/// What every handler shares: the orders and profiles (all the API uses of a store), the token
+/// verifier and the clock. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    store: Arc<dyn Store>,
+    store: Arc<dyn OrdersAndProfiles>,
     verifier: Arc<JwtVerifier>,
     clock: Arc<dyn Clock>,
 }
@@ -89,8 +90,9 @@ impl fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `store`, verifying tokens with `verifier`, on the system clock.
-    pub fn new(store: Arc<dyn Store>, verifier: Arc<JwtVerifier>) -> Self {
+    /// State over `store` (any `Arc<dyn Store>` upcasts to it), verifying tokens with
+    /// `verifier`, on the system clock.
+    pub fn new(store: Arc<dyn OrdersAndProfiles>, verifier: Arc<JwtVerifier>) -> Self {
         Self {
             store,
             verifier,
@@ -103,7 +105,7 @@ impl AppState {
         Self { clock, ..self }
     }
 
-    pub(crate) fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn OrdersAndProfiles {
         &*self.store
     }
 

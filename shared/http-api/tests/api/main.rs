@@ -549,7 +549,7 @@ async fn a_transition_that_loses_to_a_driver_location_is_re_read_and_committed(
     let id = plain.place_order().await;
     plain.advance(&id, "in_transit").await;
     let before = plain.stored(&id).await;
-    let meddling: Arc<dyn Store> = Arc::new(Meddling {
+    let app = spawn_meddling(Meddling {
         inner: store,
         location_before_first_commit: std::sync::Mutex::new(Some(location_write(
             &before.order.order_id,
@@ -557,7 +557,6 @@ async fn a_transition_that_loses_to_a_driver_location_is_re_read_and_committed(
         ))),
         fail_reads: false,
     });
-    let app = spawn_app(meddling);
 
     // WHEN the driver delivers it
     let response = app
@@ -975,11 +974,11 @@ async fn unknown_routes_and_methods_are_problems_too(store: Arc<dyn Store>) {
 
 async fn an_unexpected_store_failure_is_a_generic_500(store: Arc<dyn Store>) {
     // GIVEN a store whose order reads fail with an internal-looking error
-    let app = spawn_app(Arc::new(Meddling {
+    let app = spawn_meddling(Meddling {
         inner: store,
         location_before_first_commit: std::sync::Mutex::new(None),
         fail_reads: true,
-    }));
+    });
     // WHEN an order is tracked
     let response = app.get("/orders/order-1/tracking", CUSTOMER).await;
     // THEN it is a 500 problem that reveals nothing
