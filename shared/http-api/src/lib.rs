@@ -24,7 +24,8 @@
 //! - `auth`: bearer-token middleware and the `Caller` extractor.
 //! - `body`: the JSON body extractor (content type, 64 KiB limit, field-naming errors).
 //! - `problem`: [`Problem`] and the one mapping of errors to problem responses.
-//! - `orders`: placing, listing, tracking and transitions.
+//! - `orders`: placing, listing, tracking and transitions (the six body-less ones defined from
+//!   one table).
 //! - `profiles`: `GET`/`PUT /profiles/me`.
 //! - [`model`]: request and response bodies (their schemas make the OpenAPI document).
 
@@ -183,16 +184,11 @@ async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Response {
 
 /// Every route, registered in the Router and in the document together.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    orders::transition_routes(api)
         .routes(routes!(orders::create_order, orders::list_orders))
         .routes(routes!(orders::tracking))
-        .routes(routes!(orders::confirm_payment))
-        .routes(routes!(orders::accept))
-        .routes(routes!(orders::ready))
         .routes(routes!(orders::assign))
-        .routes(routes!(orders::pickup))
-        .routes(routes!(orders::in_transit))
-        .routes(routes!(orders::deliver))
         .routes(routes!(orders::cancel))
         .routes(routes!(profiles::get_profile, profiles::put_profile))
         .routes(routes!(openapi_json))
