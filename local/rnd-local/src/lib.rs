@@ -24,20 +24,23 @@
 //! - `management`: the Management API (`POST`/`GET`/`DELETE @connections`).
 //! - `poller`: the stream poller and fan-out ([`STREAM_CONSUMER`]).
 //! - `events`: the API Gateway event JSON the handlers receive.
-//! - [`simulate`]: `rnd-local simulate`, a live scenario against a running stack.
-//! - [`bench`]: `rnd-local bench`, a load generator against a running stack, and its cost model.
 //! - [`metrics`]: what AWS would bill, counted on the stack's own paths, at `GET /dev/metrics`
 //!   (local stack only); `metering`: the store adapter that counts DynamoDB request units.
 //! - [`template`]: route keys and stream settings read from `template.yaml`.
+//! - [`cli`]: the `--jwt-secret` flag and the open-files limit, shared with the tools that drive
+//!   a stack.
+//!
+//! What drives a running stack is not here: the live scenario (`simulate`) and the load bench
+//! with its cost model (`bench`, which reads `GET /dev/metrics` as [`metrics::MetricsSnapshot`])
+//! are `rnd-loadgen`'s (`tools/rnd-loadgen`).
 
-pub mod bench;
+pub mod cli;
 mod demo;
 mod events;
 mod management;
 mod metering;
 pub mod metrics;
 mod poller;
-pub mod simulate;
 pub mod template;
 mod ws;
 

@@ -8,10 +8,8 @@
 //! refusals, the HTTP API's unauthenticated answers, the demo page) run once, on the embedded
 //! store.
 
-mod bench;
 mod demo;
 mod helpers;
-mod simulate;
 
 use std::time::Duration;
 

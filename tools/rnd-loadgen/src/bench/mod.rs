@@ -1,8 +1,8 @@
-//! `rnd-local bench`: a load generator that drives a running local stack over real WebSockets,
+//! `rnd-loadgen bench`: a load generator that drives a running local stack over real WebSockets,
 //! on loopback only, and stops by itself.
 //!
 //! **Load** ([`load`]): `orders` orders are driven to `in_transit` over the HTTP API (as
-//! `rnd-local simulate` does); each gets `subscribers` subscribed WebSocket clients (its
+//! `rnd-loadgen simulate` does); each gets `subscribers` subscribed WebSocket clients (its
 //! customer and chef, alternately, as on several devices) and its assigned driver, who streams
 //! `driver:location` at `rate_hz` for `duration`; `idle` more connections of other customers,
 //! drivers and chefs are held open meanwhile (in their user and role rooms, not in the orders'
@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt, TryStreamExt};
+use rnd_local::metrics::MetricsSnapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -31,7 +32,6 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::metrics::MetricsSnapshot;
 use crate::simulate::{Client, OrderSetup, SimulateError, Tick, order_in_transit};
 use cost::{CostPerMillion, PRICES, Prices, Work};
 
@@ -71,7 +71,7 @@ pub enum BenchError {
     Protocol(String),
     /// A token could not be issued.
     #[error("could not issue a token")]
-    Token(#[from] crate::TokenError),
+    Token(#[from] rnd_local::TokenError),
     /// A bench task panicked or was cancelled.
     #[error("a bench task failed")]
     Task(#[from] tokio::task::JoinError),
@@ -101,7 +101,7 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// The defaults of `rnd-local bench` against `url`: 50 orders, 4 subscribers each, 1 Hz,
+    /// The defaults of `rnd-loadgen bench` against `url`: 50 orders, 4 subscribers each, 1 Hz,
     /// 20 s, no idle connections, 64 connects at once, 5 s grace.
     pub fn new(url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
         Self {
@@ -381,7 +381,7 @@ fn idle_tokens(secret: &str, run_id: &str, count: u32) -> Result<Vec<String>, Be
                 7 | 8 => "driver",
                 _ => "chef",
             };
-            crate::issue_token(
+            rnd_local::issue_token(
                 secret,
                 &format!("bench-idle-{role}-{run_id}-{i}"),
                 role,
@@ -698,7 +698,7 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
     }
     snapshot(&client).await?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let admin = crate::issue_token(
+    let admin = rnd_local::issue_token(
         &options.jwt_secret,
         &format!("bench-admin-{run_id}"),
         "admin",
@@ -986,7 +986,7 @@ mod tests {
             .insert("driver:location_update".into(), 40);
         after.lambda.insert(
             "driver:location".into(),
-            crate::metrics::LambdaCounts {
+            rnd_local::metrics::LambdaCounts {
                 invocations: 12,
                 handler_micros: 9000,
                 billed_ms: 20,
