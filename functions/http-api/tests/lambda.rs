@@ -1,6 +1,6 @@
 //! The Lambda's adapter: API Gateway HTTP API (payload v2) events from `events/http/`, parsed by
 //! `lambda_http` as the Lambda runtime does, sent to the `rnd-http-api` Router, and its answers
-//! turned back into Lambda responses. The Router's own behaviour is tested in `rnd-http-api`.
+//! turned back into Lambda responses, as the runtime returns them to API Gateway. The Router's own behaviour is tested in `rnd-http-api`.
 //!
 //! The test database is required: `make test`, or
 //! `scripts/moto.sh run -- cargo test -p http-api`.
@@ -58,25 +58,27 @@ impl Answer {
     }
 }
 
-/// Parses fixture `name` with lambda_http, as the Lambda runtime does, and sends the resulting
-/// request to the Router.
-async fn send_fixture(router: &Router, name: &str) -> Answer {
+/// Parses fixture `name` with lambda_http, as the Lambda runtime does, sends the request to the
+/// Router, and turns its answer into the Lambda response the runtime returns to API Gateway.
+async fn lambda_response(router: &Router, name: &str) -> lambda_http::Response<lambda_http::Body> {
     let request = lambda_http::request::from_str(&fixture(name))
         .unwrap_or_else(|e| panic!("{name} parses as a Lambda HTTP request: {e}"));
     let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
+    lambda_http::IntoResponse::into_response(response).await
+}
+
+/// The Lambda's answer to fixture `name`, its body parsed as JSON (`Null` when empty).
+async fn send_fixture(router: &Router, name: &str) -> Answer {
+    let response = lambda_response(router, name).await;
+    let body = match response.body() {
+        lambda_http::Body::Empty => Value::Null,
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("JSON body"),
+        lambda_http::Body::Binary(bytes) => serde_json::from_slice(bytes).expect("JSON body"),
+        other => panic!("{name}: unexpected body {other:?}"),
     };
     Answer {
-        status,
-        headers,
+        status: response.status(),
+        headers: response.headers().clone(),
         body,
     }
 }
@@ -145,12 +147,10 @@ on_both_stores!(api_gateway_v2_fixtures_drive_the_router_through_lambda_http);
 
 #[tokio::test]
 async fn problem_responses_become_text_api_gateway_responses() {
-    // GIVEN a 401 from the Router
+    // GIVEN a request without a token, which the Router answers with 401
     let router = router(sqlite().await);
-    let request = lambda_http::request::from_str(&fixture("no-token")).unwrap();
-    let response = router.oneshot(request).await.unwrap();
-    // WHEN lambda_http turns it into the Lambda response body
-    let response = lambda_http::IntoResponse::into_response(response).await;
+    // WHEN lambda_http turns that answer into the Lambda response body
+    let response = lambda_response(&router, "no-token").await;
     // THEN the problem is sent as text (not base64), with its media type
     assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM);
     match response.body() {
