@@ -13,10 +13,12 @@
 #   make test-browser    only the demo page's browser test (headless Debian chromium + playwright-core)
 #   make bench-micro     criterion micro-benchmarks of the hot paths (derivation, serialization, JWT)
 #   make bench-init      init / first / warm invocation times of the release functions (RUNS=5)
-#   make bench-load      load bench against a fresh in-memory stack: BENCH_ORDERS orders, each with
-#                        a driver at BENCH_RATE Hz and BENCH_SUBSCRIBERS subscribers, for BENCH_DURATION s,
-#                        next to BENCH_IDLE idle connections; prints one JSON line (latency, loss,
-#                        work and USD per million location updates)
+#   make bench-load      load bench (`rnd-loadgen bench`) against a fresh in-memory stack
+#                        (`rnd-local serve`, started and stopped by scripts/bench.sh): BENCH_ORDERS
+#                        orders, each with a driver at BENCH_RATE Hz and BENCH_SUBSCRIBERS
+#                        subscribers, for BENCH_DURATION s, next to BENCH_IDLE idle connections;
+#                        prints one JSON line (latency, loss, work and USD per million location
+#                        updates)
 #   make bench-scale     bench-load at 1 000 and at 10 000 connections in total, same room size
 #   make bench-idle      BENCH_CONNECTIONS idle connections; server memory per connection (JSON)
 
@@ -91,14 +93,14 @@ bench-init:
 	$(MOTO) run -- cargo run -p lambda-init-bench -- --runs $(RUNS)
 
 bench-load:
-	cargo build --release -p rnd-local
+	cargo build --release -p rnd-local -p rnd-loadgen
 	$(BENCH) load $(BENCH_LOAD_ARGS) --idle $(BENCH_IDLE)
 
 bench-scale:
-	cargo build --release -p rnd-local
+	cargo build --release -p rnd-local -p rnd-loadgen
 	$(BENCH) load $(BENCH_LOAD_ARGS) --idle 500
 	$(BENCH) load $(BENCH_LOAD_ARGS) --idle 9500
 
 bench-idle:
-	cargo build --release -p rnd-local
+	cargo build --release -p rnd-local -p rnd-loadgen
 	$(BENCH) idle --connections $(BENCH_CONNECTIONS)

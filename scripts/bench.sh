@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `rnd-local bench` against a fresh local stack of its own, then stops that stack.
+# Runs `rnd-loadgen bench` against a fresh local stack of its own, then stops that stack.
 #
 # Usage:
 #   scripts/bench.sh load [--orders N --subscribers S --rate-hz R --duration-secs D --idle C]
@@ -7,19 +7,26 @@
 #
 # Starts `rnd-local serve --memory --port 0` (in memory, a free loopback port) in the
 # background, waits for its "rnd-local ready on http://HOST:PORT" line, runs
-# `rnd-local bench ARGS... --url http://HOST:PORT`, and stops the stack with SIGTERM (only the
+# `rnd-loadgen bench ARGS... --url http://HOST:PORT`, and stops the stack with SIGTERM (only the
 # process it started). The bench's JSON line is printed on stdout, its summary on stderr.
 #
 # Environment:
-#   RND_LOCAL   the rnd-local binary. Default: target/release/rnd-local (`make bench-load`
-#               builds it).
+#   RND_LOCAL   the rnd-local binary (the stack). Default: release/rnd-local in cargo's target
+#               directory (`make bench-load` builds it).
+#   RND_LOADGEN the rnd-loadgen binary (the bench). Default: release/rnd-loadgen in cargo's
+#               target directory (`make bench-load` builds it).
+#   CARGO_TARGET_DIR  cargo's target directory, as cargo reads it from the repository root.
+#               Default: target.
 #   RUST_LOG    the stack's log filter. Default: warn (a log line per connection would be
 #               measured too).
 #   BENCH_LOG   keep the stack's output in this directory. Default: a temporary one, removed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${RND_LOCAL:-$ROOT/target/release/rnd-local}"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+[[ "$TARGET_DIR" == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+BIN="${RND_LOCAL:-$TARGET_DIR/release/rnd-local}"
+LOADGEN="${RND_LOADGEN:-$TARGET_DIR/release/rnd-loadgen}"
 
 die() {
     printf 'bench: error: %s\n' "$*" >&2
@@ -28,6 +35,8 @@ die() {
 
 [[ $# -ge 1 ]] || die "usage: scripts/bench.sh load|idle [ARGS...]"
 [[ -x "$BIN" ]] || die "$BIN is missing: cargo build --release -p rnd-local (or make bench-load)"
+[[ -x "$LOADGEN" ]] ||
+    die "$LOADGEN is missing: cargo build --release -p rnd-loadgen (or make bench-load)"
 
 if [[ -n "${BENCH_LOG:-}" ]]; then
     LOG_DIR="$BENCH_LOG"
@@ -66,4 +75,4 @@ done
 [[ -n "$URL" ]] || die "the stack did not say it was ready within 30 s"
 printf 'bench: stack (pid %s) at %s\n' "$STACK_PID" "$URL" >&2
 
-"$BIN" bench "$@" --url "$URL"
+"$LOADGEN" bench "$@" --url "$URL"

@@ -1,9 +1,11 @@
 //! `http-api`: the HTTP API (order tracking, lifecycle, profiles) behind API Gateway's HTTP API.
 //!
-//! Wiring only: the Router lives in this crate's library, the cold-start set-up (DynamoDB
-//! store, JWT verifier from SSM) in `rnd-lambda`.
+//! Wiring only: the Router lives in `rnd-http-api`, the cold-start set-up (DynamoDB store, JWT
+//! verifier from SSM) in `rnd-lambda`; `lambda_http` runs the one with the other.
 
 use std::sync::Arc;
+
+use rnd_http_api::{AppState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -11,5 +13,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = rnd_lambda::aws_config().await;
     let store = rnd_lambda::dynamo_store(&config)?;
     let verifier = Arc::new(rnd_lambda::verifier(&config).await?);
-    lambda_http::run(http_api::router(http_api::AppState::new(store, verifier))).await
+    lambda_http::run(router(AppState::new(store, verifier))).await
 }

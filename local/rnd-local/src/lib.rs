@@ -1,6 +1,6 @@
 //! `rnd-local`: RND Realtime on one machine, with nothing to deploy. One HTTP server emulates
 //! API Gateway (the WebSocket API at `/realtime` and its Management API at
-//! `/realtime/@connections/{id}`) and serves the HTTP API's Router (`http_api::router`:
+//! `/realtime/@connections/{id}`) and serves the HTTP API's Router (`rnd_http_api::router`:
 //! `/orders/…`, `/profiles/me`, `/openapi.json`) on the same port, and a poller emulates the
 //! Lambda event source mapping of the orders table's stream. Both call the very handlers the
 //! Lambdas run (`rnd_handlers`) with the very event JSON AWS sends, over the embedded SQLite
@@ -24,20 +24,23 @@
 //! - `management`: the Management API (`POST`/`GET`/`DELETE @connections`).
 //! - `poller`: the stream poller and fan-out ([`STREAM_CONSUMER`]).
 //! - `events`: the API Gateway event JSON the handlers receive.
-//! - [`simulate`]: `rnd-local simulate`, a live scenario against a running stack.
-//! - [`bench`]: `rnd-local bench`, a load generator against a running stack, and its cost model.
 //! - [`metrics`]: what AWS would bill, counted on the stack's own paths, at `GET /dev/metrics`
 //!   (local stack only); `metering`: the store adapter that counts DynamoDB request units.
 //! - [`template`]: route keys and stream settings read from `template.yaml`.
+//! - [`cli`]: the `--jwt-secret` flag and the open-files limit, shared with the tools that drive
+//!   a stack.
+//!
+//! What drives a running stack is not here: the live scenario (`simulate`) and the load bench
+//! with its cost model (`bench`, which reads `GET /dev/metrics` as [`metrics::MetricsSnapshot`])
+//! are `rnd-loadgen`'s (`tools/rnd-loadgen`).
 
-pub mod bench;
+pub mod cli;
 mod demo;
 mod events;
 mod management;
 mod metering;
 pub mod metrics;
 mod poller;
-pub mod simulate;
 pub mod template;
 mod ws;
 
@@ -438,8 +441,8 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         // The demo page and its dev-only `POST /dev/token` (local stack only).
         .merge(demo::router(&config.jwt_secret))
         // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
-        .merge(http_api::router(http_api::AppState::new(
-            Arc::clone(&metered),
+        .merge(rnd_http_api::router(rnd_http_api::AppState::new(
+            Arc::<dyn Store>::clone(&metered),
             Arc::new(JwtVerifier::new(VerifierConfig::hs256(
                 config.jwt_secret.as_bytes(),
             ))?),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
 /// The SAM template this crate was built with, so `rnd-local` runs from any directory.
-pub(crate) const EMBEDDED: &str = include_str!("../../../template.yaml");
+pub const EMBEDDED: &str = include_str!("../../../template.yaml");
 
 /// The logical id of the stream fan-out function in the template.
 const FANOUT_FUNCTION: &str = "StreamFanoutFunction";

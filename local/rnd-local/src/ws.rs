@@ -163,62 +163,60 @@ fn status(code: u16) -> Response {
         .into_response()
 }
 
-/// `GET /realtime`: the upgrade request. Answers 401 without a token, 403 when the authorizer
-/// denies, `$connect`'s status when it is not 200, else switches protocols.
-pub(crate) async fn upgrade(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    let now = Utc::now();
+/// The connection's context as API Gateway builds it from the upgrade request, before the
+/// authorizer has run.
+fn connection_context(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> ConnectionContext {
     let text = |name: header::HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let request = UpgradeRequest {
-        headers: headers
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        query,
-    };
-    let mut conn = ConnectionContext {
+    ConnectionContext {
         connection_id: events::new_id(),
         connected_at: now,
         source_ip: peer.ip().to_string(),
         user_agent: text(header::USER_AGENT),
         domain_name: text(header::HOST).unwrap_or_else(|| state.domain_name.clone()),
         authorizer: None,
-    };
+    }
+}
 
-    // The identity sources: API Gateway answers 401 itself when none is present.
+/// Whether the upgrade request carries an identity source (the `token` query parameter, or a
+/// token in the headers the authorizer reads): without one API Gateway answers 401 itself.
+fn has_identity_source(request: &UpgradeRequest, headers: &HeaderMap) -> bool {
     let query_token = request
         .query
         .iter()
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.as_str());
-    if extract_token(query_token, |name| {
+    extract_token(query_token, |name| {
         headers.get(name).and_then(|v| v.to_str().ok())
     })
-    .is_none()
-    {
-        return status(401);
-    }
+    .is_some()
+}
 
-    // The REQUEST authorizer.
+/// The REQUEST authorizer step: runs the authorizer on the upgrade request and returns the
+/// context API Gateway passes on to the routes (the policy's context plus `principalId` and
+/// `integrationLatency`). Fails with the status the upgrade is refused with: 403 when the
+/// policy does not allow every statement, 500 when the event cannot be built.
+fn authorize(
+    state: &AppState,
+    conn: &ConnectionContext,
+    request: &UpgradeRequest,
+    now: DateTime<Utc>,
+) -> Result<Value, u16> {
     let started = std::time::Instant::now();
     let auth_request: ApiGatewayCustomAuthorizerRequestTypeRequest =
-        match serde_json::from_value(events::authorizer_request(&conn, &request, now)) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "could not build the authorizer event");
-                return status(500);
-            }
-        };
+        serde_json::from_value(events::authorizer_request(conn, request, now)).map_err(|e| {
+            tracing::error!(error = %e, "could not build the authorizer event");
+            500_u16
+        })?;
     let policy = rnd_handlers::authorizer::authorize(&state.verifier, &auth_request);
     state
         .metrics
@@ -229,7 +227,7 @@ pub(crate) async fn upgrade(
             .iter()
             .all(|s| matches!(s.effect, IamPolicyEffect::Allow));
     if !allowed {
-        return status(403);
+        return Err(403);
     }
     let mut authorizer = match policy.context {
         Value::Object(map) => map,
@@ -245,43 +243,47 @@ pub(crate) async fn upgrade(
             .unwrap_or(u64::MAX)
             .into(),
     );
-    conn.authorizer = Some(Value::Object(authorizer));
+    Ok(Value::Object(authorizer))
+}
 
-    // $connect.
+/// The `$connect` step: runs `$connect` for the authorized connection and returns the
+/// subprotocol its response selects, if any. Fails with `$connect`'s status when it is not 200,
+/// or 500 when the event cannot be built.
+async fn connect(
+    state: &AppState,
+    conn: &ConnectionContext,
+    request: &UpgradeRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, u16> {
     let event: ApiGatewayWebsocketProxyRequest =
-        match serde_json::from_value(events::connect_event(&conn, &request, now)) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "could not build the $connect event");
-                return status(500);
-            }
-        };
+        serde_json::from_value(events::connect_event(conn, request, now)).map_err(|e| {
+            tracing::error!(error = %e, "could not build the $connect event");
+            500_u16
+        })?;
     let started = std::time::Instant::now();
     let response = rnd_handlers::connection::connect(&*state.store, &event, now).await;
     state.metrics.invoked("$connect", started.elapsed());
     let code = u16::try_from(response.status_code).unwrap_or(500);
     if code != 200 {
-        return status(code);
+        return Err(code);
     }
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => {
-            // Not a WebSocket request after all: undo $connect.
-            let live = Arc::new(LiveConnection {
-                context: conn,
-                outbound: mpsc::unbounded_channel().0,
-                last_active: Mutex::new((Instant::now(), now)),
-            });
-            run_disconnect(&state, &live, CLOSE_ABNORMAL, "").await;
-            return rejection.into_response();
-        }
-    };
-    let protocol = response
+    Ok(response
         .headers
         .get("sec-websocket-protocol")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(str::to_owned))
+}
 
+/// The socket set-up once `$connect` accepted: registers the connection (posts reach it from
+/// now on), applies the socket limits and the subprotocol, and switches protocols. The socket
+/// is then served by [`serve_socket`]; a failed switch runs `$disconnect` instead.
+fn open_socket(
+    state: Arc<AppState>,
+    conn: ConnectionContext,
+    ws: WebSocketUpgrade,
+    protocol: Option<String>,
+    now: DateTime<Utc>,
+) -> Response {
     let (outbound, inbound) = mpsc::unbounded_channel();
     let live = Arc::new(LiveConnection {
         context: conn,
@@ -314,6 +316,50 @@ pub(crate) async fn upgrade(
         let _guard = guard;
         serve_socket(state, live, socket, inbound).await;
     })
+}
+
+/// `GET /realtime`: the upgrade request. Answers 401 without a token, 403 when the authorizer
+/// denies, `$connect`'s status when it is not 200, else switches protocols.
+pub(crate) async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let now = Utc::now();
+    let request = UpgradeRequest {
+        headers: headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        query,
+    };
+    let mut conn = connection_context(&state, peer, &headers, now);
+    if !has_identity_source(&request, &headers) {
+        return status(401);
+    }
+    conn.authorizer = match authorize(&state, &conn, &request, now) {
+        Ok(context) => Some(context),
+        Err(code) => return status(code),
+    };
+    let protocol = match connect(&state, &conn, &request, now).await {
+        Ok(protocol) => protocol,
+        Err(code) => return status(code),
+    };
+    match ws {
+        Ok(ws) => open_socket(state, conn, ws, protocol, now),
+        Err(rejection) => {
+            // Not a WebSocket request after all: undo $connect.
+            let live = LiveConnection {
+                context: conn,
+                outbound: mpsc::unbounded_channel().0,
+                last_active: Mutex::new((Instant::now(), now)),
+            };
+            run_disconnect(&state, &live, CLOSE_ABNORMAL, "").await;
+            rejection.into_response()
+        }
+    }
 }
 
 /// Serves one upgraded connection until it ends, then runs `$disconnect`.

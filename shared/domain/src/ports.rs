@@ -303,9 +303,15 @@ pub trait InboxStore: Send + Sync {
     ) -> Result<InboxPage, StoreError>;
 }
 
+/// Orders and profiles: what the HTTP API uses. Rust cannot name `dyn OrderStore +
+/// ProfileStore`, so this capability names the pair; every [`Store`] is one, and an
+/// `Arc<dyn Store>` upcasts to `Arc<dyn OrdersAndProfiles>`.
+pub trait OrdersAndProfiles: OrderStore + ProfileStore {}
+impl<T: OrderStore + ProfileStore> OrdersAndProfiles for T {}
+
 /// Everything a store adapter provides.
 pub trait Store:
-    ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore
+    ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore + OrdersAndProfiles
 {
 }
 impl<T: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore> Store for T {}

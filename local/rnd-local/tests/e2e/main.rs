@@ -8,11 +8,9 @@
 //! refusals, the HTTP API's unauthenticated answers, the demo page) run once, on the embedded
 //! store.
 
-mod bench;
 mod continuity;
 mod demo;
 mod helpers;
-mod simulate;
 
 use std::time::Duration;
 

@@ -1,9 +1,9 @@
-//! `rnd-local bench` against an in-process stack: tiny runs whose reports must add up.
+//! `rnd-loadgen bench` against an in-process stack: tiny runs whose reports must add up.
 
 use std::time::Duration;
 
 use rnd_domain::identity::DEV_JWT_SECRET;
-use rnd_local::bench::{IdleOptions, LoadOptions, idle, load};
+use rnd_loadgen::bench::{IdleOptions, LoadOptions, idle, load};
 
 use crate::helpers::spawn_stack;
 
@@ -112,7 +112,7 @@ async fn the_bench_refuses_a_stack_that_is_not_on_loopback() {
     let refused = load(&options).await;
     // THEN it refuses before connecting anywhere
     assert!(
-        matches!(refused, Err(rnd_local::bench::BenchError::NotLoopback(_))),
+        matches!(refused, Err(rnd_loadgen::bench::BenchError::NotLoopback(_))),
         "{refused:?}"
     );
 }

@@ -1,4 +1,4 @@
-//! `rnd-local simulate`: a live scenario against a running stack, over its public APIs only.
+//! `rnd-loadgen simulate`: a live scenario against a running stack, over its public APIs only.
 //!
 //! For each of `orders` orders, at once: a chef (with a pickup location around central Austin),
 //! a customer and a driver save their profiles; the customer places an order; the admin
@@ -38,7 +38,7 @@ pub struct SimulateOptions {
 }
 
 impl SimulateOptions {
-    /// The defaults of `rnd-local simulate` against `url`.
+    /// The defaults of `rnd-loadgen simulate` against `url`.
     pub fn new(url: impl Into<String>, orders: u32, jwt_secret: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -100,7 +100,7 @@ pub enum SimulateError {
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
     /// A token could not be issued.
     #[error("could not issue a token")]
-    Token(#[from] crate::TokenError),
+    Token(#[from] rnd_local::TokenError),
 }
 
 /// Central Austin, where the simulated chefs cook.
@@ -268,7 +268,7 @@ pub async fn run(options: &SimulateOptions) -> Result<Vec<SimulatedOrder>, Simul
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let admin = crate::issue_token(
+    let admin = rnd_local::issue_token(
         &options.jwt_secret,
         &format!("sim-admin-{run_id}"),
         "admin",
@@ -325,7 +325,7 @@ pub(crate) async fn order_in_transit(
 ) -> Result<PreparedOrder, SimulateError> {
     let (client, run_id, admin) = (setup.client, setup.run_id, setup.admin);
     let token = |role: &str, name: String| {
-        crate::issue_token(
+        rnd_local::issue_token(
             setup.jwt_secret,
             &format!("sim-{role}-{run_id}-{n}"),
             role,

@@ -19,6 +19,8 @@ use rnd_domain::ports::{OrderFilter, OrderQuery, StoreError};
 use rnd_domain::profile::{NotReady, parse_text};
 use rnd_domain::tracking::OrderTracking;
 use rnd_domain::{Order, OrderView, Role, ValidationError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -470,70 +472,65 @@ async fn simple_transition(
     Ok(Json(OrderBody::from(&view.order)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/orders/{id}/confirm-payment",
-    tag = "orders",
-    summary = "Confirm payment (admin): pending → payment_confirmed",
-    params(("id" = String, Path, description = "The order's id")),
-    responses(
-        (status = 200, description = "The updated order", body = OrderBody),
-        responses::TransitionRefusals,
-    ),
-    security(("bearer" = []))
-)]
-/// `POST /orders/{id}/confirm-payment` (admin).
-#[tracing::instrument(skip_all, fields(order_id = %id, user_id = %caller.actor.user_id))]
-pub(crate) async fn confirm_payment(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<OrderBody>, ApiError> {
-    simple_transition(state, caller, id, Action::ConfirmPayment).await
+/// Defines the body-less transitions from one table: each row is a `POST /orders/{id}/…` that
+/// applies one [`Action`] and answers the updated order. Each becomes a handler named as its
+/// OpenAPI operation id, documented with its path, summary and [`responses::TransitionRefusals`];
+/// and [`transition_routes`] registers them all.
+macro_rules! body_less_transitions {
+    ($($(#[$doc:meta])* $handler:ident: $path:literal, $summary:literal => $action:expr;)+) => {
+        $(
+            #[utoipa::path(
+                post,
+                path = $path,
+                tag = "orders",
+                summary = $summary,
+                params(("id" = String, Path, description = "The order's id")),
+                responses(
+                    (status = 200, description = "The updated order", body = OrderBody),
+                    responses::TransitionRefusals,
+                ),
+                security(("bearer" = []))
+            )]
+            $(#[$doc])*
+            #[tracing::instrument(
+                skip_all,
+                fields(order_id = %id, user_id = %caller.actor.user_id)
+            )]
+            pub(crate) async fn $handler(
+                State(state): State<AppState>,
+                caller: Caller,
+                Path(id): Path<String>,
+            ) -> Result<Json<OrderBody>, ApiError> {
+                simple_transition(state, caller, id, $action).await
+            }
+        )+
+
+        /// `router` with every body-less transition, in the Router and in the document.
+        pub(crate) fn transition_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+            router$(.routes(routes!($handler)))+
+        }
+    };
 }
 
-#[utoipa::path(
-    post,
-    path = "/orders/{id}/accept",
-    tag = "orders",
-    summary = "Accept (the order's chef): payment_confirmed → accepted",
-    params(("id" = String, Path, description = "The order's id")),
-    responses(
-        (status = 200, description = "The updated order", body = OrderBody),
-        responses::TransitionRefusals,
-    ),
-    security(("bearer" = []))
-)]
-/// `POST /orders/{id}/accept` (the order's chef).
-#[tracing::instrument(skip_all, fields(order_id = %id, user_id = %caller.actor.user_id))]
-pub(crate) async fn accept(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<OrderBody>, ApiError> {
-    simple_transition(state, caller, id, Action::Accept).await
-}
-
-#[utoipa::path(
-    post,
-    path = "/orders/{id}/ready",
-    tag = "orders",
-    summary = "Mark ready (the order's chef): accepted → ready_for_pickup",
-    params(("id" = String, Path, description = "The order's id")),
-    responses(
-        (status = 200, description = "The updated order", body = OrderBody),
-        responses::TransitionRefusals,
-    ),
-    security(("bearer" = []))
-)]
-/// `POST /orders/{id}/ready` (the order's chef).
-#[tracing::instrument(skip_all, fields(order_id = %id, user_id = %caller.actor.user_id))]
-pub(crate) async fn ready(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<OrderBody>, ApiError> {
-    simple_transition(state, caller, id, Action::MarkReady).await
+body_less_transitions! {
+    /// `POST /orders/{id}/confirm-payment` (admin).
+    confirm_payment: "/orders/{id}/confirm-payment",
+        "Confirm payment (admin): pending → payment_confirmed" => Action::ConfirmPayment;
+    /// `POST /orders/{id}/accept` (the order's chef).
+    accept: "/orders/{id}/accept",
+        "Accept (the order's chef): payment_confirmed → accepted" => Action::Accept;
+    /// `POST /orders/{id}/ready` (the order's chef).
+    ready: "/orders/{id}/ready",
+        "Mark ready (the order's chef): accepted → ready_for_pickup" => Action::MarkReady;
+    /// `POST /orders/{id}/pickup` (the assigned driver).
+    pickup: "/orders/{id}/pickup",
+        "Pick up (the assigned driver): assigned_to_driver → picked_up" => Action::PickUp;
+    /// `POST /orders/{id}/in-transit` (the assigned driver).
+    in_transit: "/orders/{id}/in-transit",
+        "Start transit (the assigned driver): picked_up → in_transit" => Action::StartTransit;
+    /// `POST /orders/{id}/deliver` (the assigned driver).
+    deliver: "/orders/{id}/deliver",
+        "Deliver (the assigned driver): in_transit → delivered" => Action::Deliver;
 }
 
 #[utoipa::path(
@@ -579,72 +576,6 @@ pub(crate) async fn assign(
         .ok_or_else(|| OrderError::NotADriver(driver_id.to_string()))?;
     let view = transition(&state, &caller, &order, Action::AssignDriver(driver)).await?;
     Ok(Json(OrderBody::from(&view.order)))
-}
-
-#[utoipa::path(
-    post,
-    path = "/orders/{id}/pickup",
-    tag = "orders",
-    summary = "Pick up (the assigned driver): assigned_to_driver → picked_up",
-    params(("id" = String, Path, description = "The order's id")),
-    responses(
-        (status = 200, description = "The updated order", body = OrderBody),
-        responses::TransitionRefusals,
-    ),
-    security(("bearer" = []))
-)]
-/// `POST /orders/{id}/pickup` (the assigned driver).
-#[tracing::instrument(skip_all, fields(order_id = %id, user_id = %caller.actor.user_id))]
-pub(crate) async fn pickup(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<OrderBody>, ApiError> {
-    simple_transition(state, caller, id, Action::PickUp).await
-}
-
-#[utoipa::path(
-    post,
-    path = "/orders/{id}/in-transit",
-    tag = "orders",
-    summary = "Start transit (the assigned driver): picked_up → in_transit",
-    params(("id" = String, Path, description = "The order's id")),
-    responses(
-        (status = 200, description = "The updated order", body = OrderBody),
-        responses::TransitionRefusals,
-    ),
-    security(("bearer" = []))
-)]
-/// `POST /orders/{id}/in-transit` (the assigned driver).
-#[tracing::instrument(skip_all, fields(order_id = %id, user_id = %caller.actor.user_id))]
-pub(crate) async fn in_transit(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<OrderBody>, ApiError> {
-    simple_transition(state, caller, id, Action::StartTransit).await
-}
-
-#[utoipa::path(
-    post,
-    path = "/orders/{id}/deliver",
-    tag = "orders",
-    summary = "Deliver (the assigned driver): in_transit → delivered",
-    params(("id" = String, Path, description = "The order's id")),
-    responses(
-        (status = 200, description = "The updated order", body = OrderBody),
-        responses::TransitionRefusals,
-    ),
-    security(("bearer" = []))
-)]
-/// `POST /orders/{id}/deliver` (the assigned driver).
-#[tracing::instrument(skip_all, fields(order_id = %id, user_id = %caller.actor.user_id))]
-pub(crate) async fn deliver(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<OrderBody>, ApiError> {
-    simple_transition(state, caller, id, Action::Deliver).await
 }
 
 #[utoipa::path(

@@ -1,12 +1,32 @@
-//! `rnd-local simulate` against an in-process stack, on both stores.
+//! `rnd-loadgen simulate` against an in-process stack, on both stores.
 
 use std::time::Duration;
 
-use rnd_local::simulate::{SimulateOptions, run};
+use rnd_loadgen::simulate::{SimulateOptions, run};
 
-use crate::helpers::{StoreKind, on_both_stores, spawn_on};
+use crate::helpers::{StoreKind, spawn_on};
 
-on_both_stores!(simulating_two_orders_delivers_both_with_the_drivers_moving);
+/// The scenario on the embedded SQLite store.
+mod embedded {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simulating_two_orders_delivers_both_with_the_drivers_moving() {
+        super::simulating_two_orders_delivers_both_with_the_drivers_moving(
+            super::StoreKind::Embedded,
+        )
+        .await;
+    }
+}
+
+/// The scenario on the DynamoDB store (the test database, moto).
+mod dynamodb {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simulating_two_orders_delivers_both_with_the_drivers_moving() {
+        super::simulating_two_orders_delivers_both_with_the_drivers_moving(
+            super::StoreKind::DynamoDb,
+        )
+        .await;
+    }
+}
 
 async fn simulating_two_orders_delivers_both_with_the_drivers_moving(store: StoreKind) {
     // GIVEN a running stack

@@ -1,8 +1,8 @@
-//! `rnd-local bench`: a load generator that drives a running local stack over real WebSockets,
+//! `rnd-loadgen bench`: a load generator that drives a running local stack over real WebSockets,
 //! on loopback only, and stops by itself.
 //!
 //! **Load** ([`load`]): `orders` orders are driven to `in_transit` over the HTTP API (as
-//! `rnd-local simulate` does); each gets `subscribers` subscribed WebSocket clients (its
+//! `rnd-loadgen simulate` does); each gets `subscribers` subscribed WebSocket clients (its
 //! customer and chef, alternately, as on several devices) and its assigned driver, who streams
 //! `driver:location` at `rate_hz` for `duration`; `idle` more connections of other customers,
 //! drivers and chefs are held open meanwhile (in their user and role rooms, not in the orders'
@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt, TryStreamExt};
+use rnd_local::metrics::MetricsSnapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -31,8 +32,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::metrics::MetricsSnapshot;
-use crate::simulate::{Client, OrderSetup, SimulateError, Tick, order_in_transit};
+use crate::simulate::{Client, OrderSetup, PreparedOrder, SimulateError, Tick, order_in_transit};
 use cost::{CostPerMillion, PRICES, Prices, Work};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -71,7 +71,7 @@ pub enum BenchError {
     Protocol(String),
     /// A token could not be issued.
     #[error("could not issue a token")]
-    Token(#[from] crate::TokenError),
+    Token(#[from] rnd_local::TokenError),
     /// A bench task panicked or was cancelled.
     #[error("a bench task failed")]
     Task(#[from] tokio::task::JoinError),
@@ -101,7 +101,7 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// The defaults of `rnd-local bench` against `url`: 50 orders, 4 subscribers each, 1 Hz,
+    /// The defaults of `rnd-loadgen bench` against `url`: 50 orders, 4 subscribers each, 1 Hz,
     /// 20 s, no idle connections, 64 connects at once, 5 s grace.
     pub fn new(url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
         Self {
@@ -381,7 +381,7 @@ fn idle_tokens(secret: &str, run_id: &str, count: u32) -> Result<Vec<String>, Be
                 7 | 8 => "driver",
                 _ => "chef",
             };
-            crate::issue_token(
+            rnd_local::issue_token(
                 secret,
                 &format!("bench-idle-{role}-{run_id}-{i}"),
                 role,
@@ -681,11 +681,10 @@ impl Tick for Silent {
     fn tick(&self, _: Option<String>) {}
 }
 
-/// Runs the load bench (see the module documentation) and returns its report.
+/// The client of the stack `options` name, once the options are in range.
 ///
-/// Fails when the URL is not loopback, an option is out of range, the stack is unreachable or
-/// has no `/dev/metrics`, or a connection, subscription or acknowledgement fails.
-pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
+/// Fails when the URL is not loopback or an option is out of range.
+fn load_client(options: &LoadOptions) -> Result<Client, BenchError> {
     let client = loopback_client(&options.url)?;
     if options.orders == 0 {
         return Err(BenchError::Options("--orders must be at least 1"));
@@ -696,9 +695,19 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
     if options.duration.is_zero() {
         return Err(BenchError::Options("--duration-secs must be positive"));
     }
-    snapshot(&client).await?;
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let admin = crate::issue_token(
+    Ok(client)
+}
+
+/// The set-up: `options.orders` orders driven to `in_transit` over the HTTP API, as
+/// `rnd-loadgen simulate` does, [`SETUP_PARALLELISM`] at a time.
+///
+/// Fails on the first refused request or an unreachable stack.
+async fn prepare_orders(
+    client: &Client,
+    options: &LoadOptions,
+    run_id: &str,
+) -> Result<Vec<PreparedOrder>, BenchError> {
+    let admin = rnd_local::issue_token(
         &options.jwt_secret,
         &format!("bench-admin-{run_id}"),
         "admin",
@@ -706,9 +715,9 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
         Duration::from_secs(3600),
     )?;
     let setup = OrderSetup {
-        client: &client,
+        client,
         jwt_secret: &options.jwt_secret,
-        run_id: &run_id,
+        run_id,
         admin: &admin,
         step_pause: Duration::ZERO,
     };
@@ -728,11 +737,33 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
         prepared.len(),
         started.elapsed().as_secs_f64()
     );
+    Ok(prepared)
+}
 
+/// The load run's open sockets.
+struct LoadSockets {
+    /// Idle connections, in no order's room.
+    idle: Vec<Socket>,
+    /// `options.subscribers` per order, subscribed to it, order by order.
+    subscribers: Vec<Socket>,
+    /// One per order, its assigned driver, order by order.
+    drivers: Vec<Socket>,
+}
+
+/// Opens the idle connections, then the subscribers (each subscribed to its order: its customer
+/// and chef, alternately), then the drivers, `options.parallelism` at a time.
+///
+/// Fails when a connection or a subscription fails.
+async fn open_connections(
+    client: &Client,
+    options: &LoadOptions,
+    run_id: &str,
+    prepared: &[PreparedOrder],
+) -> Result<LoadSockets, BenchError> {
     let started = Instant::now();
     let idle = connect_all(
-        &client,
-        idle_tokens(&options.jwt_secret, &run_id, options.idle)?,
+        client,
+        idle_tokens(&options.jwt_secret, run_id, options.idle)?,
         options.parallelism,
     )
     .await?;
@@ -748,7 +779,7 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
             })
         })
         .collect();
-    let mut subscribers = connect_all(&client, subscriber_tokens, options.parallelism).await?;
+    let mut subscribers = connect_all(client, subscriber_tokens, options.parallelism).await?;
     let subscriptions = subscribers.iter_mut().enumerate().map(|(i, ws)| {
         let order_id = &prepared[i / options.subscribers as usize].order_id;
         async move { subscribe(ws, order_id).await }
@@ -758,46 +789,50 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
         .try_collect::<Vec<()>>()
         .await?;
     let drivers = connect_all(
-        &client,
+        client,
         prepared.iter().map(|o| o.driver.clone()).collect(),
         options.parallelism,
     )
     .await?;
-    let room_members = u64::from(options.orders) * u64::from(1 + options.subscribers);
     eprintln!(
         "bench: {} connections open in {:.1} s ({} idle)",
-        room_members + u64::from(options.idle),
+        room_members(options) + u64::from(options.idle),
         started.elapsed().as_secs_f64(),
         options.idle
     );
-    quiet(&client).await?;
+    Ok(LoadSockets {
+        idle,
+        subscribers,
+        drivers,
+    })
+}
 
-    // The measured window.
-    let order_index: Arc<HashMap<String, usize>> = Arc::new(
-        prepared
-            .iter()
-            .enumerate()
-            .map(|(k, o)| (o.order_id.clone(), k))
-            .collect(),
-    );
-    let received = Arc::new(AtomicU64::new(0));
-    let (stop, stop_rx) = watch::channel(false);
-    let listeners: Vec<_> = subscribers
-        .into_iter()
-        .map(|ws| {
-            tokio::spawn(listen(
-                ws,
-                Arc::clone(&order_index),
-                Arc::clone(&received),
-                stop_rx.clone(),
-            ))
-        })
-        .collect();
-    let before = snapshot(&client).await?;
-    let window_start = Instant::now();
+/// The orders' room members: a driver and `options.subscribers` subscribers per order.
+fn room_members(options: &LoadOptions) -> u64 {
+    u64::from(options.orders) * u64::from(1 + options.subscribers)
+}
+
+/// What the drivers did in the window.
+struct Driven {
+    updates: Updates,
+    /// Per order: accepted seq → when it was sent.
+    sent_at: Vec<HashMap<u64, Instant>>,
+    /// The drivers' sockets, order by order.
+    sockets: Vec<Socket>,
+}
+
+/// Every driver streams `driver:location` every `1 / rate_hz` from its start, spread over the
+/// first period after `first` as real drivers are, until `end`.
+///
+/// Fails when a driver's send or acknowledgement fails.
+async fn drive_all(
+    drivers: Vec<Socket>,
+    prepared: &[PreparedOrder],
+    options: &LoadOptions,
+    first: Instant,
+    end: Instant,
+) -> Result<Driven, BenchError> {
     let period = Duration::from_secs_f64(1.0 / options.rate_hz);
-    let first = window_start + Duration::from_millis(100);
-    let end = first + options.duration;
     let driving: Vec<_> = drivers
         .into_iter()
         .zip(prepared.iter())
@@ -812,54 +847,141 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
             })
         })
         .collect();
-    let mut updates = Updates::default();
-    let mut sent_at: Vec<HashMap<u64, Instant>> = Vec::with_capacity(driving.len());
-    let mut driver_sockets = Vec::with_capacity(driving.len());
+    let mut driven = Driven {
+        updates: Updates::default(),
+        sent_at: Vec::with_capacity(driving.len()),
+        sockets: Vec::with_capacity(driving.len()),
+    };
     for task in driving {
         let (ws, drove) = task.await?;
         let drove = drove?;
-        updates.sent += drove.updates.sent;
-        updates.accepted += drove.updates.accepted;
-        updates.rate_limited += drove.updates.rate_limited;
-        updates.refused += drove.updates.refused;
-        sent_at.push(drove.sent_at);
-        driver_sockets.push(ws);
+        driven.updates.sent += drove.updates.sent;
+        driven.updates.accepted += drove.updates.accepted;
+        driven.updates.rate_limited += drove.updates.rate_limited;
+        driven.updates.refused += drove.updates.refused;
+        driven.sent_at.push(drove.sent_at);
+        driven.sockets.push(ws);
     }
-    let driven = window_start.elapsed();
-    let expected = updates.accepted * u64::from(options.subscribers);
+    Ok(driven)
+}
+
+/// What the measured window gave.
+struct Window {
+    /// `GET /dev/metrics` when it started.
+    before: MetricsSnapshot,
+    /// `GET /dev/metrics` when it ended.
+    after: MetricsSnapshot,
+    /// The drivers' location messages.
+    updates: Updates,
+    /// Send-to-receipt latency of every matched delivery, ms.
+    latencies_ms: Vec<f64>,
+    /// Deliveries that match no accepted update.
+    unmatched: u64,
+    /// `order:eta_update`s the subscribers received.
+    eta_updates: u64,
+    /// From its start until the last driver stopped.
+    driven: Duration,
+    /// From its start until the stack was quiet after the grace period.
+    length: Duration,
+}
+
+/// The measured window: the subscribers listen, the drivers stream for `options.duration`,
+/// deliveries may arrive for `options.grace` more, then every socket is closed. Deliveries are
+/// matched to the accepted updates on order and `seq`.
+///
+/// Fails when the stack has no `/dev/metrics`, or a driver's send or acknowledgement fails.
+async fn measure(
+    client: &Client,
+    options: &LoadOptions,
+    prepared: &[PreparedOrder],
+    sockets: LoadSockets,
+) -> Result<Window, BenchError> {
+    let order_index: Arc<HashMap<String, usize>> = Arc::new(
+        prepared
+            .iter()
+            .enumerate()
+            .map(|(k, o)| (o.order_id.clone(), k))
+            .collect(),
+    );
+    let received = Arc::new(AtomicU64::new(0));
+    let (stop, stop_rx) = watch::channel(false);
+    let listeners: Vec<_> = sockets
+        .subscribers
+        .into_iter()
+        .map(|ws| {
+            tokio::spawn(listen(
+                ws,
+                Arc::clone(&order_index),
+                Arc::clone(&received),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let before = snapshot(client).await?;
+    let window_start = Instant::now();
+    let first = window_start + Duration::from_millis(100);
+    let end = first + options.duration;
+    let driven = drive_all(sockets.drivers, prepared, options, first, end).await?;
+    let driven_for = window_start.elapsed();
+    let expected = driven.updates.accepted * u64::from(options.subscribers);
     let grace_end = Instant::now() + options.grace;
     while received.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    quiet(&client).await?;
-    let after = snapshot(&client).await?;
-    let window = window_start.elapsed();
+    quiet(client).await?;
+    let after = snapshot(client).await?;
+    let length = window_start.elapsed();
     let _ = stop.send(true);
 
-    let mut latencies = Vec::new();
+    let mut latencies_ms = Vec::new();
     let mut unmatched = 0;
     let mut eta_updates = 0;
-    let mut sockets = driver_sockets;
+    let mut open = driven.sockets;
     for listener in listeners {
         let (ws, heard) = listener.await?;
-        sockets.push(ws);
+        open.push(ws);
         unmatched += heard.unknown_orders;
         eta_updates += heard.eta_updates;
         for r in heard.receipts {
-            match sent_at[r.order].get(&r.seq) {
-                Some(sent) => latencies.push(r.at.duration_since(*sent).as_secs_f64() * 1000.0),
+            match driven.sent_at[r.order].get(&r.seq) {
+                Some(sent) => latencies_ms.push(r.at.duration_since(*sent).as_secs_f64() * 1000.0),
                 None => unmatched += 1,
             }
         }
     }
-    sockets.extend(idle);
-    close_all(sockets, options.parallelism).await;
+    open.extend(sockets.idle);
+    close_all(open, options.parallelism).await;
+    Ok(Window {
+        before,
+        after,
+        updates: driven.updates,
+        latencies_ms,
+        unmatched,
+        eta_updates,
+        driven: driven_for,
+        length,
+    })
+}
 
-    let matched = latencies.len() as u64;
-    let connection_minutes = room_members as f64 * window.as_secs_f64() / 60.0;
+/// The load report of `window`: counts, latency, and the work per accepted update, priced.
+fn load_report(options: &LoadOptions, window: Window) -> LoadReport {
+    let Window {
+        before,
+        after,
+        updates,
+        latencies_ms,
+        unmatched,
+        eta_updates,
+        driven,
+        length,
+    } = window;
+    let room_members = room_members(options);
+    let expected = updates.accepted * u64::from(options.subscribers);
+    let matched = latencies_ms.len() as u64;
+    let connection_minutes = room_members as f64 * length.as_secs_f64() / 60.0;
     let per_accepted_update = per_update(&before, &after, updates.accepted, connection_minutes);
     let cost = cost::cost_per_million(&per_accepted_update.work, options.subscribers, &PRICES);
-    Ok(LoadReport {
+    LoadReport {
         mode: "load",
         orders: options.orders,
         subscribers_per_order: options.subscribers,
@@ -878,7 +1000,7 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
             unmatched,
             eta_updates,
         },
-        latency_ms: latency(latencies),
+        latency_ms: latency(latencies_ms),
         deliveries_per_second: matched as f64 / driven.as_secs_f64(),
         server_rss_bytes: after.memory.rss_bytes,
         server_peak_rss_bytes: after.memory.peak_rss_bytes,
@@ -886,7 +1008,23 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
         cost_per_million_updates_usd: cost,
         prices: PRICES,
         assumptions: cost::ASSUMPTIONS,
-    })
+    }
+}
+
+/// Runs the load bench (see the module documentation) and returns its report: the set-up, the
+/// connections, then the measured window.
+///
+/// Fails when the URL is not loopback, an option is out of range, the stack is unreachable or
+/// has no `/dev/metrics`, or a connection, subscription or acknowledgement fails.
+pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
+    let client = load_client(options)?;
+    snapshot(&client).await?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let prepared = prepare_orders(&client, options, &run_id).await?;
+    let sockets = open_connections(&client, options, &run_id, &prepared).await?;
+    quiet(&client).await?;
+    let window = measure(&client, options, &prepared, sockets).await?;
+    Ok(load_report(options, window))
 }
 
 /// Runs the idle bench (see the module documentation) and returns its report.
@@ -986,7 +1124,7 @@ mod tests {
             .insert("driver:location_update".into(), 40);
         after.lambda.insert(
             "driver:location".into(),
-            crate::metrics::LambdaCounts {
+            rnd_local::metrics::LambdaCounts {
                 invocations: 12,
                 handler_micros: 9000,
                 billed_ms: 20,

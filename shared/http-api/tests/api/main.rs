@@ -1,8 +1,9 @@
-//! The HTTP API through its Router, against the embedded store and the test database (moto),
-//! and through `lambda_http` with the API Gateway HTTP API (payload v2) fixtures in `events/http/`.
+//! The HTTP API through its Router, against the embedded store and the test database (moto).
+//! The API Gateway HTTP API (payload v2) fixtures in `events/http/`, through `lambda_http`, are
+//! the Lambda's (`functions/http-api/tests/lambda.rs`).
 //!
 //! The test database is required: `make test`, or
-//! `scripts/moto.sh run -- cargo test -p http-api`.
+//! `scripts/moto.sh run -- cargo test -p rnd-http-api`.
 
 mod helpers;
 
@@ -20,7 +21,6 @@ use rnd_domain::ports::Store;
 use rnd_domain::profile::{Profile, ProfileFields};
 use rnd_domain::tracking::OrderTracking;
 use rnd_domain::{Role, UserId};
-use rnd_store_conformance::fixtures::{customer, now, placed_order};
 use serde_json::{Value, json};
 
 const PROBLEM: &str = "application/problem+json";
@@ -549,7 +549,7 @@ async fn a_transition_that_loses_to_a_driver_location_is_re_read_and_committed(
     let id = plain.place_order().await;
     plain.advance(&id, "in_transit").await;
     let before = plain.stored(&id).await;
-    let meddling: Arc<dyn Store> = Arc::new(Meddling {
+    let app = spawn_meddling(Meddling {
         inner: store,
         location_before_first_commit: std::sync::Mutex::new(Some(location_write(
             &before.order.order_id,
@@ -557,7 +557,6 @@ async fn a_transition_that_loses_to_a_driver_location_is_re_read_and_committed(
         ))),
         fail_reads: false,
     });
-    let app = spawn_app(meddling);
 
     // WHEN the driver delivers it
     let response = app
@@ -975,11 +974,11 @@ async fn unknown_routes_and_methods_are_problems_too(store: Arc<dyn Store>) {
 
 async fn an_unexpected_store_failure_is_a_generic_500(store: Arc<dyn Store>) {
     // GIVEN a store whose order reads fail with an internal-looking error
-    let app = spawn_app(Arc::new(Meddling {
+    let app = spawn_meddling(Meddling {
         inner: store,
         location_before_first_commit: std::sync::Mutex::new(None),
         fail_reads: true,
-    }));
+    });
     // WHEN an order is tracked
     let response = app.get("/orders/order-1/tracking", CUSTOMER).await;
     // THEN it is a 500 problem that reveals nothing
@@ -987,62 +986,6 @@ async fn an_unexpected_store_failure_is_a_generic_500(store: Arc<dyn Store>) {
     assert_eq!(response.problem_code(), "internal");
     assert!(!response.body.to_string().contains(INTERNAL_DETAIL));
     assert!(!response.body.to_string().contains("10.0.0.7"));
-}
-
-// ---------------------------------------------------------------- API Gateway fixtures
-
-async fn api_gateway_v2_fixtures_drive_the_router_through_lambda_http(store: Arc<dyn Store>) {
-    // GIVEN profiles and order-1 (customer-1, chef-1) placed straight into the store
-    let app = spawn_app(store);
-    app.seed_profiles().await;
-    let view = placed_order("order-1", &customer(), now());
-    app.store.create_order(&view).await.unwrap();
-
-    // WHEN the v2 fixtures are parsed by lambda_http and sent to the Router, in lifecycle order
-    let tracking = send_fixture(&app.router, "get-tracking").await;
-    let created = send_fixture(&app.router, "create-order").await;
-    let listed = send_fixture(&app.router, "list-orders").await;
-    let profile = send_fixture(&app.router, "get-profile").await;
-    let chef_profile = send_fixture(&app.router, "put-profile-chef").await;
-    let early_accept = send_fixture(&app.router, "accept-order").await;
-    app.post("/orders/order-1/confirm-payment", ADMIN, None)
-        .await;
-    let accepted = send_fixture(&app.router, "accept-order").await;
-    let early_assign = send_fixture(&app.router, "assign-driver").await;
-    let cancelled = send_fixture(&app.router, "cancel-order").await;
-    let no_token = send_fixture(&app.router, "no-token").await;
-    let expired = send_fixture(&app.router, "expired-token").await;
-    let form = send_fixture(&app.router, "create-order-wrong-content-type").await;
-    let openapi = send_fixture(&app.router, "get-openapi").await;
-
-    // THEN each answers as the API does to any client
-    assert_eq!(tracking.status, StatusCode::OK, "{tracking:?}");
-    assert_eq!(tracking.body["orderId"], "order-1");
-    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
-    assert_eq!(listed.status, StatusCode::OK);
-    assert_eq!(listed.body["orders"].as_array().unwrap().len(), 2);
-    assert_eq!(profile.status, StatusCode::OK);
-    assert_eq!(profile.body["name"], "Ada Customer");
-    assert_eq!(chef_profile.status, StatusCode::OK, "{chef_profile:?}");
-    assert_eq!(early_accept.status, StatusCode::CONFLICT);
-    assert_eq!(accepted.status, StatusCode::OK);
-    assert_eq!(accepted.body["status"], "accepted");
-    assert_eq!(
-        early_assign.status,
-        StatusCode::CONFLICT,
-        "{early_assign:?}"
-    );
-    assert_eq!(
-        cancelled.status,
-        StatusCode::CONFLICT,
-        "a customer cannot cancel once accepted"
-    );
-    assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(expired.problem_code(), "token_expired");
-    assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(openapi.status, StatusCode::OK);
-    assert!(openapi.body["openapi"].as_str().unwrap().starts_with("3.1"));
 }
 
 on_both_stores!(
@@ -1069,7 +1012,6 @@ on_both_stores!(
     oversize_non_json_and_malformed_bodies_are_4xx_problems,
     unknown_routes_and_methods_are_problems_too,
     an_unexpected_store_failure_is_a_generic_500,
-    api_gateway_v2_fixtures_drive_the_router_through_lambda_http,
 );
 
 // ---------------------------------------------------------------- the OpenAPI document
@@ -1096,7 +1038,7 @@ async fn the_openapi_document_lists_every_problem_code_as_the_codes_enum() {
         .iter()
         .map(|v| v.as_str().expect("a string").to_owned())
         .collect();
-    let codes: BTreeSet<String> = http_api::ProblemCode::ALL
+    let codes: BTreeSet<String> = rnd_http_api::ProblemCode::ALL
         .iter()
         .map(|c| c.as_str().to_owned())
         .collect();
@@ -1169,7 +1111,7 @@ async fn the_openapi_document_is_served_valid_and_lists_every_route() {
 
     // AND it is the same document the code generates, every operation is secured by the bearer
     // scheme, every `$ref` resolves, and every error response is a problem
-    assert_eq!(doc, &serde_json::to_value(http_api::openapi()).unwrap());
+    assert_eq!(doc, &serde_json::to_value(rnd_http_api::openapi()).unwrap());
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -1212,26 +1154,5 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
         }
         Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
         _ => {}
-    }
-}
-
-#[tokio::test]
-async fn problem_responses_become_text_api_gateway_responses() {
-    // GIVEN a 401 from the Router
-    let app = spawn_app(sqlite().await);
-    let request = lambda_http::request::from_str(&fixture("no-token")).unwrap();
-    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
-        .await
-        .unwrap();
-    // WHEN lambda_http turns it into the Lambda response body
-    let response = lambda_http::IntoResponse::into_response(response).await;
-    // THEN the problem is sent as text (not base64), with its media type
-    assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM);
-    match response.body() {
-        lambda_http::Body::Text(text) => {
-            let problem: http_api::Problem = serde_json::from_str(text).unwrap();
-            assert_eq!(problem.code, "unauthorized");
-        }
-        other => panic!("expected a text body, got {other:?}"),
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API of RND Realtime: order tracking, the order lifecycle and profiles, as one axum
-//! [`Router`]. In AWS, `lambda_http` runs it behind an API Gateway HTTP API (payload v2); the
-//! local stack mounts the very same Router. The OpenAPI 3.1 document is generated from the
+//! [`Router`]. In AWS, the `http-api` Lambda (`functions/http-api`) runs it with `lambda_http`
+//! behind an API Gateway HTTP API (payload v2); the local stack mounts the very same Router. This
+//! crate depends on neither Lambda nor AWS. The OpenAPI 3.1 document is generated from the
 //! handlers and types themselves and served at `GET /openapi.json`.
 //!
 //! | endpoint | who | answers |
@@ -23,7 +24,8 @@
 //! - `auth`: bearer-token middleware and the `Caller` extractor.
 //! - `body`: the JSON body extractor (content type, 64 KiB limit, field-naming errors).
 //! - `problem`: [`Problem`] and the one mapping of errors to problem responses.
-//! - `orders`: placing, listing, tracking and transitions.
+//! - `orders`: placing, listing, tracking and transitions (the six body-less ones defined from
+//!   one table).
 //! - `profiles`: `GET`/`PUT /profiles/me`.
 //! - [`model`]: request and response bodies (their schemas make the OpenAPI document).
 
@@ -43,7 +45,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router, middleware};
 use chrono::{DateTime, Utc};
 use rnd_domain::identity::JwtVerifier;
-use rnd_domain::ports::Store;
+use rnd_domain::ports::OrdersAndProfiles;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -71,10 +73,11 @@ impl Clock for SystemClock {
     }
 }
 
-/// What every handler shares: the store, the token verifier and the clock. Cheap to clone.
+/// What every handler shares: the orders and profiles (all the API uses of a store), the token
+/// verifier and the clock. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    store: Arc<dyn Store>,
+    store: Arc<dyn OrdersAndProfiles>,
     verifier: Arc<JwtVerifier>,
     clock: Arc<dyn Clock>,
 }
@@ -88,8 +91,9 @@ impl fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `store`, verifying tokens with `verifier`, on the system clock.
-    pub fn new(store: Arc<dyn Store>, verifier: Arc<JwtVerifier>) -> Self {
+    /// State over `store` (any `Arc<dyn Store>` upcasts to it), verifying tokens with
+    /// `verifier`, on the system clock.
+    pub fn new(store: Arc<dyn OrdersAndProfiles>, verifier: Arc<JwtVerifier>) -> Self {
         Self {
             store,
             verifier,
@@ -102,7 +106,7 @@ impl AppState {
         Self { clock, ..self }
     }
 
-    pub(crate) fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn OrdersAndProfiles {
         &*self.store
     }
 
@@ -180,16 +184,11 @@ async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Response {
 
 /// Every route, registered in the Router and in the document together.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    orders::transition_routes(api)
         .routes(routes!(orders::create_order, orders::list_orders))
         .routes(routes!(orders::tracking))
-        .routes(routes!(orders::confirm_payment))
-        .routes(routes!(orders::accept))
-        .routes(routes!(orders::ready))
         .routes(routes!(orders::assign))
-        .routes(routes!(orders::pickup))
-        .routes(routes!(orders::in_transit))
-        .routes(routes!(orders::deliver))
         .routes(routes!(orders::cancel))
         .routes(routes!(profiles::get_profile, profiles::put_profile))
         .routes(routes!(openapi_json))

@@ -74,7 +74,7 @@ pub const FANOUT_MEMORY_MB: u32 = 512;
 /// The configured memory of a function named as in the metrics (`stream-fanout`, a route key,
 /// `authorizer`, …), MB.
 pub fn memory_mb(function: &str) -> u32 {
-    if function == crate::metrics::FANOUT_FUNCTION {
+    if function == rnd_local::metrics::FANOUT_FUNCTION {
         FANOUT_MEMORY_MB
     } else {
         DEFAULT_MEMORY_MB
@@ -211,7 +211,7 @@ mod tests {
     fn the_memory_sizes_are_the_templates() {
         // GIVEN template.yaml as this crate embeds it
         let template: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(crate::template::EMBEDDED).unwrap();
+            serde_yaml_ng::from_str(rnd_local::template::EMBEDDED).unwrap();
         // WHEN its global and fan-out memory sizes are read
         let global = template["Globals"]["Function"]["MemorySize"].as_u64();
         let fanout =

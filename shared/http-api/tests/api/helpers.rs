@@ -1,5 +1,5 @@
 //! `spawn_app()`: a fresh Router over a fresh store per test, the stores to run on, tokens,
-//! requests, seeds and the API Gateway fixtures.
+//! requests and seeds.
 
 use std::sync::Arc;
 
@@ -8,17 +8,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, NaiveDate, Utc};
-use http_api::{AppState, Clock};
 use rnd_domain::OrderView;
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierConfig, issue_hs256};
-use rnd_domain::ids::{ConnectionId, OrderId, UserId};
+use rnd_domain::ids::{OrderId, UserId};
 use rnd_domain::live::{LocationOutcome, LocationWrite};
-use rnd_domain::ports::{
-    ClosedConnection, Connection, ConnectionStore, LiveLocationStore, OrderPage, OrderQuery,
-    OrderStore, ProfileStore, Store, StoreError,
-};
+use rnd_domain::ports::{OrderPage, OrderQuery, OrderStore, ProfileStore, Store, StoreError};
 use rnd_domain::profile::Profile;
-use rnd_domain::rooms::Room;
+use rnd_http_api::{AppState, Clock};
 use rnd_store_conformance::fixtures::{chef_profile, customer_profile, driver_profile};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -36,7 +32,7 @@ impl Clock for FixedClock {
     }
 }
 
-/// The API under test and its store.
+/// The API under test and the store behind it (seeds and reads go straight to it).
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn Store>,
@@ -50,16 +46,27 @@ pub fn verifier() -> Arc<JwtVerifier> {
 /// The Router over `store`, on the system clock.
 pub fn spawn_app(store: Arc<dyn Store>) -> TestApp {
     TestApp {
-        router: http_api::router(AppState::new(Arc::clone(&store), verifier())),
+        router: rnd_http_api::router(AppState::new(Arc::<dyn Store>::clone(&store), verifier())),
         store,
     }
 }
 
 /// The Router over `store`, on a clock stuck at `now`.
 pub fn spawn_app_at(store: Arc<dyn Store>, now: DateTime<Utc>) -> TestApp {
-    let state = AppState::new(Arc::clone(&store), verifier()).with_clock(Arc::new(FixedClock(now)));
+    let state = AppState::new(Arc::<dyn Store>::clone(&store), verifier())
+        .with_clock(Arc::new(FixedClock(now)));
     TestApp {
-        router: http_api::router(state),
+        router: rnd_http_api::router(state),
+        store,
+    }
+}
+
+/// The Router over `meddling` (what the API uses of a store: orders and profiles); seeds and
+/// reads go straight to its inner store.
+pub fn spawn_meddling(meddling: Meddling) -> TestApp {
+    let store = Arc::clone(&meddling.inner);
+    TestApp {
+        router: rnd_http_api::router(AppState::new(Arc::new(meddling), verifier())),
         store,
     }
 }
@@ -281,40 +288,10 @@ pub fn new_order_body() -> Value {
     })
 }
 
-/// The text of `events/http/{name}.json`.
-pub fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/../../events/http/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Parses an API Gateway HTTP API (v2) fixture with lambda_http, as the Lambda runtime does,
-/// and sends the resulting request to the Router.
-pub async fn send_fixture(router: &Router, name: &str) -> TestResponse {
-    let request = lambda_http::request::from_str(&fixture(name))
-        .unwrap_or_else(|e| panic!("{name} parses as a Lambda HTTP request: {e}"));
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    TestResponse {
-        status,
-        headers,
-        body: if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        },
-    }
-}
-
-/// A store that misbehaves on purpose around an inner store: it can accept a driver location
-/// for the order just before the first transition commit (so that commit loses its condition
-/// and the API must re-read), or fail every order read with an internal-looking error.
+/// Orders and profiles (all the API uses of a store) that misbehave on purpose around an inner
+/// store: it can accept a driver location for the order just before the first transition commit
+/// (so that commit loses its condition and the API must re-read), or fail every order read with
+/// an internal-looking error.
 pub struct Meddling {
     pub inner: Arc<dyn Store>,
     pub location_before_first_commit: std::sync::Mutex<Option<LocationWrite>>,
@@ -367,84 +344,11 @@ impl OrderStore for Meddling {
 }
 
 #[async_trait]
-impl LiveLocationStore for Meddling {
-    async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError> {
-        self.inner.record_location(write).await
-    }
-}
-
-#[async_trait]
 impl ProfileStore for Meddling {
     async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>, StoreError> {
         self.inner.get_profile(user).await
     }
     async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError> {
         self.inner.put_profile(profile).await
-    }
-}
-
-#[async_trait]
-impl ConnectionStore for Meddling {
-    async fn open_connection(&self, c: &Connection, rooms: &[Room]) -> Result<(), StoreError> {
-        self.inner.open_connection(c, rooms).await
-    }
-    async fn get_connection(
-        &self,
-        id: &ConnectionId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Connection>, StoreError> {
-        self.inner.get_connection(id, now).await
-    }
-    async fn join_room(
-        &self,
-        id: &ConnectionId,
-        room: &Room,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.inner.join_room(id, room, now).await
-    }
-    async fn leave_room(&self, id: &ConnectionId, room: &Room) -> Result<bool, StoreError> {
-        self.inner.leave_room(id, room).await
-    }
-    async fn room_members(
-        &self,
-        room: &Room,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ConnectionId>, StoreError> {
-        self.inner.room_members(room, now).await
-    }
-    async fn rooms_of(&self, id: &ConnectionId) -> Result<Vec<Room>, StoreError> {
-        self.inner.rooms_of(id).await
-    }
-    async fn close_connection(
-        &self,
-        id: &ConnectionId,
-        at: DateTime<Utc>,
-    ) -> Result<Option<ClosedConnection>, StoreError> {
-        self.inner.close_connection(id, at).await
-    }
-}
-
-#[async_trait]
-impl rnd_domain::ports::InboxStore for Meddling {
-    async fn append_to_inbox(
-        &self,
-        user: &UserId,
-        events: &[rnd_domain::inbox::InboxEvent],
-        now: DateTime<Utc>,
-        retention: chrono::Duration,
-    ) -> Result<rnd_domain::inbox::Appended, StoreError> {
-        self.inner
-            .append_to_inbox(user, events, now, retention)
-            .await
-    }
-    async fn read_inbox(
-        &self,
-        user: &UserId,
-        after: u64,
-        limit: usize,
-        now: DateTime<Utc>,
-    ) -> Result<rnd_domain::inbox::InboxPage, StoreError> {
-        self.inner.read_inbox(user, after, limit, now).await
     }
 }

@@ -1,0 +1,255 @@
+//! The `rnd-loadgen` command: `simulate` drives a live scenario against a running stack, `bench`
+//! measures a running stack under load (loopback only) and prints one JSON line. See the library
+//! crate for what each does; `scripts/bench.sh` runs `bench` against a fresh stack of its own.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rnd_domain::error::Chain;
+use rnd_local::cli::{SecretArg, raise_open_files_limit};
+
+/// Drives a running RND Realtime local stack (`rnd-local serve`) over its public APIs.
+#[derive(Debug, Parser)]
+#[command(name = "rnd-loadgen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Drive a live scenario against a running stack: profiles, orders through their whole
+    /// lifecycle, drivers moving from chef to customer.
+    Simulate(SimulateArgs),
+    /// Measure a running stack over real WebSockets (loopback only) and print one JSON line:
+    /// `load` (the default) streams driver locations to subscribed clients and prices the work
+    /// per update; `idle` holds connections and reports the server's memory per connection.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
+    #[command(subcommand)]
+    mode: Option<BenchMode>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchMode {
+    /// Drivers stream locations to subscribers (the default).
+    Load(LoadArgs),
+    /// Hold idle connections; report the server's memory per connection.
+    Idle(IdleArgs),
+}
+
+/// What both bench modes take.
+#[derive(Debug, Args)]
+struct BenchCommon {
+    /// The running stack (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:9001")]
+    url: String,
+    /// Connections opened at once.
+    #[arg(long, default_value_t = 64)]
+    parallel: usize,
+    #[command(flatten)]
+    secret: SecretArg,
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// Orders, each with an assigned driver streaming locations.
+    #[arg(long, default_value_t = 50)]
+    orders: u32,
+    /// Subscribed clients per order.
+    #[arg(long, default_value_t = 4)]
+    subscribers: u32,
+    /// Locations per second per driver (the stack accepts about one a second per order).
+    #[arg(long, default_value_t = 1.0)]
+    rate_hz: f64,
+    /// How long the drivers stream, seconds.
+    #[arg(long, default_value_t = 20)]
+    duration_secs: u64,
+    /// Idle connections held open besides the orders' rooms.
+    #[arg(long, default_value_t = 0)]
+    idle: u32,
+    /// Seconds after the last send before a missing delivery counts as lost.
+    #[arg(long, default_value_t = 5)]
+    grace_secs: u64,
+    #[command(flatten)]
+    common: BenchCommon,
+}
+
+#[derive(Debug, Args)]
+struct IdleArgs {
+    /// Connections to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    connections: u32,
+    /// Seconds to wait after the last connect before reading the server's memory.
+    #[arg(long, default_value_t = 2)]
+    settle_secs: u64,
+    #[command(flatten)]
+    common: BenchCommon,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// How many orders to run at once.
+    #[arg(long, default_value_t = 3)]
+    orders: u32,
+    /// The running stack.
+    #[arg(long, default_value = "http://127.0.0.1:9001")]
+    url: String,
+    /// Driving speed, m/s (8.3 ≈ 30 km/h in town).
+    #[arg(long, default_value_t = 8.3)]
+    speed_mps: f64,
+    /// Milliseconds between two location reports of a driver (the stack accepts one a second).
+    #[arg(long, default_value_t = 2000)]
+    interval_ms: u64,
+    /// Milliseconds between two lifecycle steps of an order.
+    #[arg(long, default_value_t = 500)]
+    step_pause_ms: u64,
+    #[command(flatten)]
+    secret: SecretArg,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Simulate(args) => simulate(args),
+        Command::Bench(args) => bench(args),
+    }
+}
+
+fn simulate(args: SimulateArgs) -> ExitCode {
+    if !(args.speed_mps.is_finite() && args.speed_mps > 0.0) {
+        eprintln!("rnd-loadgen simulate: --speed-mps must be positive");
+        return ExitCode::FAILURE;
+    }
+    let options = rnd_loadgen::simulate::SimulateOptions {
+        speed_mps: args.speed_mps,
+        interval: Duration::from_millis(args.interval_ms),
+        step_pause: Duration::from_millis(args.step_pause_ms),
+        ..rnd_loadgen::simulate::SimulateOptions::new(args.url, args.orders, args.secret.jwt_secret)
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rnd-loadgen simulate: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rnd_loadgen::simulate::run(&options)) {
+        Ok(orders) => {
+            for o in &orders {
+                println!(
+                    "{} {} {} ({} locations)",
+                    o.order_number, o.order_id, o.status, o.locations_accepted
+                );
+            }
+            if orders.iter().all(|o| o.status == "delivered") {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("rnd-loadgen simulate: {}", Chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    raise_open_files_limit("rnd-loadgen bench");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rnd-loadgen bench: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let printed = match args.mode {
+        Some(BenchMode::Idle(a)) => {
+            let options = rnd_loadgen::bench::IdleOptions {
+                parallelism: a.common.parallel,
+                settle: Duration::from_secs(a.settle_secs),
+                ..rnd_loadgen::bench::IdleOptions::new(
+                    a.common.url,
+                    a.connections,
+                    a.common.secret.jwt_secret,
+                )
+            };
+            runtime
+                .block_on(rnd_loadgen::bench::idle(&options))
+                .map(|report| {
+                    eprintln!(
+                        "bench idle: {} connections, server RSS {} → {} MiB, {} bytes per connection",
+                        report.connections,
+                        mib(report.rss_before_bytes),
+                        mib(report.rss_after_bytes),
+                        report.bytes_per_connection.map_or("?".into(), |b| format!("{b:.0}")),
+                    );
+                    serde_json::to_string(&report)
+                })
+        }
+        Some(BenchMode::Load(a)) => run_load(&runtime, a),
+        None => run_load(&runtime, args.load),
+    };
+    runtime.shutdown_background();
+    match printed {
+        Ok(Ok(line)) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("rnd-loadgen bench: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("rnd-loadgen bench: {}", Chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_load(
+    runtime: &tokio::runtime::Runtime,
+    a: LoadArgs,
+) -> Result<serde_json::Result<String>, rnd_loadgen::bench::BenchError> {
+    let options = rnd_loadgen::bench::LoadOptions {
+        orders: a.orders,
+        subscribers: a.subscribers,
+        rate_hz: a.rate_hz,
+        duration: Duration::from_secs(a.duration_secs),
+        idle: a.idle,
+        parallelism: a.common.parallel,
+        grace: Duration::from_secs(a.grace_secs),
+        ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
+    };
+    let report = runtime.block_on(rnd_loadgen::bench::load(&options))?;
+    let c = &report.cost_per_million_updates_usd;
+    eprintln!(
+        "bench load: {} connections at the server; {} of {} updates accepted; {} of {} \
+         deliveries received; latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; \
+         ${:.2} per million updates (floor ${:.2}, {:.2}×)",
+        report.connections.server,
+        report.updates.accepted,
+        report.updates.sent,
+        report.deliveries.received,
+        report.deliveries.expected,
+        report.latency_ms.p50,
+        report.latency_ms.p99,
+        report.latency_ms.max,
+        c.total,
+        c.floor,
+        c.total_over_floor,
+    );
+    Ok(serde_json::to_string(&report))
+}
+
+/// Bytes as MiB, one decimal; `?` when unknown.
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("?".into(), |b| format!("{:.1}", b as f64 / 1_048_576.0))
+}
