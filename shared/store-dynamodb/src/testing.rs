@@ -1,7 +1,8 @@
 //! Clients of the test database and fresh tables for tests (feature `test-support`): every
 //! test suite that runs against a DynamoDB-protocol server (this crate's, the handlers', the
-//! HTTP API's, the local stack's, the load tools') builds its clients and tables here. The server is moto's
-//! (`scripts/moto.sh`, see `docs/moto.md`); any DynamoDB-compatible endpoint works.
+//! HTTP API's, the local stack's, the load tools') builds its clients and tables here. The
+//! server is moto's (`scripts/moto.sh`, see `docs/moto.md`); any DynamoDB-compatible endpoint
+//! works.
 
 use crate::{DynamoStore, TableNames, create_tables};
 
