@@ -80,16 +80,18 @@ sam-build:
 test-browser:
 	scripts/browser-test.sh
 
-# Every Lambda function, as -p flags for cargo.
-FUNCTIONS = -p ws-authorizer -p ws-connect -p ws-disconnect -p ws-subscribe -p ws-unsubscribe \
-	-p ws-driver-location -p ws-resume -p ws-default -p stream-fanout -p http-api
+# Every Lambda function (package = binary name).
+FUNCTIONS = ws-authorizer ws-connect ws-disconnect ws-subscribe ws-unsubscribe \
+	ws-driver-location ws-resume ws-default stream-fanout http-api
 RUNS = 5
 
 bench-micro:
 	cargo bench -p rnd-domain -p rnd-handlers --bench hot_paths
 
+# One build per function, as SAM builds them: each links only the rnd-lambda features its
+# crate enables (one build of all would unify their features into every binary).
 bench-init:
-	cargo build --release $(FUNCTIONS)
+	for f in $(FUNCTIONS); do cargo build --release -p $$f || exit 1; done
 	$(MOTO) run -- cargo run -p lambda-init-bench -- --runs $(RUNS)
 
 bench-load:

@@ -16,18 +16,32 @@
 //! | `FANOUT_CONCURRENCY`, `FANOUT_MAX_ATTEMPTS`, `FANOUT_RETRY_BASE_MS` | fan-out tuning (defaults 32, 3, 50) |
 //! | `INBOX_RETENTION_SECS` | how long a user's inbox keeps an event (default 86400) |
 //! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format and level |
+//!
+//! # Features
+//! Each function crate enables what it uses, so it links nothing else (SAM builds each function
+//! on its own):
+//!
+//! | feature | gives | links | functions |
+//! |---|---|---|---|
+//! | (none) | [`init_tracing`], [`aws_config`], [`ConfigError`] | the runtime, `aws-config` | all |
+//! | `store` | `table_names`, `dynamo_store` | the DynamoDB store and client | all but the authorizer |
+//! | `jwt` | `verifier` | `aws-sdk-ssm` | `ws-authorizer`, `http-api` |
+//! | `authorizer` | `serve_authorizer` | `jwt`, the handlers | `ws-authorizer` |
+//! | `websocket` | `serve_connect`, `serve_disconnect`, `serve_routes` | `store`, the handlers | `ws-connect`, `ws-disconnect`, `ws-unsubscribe`, `ws-driver-location`, `ws-default` |
+//! | `notifier` | `management_endpoint` | the Management API client | (through the two below) |
+//! | `replaying` | `serve_replaying_routes` | `websocket`, `notifier` | `ws-subscribe`, `ws-resume` |
+//! | `fanout` | `serve_fanout` | `store`, `notifier`, the handlers | `stream-fanout` |
 
+#[cfg(any(feature = "store", feature = "notifier", feature = "authorizer"))]
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
-};
+#[cfg(any(feature = "websocket", feature = "fanout"))]
 use chrono::Utc;
+#[cfg(any(feature = "authorizer", feature = "websocket", feature = "fanout"))]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rnd_domain::eta::OfflineEta;
-use rnd_domain::identity::{DEFAULT_LEEWAY_SECS, JwtVerifier, KeySource, VerifierConfig};
-use rnd_handlers::routes::{RouteConfig, Routes};
-use rnd_store_dynamodb::{DynamoStore, TableNames};
+
+#[cfg(feature = "websocket")]
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 
 pub use lambda_runtime;
 
@@ -55,10 +69,12 @@ pub enum ConfigError {
     },
 }
 
+#[cfg(any(feature = "store", feature = "jwt", feature = "notifier"))]
 fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+#[cfg(any(feature = "store", feature = "notifier"))]
 fn required(name: &'static str) -> Result<String, ConfigError> {
     var(name).ok_or(ConfigError::Missing(name))
 }
@@ -68,30 +84,38 @@ pub fn init_tracing() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// The table names from `CONNECTIONS_TABLE` and `ORDERS_TABLE`.
-pub fn table_names() -> Result<TableNames, ConfigError> {
-    Ok(TableNames {
-        connections: required("CONNECTIONS_TABLE")?,
-        orders: required("ORDERS_TABLE")?,
-    })
-}
-
 /// The shared AWS configuration (region, credentials) from the Lambda environment.
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// The table names from `CONNECTIONS_TABLE` and `ORDERS_TABLE`.
+#[cfg(feature = "store")]
+pub fn table_names() -> Result<rnd_store_dynamodb::TableNames, ConfigError> {
+    Ok(rnd_store_dynamodb::TableNames {
+        connections: required("CONNECTIONS_TABLE")?,
+        orders: required("ORDERS_TABLE")?,
+    })
+}
+
 /// The DynamoDB store, its client built once from `config` (honouring `DYNAMODB_ENDPOINT`).
-pub fn dynamo_store(config: &aws_config::SdkConfig) -> Result<Arc<DynamoStore>, ConfigError> {
+#[cfg(feature = "store")]
+pub fn dynamo_store(
+    config: &aws_config::SdkConfig,
+) -> Result<Arc<rnd_store_dynamodb::DynamoStore>, ConfigError> {
     let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
     if let Some(endpoint) = var("DYNAMODB_ENDPOINT") {
         builder = builder.endpoint_url(endpoint);
     }
     let client = aws_sdk_dynamodb::Client::from_conf(builder.build());
-    Ok(Arc::new(DynamoStore::new(client, table_names()?)))
+    Ok(Arc::new(rnd_store_dynamodb::DynamoStore::new(
+        client,
+        table_names()?,
+    )))
 }
 
 /// Reads the SecureString parameter `name`, decrypted.
+#[cfg(feature = "jwt")]
 async fn ssm_secret(config: &aws_config::SdkConfig, name: &str) -> Result<String, ConfigError> {
     let failed = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Ssm {
         name: name.to_owned(),
@@ -112,7 +136,11 @@ async fn ssm_secret(config: &aws_config::SdkConfig, name: &str) -> Result<String
 
 /// The JWT verifier from the environment (see the crate docs); reads the secret from SSM when
 /// `JWT_SECRET_PARAMETER` is set.
-pub async fn verifier(config: &aws_config::SdkConfig) -> Result<JwtVerifier, ConfigError> {
+#[cfg(feature = "jwt")]
+pub async fn verifier(
+    config: &aws_config::SdkConfig,
+) -> Result<rnd_domain::identity::JwtVerifier, ConfigError> {
+    use rnd_domain::identity::{DEFAULT_LEEWAY_SECS, JwtVerifier, KeySource, VerifierConfig};
     let keys = if let Some(name) = var("JWT_SECRET_PARAMETER") {
         KeySource::Hs256Secret(ssm_secret(config, &name).await?.into_bytes())
     } else if let Some(secret) = var("JWT_SECRET") {
@@ -144,7 +172,9 @@ pub async fn verifier(config: &aws_config::SdkConfig) -> Result<JwtVerifier, Con
 }
 
 /// Serves the `$connect` REQUEST authorizer.
+#[cfg(feature = "authorizer")]
 pub async fn serve_authorizer() -> Result<(), Error> {
+    use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
     init_tracing();
     let verifier = Arc::new(verifier(&aws_config().await).await?);
     lambda_runtime::run(service_fn(
@@ -162,9 +192,10 @@ pub async fn serve_authorizer() -> Result<(), Error> {
 }
 
 /// Serves a WebSocket event handler that needs only the store (built once per cold start).
+#[cfg(feature = "websocket")]
 async fn serve_with_store<F, Fut>(handle: F) -> Result<(), Error>
 where
-    F: Fn(Arc<DynamoStore>, ApiGatewayWebsocketProxyRequest) -> Fut,
+    F: Fn(Arc<rnd_store_dynamodb::DynamoStore>, ApiGatewayWebsocketProxyRequest) -> Fut,
     Fut: std::future::Future<Output = aws_lambda_events::apigw::ApiGatewayProxyResponse>,
 {
     init_tracing();
@@ -180,6 +211,7 @@ where
 }
 
 /// Serves `$connect`.
+#[cfg(feature = "websocket")]
 pub async fn serve_connect() -> Result<(), Error> {
     serve_with_store(|store, event| async move {
         rnd_handlers::connection::connect(&*store, &event, Utc::now()).await
@@ -188,6 +220,7 @@ pub async fn serve_connect() -> Result<(), Error> {
 }
 
 /// Serves `$disconnect`.
+#[cfg(feature = "websocket")]
 pub async fn serve_disconnect() -> Result<(), Error> {
     serve_with_store(|store, event| async move {
         rnd_handlers::connection::disconnect(&*store, &event, Utc::now()).await
@@ -198,27 +231,38 @@ pub async fn serve_disconnect() -> Result<(), Error> {
 /// Serves a message route that replays nothing (`unsubscribe:order`, `driver:location`,
 /// `$default`): the routes share one dispatcher, each deployed as its own function so each gets
 /// only the permissions its route needs.
+#[cfg(feature = "websocket")]
 pub async fn serve_routes() -> Result<(), Error> {
-    serve_message_routes(false).await
+    init_tracing();
+    serve_message_routes(&aws_config().await, None).await
 }
 
 /// Serves a message route that replays what a client missed (`resume`, `subscribe:order`):
 /// as [`serve_routes`], with the Management API client the replays are posted through.
+#[cfg(feature = "replaying")]
 pub async fn serve_replaying_routes() -> Result<(), Error> {
-    serve_message_routes(true).await
-}
-
-async fn serve_message_routes(replaying: bool) -> Result<(), Error> {
     init_tracing();
     let config = aws_config().await;
-    let store = dynamo_store(&config)?;
+    let notifier = management_notifier(&config)?;
+    serve_message_routes(&config, Some(notifier)).await
+}
+
+/// Serves the message routes over the store, replaying through `notifier` when given one.
+#[cfg(feature = "websocket")]
+async fn serve_message_routes(
+    config: &aws_config::SdkConfig,
+    notifier: Option<Arc<dyn rnd_domain::ports::Notifier>>,
+) -> Result<(), Error> {
+    use rnd_domain::eta::OfflineEta;
+    use rnd_handlers::routes::{RouteConfig, Routes};
+    let store = dynamo_store(config)?;
     let mut routes = Routes::new(
         store,
         Arc::new(OfflineEta::default()),
         RouteConfig::from_env(),
     );
-    if replaying {
-        routes = routes.replaying_through(management_notifier(&config)?);
+    if let Some(notifier) = notifier {
+        routes = routes.replaying_through(notifier);
     }
     let routes = Arc::new(routes);
     lambda_runtime::run(service_fn(
@@ -232,6 +276,7 @@ async fn serve_message_routes(replaying: bool) -> Result<(), Error> {
 
 /// The API Gateway Management API endpoint the fan-out and the replaying routes post to: `WEBSOCKET_API_ENDPOINT` when
 /// set, else `https://{WEBSOCKET_DOMAIN_NAME}/{WEBSOCKET_STAGE}`. Fails when neither is set.
+#[cfg(feature = "notifier")]
 pub fn management_endpoint() -> Result<String, ConfigError> {
     if let Some(endpoint) = var("WEBSOCKET_API_ENDPOINT") {
         return Ok(endpoint);
@@ -243,6 +288,7 @@ pub fn management_endpoint() -> Result<String, ConfigError> {
 }
 
 /// The Management API notifier at [`management_endpoint`].
+#[cfg(feature = "notifier")]
 fn management_notifier(
     config: &aws_config::SdkConfig,
 ) -> Result<Arc<rnd_notifier_apigw::ApiGatewayNotifier>, ConfigError> {
@@ -258,6 +304,7 @@ fn management_notifier(
 /// Serves the orders table's stream fan-out: the store and the Management API notifier are
 /// built once; each batch's metrics are printed to stdout as one CloudWatch Embedded Metric
 /// Format line, and its partial failures returned as `batchItemFailures`.
+#[cfg(feature = "fanout")]
 pub async fn serve_fanout() -> Result<(), Error> {
     init_tracing();
     let config = aws_config().await;
