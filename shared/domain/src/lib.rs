@@ -18,6 +18,7 @@
 //! - [`profile`]: user profiles (name, phone; a chef's business and pickup point), parsed.
 //! - [`eta`]: arrival estimates behind a trait.
 //! - [`ports`]: traits for stores and the notifier.
+//! - [`push`]: push notifications to devices, and the port that sends them.
 
 pub mod change;
 pub mod error;
@@ -32,6 +33,7 @@ pub mod order;
 pub mod ports;
 pub mod profile;
 pub mod protocol;
+pub mod push;
 pub mod rooms;
 pub mod tracking;
 
