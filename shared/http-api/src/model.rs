@@ -153,6 +153,10 @@ pub struct StatusChangeBody {
     /// The reason, for cancellations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The order's `seq` this status was entered at (the `seq` of its `order:status_update`;
+    /// absent in orders written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl From<&StatusChange> for StatusChangeBody {
@@ -162,6 +166,7 @@ impl From<&StatusChange> for StatusChangeBody {
             timestamp: c.timestamp,
             changed_by: c.changed_by.to_string(),
             reason: c.reason.clone(),
+            seq: c.seq,
         }
     }
 }
