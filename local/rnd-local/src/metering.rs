@@ -29,13 +29,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rnd_domain::OrderRecord;
+use rnd_domain::device::{Device, DeviceId, DeviceRegistration, Registered};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::inbox::{Appended, EventKey, InboxEvent, InboxPage};
 use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
 use rnd_domain::ports::{
-    ClosedConnection, Connection, ConnectionStore, InboxStore, LiveLocationStore, OrderPage,
-    OrderQuery, OrderStore, ProfileStore, Store, StoreError,
+    ClosedConnection, Connection, ConnectionStore, DeviceStore, InboxStore, LiveLocationStore,
+    OrderPage, OrderQuery, OrderStore, ProfileStore, PushLedger, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
@@ -593,6 +594,101 @@ impl InboxStore for MeteredStore {
             Ok(page) => self.record_or_request("read_inbox", read_inbox_units(user, page), minimum),
             Err(_) => self.record("read_inbox", minimum),
         }
+        result
+    }
+}
+
+/// `register_device`: a consistent `GetItem` of the token's item (and of the device, when the
+/// same user registers again), a `TransactWriteItems` of the token and device items (and the
+/// previous holder's device deleted), a consistent `Query` of the user's devices, and two
+/// `DeleteItem`s per device dropped.
+fn register_device_units(registered: &Registered) -> Result<DynamoUnits, StoreError> {
+    let device = items::size(&items::device(&registered.device)?);
+    let token = items::size(&items::device_token(&registered.device));
+    let reads = if registered.created { 1.0 } else { 2.0 };
+    let moved = if registered.created { 1.0 } else { 0.0 };
+    let transaction = 2.0 * (write_units(device) + write_units(token) + moved);
+    let dropped = registered.dropped.len() as f64;
+    let query = read_units(device * (registered.dropped.len() + 1), true);
+    let requests = 3 + u64::from(!registered.created) + 2 * registered.dropped.len() as u64;
+    Ok(units(requests, reads + query, transaction + 2.0 * dropped))
+}
+
+#[async_trait]
+impl DeviceStore for MeteredStore {
+    async fn register_device(
+        &self,
+        registration: &DeviceRegistration,
+        now: DateTime<Utc>,
+    ) -> Result<Registered, StoreError> {
+        let result = self.inner.register_device(registration, now).await;
+        let minimum = units(1, 1.0, 0.0);
+        match &result {
+            Ok(registered) => self.record_or_request(
+                "register_device",
+                register_device_units(registered),
+                minimum,
+            ),
+            Err(_) => self.record("register_device", minimum),
+        }
+        result
+    }
+
+    /// A consistent `Query` of the user's device items.
+    async fn devices_of(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Device>, StoreError> {
+        let result = self.inner.devices_of(user, now).await;
+        let bytes = match &result {
+            Ok(devices) => devices
+                .iter()
+                .map(|d| items::device(d).map(|i| items::size(&i)).unwrap_or(0))
+                .sum(),
+            Err(_) => 0,
+        };
+        self.record("devices_of", units(1, read_units(bytes, true), 0.0));
+        result
+    }
+
+    /// A consistent `GetItem` of the device, then (when it is there) two `DeleteItem`s.
+    async fn remove_device(&self, user: &UserId, device: &DeviceId) -> Result<bool, StoreError> {
+        let result = self.inner.remove_device(user, device).await;
+        let removed = matches!(result, Ok(true));
+        let deletes = if removed { 2.0 } else { 0.0 };
+        self.record(
+            "remove_device",
+            units(1 + if removed { 2 } else { 0 }, 1.0, deletes),
+        );
+        result
+    }
+}
+
+#[async_trait]
+impl PushLedger for MeteredStore {
+    /// A consistent `GetItem`.
+    async fn was_pushed(
+        &self,
+        key: &str,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self.inner.was_pushed(key, user, now).await;
+        self.record("was_pushed", units(1, 1.0, 0.0));
+        result
+    }
+
+    /// A conditional `PutItem` of a small item (refused or not, 1 WRU).
+    async fn record_pushed(
+        &self,
+        key: &str,
+        user: &UserId,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let result = self.inner.record_pushed(key, user, now, retention).await;
+        self.record("record_pushed", units(1, 0.0, 1.0));
         result
     }
 }

@@ -18,9 +18,11 @@
 //! - [`profile`]: user profiles (name, phone; a chef's business and pickup point), parsed.
 //! - [`eta`]: arrival estimates behind a trait.
 //! - [`ports`]: traits for stores and the notifier.
-//! - [`push`]: push notifications to devices, and the port that sends them.
+//! - [`device`]: the devices a user gets push notifications on (FCM registration tokens).
+//! - [`push`]: which change calls for which push notification, and the port that sends them.
 
 pub mod change;
+pub mod device;
 pub mod error;
 pub mod eta;
 pub mod events;

@@ -9,6 +9,7 @@ use std::error::Error as StdError;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::device::{Device, DeviceId, DeviceRegistration, Registered};
 use crate::identity::Role;
 use crate::ids::{ConnectionId, OrderId, UserId};
 use crate::inbox::{Appended, InboxEvent, InboxPage};
@@ -303,18 +304,87 @@ pub trait InboxStore: Send + Sync {
     ) -> Result<InboxPage, StoreError>;
 }
 
-/// Orders and profiles: what the HTTP API uses. Rust cannot name `dyn OrderStore +
-/// ProfileStore`, so this capability names the pair; every [`Store`] is one, and an
-/// `Arc<dyn Store>` upcasts to `Arc<dyn OrdersAndProfiles>`.
-pub trait OrdersAndProfiles: OrderStore + ProfileStore {}
-impl<T: OrderStore + ProfileStore> OrdersAndProfiles for T {}
+/// The devices users get push notifications on (see [`crate::device`] for the rules).
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Registers `registration` at `now`. The same token from the same user refreshes the
+    /// device (`lastSeenAt`, platform, version, locale) and keeps its id (`created` false); a
+    /// token another user registered moves to this user as a new device; past
+    /// [`MAX_DEVICES_PER_USER`](crate::device::MAX_DEVICES_PER_USER) the least recently seen
+    /// devices are dropped. Atomic per token under concurrency.
+    ///
+    /// Fails with [`StoreError::Backend`] when the backend fails (also when contention
+    /// outlasts the retries).
+    async fn register_device(
+        &self,
+        registration: &DeviceRegistration,
+        now: DateTime<Utc>,
+    ) -> Result<Registered, StoreError>;
+
+    /// `user`'s devices remembered at `now`, most recently seen first.
+    async fn devices_of(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Device>, StoreError>;
+
+    /// Removes `user`'s device `device` (and forgets its token). Returns whether there was
+    /// one: another user's device is not removed and answers `false`.
+    async fn remove_device(&self, user: &UserId, device: &DeviceId) -> Result<bool, StoreError>;
+}
+
+/// What the push consumer has sent, so that a retried stream batch pushes nothing twice.
+#[async_trait]
+pub trait PushLedger: Send + Sync {
+    /// Whether the notification `key` was recorded as sent to `user` and is still kept at
+    /// `now`.
+    async fn was_pushed(
+        &self,
+        key: &str,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the notification `key` as sent to `user`, kept until `now + retention`, with a
+    /// conditional write. Returns false when it was recorded already (another delivery of the
+    /// same record got there first).
+    async fn record_pushed(
+        &self,
+        key: &str,
+        user: &UserId,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What the HTTP API uses: orders, profiles and devices. Rust cannot name `dyn OrderStore +
+/// ProfileStore + DeviceStore`, so this capability names them; every [`Store`] is one, and an
+/// `Arc<dyn Store>` upcasts to `Arc<dyn ApiStore>`.
+pub trait ApiStore: OrderStore + ProfileStore + DeviceStore {}
+impl<T: OrderStore + ProfileStore + DeviceStore> ApiStore for T {}
 
 /// Everything a store adapter provides.
 pub trait Store:
-    ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore + OrdersAndProfiles
+    ConnectionStore
+    + OrderStore
+    + LiveLocationStore
+    + ProfileStore
+    + InboxStore
+    + DeviceStore
+    + PushLedger
+    + ApiStore
 {
 }
-impl<T: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore> Store for T {}
+impl<T> Store for T where
+    T: ConnectionStore
+        + OrderStore
+        + LiveLocationStore
+        + ProfileStore
+        + InboxStore
+        + DeviceStore
+        + PushLedger
+{
+}
 
 /// Why a post to a connection failed.
 #[derive(Debug, thiserror::Error)]

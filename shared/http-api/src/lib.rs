@@ -45,7 +45,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router, middleware};
 use chrono::{DateTime, Utc};
 use rnd_domain::identity::JwtVerifier;
-use rnd_domain::ports::OrdersAndProfiles;
+use rnd_domain::ports::ApiStore;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -77,7 +77,7 @@ impl Clock for SystemClock {
 /// verifier and the clock. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    store: Arc<dyn OrdersAndProfiles>,
+    store: Arc<dyn ApiStore>,
     verifier: Arc<JwtVerifier>,
     clock: Arc<dyn Clock>,
 }
@@ -93,7 +93,7 @@ impl fmt::Debug for AppState {
 impl AppState {
     /// State over `store` (any `Arc<dyn Store>` upcasts to it), verifying tokens with
     /// `verifier`, on the system clock.
-    pub fn new(store: Arc<dyn OrdersAndProfiles>, verifier: Arc<JwtVerifier>) -> Self {
+    pub fn new(store: Arc<dyn ApiStore>, verifier: Arc<JwtVerifier>) -> Self {
         Self {
             store,
             verifier,
@@ -106,7 +106,7 @@ impl AppState {
         Self { clock, ..self }
     }
 
-    pub(crate) fn store(&self) -> &dyn OrdersAndProfiles {
+    pub(crate) fn store(&self) -> &dyn ApiStore {
         &*self.store
     }
 

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
 use futures::future::join_all;
+use rnd_domain::device::{DEVICE_TTL_DAYS, MAX_DEVICES_PER_USER, Platform};
 use rnd_domain::geo::{Latitude, Longitude, Speed};
 use rnd_domain::identity::Role;
 use rnd_domain::inbox::InboxEvent;
 use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
 use rnd_domain::ports::{
-    ConnectionStore, InboxStore, LiveLocationStore, OrderFilter, OrderQuery, OrderStore,
-    ProfileStore, StoreError,
+    ConnectionStore, DeviceStore, InboxStore, LiveLocationStore, OrderFilter, OrderQuery,
+    OrderStore, ProfileStore, PushLedger, StoreError,
 };
 use rnd_domain::rooms::Room;
 use rnd_domain::{Actor, OrderRecord, OrderView};
@@ -1180,4 +1181,275 @@ pub async fn inboxes_are_kept_per_user<H: Harness>(h: &H) {
         .await
         .expect("read");
     assert_eq!((other.epoch, other.head, other.events.len()), (0, 0, 0));
+}
+
+/// A registered device is listed for its user, with what was registered, and for no one else.
+pub async fn a_registered_device_is_listed_for_its_user_only<H: Harness>(h: &H) {
+    // GIVEN a chef who registers a phone
+    let store = h.store();
+    let at = now();
+    let registration = registration(&chef(), "chef-phone");
+    let registered = store
+        .register_device(&registration, at)
+        .await
+        .expect("register");
+    // THEN it is new, keeps the id it was given and what was registered
+    assert!(registered.created);
+    assert!(registered.dropped.is_empty());
+    let device = &registered.device;
+    assert_eq!(device.device_id, registration.new_id);
+    assert_eq!(device.token, registration.token);
+    assert_eq!(device.platform, Platform::Android);
+    assert_eq!(device.app_version.as_deref(), Some("1.4.0"));
+    assert_eq!((device.registered_at, device.last_seen_at), (at, at));
+    // AND it is the chef's only device, and nobody else's
+    let listed = store.devices_of(&chef().user_id, at).await.expect("list");
+    assert_eq!(listed, vec![device.clone()]);
+    let others = store.devices_of(&driver().user_id, at).await.expect("list");
+    assert!(others.is_empty());
+}
+
+/// The same user registering the same token again keeps the device id, refreshes
+/// `lastSeenAt` and what it runs, and adds no device.
+pub async fn registering_a_token_again_keeps_the_device_and_refreshes_it<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let first = store
+        .register_device(&registration(&chef(), "again"), at)
+        .await
+        .expect("register");
+    // WHEN the app registers the token again later, from a new version, with a new id offered
+    let later = at + Duration::minutes(5);
+    let mut again = registration(&chef(), "again");
+    again.app_version = Some("1.5.0".into());
+    again.platform = Platform::Ios;
+    let second = store.register_device(&again, later).await.expect("again");
+    // THEN it is the same device, refreshed
+    assert!(!second.created);
+    assert_eq!(second.device.device_id, first.device.device_id);
+    assert_eq!(second.device.registered_at, at);
+    assert_eq!(second.device.last_seen_at, later);
+    assert_eq!(second.device.app_version.as_deref(), Some("1.5.0"));
+    assert_eq!(second.device.platform, Platform::Ios);
+    let listed = store
+        .devices_of(&chef().user_id, later)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+}
+
+/// A token another user registered moves to the new user: the previous owner no longer has it.
+pub async fn a_token_registered_by_another_user_moves_to_them<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    store
+        .register_device(&registration(&customer(), "shared-phone"), at)
+        .await
+        .expect("register");
+    // WHEN another account signs in on the same phone
+    let moved = store
+        .register_device(&registration(&other_customer(), "shared-phone"), at)
+        .await
+        .expect("register");
+    // THEN the device is new for them, and gone for the first user
+    assert!(moved.created);
+    assert_eq!(moved.device.user_id, other_customer().user_id);
+    assert!(
+        store
+            .devices_of(&customer().user_id, at)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .devices_of(&other_customer().user_id, at)
+            .await
+            .expect("list"),
+        vec![moved.device]
+    );
+}
+
+/// Past ten devices, registering one more drops the least recently seen.
+pub async fn an_eleventh_device_drops_the_least_recently_seen<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let mut ids = Vec::new();
+    for i in 0..MAX_DEVICES_PER_USER {
+        let r = registration(&driver(), &format!("phone-{i}"));
+        let when = at + Duration::seconds(i64::try_from(i).expect("small"));
+        ids.push(
+            store
+                .register_device(&r, when)
+                .await
+                .expect("register")
+                .device
+                .device_id,
+        );
+    }
+    // WHEN an eleventh one is registered
+    let when = at + Duration::minutes(1);
+    let eleventh = store
+        .register_device(&registration(&driver(), "phone-new"), when)
+        .await
+        .expect("register");
+    // THEN the first (least recently seen) was dropped, and ten remain
+    assert_eq!(eleventh.dropped, vec![ids[0].clone()]);
+    let listed = store
+        .devices_of(&driver().user_id, when)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), MAX_DEVICES_PER_USER);
+    assert_eq!(
+        listed[0].device_id, eleventh.device.device_id,
+        "most recent first"
+    );
+    assert!(listed.iter().all(|d| d.device_id != ids[0]));
+}
+
+/// A device is removed by its owner only; another user's attempt answers false and leaves it.
+pub async fn only_its_owner_removes_a_device<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let device = store
+        .register_device(&registration(&chef(), "remove-me"), at)
+        .await
+        .expect("register")
+        .device;
+    assert!(
+        !store
+            .remove_device(&driver().user_id, &device.device_id)
+            .await
+            .expect("remove")
+    );
+    assert_eq!(
+        store
+            .devices_of(&chef().user_id, at)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .remove_device(&chef().user_id, &device.device_id)
+            .await
+            .expect("remove")
+    );
+    assert!(
+        store
+            .devices_of(&chef().user_id, at)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    // AND its token is free: registering it again makes a new device
+    let again = store
+        .register_device(&registration(&chef(), "remove-me"), at)
+        .await
+        .expect("register");
+    assert!(again.created);
+}
+
+/// A device is forgotten 270 days after it was last seen (before the store deletes it), and
+/// its token registers anew.
+pub async fn a_device_is_forgotten_270_days_after_it_was_last_seen<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    store
+        .register_device(&registration(&chef(), "stale"), at)
+        .await
+        .expect("register");
+    let before = at + Duration::days(DEVICE_TTL_DAYS) - Duration::minutes(1);
+    assert_eq!(
+        store
+            .devices_of(&chef().user_id, before)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    let after = at + Duration::days(DEVICE_TTL_DAYS) + Duration::minutes(1);
+    assert!(
+        store
+            .devices_of(&chef().user_id, after)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let fresh = store
+        .register_device(&registration(&chef(), "stale"), after)
+        .await
+        .expect("register");
+    assert!(fresh.created);
+}
+
+/// Two users registering one token at once: exactly one of them holds it after.
+pub async fn racing_registrations_of_one_token_leave_one_holder<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let racers = [customer(), other_customer(), chef(), driver()];
+    let results = join_all(racers.iter().map(|actor| {
+        let store = Arc::clone(&store);
+        let r = registration(actor, "contested");
+        async move { store.register_device(&r, at).await }
+    }))
+    .await;
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let mut holders = 0;
+    for actor in &racers {
+        holders += store
+            .devices_of(&actor.user_id, at)
+            .await
+            .expect("list")
+            .len();
+    }
+    assert_eq!(holders, 1, "one token, one device");
+}
+
+/// The push ledger records a notification once per user, forgets it after its retention.
+pub async fn the_push_ledger_records_a_notification_once_per_user<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let key = "order-1#00000000000000000003#order:status_update";
+    let me = customer().user_id;
+    assert!(!store.was_pushed(key, &me, at).await.expect("read"));
+    assert!(
+        store
+            .record_pushed(key, &me, at, Duration::days(2))
+            .await
+            .expect("record")
+    );
+    assert!(store.was_pushed(key, &me, at).await.expect("read"));
+    // a second delivery of the same record finds it recorded
+    assert!(
+        !store
+            .record_pushed(key, &me, at, Duration::days(2))
+            .await
+            .expect("record")
+    );
+    // another user, or another key, is not
+    assert!(
+        !store
+            .was_pushed(key, &chef().user_id, at)
+            .await
+            .expect("read")
+    );
+    assert!(
+        !store
+            .was_pushed("order-1#almost_there", &me, at)
+            .await
+            .expect("read")
+    );
+    // after its retention it is forgotten and may be recorded again
+    let later = at + Duration::days(3);
+    assert!(!store.was_pushed(key, &me, later).await.expect("read"));
+    assert!(
+        store
+            .record_pushed(key, &me, later, Duration::days(2))
+            .await
+            .expect("record")
+    );
 }

@@ -208,3 +208,26 @@ pub fn inbox_event(id: &str) -> rnd_domain::inbox::InboxEvent {
         .message;
     rnd_domain::inbox::InboxEvent::of(message).expect("order:new goes to an inbox")
 }
+
+/// A registration of `token` (an FCM-looking token made from `name`) by `actor`, on Android,
+/// with a fresh device id.
+pub fn registration(actor: &Actor, name: &str) -> rnd_domain::device::DeviceRegistration {
+    rnd_domain::device::DeviceRegistration {
+        new_id: rnd_domain::device::DeviceId::parse(uuid_like()).expect("a device id"),
+        user_id: actor.user_id.clone(),
+        token: rnd_domain::device::DeviceToken::parse(format!("fcm-{name}:APA91b-token"))
+            .expect("a token"),
+        platform: rnd_domain::device::Platform::Android,
+        app_version: Some("1.4.0".into()),
+        locale: Some("en-US".into()),
+    }
+}
+
+/// A fresh id of letters and digits (no uuid crate in the suite: time and a counter).
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!("dev-{nanos:x}-{n:x}")
+}

@@ -4,7 +4,8 @@
 //! fresh, isolated store and how to read back what the store recorded) and expands
 //! [`conformance_suite!`] with an async expression that builds a harness. Every test then runs
 //! against that adapter: transitions and their races, rate-limit races, room membership, TTL
-//! fields, the change log's order, profiles, the per-user inbox.
+//! fields, the change log's order, profiles, the per-user inbox, push devices and the push
+//! ledger.
 //!
 //! # Layout
 //! - [`Harness`]: what an adapter's test provides.
@@ -89,6 +90,14 @@ macro_rules! conformance_suite {
             expired_events_are_not_read_and_can_be_kept_again,
             concurrent_appends_get_distinct_gapless_positions,
             inboxes_are_kept_per_user,
+            a_registered_device_is_listed_for_its_user_only,
+            registering_a_token_again_keeps_the_device_and_refreshes_it,
+            a_token_registered_by_another_user_moves_to_them,
+            an_eleventh_device_drops_the_least_recently_seen,
+            only_its_owner_removes_a_device,
+            a_device_is_forgotten_270_days_after_it_was_last_seen,
+            racing_registrations_of_one_token_leave_one_holder,
+            the_push_ledger_records_a_notification_once_per_user,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

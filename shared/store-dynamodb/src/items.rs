@@ -5,6 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use rnd_domain::OrderRecord;
+use rnd_domain::device::Device;
 use rnd_domain::ids::{ConnectionId, UserId};
 use rnd_domain::inbox::{EventKey, InboxEvent};
 use rnd_domain::ports::{ClosedConnection, Connection, StoreError};
@@ -74,6 +75,16 @@ pub fn inbox_event(
     ttl: i64,
 ) -> Result<Item, StoreError> {
     crate::inbox::event_item(user, event, epoch, position, ttl)
+}
+
+/// The item of a push device (`USER#{userId}` / `DEVICE#{deviceId}`).
+pub fn device(device: &Device) -> Result<Item, StoreError> {
+    crate::devices::device_item(device)
+}
+
+/// The item saying which device holds a token (`DEVTOKEN#{sha256}`).
+pub fn device_token(device: &Device) -> Item {
+    crate::devices::token_item(device)
 }
 
 /// The size of `item` in bytes, as DynamoDB meters it: each attribute's name plus its value;

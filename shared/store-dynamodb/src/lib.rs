@@ -2,8 +2,10 @@
 //! [`ConnectionStore`](rnd_domain::ports::ConnectionStore),
 //! [`OrderStore`](rnd_domain::ports::OrderStore),
 //! [`LiveLocationStore`](rnd_domain::ports::LiveLocationStore),
-//! [`ProfileStore`](rnd_domain::ports::ProfileStore) and
-//! [`InboxStore`](rnd_domain::ports::InboxStore) on the two tables of
+//! [`ProfileStore`](rnd_domain::ports::ProfileStore),
+//! [`InboxStore`](rnd_domain::ports::InboxStore),
+//! [`DeviceStore`](rnd_domain::ports::DeviceStore) and
+//! [`PushLedger`](rnd_domain::ports::PushLedger) on the two tables of
 //! `docs/table-design.md`, with `aws-sdk-dynamodb` and `serde_dynamo`.
 //!
 //! The client is the caller's: build one `aws_sdk_dynamodb::Client` at cold start and hand it
@@ -23,6 +25,8 @@
 //! - `live`: the one conditional `UpdateItem` of a driver location.
 //! - `profiles`: profile rows (`USER#{userId}` / `PROFILE` in the orders table).
 //! - `inbox`: the per-user inbox (`INBOX#{userId}` in the connections table).
+//! - `devices`: push devices (`USER#{userId}` / `DEVICE#`, `DEVTOKEN#`) and the push ledger
+//!   (`PUSHED#`), in the connections table.
 //! - `stream` (feature `stream`): reads the orders table's stream (conformance harness, local
 //!   stack); no Lambda compiles it.
 //!
@@ -34,6 +38,7 @@
 use aws_sdk_dynamodb::Client;
 
 mod connections;
+mod devices;
 mod error;
 mod inbox;
 pub mod items;

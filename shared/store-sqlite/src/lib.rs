@@ -1,5 +1,6 @@
 //! The embedded SQLite store: every RND Realtime port ([`ConnectionStore`], [`OrderStore`],
-//! [`LiveLocationStore`], [`ProfileStore`], [`InboxStore`]) over one SQLite database, plus a durable change log of the orders
+//! [`LiveLocationStore`], [`ProfileStore`], [`InboxStore`], [`DeviceStore`], [`PushLedger`])
+//! over one SQLite database, plus a durable change log of the orders
 //! "table" that the local stack polls to emulate the DynamoDB stream.
 //!
 //! It mirrors the DynamoDB design (`docs/table-design.md`): the same items and the same
@@ -23,6 +24,7 @@
 //! - `location`: [`LiveLocationStore`] (the rate-limited driver location write).
 //! - `profiles`: [`ProfileStore`] (one JSON document per user).
 //! - `inbox`: [`InboxStore`] (the per-user inbox of user-room events).
+//! - `devices`: [`DeviceStore`] and [`PushLedger`] (push notification devices, pushes sent).
 //! - `change_log`: the change log ([`SqliteStore::changes_after`], [`LoggedChange`]) and
 //!   consumer checkpoints ([`SqliteStore::checkpoint`], [`SqliteStore::save_checkpoint`]).
 //! - `testing` (feature `test-support`): raw column readers for the conformance harness.
@@ -32,11 +34,14 @@
 //! [`LiveLocationStore`]: rnd_domain::ports::LiveLocationStore
 //! [`ProfileStore`]: rnd_domain::ports::ProfileStore
 //! [`InboxStore`]: rnd_domain::ports::InboxStore
+//! [`DeviceStore`]: rnd_domain::ports::DeviceStore
+//! [`PushLedger`]: rnd_domain::ports::PushLedger
 //! [`OrderRecord`]: rnd_domain::OrderRecord
 
 mod change_log;
 mod codec;
 mod connections;
+mod devices;
 mod inbox;
 mod location;
 mod orders;

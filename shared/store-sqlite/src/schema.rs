@@ -12,10 +12,10 @@ use rnd_domain::ports::StoreError;
 use crate::codec::DbResultExt;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4];
 
 /// Version 1: every item of the DynamoDB design, the change log and checkpoints.
 const V1: &str = r#"
@@ -142,6 +142,30 @@ CREATE TABLE inbox (
     PRIMARY KEY (user_id, position)
 ) STRICT, WITHOUT ROWID;
 CREATE UNIQUE INDEX inbox_by_key ON inbox (user_id, event_key);
+"#;
+
+/// Version 4: devices for push notifications (the DynamoDB design's `USER#{userId}` /
+/// `DEVICE#` and `DEVTOKEN#` items) and the push ledger (`PUSHED#`).
+const V4: &str = r#"
+CREATE TABLE devices (
+    device_id     TEXT    NOT NULL PRIMARY KEY,
+    user_id       TEXT    NOT NULL,
+    token         TEXT    NOT NULL UNIQUE, -- one user at a time
+    platform      TEXT    NOT NULL CHECK (platform IN ('android', 'ios', 'web')),
+    app_version   TEXT,
+    locale        TEXT,
+    registered_at TEXT    NOT NULL,
+    last_seen_at  TEXT    NOT NULL,
+    ttl           INTEGER NOT NULL  -- last_seen_at + 270 days, epoch seconds
+) STRICT;
+CREATE INDEX devices_by_user ON devices (user_id, last_seen_at);
+
+CREATE TABLE push_ledger (
+    push_key TEXT    NOT NULL, -- {orderId}#{seq}#{event}, or {orderId}#almost_there
+    user_id  TEXT    NOT NULL,
+    ttl      INTEGER NOT NULL,
+    PRIMARY KEY (push_key, user_id)
+) STRICT, WITHOUT ROWID;
 "#;
 
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction.

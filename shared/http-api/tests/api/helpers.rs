@@ -9,10 +9,13 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, NaiveDate, Utc};
 use rnd_domain::OrderView;
+use rnd_domain::device::{Device, DeviceId, DeviceRegistration, Registered};
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierConfig, issue_hs256};
 use rnd_domain::ids::{OrderId, UserId};
 use rnd_domain::live::{LocationOutcome, LocationWrite};
-use rnd_domain::ports::{OrderPage, OrderQuery, OrderStore, ProfileStore, Store, StoreError};
+use rnd_domain::ports::{
+    DeviceStore, OrderPage, OrderQuery, OrderStore, ProfileStore, Store, StoreError,
+};
 use rnd_domain::profile::Profile;
 use rnd_http_api::{AppState, Clock};
 use rnd_store_conformance::fixtures::{chef_profile, customer_profile, driver_profile};
@@ -350,5 +353,26 @@ impl ProfileStore for Meddling {
     }
     async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError> {
         self.inner.put_profile(profile).await
+    }
+}
+
+#[async_trait]
+impl DeviceStore for Meddling {
+    async fn register_device(
+        &self,
+        registration: &DeviceRegistration,
+        now: DateTime<Utc>,
+    ) -> Result<Registered, StoreError> {
+        self.inner.register_device(registration, now).await
+    }
+    async fn devices_of(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Device>, StoreError> {
+        self.inner.devices_of(user, now).await
+    }
+    async fn remove_device(&self, user: &UserId, device: &DeviceId) -> Result<bool, StoreError> {
+        self.inner.remove_device(user, device).await
     }
 }
