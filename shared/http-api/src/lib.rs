@@ -14,6 +14,7 @@
 //! | `POST /orders/{id}/cancel` | customer, chef or admin, as the lifecycle allows | the updated order |
 //! | `GET /orders` | everyone (their own orders; admins all) | a page, newest first |
 //! | `GET`, `PUT /profiles/me` | everyone | their profile |
+//! | `POST`, `GET /devices`, `DELETE /devices/{deviceId}` | everyone | their push devices |
 //! | `GET /openapi.json` | everyone | the OpenAPI document |
 //!
 //! Every request needs `Authorization: Bearer <JWT>`. Errors are RFC 9457
@@ -27,10 +28,12 @@
 //! - `orders`: placing, listing, tracking and transitions (the six body-less ones defined from
 //!   one table).
 //! - `profiles`: `GET`/`PUT /profiles/me`.
+//! - `devices`: `POST`/`GET /devices`, `DELETE /devices/{deviceId}`.
 //! - [`model`]: request and response bodies (their schemas make the OpenAPI document).
 
 mod auth;
 mod body;
+mod devices;
 pub mod model;
 mod orders;
 mod problem;
@@ -73,8 +76,8 @@ impl Clock for SystemClock {
     }
 }
 
-/// What every handler shares: the orders and profiles (all the API uses of a store), the token
-/// verifier and the clock. Cheap to clone.
+/// What every handler shares: the orders, profiles and devices (all the API uses of a store),
+/// the token verifier and the clock. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<dyn ApiStore>,
@@ -124,8 +127,9 @@ impl AppState {
 #[openapi(
     info(
         title = "RND Realtime HTTP API",
-        description = "Order tracking, the order lifecycle and profiles. Every request needs \
-                       `Authorization: Bearer <JWT>`; errors are RFC 9457 problem details.",
+        description = "Order tracking, the order lifecycle, profiles and push devices. Every \
+                       request needs `Authorization: Bearer <JWT>`; errors are RFC 9457 \
+                       problem details.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     // Referenced by every error response (`problem::responses`), which do not register it.
@@ -134,6 +138,7 @@ impl AppState {
     tags(
         (name = "orders", description = "Placing, tracking and moving orders through their lifecycle"),
         (name = "profiles", description = "Your own profile"),
+        (name = "devices", description = "Your devices for push notifications"),
         (name = "meta", description = "This document")
     )
 )]
@@ -191,6 +196,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::assign))
         .routes(routes!(orders::cancel))
         .routes(routes!(profiles::get_profile, profiles::put_profile))
+        .routes(routes!(devices::register_device, devices::list_devices))
+        .routes(routes!(devices::remove_device))
         .routes(routes!(openapi_json))
 }
 

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use rnd_domain::Role;
+use rnd_domain::device::{Device, Platform};
 use rnd_domain::order::{Order, OrderItem, OrderStatus, StatusChange};
 use rnd_domain::ports::OrderPage;
 use rnd_domain::profile::Profile;
@@ -560,4 +561,88 @@ mod tests {
             );
         }
     }
+}
+
+/// What a device runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformName {
+    /// Android (FCM).
+    Android,
+    /// iOS (FCM through APNs).
+    Ios,
+    /// A browser (FCM web push).
+    Web,
+}
+
+impl From<Platform> for PlatformName {
+    fn from(p: Platform) -> Self {
+        match p {
+            Platform::Android => PlatformName::Android,
+            Platform::Ios => PlatformName::Ios,
+            Platform::Web => PlatformName::Web,
+        }
+    }
+}
+
+/// `POST /devices`: a device to push notifications to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceRequest {
+    /// The FCM registration token: at most 4 096 bytes of letters, digits, `-`, `_`, `:`, `.`.
+    #[schema(max_length = 4096, example = "dXa1b2C3d4E5:APA91bH-example")]
+    pub token: String,
+    /// `android`, `ios` or `web`.
+    #[schema(value_type = PlatformName)]
+    pub platform: String,
+    /// The app's version, at most 64 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, example = "1.4.0")]
+    pub app_version: Option<String>,
+    /// The device's locale (e.g. `es-MX`), at most 64 characters; apps localize pushes with
+    /// the `data` payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, example = "en-US")]
+    pub locale: Option<String>,
+}
+
+/// A registered device. Its token is not echoed: it is known to the app that registered it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceBody {
+    /// The device's id (for `DELETE /devices/{deviceId}`).
+    pub device_id: String,
+    /// What it runs.
+    pub platform: PlatformName,
+    /// The app's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// The device's locale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// When this user first registered it.
+    pub registered_at: DateTime<Utc>,
+    /// When it was last registered; it is forgotten 270 days after.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl From<&Device> for DeviceBody {
+    fn from(d: &Device) -> Self {
+        DeviceBody {
+            device_id: d.device_id.to_string(),
+            platform: d.platform.into(),
+            app_version: d.app_version.clone(),
+            locale: d.locale.clone(),
+            registered_at: d.registered_at,
+            last_seen_at: d.last_seen_at,
+        }
+    }
+}
+
+/// `GET /devices`: the caller's devices, most recently seen first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicesBody {
+    /// At most 10.
+    pub devices: Vec<DeviceBody>,
 }

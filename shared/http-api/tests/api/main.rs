@@ -988,7 +988,185 @@ async fn an_unexpected_store_failure_is_a_generic_500(store: Arc<dyn Store>) {
     assert!(!response.body.to_string().contains("10.0.0.7"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Devices
+
+fn device_body(token: &str) -> Value {
+    json!({"token": token, "platform": "android", "appVersion": "1.4.0", "locale": "es-MX"})
+}
+
+async fn a_user_registers_a_device_and_registering_it_again_refreshes_the_same_one(
+    store: Arc<dyn Store>,
+) {
+    // GIVEN a chef's app
+    let app = spawn_app(store);
+    // WHEN it registers its FCM token
+    let first = app
+        .post("/devices", CHEF, Some(device_body("dXa1:APA91b-chef")))
+        .await;
+    // THEN it is created, with an id, a Location and what was registered (not the token)
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let id = first.body["deviceId"]
+        .as_str()
+        .expect("deviceId")
+        .to_owned();
+    assert_eq!(
+        first.headers[header::LOCATION],
+        format!("/devices/{id}").as_str()
+    );
+    assert_eq!(first.body["platform"], "android");
+    assert_eq!(first.body["locale"], "es-MX");
+    assert!(first.body.get("token").is_none(), "the token is not echoed");
+    // WHEN the same token is registered again
+    let again = app
+        .post("/devices", CHEF, Some(device_body("dXa1:APA91b-chef")))
+        .await;
+    // THEN it is the same device, 200
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["deviceId"], id.as_str());
+    // AND the chef's list holds exactly it
+    let list = app.get("/devices", CHEF).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let devices = list.body["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0]["deviceId"], id.as_str());
+}
+
+async fn a_token_registered_by_another_user_moves_to_the_caller(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    app.post("/devices", CUSTOMER, Some(device_body("shared:phone")))
+        .await;
+    // WHEN another account registers the same phone's token
+    let moved = app
+        .post(
+            "/devices",
+            OTHER_CUSTOMER,
+            Some(device_body("shared:phone")),
+        )
+        .await;
+    // THEN it is a new device of theirs, and the first user has none
+    assert_eq!(moved.status, StatusCode::CREATED);
+    let first = app.get("/devices", CUSTOMER).await;
+    assert_eq!(first.body["devices"], json!([]));
+    let second = app.get("/devices", OTHER_CUSTOMER).await;
+    assert_eq!(second.body["devices"].as_array().map(Vec::len), Some(1));
+}
+
+async fn only_its_owner_deletes_a_device(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    let created = app
+        .post("/devices", DRIVER, Some(device_body("driver:token")))
+        .await;
+    let id = created.body["deviceId"].as_str().expect("id").to_owned();
+    // WHEN someone else, then the owner, deletes it
+    let theirs = app
+        .call(
+            Method::DELETE,
+            &format!("/devices/{id}"),
+            OTHER_DRIVER,
+            None,
+        )
+        .await;
+    let unknown = app
+        .call(Method::DELETE, "/devices/not-a-device", DRIVER, None)
+        .await;
+    let mine = app
+        .call(Method::DELETE, &format!("/devices/{id}"), DRIVER, None)
+        .await;
+    // THEN the others get 404 and the owner 204, after which it is gone
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(theirs.problem_code(), "not_found");
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(mine.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/devices", DRIVER).await.body["devices"], json!([]));
+}
+
+async fn device_registrations_are_checked_and_refused_naming_the_field(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    let cases = [
+        (json!({"token": "", "platform": "android"}), "token"),
+        (
+            json!({"token": "has space", "platform": "android"}),
+            "token",
+        ),
+        (
+            json!({"token": "x".repeat(4097), "platform": "android"}),
+            "token",
+        ),
+        (
+            json!({"token": "ok:token", "platform": "windows"}),
+            "platform",
+        ),
+        (
+            json!({"token": "ok:token", "platform": "ios", "appVersion": "v".repeat(65)}),
+            "appVersion",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app.post("/devices", CUSTOMER, Some(body)).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{field}");
+        assert_eq!(response.problem_code(), "validation_failed", "{field}");
+        assert_eq!(response.field(), Some(field));
+    }
+    // AND a token of the longest allowed size is accepted
+    let longest = app
+        .post(
+            "/devices",
+            CUSTOMER,
+            Some(json!({"token": "x".repeat(4096), "platform": "web"})),
+        )
+        .await;
+    assert_eq!(longest.status, StatusCode::CREATED);
+    // AND nothing was stored by the refused ones
+    assert_eq!(
+        app.get("/devices", CUSTOMER).await.body["devices"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+async fn an_eleventh_device_replaces_the_least_recently_seen(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    let mut first = None;
+    for i in 0..11 {
+        let response = app
+            .post("/devices", CHEF, Some(device_body(&format!("phone-{i}"))))
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED);
+        first.get_or_insert(response.body["deviceId"].clone());
+        // (distinct lastSeenAt, so "least recently seen" is well defined)
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let devices = app.get("/devices", CHEF).await.body["devices"].clone();
+    let ids: Vec<&Value> = devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .map(|d| &d["deviceId"])
+        .collect();
+    assert_eq!(ids.len(), 10);
+    assert!(!ids.contains(&first.as_ref().expect("first")));
+}
+
+#[tokio::test]
+async fn devices_need_a_token() {
+    let app = spawn_app(rnd_test_support::sqlite().await);
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("/devices")
+        .body(Body::empty())
+        .expect("request");
+    let response = send(&app.router, request).await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+}
+
 on_both_stores!(
+    a_user_registers_a_device_and_registering_it_again_refreshes_the_same_one,
+    a_token_registered_by_another_user_moves_to_the_caller,
+    only_its_owner_deletes_a_device,
+    device_registrations_are_checked_and_refused_naming_the_field,
+    an_eleventh_device_replaces_the_least_recently_seen,
     a_customer_places_a_pending_numbered_order_with_the_chefs_details,
     only_customers_place_orders,
     a_chef_without_a_location_cannot_receive_orders,
@@ -1091,6 +1269,9 @@ async fn the_openapi_document_is_served_valid_and_lists_every_route() {
         ("POST", "/orders/{id}/cancel"),
         ("GET", "/profiles/me"),
         ("PUT", "/profiles/me"),
+        ("POST", "/devices"),
+        ("GET", "/devices"),
+        ("DELETE", "/devices/{deviceId}"),
         ("GET", "/openapi.json"),
     ]
     .into_iter()
