@@ -82,7 +82,7 @@ test-browser:
 
 # Every Lambda function (package = binary name).
 FUNCTIONS = ws-authorizer ws-connect ws-disconnect ws-subscribe ws-unsubscribe \
-	ws-driver-location ws-resume ws-default stream-fanout http-api
+	ws-driver-location ws-resume ws-default stream-fanout stream-push http-api
 RUNS = 5
 
 bench-micro:

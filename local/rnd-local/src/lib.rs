@@ -303,31 +303,69 @@ fn local_sdk_config() -> aws_config::SdkConfig {
         .build()
 }
 
-/// The store and the stream source for `config`.
-async fn open_store(
-    config: &StoreConfig,
-    starting_position: rnd_store_dynamodb::stream::StartingPosition,
-) -> Result<(Arc<dyn Store>, poller::Source, String), StartError> {
-    let arn =
-        |table: &str| format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}/stream/local");
+/// Where the orders table's changes are read from, for each stream consumer.
+enum StreamOrigin {
+    /// The embedded store's change log.
+    ChangeLog(Arc<SqliteStore>),
+    /// The DynamoDB table's stream, with the consumers' checkpoint table.
+    Dynamo {
+        streams: aws_sdk_dynamodbstreams::Client,
+        stream_arn: String,
+        checkpoints: CheckpointTable,
+    },
+}
+
+impl StreamOrigin {
+    /// The stream's ARN, as records name it.
+    fn stream_arn(&self) -> String {
+        match self {
+            StreamOrigin::ChangeLog(_) => format!(
+                "arn:aws:dynamodb:us-east-1:000000000000:table/{}/stream/local",
+                dynamodb_tables(DYNAMODB_TABLES_PREFIX).orders
+            ),
+            StreamOrigin::Dynamo { stream_arn, .. } => stream_arn.clone(),
+        }
+    }
+
+    /// `consumer`'s source: from its checkpoint, or from `starting_position` on its first
+    /// start.
+    async fn source(
+        &self,
+        consumer: &'static str,
+        starting_position: rnd_store_dynamodb::stream::StartingPosition,
+    ) -> Result<poller::Source, StoreError> {
+        match self {
+            StreamOrigin::ChangeLog(store) => {
+                poller::Source::sqlite(Arc::clone(store), consumer).await
+            }
+            StreamOrigin::Dynamo {
+                streams,
+                stream_arn,
+                checkpoints,
+            } => {
+                poller::Source::dynamo(
+                    streams.clone(),
+                    stream_arn,
+                    checkpoints.clone(),
+                    starting_position,
+                    consumer,
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// The store and its stream for `config`.
+async fn open_store(config: &StoreConfig) -> Result<(Arc<dyn Store>, StreamOrigin), StartError> {
     match config {
         StoreConfig::Memory => {
             let store = Arc::new(SqliteStore::in_memory()?);
-            let source = poller::Source::sqlite(Arc::clone(&store)).await?;
-            Ok((
-                store,
-                source,
-                arn(&dynamodb_tables(DYNAMODB_TABLES_PREFIX).orders),
-            ))
+            Ok((store.clone(), StreamOrigin::ChangeLog(store)))
         }
         StoreConfig::Sqlite { dir } => {
             let store = Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE))?);
-            let source = poller::Source::sqlite(Arc::clone(&store)).await?;
-            Ok((
-                store,
-                source,
-                arn(&dynamodb_tables(DYNAMODB_TABLES_PREFIX).orders),
-            ))
+            Ok((store.clone(), StreamOrigin::ChangeLog(store)))
         }
         StoreConfig::DynamoDb { endpoint, tables } => {
             let sdk = local_sdk_config();
@@ -354,11 +392,15 @@ async fn open_store(
                     .endpoint_url(endpoint)
                     .build(),
             );
-            let source =
-                poller::Source::dynamo(streams, &stream_arn, checkpoints, starting_position)
-                    .await?;
             let store = Arc::new(DynamoStore::new(client, tables.clone()));
-            Ok((store, source, stream_arn))
+            Ok((
+                store,
+                StreamOrigin::Dynamo {
+                    streams,
+                    stream_arn,
+                    checkpoints,
+                },
+            ))
         }
     }
 }
@@ -374,8 +416,10 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         None => Template::embedded()?,
     };
     let verifier = JwtVerifier::new(VerifierConfig::hs256(config.jwt_secret.as_bytes()))?;
-    let (store, source, stream_arn) =
-        open_store(&config.store, template.stream.starting_position).await?;
+    let (store, origin) = open_store(&config.store).await?;
+    let fanout_source = origin
+        .source(STREAM_CONSUMER, template.stream.starting_position)
+        .await?;
     let bind = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -461,20 +505,23 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         }
     });
 
-    let poller = poller::Poller {
-        source,
-        store: metered,
-        notifier,
+    let stream_arn = origin.stream_arn();
+    let fanout = poller::Poller {
+        source: fanout_source,
+        consumer: Arc::new(poller::Fanout {
+            store: Arc::clone(&metered),
+            notifier,
+            config: FanoutConfig {
+                inbox_retention: config.inbox_retention,
+                ..FanoutConfig::default()
+            },
+        }),
         settings: template.stream.clone(),
-        fanout: FanoutConfig {
-            inbox_retention: config.inbox_retention,
-            ..FanoutConfig::default()
-        },
-        stream_arn,
-        metrics,
+        stream_arn: stream_arn.clone(),
+        metrics: Arc::clone(&metrics),
     };
     let (stream_enabled, enabled_rx) = watch::channel(config.stream_enabled);
-    let poller = poller.spawn(enabled_rx, shutdown_rx);
+    let poller = fanout.spawn(enabled_rx, shutdown_rx);
 
     Ok(RunningStack {
         addr,

@@ -1,19 +1,26 @@
-//! The stream poller: emulates the Lambda event source mapping of the fan-out on the orders
-//! table's stream. It reads changes (the SQLite change log, or the DynamoDB table's stream),
-//! builds the DynamoDB stream event exactly as Lambda delivers it, applies the template's
-//! filter criteria, invokes [`rnd_handlers::fanout::fan_out`] with the real API Gateway
-//! notifier pointed at this stack's own `@connections` endpoint, and honours
-//! `batchItemFailures`: the batch is re-delivered from the earliest failed record up to
-//! `MaximumRetryAttempts` times, then skipped (logged as an error).
+//! The stream pollers: each emulates one Lambda event source mapping on the orders table's
+//! stream — the fan-out's and the push consumer's, each with the template's settings and its
+//! own checkpoint. A poller reads changes (the SQLite change log, or the DynamoDB table's
+//! stream), builds the DynamoDB stream event exactly as Lambda delivers it, applies its
+//! mapping's filter criteria, invokes its [`Consumer`] — [`Fanout`]
+//! ([`rnd_handlers::fanout::fan_out`] with the real API Gateway notifier pointed at this
+//! stack's own `@connections` endpoint) or [`Push`] ([`rnd_handlers::push::push_batch`] with
+//! the FCM sender) — and honours `batchItemFailures`: the batch is re-delivered from the
+//! earliest failed record up to `MaximumRetryAttempts` times, then skipped (logged as an
+//! error).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use chrono::{DateTime, Utc};
 use rnd_domain::OrderRecord;
 use rnd_domain::change::OrderChange;
 use rnd_domain::ports::{Notifier, Store, StoreError};
+use rnd_domain::push::PushSender;
 use rnd_handlers::fanout::{FanoutConfig, fan_out};
+use rnd_handlers::push::{PushConfig, push_batch};
 use rnd_store_dynamodb::items::Item;
 use rnd_store_dynamodb::stream::{CheckpointTable, StartingPosition, StreamTail, TailOptions};
 use rnd_store_sqlite::SqliteStore;
@@ -29,6 +36,88 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// checkpoints, or in the DynamoDB checkpoint table
 /// ([`CheckpointTable::name_for`] the orders table).
 pub const STREAM_CONSUMER: &str = "stream-fanout";
+/// The consumer name the push consumer's position is checkpointed under.
+pub const PUSH_CONSUMER: &str = "stream-push";
+
+/// A function an event source mapping invokes with batches of stream records.
+#[async_trait]
+pub(crate) trait Consumer: Send + Sync {
+    /// The function's name (its checkpoint's consumer name, its metrics).
+    fn function(&self) -> &'static str;
+
+    /// Invokes the function with `event` at `now`; its partial batch response.
+    async fn invoke(
+        &self,
+        event: &aws_lambda_events::dynamodb::Event,
+        now: DateTime<Utc>,
+    ) -> DynamoDbEventResponse;
+}
+
+/// The stream fan-out, posting to this stack's `@connections`.
+pub(crate) struct Fanout {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) config: FanoutConfig,
+}
+
+#[async_trait]
+impl Consumer for Fanout {
+    fn function(&self) -> &'static str {
+        crate::metrics::FANOUT_FUNCTION
+    }
+
+    async fn invoke(
+        &self,
+        event: &aws_lambda_events::dynamodb::Event,
+        now: DateTime<Utc>,
+    ) -> DynamoDbEventResponse {
+        let outcome = fan_out(&*self.store, &*self.notifier, &self.config, event, now).await;
+        tracing::debug!(
+            records = outcome.metrics.records,
+            deliveries = outcome.metrics.deliveries,
+            "stream batch fanned out"
+        );
+        outcome.response
+    }
+}
+
+/// The push consumer, sending through FCM (the built-in FCM sink, or the endpoint given).
+pub(crate) struct Push {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) sender: Arc<dyn PushSender>,
+    pub(crate) config: PushConfig,
+}
+
+#[async_trait]
+impl Consumer for Push {
+    fn function(&self) -> &'static str {
+        PUSH_CONSUMER
+    }
+
+    async fn invoke(
+        &self,
+        event: &aws_lambda_events::dynamodb::Event,
+        now: DateTime<Utc>,
+    ) -> DynamoDbEventResponse {
+        let outcome = push_batch(&*self.store, &*self.sender, &self.config, event, now).await;
+        // In AWS these go to the function's on-failure queue; the local stack has none.
+        for failed in &outcome.failed_pushes {
+            tracing::error!(
+                key = %failed.key,
+                user_id = %failed.user_id,
+                device_id = %failed.device_id,
+                reason = failed.reason,
+                "PUSH DROPPED: it kept failing (in AWS it goes to the push failure queue)"
+            );
+        }
+        tracing::debug!(
+            records = outcome.metrics.records,
+            sent = outcome.metrics.sent,
+            "stream batch pushed"
+        );
+        outcome.response
+    }
+}
 
 /// Sequence numbers are made 21 digits long, like DynamoDB's.
 const SEQUENCE_BASE: u128 = 100_000_000_000_000_000_000;
@@ -47,12 +136,14 @@ pub(crate) enum Source {
     /// The SQLite change log, resuming from the saved checkpoint.
     Sqlite {
         store: Arc<SqliteStore>,
+        /// Whose checkpoint.
+        consumer: &'static str,
         position: u64,
         /// The positions of the last batch read, in order.
         pending: Vec<u64>,
     },
-    /// The DynamoDB stream of the orders table, read incrementally from the checkpoints
-    /// of [`STREAM_CONSUMER`] in the checkpoint table (the template's `StartingPosition` on the
+    /// The DynamoDB stream of the orders table, read incrementally from the consumer's
+    /// checkpoints in the checkpoint table (the template's `StartingPosition` on the
     /// consumer's first start): a restart resumes after the last change delivered.
     Dynamo {
         tail: Box<rnd_store_dynamodb::stream::StreamTail>,
@@ -60,28 +151,33 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    /// The SQLite change log from `store`'s saved checkpoint.
-    pub(crate) async fn sqlite(store: Arc<SqliteStore>) -> Result<Self, StoreError> {
-        let position = store.checkpoint(STREAM_CONSUMER).await?;
+    /// The SQLite change log from `consumer`'s checkpoint in `store`.
+    pub(crate) async fn sqlite(
+        store: Arc<SqliteStore>,
+        consumer: &'static str,
+    ) -> Result<Self, StoreError> {
+        let position = store.checkpoint(consumer).await?;
         Ok(Self::Sqlite {
             store,
+            consumer,
             position,
             pending: Vec::new(),
         })
     }
 
-    /// The DynamoDB stream `stream_arn`, from the consumer's checkpoints in `checkpoints`
-    /// (the table must exist), or from `starting_position` on the consumer's first start.
+    /// The DynamoDB stream `stream_arn`, from `consumer`'s checkpoints in `checkpoints` (the
+    /// table must exist), or from `starting_position` on the consumer's first start.
     pub(crate) async fn dynamo(
         streams: aws_sdk_dynamodbstreams::Client,
         stream_arn: &str,
         checkpoints: CheckpointTable,
         starting_position: StartingPosition,
+        consumer: &'static str,
     ) -> Result<Self, StoreError> {
         let tail = StreamTail::start(
             streams,
             stream_arn,
-            TailOptions::durable(starting_position, checkpoints, STREAM_CONSUMER),
+            TailOptions::durable(starting_position, checkpoints, consumer),
         )
         .await?;
         Ok(Self::Dynamo {
@@ -96,6 +192,7 @@ impl Source {
                 store,
                 position,
                 pending,
+                ..
             } => {
                 let changes = store.changes_after(*position, limit).await?;
                 *pending = changes.iter().map(|c| c.position).collect();
@@ -131,12 +228,13 @@ impl Source {
         match self {
             Source::Sqlite {
                 store,
+                consumer,
                 position,
                 pending,
             } => {
                 if let Some(last) = pending.get(count - 1) {
                     *position = *last;
-                    store.save_checkpoint(STREAM_CONSUMER, *last).await?;
+                    store.save_checkpoint(consumer, *last).await?;
                 }
             }
             Source::Dynamo { tail } => tail.commit(count).await?,
@@ -203,12 +301,10 @@ pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, St
 /// The poller's fixed parts.
 pub(crate) struct Poller {
     pub(crate) source: Source,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) consumer: Arc<dyn Consumer>,
     pub(crate) settings: StreamSettings,
-    pub(crate) fanout: FanoutConfig,
     pub(crate) stream_arn: String,
-    /// Counts each fan-out invocation and its time.
+    /// Counts each invocation and its time.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -300,15 +396,10 @@ impl Poller {
         .map_err(StoreError::backend)?;
         let now = Utc::now();
         let started = std::time::Instant::now();
-        let outcome = fan_out(&*self.store, &*self.notifier, &self.fanout, &event, now).await;
+        let response = self.consumer.invoke(&event, now).await;
         self.metrics
-            .invoked(crate::metrics::FANOUT_FUNCTION, started.elapsed());
-        tracing::debug!(
-            records = outcome.metrics.records,
-            deliveries = outcome.metrics.deliveries,
-            "stream batch fanned out"
-        );
-        let failures = &outcome.response.batch_item_failures;
+            .invoked(self.consumer.function(), started.elapsed());
+        let failures = &response.batch_item_failures;
         if failures.is_empty() || !self.settings.report_batch_item_failures {
             *attempts = 0;
             return self.source.commit(changes.len()).await;
@@ -334,7 +425,8 @@ impl Poller {
                 from = %changes[failed_change].sequence_number,
                 to = %changes[changes.len() - 1].sequence_number,
                 attempts = *attempts,
-                "STREAM RECORDS DROPPED: the fan-out kept failing past MaximumRetryAttempts; \
+                function = self.consumer.function(),
+                "STREAM RECORDS DROPPED: the consumer kept failing past MaximumRetryAttempts; \
                  skipping the rest of the batch (in AWS it goes to the on-failure destination)"
             );
             *attempts = 0;
@@ -343,7 +435,8 @@ impl Poller {
         tracing::warn!(
             from = %changes[failed_change].sequence_number,
             attempt = *attempts,
-            "fan-out reported failed records; re-delivering from the earliest"
+            function = self.consumer.function(),
+            "the consumer reported failed records; re-delivering from the earliest"
         );
         self.source.commit(failed_change).await
     }
@@ -440,18 +533,22 @@ mod tests {
             .position;
         let notifier = Arc::new(AlwaysThrottled::default());
         let mut poller = Poller {
-            source: Source::sqlite(Arc::clone(&sqlite)).await.unwrap(),
-            store: Arc::clone(&sqlite) as Arc<dyn Store>,
-            notifier: Arc::clone(&notifier) as Arc<dyn Notifier>,
+            source: Source::sqlite(Arc::clone(&sqlite), STREAM_CONSUMER)
+                .await
+                .unwrap(),
+            consumer: Arc::new(Fanout {
+                store: Arc::clone(&sqlite) as Arc<dyn Store>,
+                notifier: Arc::clone(&notifier) as Arc<dyn Notifier>,
+                config: FanoutConfig {
+                    max_attempts: 1,
+                    base_delay: Duration::from_millis(1),
+                    max_delay: Duration::from_millis(1),
+                    ..FanoutConfig::default()
+                },
+            }),
             settings: StreamSettings {
                 max_retry_attempts: Some(2),
                 ..StreamSettings::default()
-            },
-            fanout: FanoutConfig {
-                max_attempts: 1,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(1),
-                ..FanoutConfig::default()
             },
             stream_arn: "arn:stream".into(),
             metrics: Arc::default(),

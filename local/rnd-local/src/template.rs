@@ -1,5 +1,6 @@
 //! What the local stack reads from `template.yaml`: the WebSocket API's route keys and the
-//! fan-out's DynamoDB event source mapping settings.
+//! DynamoDB event source mapping settings of the stream's two consumers (the fan-out and the
+//! push function).
 
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ pub const EMBEDDED: &str = include_str!("../../../template.yaml");
 
 /// The logical id of the stream fan-out function in the template.
 const FANOUT_FUNCTION: &str = "StreamFanoutFunction";
+/// The logical id of the stream push function in the template.
+const PUSH_FUNCTION: &str = "StreamPushFunction";
 
 /// Why the template cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,8 @@ pub struct Template {
     pub route_keys: Vec<String>,
     /// The fan-out's stream settings.
     pub stream: StreamSettings,
+    /// The push function's stream settings.
+    pub push_stream: StreamSettings,
 }
 
 impl Template {
@@ -91,7 +96,7 @@ impl Template {
         Self::parse(EMBEDDED)
     }
 
-    /// Reads the route keys and the fan-out's stream settings from a SAM template.
+    /// Reads the route keys and the stream consumers' settings from a SAM template.
     ///
     /// Fails when the text is not YAML, declares no route, or a filter pattern is not JSON.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
@@ -99,6 +104,7 @@ impl Template {
         let resources = doc.get("Resources").and_then(Yaml::as_mapping);
         let mut route_keys = Vec::new();
         let mut stream = None;
+        let mut push_stream = None;
         for (name, resource) in resources.into_iter().flatten() {
             let kind = resource.get("Type").and_then(Yaml::as_str);
             let props = resource.get("Properties");
@@ -107,15 +113,17 @@ impl Template {
             {
                 route_keys.push(key.to_owned());
             }
-            if name.as_str() == Some(FANOUT_FUNCTION)
-                && let Some(events) = props
-                    .and_then(|p| p.get("Events"))
-                    .and_then(Yaml::as_mapping)
-            {
-                for event in events.values() {
-                    if event.get("Type").and_then(Yaml::as_str) == Some("DynamoDB") {
-                        stream = Some(stream_settings(event.get("Properties"))?);
-                    }
+            let consumer = match name.as_str() {
+                Some(FANOUT_FUNCTION) => &mut stream,
+                Some(PUSH_FUNCTION) => &mut push_stream,
+                _ => continue,
+            };
+            let events = props
+                .and_then(|p| p.get("Events"))
+                .and_then(Yaml::as_mapping);
+            for event in events.into_iter().flat_map(|e| e.values()) {
+                if event.get("Type").and_then(Yaml::as_str) == Some("DynamoDB") {
+                    *consumer = Some(stream_settings(event.get("Properties"))?);
                 }
             }
         }
@@ -125,6 +133,7 @@ impl Template {
         Ok(Self {
             route_keys,
             stream: stream.unwrap_or_default(),
+            push_stream: push_stream.unwrap_or_default(),
         })
     }
 
@@ -220,6 +229,7 @@ mod tests {
             "subscribe:order",
             "unsubscribe:order",
             "driver:location",
+            "resume",
         ] {
             assert!(template.route_keys.iter().any(|k| k == key), "{key}");
         }
@@ -289,5 +299,33 @@ mod tests {
         assert!(stream.accepts(&record("live")));
         assert!(!stream.accepts(&record("counter")));
         assert!(!stream.accepts(&json!({"dynamodb": {"OldImage": {}}})));
+    }
+
+    #[test]
+    fn the_push_mapping_takes_orders_and_only_live_rows_almost_there() {
+        // GIVEN the push function's event source mapping from the template
+        let push = Template::embedded().unwrap().push_stream;
+        assert!(
+            push.from_template,
+            "StreamPushFunction has a DynamoDB event"
+        );
+        assert!(push.report_batch_item_failures);
+        let live = |eta: u32| {
+            json!({"dynamodb": {"NewImage": {
+                "itemType": {"S": "live"},
+                "eta": {"M": {"etaMinutes": {"N": eta.to_string()}}}
+            }}})
+        };
+        // WHEN records are filtered THEN order rows pass, and live rows exactly when their ETA
+        // is at or under the domain's "almost there" (the filter lists the minutes)
+        assert!(push.accepts(&json!({"dynamodb": {"NewImage": {"itemType": {"S": "order"}}}})));
+        let almost = rnd_domain::push::ALMOST_THERE_MINUTES;
+        for eta in 0..=almost {
+            assert!(push.accepts(&live(eta)), "{eta} min");
+        }
+        assert!(!push.accepts(&live(almost + 1)));
+        assert!(!push.accepts(&live(45)));
+        assert!(!push.accepts(&json!({"dynamodb": {"NewImage": {"itemType": {"S": "live"}}}})));
+        assert!(!push.accepts(&json!({"dynamodb": {"NewImage": {"itemType": {"S": "counter"}}}})));
     }
 }

@@ -11,11 +11,14 @@
 //! - [`context`]: the caller as the authorizer described it, read back from a proxy event.
 //! - [`fanout`]: the orders table's stream fan-out (stream records → WebSocket events posted
 //!   to their rooms, partial batch failures, EMF metrics).
+//! - [`push`]: the stream's second consumer (stream records → push notifications to the
+//!   recipients' devices, pruning, the push ledger, EMF metrics).
 
 pub mod authorizer;
 pub mod connection;
 pub mod context;
 pub mod fanout;
+pub mod push;
 pub mod routes;
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
