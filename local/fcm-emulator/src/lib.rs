@@ -186,6 +186,11 @@ impl FcmEmulator {
         self.shared.lock().token_grants
     }
 
+    /// How many requests the token endpoint has received, granted or refused.
+    pub fn token_requests(&self) -> usize {
+        self.shared.lock().token_requests
+    }
+
     /// Makes every access token issued so far expire now: the next send with one of them is
     /// answered 401 `UNAUTHENTICATED`, as FCM answers a token past its lifetime.
     pub fn expire_access_tokens(&self) {

@@ -71,6 +71,7 @@ pub(crate) async fn grant(
     State(shared): State<Arc<Shared>>,
     form: Result<Form<TokenRequest>, FormRejection>,
 ) -> Response {
+    shared.lock().token_requests += 1;
     let Ok(Form(request)) = form else {
         return oauth_error(
             "invalid_request",

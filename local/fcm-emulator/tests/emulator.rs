@@ -144,6 +144,8 @@ async fn refusal(claims: &Value, key_pem: &str) -> (String, String) {
 
 #[tokio::test]
 async fn an_assertion_signed_with_another_key_is_refused() {
+    // GIVEN the right claims signed with a key the emulator does not trust WHEN posted THEN
+    // Google's refusal of the signature
     let (error, description) = refusal(&claims(), UNTRUSTED_PRIVATE_KEY_PEM).await;
     assert_eq!(error, "invalid_grant");
     assert_eq!(description, "Invalid JWT Signature.");
@@ -151,6 +153,8 @@ async fn an_assertion_signed_with_another_key_is_refused() {
 
 #[tokio::test]
 async fn an_assertion_for_another_audience_is_refused() {
+    // GIVEN an assertion for Google's token URL, not the emulator's WHEN posted THEN refused,
+    // naming the right audience
     let mut claims = claims();
     claims["aud"] = json!("https://oauth2.googleapis.com/token");
     let (error, description) = refusal(&claims, DEV_PRIVATE_KEY_PEM).await;
@@ -178,6 +182,7 @@ async fn an_expired_or_too_long_lived_assertion_is_refused() {
 
 #[tokio::test]
 async fn an_assertion_without_the_fcm_scope_is_refused() {
+    // GIVEN an assertion asking for another scope WHEN posted THEN invalid_scope
     let mut claims = claims();
     claims["scope"] = json!("https://www.googleapis.com/auth/userinfo.email");
     let (error, _) = refusal(&claims, DEV_PRIVATE_KEY_PEM).await;
@@ -186,6 +191,7 @@ async fn an_assertion_without_the_fcm_scope_is_refused() {
 
 #[tokio::test]
 async fn an_unknown_account_is_refused() {
+    // GIVEN an assertion from an account the emulator does not trust WHEN posted THEN refused
     let mut claims = claims();
     claims["iss"] = json!("someone@elsewhere.iam.gserviceaccount.com");
     let (error, description) = refusal(&claims, DEV_PRIVATE_KEY_PEM).await;
@@ -195,6 +201,7 @@ async fn an_unknown_account_is_refused() {
 
 #[tokio::test]
 async fn an_hs256_assertion_is_refused_even_with_the_right_claims() {
+    // GIVEN the right claims signed HS256 WHEN posted THEN refused: only RS256 verifies
     let fcm = FcmEmulator::new(BASE);
     let hs256 = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -209,6 +216,8 @@ async fn an_hs256_assertion_is_refused_even_with_the_right_claims() {
 
 #[tokio::test]
 async fn another_grant_type_or_a_missing_assertion_is_refused() {
+    // GIVEN a client-credentials request, then a jwt-bearer one without assertion WHEN posted
+    // THEN unsupported_grant_type, then invalid_request
     let app = FcmEmulator::new(BASE).router();
     let (status, body) = token_request(&app, "grant_type=client_credentials").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -265,6 +274,8 @@ async fn a_valid_message_is_delivered_named_and_listed() {
 
 #[tokio::test]
 async fn a_send_without_a_valid_access_token_is_unauthenticated() {
+    // GIVEN no bearer token, then one the emulator never issued WHEN sending THEN 401
+    // UNAUTHENTICATED with WWW-Authenticate, and nothing delivered
     let fcm = FcmEmulator::new(BASE);
     let app = fcm.router();
     for bearer in [None, Some("ya29.made-up")] {
@@ -300,6 +311,7 @@ async fn expired_access_tokens_are_refused_and_new_ones_work() {
 
 #[tokio::test]
 async fn a_token_for_one_project_cannot_send_in_another() {
+    // GIVEN a token of the development project WHEN sending in another project THEN 403
     let app = FcmEmulator::new(BASE).router();
     let token = access_token(&app).await;
     let (status, body, _) = send_as(&app, "someone-elses-project", Some(&token), &message()).await;
@@ -321,6 +333,7 @@ async fn answer_to(change: impl FnOnce(&mut Value)) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn a_data_value_that_is_not_a_string_is_an_invalid_argument() {
+    // GIVEN a number as a data value WHEN sent THEN 400 naming the field, as FCM does
     let (status, body) = answer_to(|m| m["message"]["data"]["seq"] = json!(3)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
@@ -332,6 +345,7 @@ async fn a_data_value_that_is_not_a_string_is_an_invalid_argument() {
 
 #[tokio::test]
 async fn a_message_needs_exactly_one_target() {
+    // GIVEN a message without a target, then one with two WHEN sent THEN 400 each
     let (status, body) = answer_to(|m| {
         m["message"].as_object_mut().unwrap().remove("token");
     })
@@ -349,6 +363,8 @@ async fn a_message_needs_exactly_one_target() {
 
 #[tokio::test]
 async fn unknown_fields_and_priorities_are_invalid_arguments() {
+    // GIVEN a misspelt field, an unknown Android priority, an APNs priority of 7 WHEN sent
+    // THEN 400 each
     let (status, _) = answer_to(|m| m["message"]["android"]["colapse_key"] = json!("x")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = answer_to(|m| m["message"]["android"]["priority"] = json!("URGENT")).await;
@@ -462,6 +478,7 @@ async fn a_counted_fault_answers_n_times_with_retry_after_then_delivers() {
 
 #[tokio::test]
 async fn validate_only_checks_without_delivering() {
+    // GIVEN a valid message with validate_only WHEN sent THEN accepted and not delivered
     let fcm = FcmEmulator::new(BASE);
     let mut message = message();
     message["validate_only"] = json!(true);
@@ -497,6 +514,8 @@ async fn nested_under_a_path_the_token_url_includes_it() {
 
 #[test]
 fn another_account_can_be_trusted_and_a_non_key_cannot() {
+    // GIVEN an emulator WHEN told to trust a non-key, then a public key THEN only the key is
+    // taken
     let fcm = FcmEmulator::new(BASE);
     assert!(
         fcm.trust("a@b.iam.gserviceaccount.com", "k1", "p", b"not a key")

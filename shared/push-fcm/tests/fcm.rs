@@ -24,6 +24,16 @@ fn sender(emulator: &RunningEmulator) -> FcmSender {
     FcmSender::new(account, emulator.base_url(), TIMEOUT).expect("a sender")
 }
 
+/// The real sender as the development account under an email `emulator` does not trust: the
+/// token endpoint refuses its grant.
+fn untrusted_sender(emulator: &RunningEmulator) -> FcmSender {
+    let json = emulator
+        .dev_service_account_json()
+        .replace("fcm-sender@", "someone-else@");
+    let account = ServiceAccount::from_json(&json).expect("parses");
+    FcmSender::new(account, emulator.base_url(), TIMEOUT).expect("a sender")
+}
+
 fn message(token: &str) -> PushMessage {
     PushMessage {
         token: token.to_owned(),
@@ -183,6 +193,8 @@ async fn a_second_401_is_unauthorized_after_exactly_one_refresh() {
 
 #[tokio::test]
 async fn one_401_then_success_is_a_delivered_send() {
+    // GIVEN FCM refuses the first access token once WHEN a message is sent THEN it is
+    // delivered with a fresh token, after one 401
     let fcm = emulator().await;
     fcm.fail_next(DEVICE, Fault::Unauthenticated, 1);
     sender(&fcm)
@@ -205,6 +217,7 @@ async fn failure_for(fault: Fault) -> (PushError, Vec<SendAttempt>) {
 
 #[tokio::test]
 async fn unregistered_becomes_unregistered() {
+    // GIVEN an uninstalled app WHEN sending THEN unregistered, after one request
     let (err, attempts) = failure_for(Fault::Unregistered).await;
     assert!(matches!(err, PushError::Unregistered), "{err:?}");
     assert_eq!(attempts, vec![attempt(404)]);
@@ -212,6 +225,7 @@ async fn unregistered_becomes_unregistered() {
 
 #[tokio::test]
 async fn an_invalid_registration_token_becomes_unregistered() {
+    // GIVEN a token FCM calls invalid WHEN sending THEN unregistered (the device is pruned)
     let (err, _) = failure_for(Fault::InvalidToken).await;
     assert!(matches!(err, PushError::Unregistered), "{err:?}");
 }
@@ -242,6 +256,7 @@ async fn quota_exceeded_becomes_throttled_with_the_retry_after_wait() {
 
 #[tokio::test]
 async fn unavailable_503_becomes_unavailable_and_is_not_retried_inside_send() {
+    // GIVEN FCM unavailable for the next two sends, asking for 5 s
     let fcm = emulator().await;
     fcm.fail_next(
         DEVICE,
@@ -250,6 +265,8 @@ async fn unavailable_503_becomes_unavailable_and_is_not_retried_inside_send() {
         },
         2,
     );
+
+    // WHEN a message is sent THEN unavailable with that wait, after exactly one request
     let err = sender(&fcm)
         .send(&message(DEVICE))
         .await
@@ -262,12 +279,15 @@ async fn unavailable_503_becomes_unavailable_and_is_not_retried_inside_send() {
 
 #[tokio::test]
 async fn internal_500_becomes_unavailable() {
+    // GIVEN FCM failing internally WHEN sending THEN unavailable (retryable)
     let (err, _) = failure_for(Fault::Internal).await;
     assert!(matches!(err, PushError::Unavailable { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn sender_id_mismatch_and_third_party_auth_errors_are_rejected_without_a_refresh() {
+    // GIVEN a token of another project, then a project whose APNs credentials are refused
+    // WHEN sending THEN rejected, with no token refresh and no second request
     for fault in [Fault::SenderIdMismatch, Fault::ThirdPartyAuthError] {
         let (err, attempts) = failure_for(fault).await;
         assert!(matches!(err, PushError::Rejected(_)), "{fault:?}: {err:?}");
@@ -293,17 +313,33 @@ async fn an_oversize_message_is_rejected() {
 async fn a_service_account_the_token_endpoint_refuses_is_unauthorized() {
     // GIVEN the development account under an email the emulator does not know
     let fcm = emulator().await;
-    let json = fcm
-        .dev_service_account_json()
-        .replace("fcm-sender@", "someone-else@");
-    let account = ServiceAccount::from_json(&json).expect("parses");
-    let sender = FcmSender::new(account, fcm.base_url(), TIMEOUT).expect("a sender");
+    let sender = untrusted_sender(&fcm);
 
     // WHEN a message is sent THEN the grant is refused: unauthorized, nothing sent to FCM
     let err = sender.send(&message(DEVICE)).await.expect_err("refused");
     assert!(matches!(err, PushError::Unauthorized(_)), "{err:?}");
     assert!(chain(&err).contains("invalid_grant"), "{}", chain(&err));
     assert!(fcm.attempts().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_sends_share_one_refused_token_request() {
+    // GIVEN a sender whose account the token endpoint refuses
+    let fcm = emulator().await;
+    let sender = untrusted_sender(&fcm);
+
+    // WHEN ten sends start at once
+    let messages: Vec<PushMessage> = (0..10).map(|i| message(&format!("device-{i}"))).collect();
+    let results = futures::future::join_all(messages.iter().map(|m| sender.send(m))).await;
+
+    // THEN each is unauthorized, from the one token request they waited on
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(PushError::Unauthorized(_)))),
+        "{results:?}"
+    );
+    assert_eq!(fcm.token_requests(), 1);
 }
 
 #[tokio::test]
@@ -390,18 +426,10 @@ async fn secrets_never_appear_in_debug() {
     let account = ServiceAccount::from_json(&fcm.dev_service_account_json()).unwrap();
     let sender = sender(&fcm);
     sender.send(&message(DEVICE)).await.expect("delivered");
-    let json = fcm
-        .dev_service_account_json()
-        .replace("fcm-sender@", "someone-else@");
-    let refused = FcmSender::new(
-        ServiceAccount::from_json(&json).unwrap(),
-        fcm.base_url(),
-        TIMEOUT,
-    )
-    .unwrap()
-    .send(&message(DEVICE))
-    .await
-    .expect_err("refused");
+    let refused = untrusted_sender(&fcm)
+        .send(&message(DEVICE))
+        .await
+        .expect_err("refused");
 
     // WHEN each is printed with Debug
     let printed = format!("{account:?} {sender:?} {refused:?}");
