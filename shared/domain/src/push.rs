@@ -296,11 +296,15 @@ pub enum PushError {
         #[source]
         source: BoxError,
     },
-    /// The credentials were refused even after a fresh access token (a misconfiguration):
-    /// retrying this message will not help until someone fixes them.
+    /// The credentials were refused (a misconfiguration): the token endpoint refused the
+    /// grant, FCM refused a fresh access token too, or the account may not send in the
+    /// project. Retrying this message will not help until someone fixes them.
     #[error("the push credentials were refused")]
     Unauthorized(#[source] BoxError),
-    /// The message itself was refused (too large, malformed): retrying will not help.
+    /// The message was refused and retrying will not help: it is too large or malformed, or
+    /// it cannot be delivered for a reason that is not the device's (FCM's
+    /// `SENDER_ID_MISMATCH`: a token of another project; `THIRD_PARTY_AUTH_ERROR`: the
+    /// project's APNs credentials), so the device is kept.
     #[error("the push was refused")]
     Rejected(#[source] BoxError),
 }

@@ -1,0 +1,189 @@
+//! The HTTP client both of FCM's endpoints are called with: hyper's pooled client over
+//! rustls (the `ring` provider, the system's root certificates) for `https`, plain TCP for
+//! `http` (the emulator). Every exchange, connecting and reading the answer included, is
+//! bounded by one timeout, and an answer's body by [`MAX_ANSWER_BYTES`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rnd_domain::ports::BoxError;
+
+/// Largest answer body read (FCM's and the token endpoint's are well under 1 KiB).
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// How an exchange failed before an answer was read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransportError {
+    /// The request could not be built (a header value that is not one).
+    #[error("the request could not be built")]
+    Request(#[source] hyper::http::Error),
+    /// Connecting, TLS, or sending failed.
+    #[error("the request could not be sent")]
+    Send(#[source] hyper_util::client::legacy::Error),
+    /// Reading the answer failed, or it was larger than [`MAX_ANSWER_BYTES`].
+    #[error("the answer could not be read")]
+    Body(#[source] BoxError),
+    /// No whole answer within the timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// An answer: its status, its `Retry-After` and its body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: Bytes,
+}
+
+/// A pooled HTTP/1.1 client; cheap to clone (clones share the pool).
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A client whose exchanges each take at most `timeout`.
+    ///
+    /// Fails when the system's root certificates cannot be loaded (none found).
+    pub(crate) fn new(timeout: Duration) -> std::io::Result<Self> {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(timeout));
+        // The provider is named, not taken from the process default: the AWS SDK in the same
+        // binary enables rustls' aws-lc provider too, and with two compiled in rustls picks
+        // none by itself.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Self { client, timeout })
+    }
+
+    /// POSTs `body` as `content_type` to `uri`, with `authorization` when given, and reads
+    /// the whole answer, whatever its status.
+    ///
+    /// Fails with a [`TransportError`] when no whole answer arrives within the timeout.
+    pub(crate) async fn post(
+        &self,
+        uri: &Uri,
+        content_type: &'static str,
+        authorization: Option<&HeaderValue>,
+        body: Bytes,
+    ) -> Result<Answer, TransportError> {
+        let mut request = Request::post(uri.clone())
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(TransportError::Request)?;
+        tokio::time::timeout(self.timeout, self.exchange(request))
+            .await
+            .map_err(|_| TransportError::Timeout(self.timeout))?
+    }
+
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Answer, TransportError> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(TransportError::Send)?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(TransportError::Body)?
+            .to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            retry_after: retry_after(&parts.headers, Utc::now()),
+            body,
+        })
+    }
+}
+
+/// The wait a `Retry-After` header asks for at `now`: delay-seconds, or an HTTP date (a date
+/// already past asks for no wait). `None` without the header or when it does not parse.
+pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    // IMF-fixdate (`Wed, 21 Oct 2026 07:28:00 GMT`) is RFC 2822 syntax.
+    let date = DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (date.with_timezone(&Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_retry_after(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_that_many_seconds() {
+        assert_eq!(
+            retry_after(&with_retry_after("120"), now()),
+            Some(Duration::from_secs(120))
+        );
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_the_time_until_then() {
+        // GIVEN a date 90 s after now WHEN read THEN the wait is 90 s
+        assert_eq!(
+            retry_after(&with_retry_after("Wed, 21 Oct 2026 07:29:30 GMT"), now()),
+            Some(Duration::from_secs(90))
+        );
+        // AND a date already past asks for no wait
+        assert_eq!(
+            retry_after(&with_retry_after("Wed, 21 Oct 2026 07:00:00 GMT"), now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_retry_after_is_none() {
+        assert_eq!(retry_after(&HeaderMap::new(), now()), None);
+        assert_eq!(retry_after(&with_retry_after("soon"), now()), None);
+    }
+}
