@@ -22,7 +22,9 @@
 //! - `ws`: the WebSocket API (authorizer, `$connect`, routes, `$disconnect`, timeouts).
 //! - `demo`: the demo page at `/` and its dev-only `POST /dev/token` (local stack only).
 //! - `management`: the Management API (`POST`/`GET`/`DELETE @connections`).
-//! - `poller`: the stream poller and fan-out ([`STREAM_CONSUMER`]).
+//! - `poller`: the stream pollers, one per consumer: the fan-out ([`STREAM_CONSUMER`]) and the
+//!   push consumer ([`PUSH_CONSUMER`]), which sends to the built-in FCM sink (the FCM emulator
+//!   at `/fcm`) unless [`Config::fcm`] says otherwise.
 //! - `events`: the API Gateway event JSON the handlers receive.
 //! - [`metrics`]: what AWS would bill, counted on the stack's own paths, at `GET /dev/metrics`
 //!   (local stack only); `metering`: the store adapter that counts DynamoDB request units.
@@ -59,7 +61,9 @@ use rnd_domain::identity::{
 };
 use rnd_domain::ids::UserId;
 use rnd_domain::ports::{Notifier, Store, StoreError};
+use rnd_domain::push::PushSender;
 use rnd_handlers::fanout::FanoutConfig;
+use rnd_handlers::push::PushConfig;
 use rnd_handlers::routes::{RouteConfig, Routes};
 use rnd_store_dynamodb::stream::CheckpointTable;
 use rnd_store_dynamodb::{DynamoStore, TableNames};
@@ -67,7 +71,7 @@ use rnd_store_sqlite::SqliteStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use poller::STREAM_CONSUMER;
+pub use poller::{PUSH_CONSUMER, STREAM_CONSUMER};
 use template::{Template, TemplateError};
 
 /// The SQLite file inside the `--data` directory.
@@ -133,6 +137,37 @@ pub struct Config {
     pub stream_enabled: bool,
     /// How long a user's inbox keeps an event (24 h; the template's `InboxRetentionSeconds`).
     pub inbox_retention: Duration,
+    /// Where push notifications go.
+    pub fcm: FcmConfig,
+}
+
+/// Where the push consumer sends.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FcmConfig {
+    /// The built-in FCM sink: the FCM emulator at `/fcm` on this stack's port, with its
+    /// development service account; `GET /fcm/messages?token=…` shows what a phone would.
+    Builtin,
+    /// Any server that speaks FCM HTTP v1 at `endpoint`, as the Google service account whose
+    /// JSON key file is `credentials` (its `token_uri` is the OAuth token endpoint).
+    Endpoint {
+        /// e.g. `https://fcm.googleapis.com`.
+        endpoint: String,
+        /// The service-account JSON.
+        credentials: String,
+    },
+}
+
+// The credentials are a private key: never print them.
+impl std::fmt::Debug for FcmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FcmConfig::Builtin => f.write_str("Builtin"),
+            FcmConfig::Endpoint { endpoint, .. } => f
+                .debug_struct("Endpoint")
+                .field("endpoint", endpoint)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Config {
@@ -150,6 +185,7 @@ impl Config {
             inbox_retention: Duration::from_secs(
                 rnd_domain::inbox::DEFAULT_RETENTION_SECS.unsigned_abs(),
             ),
+            fcm: FcmConfig::Builtin,
         }
     }
 }
@@ -175,6 +211,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The FCM credentials or endpoint are unusable.
+    #[error("the FCM configuration is unusable")]
+    Fcm(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The DynamoDB orders table has no stream.
     #[error("the orders table {0} has no stream")]
     NoStream(String),
@@ -210,6 +249,7 @@ pub struct RunningStack {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     poller: JoinHandle<()>,
+    push_poller: JoinHandle<()>,
     stream_enabled: watch::Sender<bool>,
     state: Arc<AppState>,
 }
@@ -281,7 +321,8 @@ impl RunningStack {
         }
         tracing::debug!("connections closed");
         let _ = self.poller.await;
-        tracing::debug!("stream poller stopped");
+        let _ = self.push_poller.await;
+        tracing::debug!("stream pollers stopped");
         let _ = self.server.await;
         tracing::debug!("server stopped");
     }
@@ -420,6 +461,9 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
     let fanout_source = origin
         .source(STREAM_CONSUMER, template.stream.starting_position)
         .await?;
+    let push_source = origin
+        .source(PUSH_CONSUMER, template.push_stream.starting_position)
+        .await?;
     let bind = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -445,6 +489,29 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
             &format!("http://{loopback}/{}", events::STAGE),
             rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
         ));
+    // Push notifications go to the built-in FCM sink (the emulator, at /fcm) unless told
+    // otherwise, always through the real FCM v1 adapter.
+    let fcm_emulator = rnd_fcm_emulator::FcmEmulator::new(&format!("http://{loopback}/fcm"));
+    let (fcm_endpoint, fcm_credentials) = match &config.fcm {
+        FcmConfig::Builtin => (
+            fcm_emulator.base_url().to_owned(),
+            fcm_emulator.dev_service_account_json(),
+        ),
+        FcmConfig::Endpoint {
+            endpoint,
+            credentials,
+        } => (endpoint.clone(), credentials.clone()),
+    };
+    let account = rnd_push_fcm::ServiceAccount::from_json(&fcm_credentials)
+        .map_err(|e| StartError::Fcm(Box::new(e)))?;
+    let sender: Arc<dyn PushSender> = Arc::new(
+        rnd_push_fcm::FcmSender::new(
+            account,
+            &fcm_endpoint,
+            rnd_push_fcm::DEFAULT_REQUEST_TIMEOUT,
+        )
+        .map_err(|e| StartError::Fcm(Box::new(e)))?,
+    );
     // The handlers (WebSocket routes, HTTP API, fan-out) use the store through the meter.
     let metrics = Arc::new(metrics::Metrics::default());
     let metered: Arc<dyn Store> = Arc::new(metering::MeteredStore::new(
@@ -484,6 +551,9 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .with_state(Arc::clone(&state))
         // The demo page and its dev-only `POST /dev/token` (local stack only).
         .merge(demo::router(&config.jwt_secret))
+        // The built-in FCM sink: Google's token endpoint and FCM v1 `messages:send`, and what
+        // a phone would show at `GET /fcm/messages?token=…` (local stack only).
+        .nest("/fcm", fcm_emulator.router())
         // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
         .merge(rnd_http_api::router(rnd_http_api::AppState::new(
             Arc::<dyn Store>::clone(&metered),
@@ -520,8 +590,20 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         stream_arn: stream_arn.clone(),
         metrics: Arc::clone(&metrics),
     };
+    let push = poller::Poller {
+        source: push_source,
+        consumer: Arc::new(poller::Push {
+            store: Arc::clone(&metered),
+            sender,
+            config: PushConfig::default(),
+        }),
+        settings: template.push_stream.clone(),
+        stream_arn,
+        metrics: Arc::clone(&metrics),
+    };
     let (stream_enabled, enabled_rx) = watch::channel(config.stream_enabled);
-    let poller = fanout.spawn(enabled_rx, shutdown_rx);
+    let poller = fanout.spawn(enabled_rx.clone(), shutdown_rx.clone());
+    let push_poller = push.spawn(enabled_rx, shutdown_rx);
 
     Ok(RunningStack {
         addr,
@@ -529,6 +611,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         shutdown,
         server,
         poller,
+        push_poller,
         stream_enabled,
         state,
     })

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rnd_domain::error::Chain;
 use rnd_local::cli::{SecretArg, raise_open_files_limit};
-use rnd_local::{Config, DYNAMODB_TABLES_PREFIX, StoreConfig, dynamodb_tables};
+use rnd_local::{Config, DYNAMODB_TABLES_PREFIX, FcmConfig, StoreConfig, dynamodb_tables};
 
 /// RND Realtime's local stack: API Gateway WebSocket + Management API, stream fan-out.
 #[derive(Debug, Parser)]
@@ -64,6 +64,14 @@ struct ServeArgs {
     /// `InboxRetentionSeconds`).
     #[arg(long, default_value_t = 86_400)]
     inbox_retention_secs: u64,
+    /// Send push notifications to this FCM HTTP v1 endpoint (e.g. https://fcm.googleapis.com)
+    /// instead of the built-in FCM sink at /fcm; needs --fcm-credentials.
+    #[arg(long, requires = "fcm_credentials")]
+    fcm_endpoint: Option<String>,
+    /// The Google service-account JSON key file to send as (its token_uri is the OAuth token
+    /// endpoint); needs --fcm-endpoint.
+    #[arg(long, requires = "fcm_endpoint")]
+    fcm_credentials: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +148,23 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
         StoreConfig::DynamoDb { endpoint, .. } => format!("DynamoDB at {endpoint}"),
     };
+    let fcm = match (&args.fcm_endpoint, &args.fcm_credentials) {
+        (Some(endpoint), Some(file)) => match std::fs::read_to_string(file) {
+            Ok(credentials) => FcmConfig::Endpoint {
+                endpoint: endpoint.clone(),
+                credentials,
+            },
+            Err(e) => {
+                eprintln!("rnd-local: cannot read {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => FcmConfig::Builtin,
+    };
+    let fcm_text = match &fcm {
+        FcmConfig::Builtin => "built-in FCM sink".to_owned(),
+        FcmConfig::Endpoint { endpoint, .. } => format!("FCM at {endpoint}"),
+    };
     let config = Config {
         host: args.host,
         port: args.port,
@@ -150,6 +175,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         template: None,
         stream_enabled: true,
         inbox_retention: Duration::from_secs(args.inbox_retention_secs),
+        fcm,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -178,6 +204,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         );
         println!(
             "demo page       {}/  (its POST /dev/token exists only in this local stack)",
+            stack.http_url()
+        );
+        println!(
+            "push            {fcm_text}; what a phone would show: {}/fcm/messages?token=…",
             stack.http_url()
         );
         println!(

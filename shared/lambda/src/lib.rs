@@ -15,6 +15,11 @@
 //! | `WEBSOCKET_API_ENDPOINT` | a full Management API endpoint URL (local stack); wins when set |
 //! | `FANOUT_CONCURRENCY`, `FANOUT_MAX_ATTEMPTS`, `FANOUT_RETRY_BASE_MS` | fan-out tuning (defaults 32, 3, 50) |
 //! | `INBOX_RETENTION_SECS` | how long a user's inbox keeps an event (default 86400) |
+//! | `FCM_CREDENTIALS_PARAMETER` | name of an SSM SecureString holding the Firebase service-account JSON (the push function), or |
+//! | `FCM_CREDENTIALS` | the service-account JSON itself (local runs) |
+//! | `FCM_ENDPOINT` | FCM's endpoint (default `https://fcm.googleapis.com`; an emulator's in tests) |
+//! | `PUSH_FAILURE_QUEUE_URL` | the SQS queue pushes that still fail after their retries go to |
+//! | `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS` | push tuning (defaults 16, 3) |
 //! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format and level |
 //!
 //! # Features
@@ -31,13 +36,19 @@
 //! | `notifier` | `management_endpoint` | the Management API client | (through the two below) |
 //! | `replaying` | `serve_replaying_routes` | `websocket`, `notifier` | `ws-subscribe`, `ws-resume` |
 //! | `fanout` | `serve_fanout` | `store`, `notifier`, the handlers | `stream-fanout` |
+//! | `push` | `serve_push` | `store`, the SSM client, the FCM adapter, the SQS client | `stream-push` |
 
 #[cfg(any(feature = "store", feature = "notifier", feature = "authorizer"))]
 use std::sync::Arc;
 
-#[cfg(any(feature = "websocket", feature = "fanout"))]
+#[cfg(any(feature = "websocket", feature = "fanout", feature = "push"))]
 use chrono::Utc;
-#[cfg(any(feature = "authorizer", feature = "websocket", feature = "fanout"))]
+#[cfg(any(
+    feature = "authorizer",
+    feature = "websocket",
+    feature = "fanout",
+    feature = "push"
+))]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[cfg(feature = "websocket")]
@@ -58,8 +69,8 @@ pub enum ConfigError {
     /// The JWT verification keys are unusable.
     #[error("JWT verification is misconfigured")]
     Jwt(#[from] rnd_domain::identity::ConfigError),
-    /// The JWT secret could not be read from SSM.
-    #[error("could not read the JWT secret from SSM parameter {name}")]
+    /// A secret could not be read from SSM.
+    #[error("could not read the secret in SSM parameter {name}")]
     Ssm {
         /// The parameter's name.
         name: String,
@@ -69,12 +80,17 @@ pub enum ConfigError {
     },
 }
 
-#[cfg(any(feature = "store", feature = "jwt", feature = "notifier"))]
+#[cfg(any(
+    feature = "store",
+    feature = "jwt",
+    feature = "notifier",
+    feature = "push"
+))]
 fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-#[cfg(any(feature = "store", feature = "notifier"))]
+#[cfg(any(feature = "store", feature = "notifier", feature = "push"))]
 fn required(name: &'static str) -> Result<String, ConfigError> {
     var(name).ok_or(ConfigError::Missing(name))
 }
@@ -115,7 +131,7 @@ pub fn dynamo_store(
 }
 
 /// Reads the SecureString parameter `name`, decrypted.
-#[cfg(feature = "jwt")]
+#[cfg(any(feature = "jwt", feature = "push"))]
 async fn ssm_secret(config: &aws_config::SdkConfig, name: &str) -> Result<String, ConfigError> {
     let failed = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Ssm {
         name: name.to_owned(),
@@ -324,6 +340,76 @@ pub async fn serve_fanout() -> Result<(), Error> {
                     now,
                 )
                 .await;
+                println!("{}", outcome.metrics.to_emf(now));
+                Ok::<_, Error>(outcome.response)
+            }
+        },
+    ))
+    .await
+}
+
+/// The FCM sender: the service account from `FCM_CREDENTIALS_PARAMETER` (SSM) or
+/// `FCM_CREDENTIALS`, to `FCM_ENDPOINT` (default FCM's).
+#[cfg(feature = "push")]
+async fn fcm_sender(config: &aws_config::SdkConfig) -> Result<rnd_push_fcm::FcmSender, Error> {
+    let json = match var("FCM_CREDENTIALS_PARAMETER") {
+        Some(name) => ssm_secret(config, &name).await?,
+        None => required("FCM_CREDENTIALS")?,
+    };
+    let account = rnd_push_fcm::ServiceAccount::from_json(&json)?;
+    let endpoint = var("FCM_ENDPOINT").unwrap_or_else(|| rnd_push_fcm::DEFAULT_ENDPOINT.into());
+    Ok(rnd_push_fcm::FcmSender::new(
+        account,
+        &endpoint,
+        rnd_push_fcm::DEFAULT_REQUEST_TIMEOUT,
+    )?)
+}
+
+/// Serves the orders table's push consumer: the store, the FCM sender (its service account
+/// read from SSM) and the SQS client are built once; each batch's metrics are printed as one
+/// EMF line, pushes that still failed after their retries are put on the failure queue, and
+/// records that could not be attempted are returned as `batchItemFailures`.
+#[cfg(feature = "push")]
+pub async fn serve_push() -> Result<(), Error> {
+    use rnd_handlers::push::{PushConfig, push_batch};
+    init_tracing();
+    let config = aws_config().await;
+    let store = dynamo_store(&config)?;
+    let sender = Arc::new(fcm_sender(&config).await?);
+    let queue = var("PUSH_FAILURE_QUEUE_URL");
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let settings = PushConfig::from_env();
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
+            let (store, sender, sqs, queue) = (
+                Arc::clone(&store),
+                Arc::clone(&sender),
+                sqs.clone(),
+                queue.clone(),
+            );
+            async move {
+                let now = Utc::now();
+                let fetches = sender.token_fetches();
+                let mut outcome =
+                    push_batch(&*store, &*sender, &settings, &event.payload, now).await;
+                outcome.metrics.token_refreshes = sender.token_fetches() - fetches;
+                for failed in &outcome.failed_pushes {
+                    let Some(queue) = &queue else { break };
+                    let body = serde_json::to_string(failed)?;
+                    if let Err(e) = sqs
+                        .send_message()
+                        .queue_url(queue)
+                        .message_body(body)
+                        .send()
+                        .await
+                    {
+                        tracing::error!(
+                            key = %failed.key,
+                            error = &e as &dyn std::error::Error,
+                            "could not put a failed push on the failure queue"
+                        );
+                    }
+                }
                 println!("{}", outcome.metrics.to_emf(now));
                 Ok::<_, Error>(outcome.response)
             }

@@ -118,6 +118,12 @@ impl FcmSender {
         self.inner.tokens.account()
     }
 
+    /// How many access-token requests it has completed so far (the push function's
+    /// `TokenRefreshes` metric is the difference over a batch).
+    pub fn token_fetches(&self) -> u64 {
+        self.inner.tokens.fetches()
+    }
+
     /// One `messages:send` of `body` with `token`.
     async fn post(&self, token: &AccessToken, body: Bytes) -> Result<Outcome, PushError> {
         let answer = self

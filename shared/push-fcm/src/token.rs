@@ -193,6 +193,11 @@ impl TokenSource {
         &self.account
     }
 
+    /// How many fetches have completed (access tokens obtained or refused), for metrics.
+    pub(crate) fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Acquire)
+    }
+
     /// A token to send with: the cached one until its refresh time, else a fetched one.
     ///
     /// Fails when the fetch fails and no unexpired token is cached; callers that waited on

@@ -11,6 +11,7 @@
 mod continuity;
 mod demo;
 mod helpers;
+mod push;
 
 use std::time::Duration;
 
