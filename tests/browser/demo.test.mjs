@@ -266,3 +266,44 @@ test('the demo page resumes after a reload: what happened while it was away is r
   assert.deepEqual(pageErrors, []);
   await page.close();
 });
+
+test("the chef's phone shows a push for a new order while the app is in the background, and coming back replays it", { timeout: 120_000 }, async () => {
+  // GIVEN a chef signed in on the page (which registers this browser as the chef's phone)
+  await chefWithKitchen();
+  const customer = await devToken('customer-3', 'customer', 'Sam Customer');
+  await http('PUT', '/profiles/me', customer, { name: 'Sam Customer' });
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base + '/');
+  const who = page.getByRole('region', { name: 'Who are you?' });
+  await who.getByLabel('Role').selectOption('chef');
+  await who.getByLabel('User id').fill('chef-1');
+  await who.getByLabel('Name').fill('Carla Chef');
+  await who.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
+  await page.locator('#log li', { hasText: 'phone registered for chef-1' }).waitFor({ timeout: WAIT });
+  await page.locator('#log li', { hasText: 'resumed' }).first().waitFor({ timeout: WAIT });
+
+  // WHEN the app goes to the background (its socket closed) and a customer orders from the chef
+  await page.getByRole('button', { name: 'App to background (close socket)' }).click();
+  await page.locator('#conn[data-state="offline"]').waitFor({ timeout: WAIT });
+  await http('POST', '/orders', customer, {
+    chefId: 'chef-1', deliveryAddress: '2 Congress Ave, Austin, TX', deliveryLatitude: 30.2750,
+    deliveryLongitude: -97.7400, items: [{ name: 'Tamales', quantity: 2 }],
+  });
+
+  // THEN the phone panel shows the push for the new order, with no socket open
+  const push = page.locator('#notifications li[data-event="order:new"]');
+  await push.first().waitFor({ timeout: WAIT });
+  assert.match(await push.first().textContent(), /New order RND-\d{8}-\d{4}.*2 items for Sam Customer/);
+  await page.screenshot({ path: join(ARTIFACTS, 'phone-push.png'), fullPage: true });
+
+  // AND back in the app, the socket resumes and replays the order:new it missed
+  await page.getByRole('button', { name: 'Back to app' }).click();
+  const resumed = page.locator('#resume[data-continuity="ok"]');
+  await resumed.waitFor({ timeout: WAIT });
+  assert.equal(await resumed.getAttribute('data-replayed'), '1');
+  assert.deepEqual(pageErrors, []);
+  await page.close();
+});

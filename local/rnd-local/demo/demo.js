@@ -34,6 +34,8 @@
     baseline: 0, seen: {}, // seq of the snapshot, and the last seq seen per event type
     etaAt: null,
     cursor: null, // the last inbox cursor seen (resume from it)
+    background: false, // the app is in the background: no socket, pushes only
+    shown: 0, pollTimer: null, // notifications shown, and the phone's polling
   };
 
   // --- what survives a reload ------------------------------------------------------------
@@ -99,13 +101,83 @@
     const previous = saved();
     const same = previous && previous.sub === sub && previous.role === role;
     Object.assign(state, { token, role, sub, name, cursor: same ? previous.cursor : null });
-    if (!same) Object.assign(state, { orderId: null, tracking: null, history: [], baseline: 0, seen: {} });
+    if (!same) {
+      Object.assign(state, { orderId: null, tracking: null, history: [], baseline: 0, seen: {} });
+      $('tracking').hidden = true;
+      $('order-id').value = '';
+    }
     save();
     signedIn();
     await loadProfile();
     connect(true);
     renderActions();
+    await registerPhone();
   }));
+
+  // --- the phone: this browser's device, and what the FCM sink delivered to it --------------
+  // A device token per user and browser, kept like an app keeps its FCM registration token.
+  function deviceToken() {
+    const key = `rnd-demo-device-${state.sub}`;
+    let token = localStorage.getItem(key);
+    if (!token) {
+      token = `demo-${state.sub}-${Math.random().toString(36).slice(2)}:web`;
+      localStorage.setItem(key, token);
+    }
+    return token;
+  }
+
+  async function registerPhone() {
+    const device = await api('POST', '/devices', { token: deviceToken(), platform: 'web', locale: navigator.language || undefined });
+    log(`phone registered for ${state.sub} (device ${device.deviceId})`);
+    $('phone-card').hidden = false;
+    state.shown = 0;
+    $('notifications').replaceChildren();
+    clearInterval(state.pollTimer);
+    state.pollTimer = setInterval(() => pollPhone().catch(() => {}), 1000);
+    await pollPhone();
+  }
+
+  async function pollPhone() {
+    const res = await fetch(`/fcm/messages?token=${encodeURIComponent(deviceToken())}`);
+    if (!res.ok) return;
+    const messages = await res.json();
+    const list = $('notifications');
+    for (const m of messages.slice(state.shown)) {
+      const li = document.createElement('li');
+      li.dataset.event = (m.data && m.data.event) || '';
+      const title = document.createElement('strong');
+      title.textContent = m.title || '';
+      const time = document.createElement('time');
+      time.dateTime = m.receivedAt;
+      time.textContent = new Date(m.receivedAt).toLocaleTimeString();
+      li.append(title, m.body || '', ' ', time);
+      list.prepend(li);
+      log(`push: ${m.title}`);
+    }
+    state.shown = Math.max(state.shown, messages.length);
+    list.dataset.count = String(state.shown);
+  }
+
+  $('background').addEventListener('click', () => {
+    state.background = true;
+    clearTimeout(state.retryTimer);
+    if (state.ws) { state.ws.onclose = null; state.ws.close(1000); state.ws = null; }
+    setConn('In the background (no socket)', 'offline');
+    const resumeNote = $('resume');
+    resumeNote.textContent = '';
+    delete resumeNote.dataset.continuity;
+    delete resumeNote.dataset.replayed;
+    $('background').hidden = true;
+    $('foreground').hidden = false;
+    log('app in the background: socket closed');
+  });
+
+  $('foreground').addEventListener('click', () => {
+    state.background = false;
+    $('background').hidden = false;
+    $('foreground').hidden = true;
+    connect(true);
+  });
 
   function signedIn() {
     const { role, sub, name } = state;
@@ -213,6 +285,7 @@
     log('session restored; resuming');
     connect(true);
     renderActions();
+    registerPhone().catch((e) => log(e.message, true));
   }
 
   // --- WebSocket: reconnect with backoff, resubscribe, drop stale events -----------------
@@ -241,7 +314,7 @@
     };
     ws.onmessage = (m) => { try { onEvent(JSON.parse(m.data)); } catch (e) { log(`bad message: ${e.message}`, true); } };
     ws.onclose = (e) => {
-      if (state.ws !== ws) return;
+      if (state.ws !== ws || state.background) return;
       const delay = Math.min(30000, 500 * 2 ** state.attempt) * (0.5 + Math.random() / 2);
       state.attempt += 1;
       setConn(`Disconnected (${e.code}); retrying in ${Math.round(delay / 100) / 10} s`, 'retrying');

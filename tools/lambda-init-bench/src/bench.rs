@@ -117,6 +117,8 @@ pub struct Bench {
     pub store: Arc<DynamoStore>,
     /// The Management API the fan-out posts to.
     pub management: MockManagementApi,
+    /// The FCM the push function sends to (Google's token endpoint and FCM v1, emulated).
+    pub fcm: rnd_fcm_emulator::RunningEmulator,
     /// Longest wait for init and for each invocation.
     pub timeout: Duration,
 }
@@ -222,6 +224,8 @@ impl Bench {
             .env("DYNAMODB_ENDPOINT", &self.dynamodb_endpoint)
             .env("JWT_SECRET", DEV_JWT_SECRET)
             .env("WEBSOCKET_API_ENDPOINT", self.management.endpoint())
+            .env("FCM_CREDENTIALS", self.fcm.dev_service_account_json())
+            .env("FCM_ENDPOINT", self.fcm.base_url())
             .stdin(Stdio::null())
             .stdout(Stdio::from(clone(log)?))
             .stderr(Stdio::from(clone(log)?))

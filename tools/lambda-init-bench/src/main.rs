@@ -67,6 +67,8 @@ enum SetupError {
     Tables(#[source] rnd_domain::ports::StoreError),
     #[error("could not seed the order")]
     Seed(#[source] ScenarioError),
+    #[error("could not start the FCM emulator")]
+    Fcm(#[source] std::io::Error),
 }
 
 fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
@@ -135,6 +137,7 @@ async fn setup(args: &Args) -> Result<(Bench, Vec<&'static Scenario>), SetupErro
         tables,
         store,
         management: MockManagementApi::start().await,
+        fcm: rnd_fcm_emulator::start().await.map_err(SetupError::Fcm)?,
         timeout: Duration::from_secs(args.timeout_secs),
     };
     Ok((bench, scenarios))

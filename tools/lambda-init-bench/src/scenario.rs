@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rnd_domain::identity::Actor;
 use rnd_domain::ids::{ConnectionId, OrderId};
 use rnd_domain::order::OrderStatus;
-use rnd_domain::ports::{ConnectionStore, OrderStore, StoreError};
+use rnd_domain::ports::{ConnectionStore, DeviceStore, OrderStore, StoreError};
 use rnd_domain::rooms::{Room, initial_rooms};
 use rnd_store_conformance::fixtures;
 use serde_json::Value;
@@ -195,7 +195,7 @@ const DRIVER: Seed = Seed {
 };
 
 /// The nine functions, in `template.yaml` order.
-pub const SCENARIOS: [Scenario; 10] = [
+pub const SCENARIOS: [Scenario; 11] = [
     Scenario {
         function: "ws-authorizer",
         memory_mb: 256,
@@ -304,6 +304,21 @@ pub const SCENARIOS: [Scenario; 10] = [
         ),
     },
     Scenario {
+        function: "stream-push",
+        memory_mb: 256,
+        seeds: &[],
+        first: step!(
+            "stream/order-insert.json",
+            Edit::None,
+            "batchItemFailures=0"
+        ),
+        warm: step!(
+            "stream/order-accepted.json",
+            Edit::None,
+            "batchItemFailures=0"
+        ),
+    },
+    Scenario {
         function: "http-api",
         memory_mb: 256,
         seeds: &[],
@@ -327,10 +342,21 @@ fn order_id() -> Result<OrderId, ScenarioError> {
 
 /// Places `order-1` (customer-1, chef-1) and moves it to in transit with driver-1: the order
 /// every fixture refers to. Once per set of tables.
-pub async fn seed_order<S: OrderStore + ?Sized>(store: &S) -> Result<(), ScenarioError> {
+pub async fn seed_order<S: OrderStore + DeviceStore + ?Sized>(
+    store: &S,
+) -> Result<(), ScenarioError> {
     let view = fixtures::placed_order(ORDER, &fixtures::customer(), fixtures::now());
     store.create_order(&view).await?;
     fixtures::advance(store, view, OrderStatus::InTransit).await;
+    // The chef's and the customer's phones, which the push function sends to.
+    for actor in [fixtures::chef(), fixtures::customer()] {
+        store
+            .register_device(
+                &fixtures::registration(&actor, "init-bench"),
+                fixtures::now(),
+            )
+            .await?;
+    }
     Ok(())
 }
 
