@@ -34,17 +34,15 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use rnd_domain::change::decode_change;
 use rnd_domain::events::{Outgoing, derive_events};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::inbox::{Cursor, DEFAULT_RETENTION_SECS, InboxEvent};
 use rnd_domain::ports::{ConnectionStore, InboxStore, Notifier, NotifyError, StoreError};
 use rnd_domain::protocol::ServerMessage;
 use rnd_domain::rooms::Room;
-use serde_dynamo::{AttributeValue, Item};
 
 /// Default number of connections posted to at once.
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -57,7 +55,7 @@ pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// The function name the metrics are published under.
 pub const METRICS_FUNCTION: &str = "stream-fanout";
 /// The CloudWatch namespace of the metrics.
-pub const METRICS_NAMESPACE: &str = "RndRealtime";
+pub use crate::stream::METRICS_NAMESPACE;
 
 /// Settings of the fan-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,12 +117,7 @@ impl FanoutConfig {
     /// The pause before retry number `retry` (1 for the first): uniformly random in
     /// `[0, min(max_delay, base_delay · 2^(retry-1))]`.
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
-        let cap = self
-            .base_delay
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        let cap_ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(fastrand::u64(0..=cap_ms))
+        crate::stream::full_jitter(self.base_delay, self.max_delay, retry)
     }
 }
 
@@ -176,32 +169,14 @@ impl BatchMetrics {
             ("Failed", self.failed),
             ("Rejected", self.rejected),
             ("Malformed", self.malformed),
-        ];
-        let mut definitions: Vec<serde_json::Value> = counts
-            .iter()
-            .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+        ]
+        .map(|(name, value)| (name.to_owned(), value));
+        let lag: Vec<(&str, i64)> = self
+            .stream_lag_ms
+            .map(|lag| ("StreamLagMs", lag))
+            .into_iter()
             .collect();
-        let mut line = serde_json::Map::new();
-        line.insert("Function".into(), METRICS_FUNCTION.into());
-        for (name, value) in counts {
-            line.insert(name.into(), value.into());
-        }
-        if let Some(lag) = self.stream_lag_ms {
-            definitions.push(serde_json::json!({"Name": "StreamLagMs", "Unit": "Milliseconds"}));
-            line.insert("StreamLagMs".into(), lag.into());
-        }
-        line.insert(
-            "_aws".into(),
-            serde_json::json!({
-                "Timestamp": at.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [["Function"]],
-                    "Metrics": definitions,
-                }],
-            }),
-        );
-        serde_json::Value::Object(line).to_string()
+        crate::stream::emf_line(METRICS_FUNCTION, &counts, &lag, at)
     }
 }
 
@@ -224,14 +199,6 @@ struct Planned {
     rooms: Vec<Room>,
 }
 
-/// The `S` value of attribute `name`.
-fn string_attribute<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) => Some(s),
-        _ => None,
-    }
-}
-
 /// The events of one record, in the order clients should see them. A record of a row that is
 /// not an order or live row produces nothing.
 ///
@@ -242,23 +209,8 @@ fn string_attribute<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 ///
 /// This is step 1 of [`fan_out`] for one record; public so the benchmarks time exactly it.
 pub fn record_events(record: &EventRecord) -> Option<Vec<Outgoing>> {
-    let change = &record.change;
-    match decode_change(&change.old_image, &change.new_image) {
-        Ok(None) => Some(Vec::new()),
-        Ok(Some(c)) => Some(derive_events(c.old.as_ref(), c.new.as_ref())),
-        Err(e) => {
-            tracing::error!(
-                event_id = %record.event_id,
-                sequence_number = change.sequence_number.as_deref().unwrap_or(""),
-                pk = string_attribute(&change.keys, "pk").unwrap_or(""),
-                sk = string_attribute(&change.keys, "sk").unwrap_or(""),
-                // Not the source: a parser's message can quote the item's data.
-                error = %e,
-                "stream image does not parse as an order or live item; record skipped"
-            );
-            None
-        }
-    }
+    let change = crate::stream::record_change(record)?;
+    Some(change.map_or_else(Vec::new, |c| derive_events(c.old.as_ref(), c.new.as_ref())))
 }
 
 /// Which events supersede each other: an order's locations, an order's ETAs.
@@ -497,7 +449,7 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     }
 
     // 6. Report the earliest failed record.
-    let response = partial_failure(records, failed_records);
+    let response = crate::stream::partial_failure(records, failed_records);
     tracing::info!(
         records = metrics.records,
         events = metrics.events,
@@ -720,23 +672,6 @@ fn address<'a>(
         }
     }
     addressed
-}
-
-/// Step 6: `batchItemFailures` naming the earliest failed record, if any.
-fn partial_failure(records: &[EventRecord], failed: Vec<usize>) -> DynamoDbEventResponse {
-    let mut response = DynamoDbEventResponse::default();
-    if let Some(earliest) = failed.into_iter().min() {
-        let record = &records[earliest];
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(record.change.sequence_number.clone().unwrap_or_default());
-        tracing::warn!(
-            event_id = %record.event_id,
-            sequence_number = failure.item_identifier.as_deref().unwrap_or(""),
-            "reporting a partial batch failure; Lambda retries from this record"
-        );
-        response.batch_item_failures.push(failure);
-    }
-    response
 }
 
 /// The members of `room` at `now`, with the room.

@@ -11,6 +11,8 @@
 //! - [`context`]: the caller as the authorizer described it, read back from a proxy event.
 //! - [`fanout`]: the orders table's stream fan-out (stream records → WebSocket events posted
 //!   to their rooms, partial batch failures, EMF metrics).
+//! - `stream`: what both stream consumers share (decoding a record, the partial batch
+//!   response, backoff, EMF lines).
 //! - [`push`]: the stream's second consumer (stream records → push notifications to the
 //!   recipients' devices, pruning, the push ledger, EMF metrics).
 
@@ -20,6 +22,7 @@ pub mod context;
 pub mod fanout;
 pub mod push;
 pub mod routes;
+mod stream;
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use aws_lambda_events::encodings::Body;

@@ -25,10 +25,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use rnd_domain::change::decode_change;
 use rnd_domain::device::Device;
 use rnd_domain::ids::UserId;
 use rnd_domain::ports::{DeviceStore, OrderStore, PushLedger, StoreError};
@@ -94,12 +93,7 @@ impl PushConfig {
     /// The pause before retry `retry` (1 for the first) when the service said nothing:
     /// uniformly random below `min(max_delay, base_delay · 2^(retry-1))`.
     fn backoff(&self, retry: u32) -> Duration {
-        let cap = self
-            .base_delay
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        let cap_ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(fastrand::u64(0..=cap_ms))
+        crate::stream::full_jitter(self.base_delay, self.max_delay, retry)
     }
 }
 
@@ -152,42 +146,24 @@ impl PushMetrics {
     /// The metrics as one CloudWatch Embedded Metric Format JSON line (namespace
     /// `RndRealtime`, dimension `Function` = `stream-push`), failures as `Failed_{reason}`.
     pub fn to_emf(&self, at: DateTime<Utc>) -> String {
-        let mut counts: Vec<(String, u64)> = vec![
-            ("Records".into(), self.records),
-            ("Notifications".into(), self.notifications),
-            ("AlreadySent".into(), self.already_sent),
-            ("NoDevice".into(), self.no_device),
-            ("PushesSent".into(), self.sent),
-            ("Retried".into(), self.retried),
-            ("DevicesPruned".into(), self.pruned),
-            ("Malformed".into(), self.malformed),
-            ("FailedRecords".into(), self.failed_records),
-            ("TokenRefreshes".into(), self.token_refreshes),
-        ];
+        let mut counts: Vec<(String, u64)> = [
+            ("Records", self.records),
+            ("Notifications", self.notifications),
+            ("AlreadySent", self.already_sent),
+            ("NoDevice", self.no_device),
+            ("PushesSent", self.sent),
+            ("Retried", self.retried),
+            ("DevicesPruned", self.pruned),
+            ("Malformed", self.malformed),
+            ("FailedRecords", self.failed_records),
+            ("TokenRefreshes", self.token_refreshes),
+        ]
+        .map(|(name, value)| (name.to_owned(), value))
+        .into();
         for (reason, count) in &self.failed {
             counts.push((format!("Failed_{reason}"), *count));
         }
-        let definitions: Vec<serde_json::Value> = counts
-            .iter()
-            .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
-            .collect();
-        let mut line = serde_json::Map::new();
-        line.insert("Function".into(), METRICS_FUNCTION.into());
-        for (name, value) in counts {
-            line.insert(name, value.into());
-        }
-        line.insert(
-            "_aws".into(),
-            serde_json::json!({
-                "Timestamp": at.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": crate::fanout::METRICS_NAMESPACE,
-                    "Dimensions": [["Function"]],
-                    "Metrics": definitions,
-                }],
-            }),
-        );
-        serde_json::Value::Object(line).to_string()
+        crate::stream::emf_line(METRICS_FUNCTION, &counts, &[], at)
     }
 }
 
@@ -351,21 +327,8 @@ impl<S: DeviceStore + PushLedger + OrderStore + ?Sized> Delivery<'_, S> {
 
 /// The notifications of one record; `None` (logged, ids only) when an image does not parse.
 fn record_notifications(record: &EventRecord) -> Option<Vec<Notification>> {
-    let change = &record.change;
-    match decode_change(&change.old_image, &change.new_image) {
-        Ok(None) => Some(Vec::new()),
-        Ok(Some(c)) => Some(notifications(&c)),
-        Err(e) => {
-            tracing::error!(
-                event_id = %record.event_id,
-                sequence_number = change.sequence_number.as_deref().unwrap_or(""),
-                // Not the source: a parser's message can quote the item's data.
-                error = %e,
-                "stream image does not parse as an order or live item; record skipped"
-            );
-            None
-        }
-    }
+    let change = crate::stream::record_change(record)?;
+    Some(change.map_or_else(Vec::new, |c| notifications(&c)))
 }
 
 /// Pushes one batch of orders-table stream records to the devices of the users they concern
@@ -439,18 +402,7 @@ pub async fn push_batch<S: DeviceStore + PushLedger + OrderStore + ?Sized>(
     failed_records.sort_unstable();
     failed_records.dedup();
     metrics.failed_records = failed_records.len() as u64;
-    let mut response = DynamoDbEventResponse::default();
-    if let Some(&earliest) = failed_records.first() {
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(
-            records[earliest]
-                .change
-                .sequence_number
-                .clone()
-                .unwrap_or_default(),
-        );
-        response.batch_item_failures.push(failure);
-    }
+    let response = crate::stream::partial_failure(records, failed_records);
     tracing::info!(
         records = metrics.records,
         notifications = metrics.notifications,
