@@ -29,8 +29,25 @@ use tokio::sync::watch;
 
 use crate::template::StreamSettings;
 
-/// How often the poller looks for new changes.
+/// How often a poller looks at the DynamoDB stream for new records (nothing wakes it: other
+/// writers, a Lambda's for one, write to the table too).
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a change log poller looks without being woken: for another process writing to the
+/// same SQLite file (this process's writes wake it at once).
+const OTHER_WRITERS_POLL: Duration = Duration::from_secs(1);
+/// The longest pause before re-delivering a batch that reported failed records.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Polled {
+    /// Nothing was waiting: wait for a change.
+    Idle,
+    /// A batch was delivered: look again at once (more may be waiting).
+    Delivered,
+    /// The consumer reported failed records: pause before re-delivering them.
+    Retry,
+}
 
 /// The consumer name the fan-out's position is checkpointed under: in the SQLite change log's
 /// checkpoints, or in the DynamoDB checkpoint table
@@ -136,6 +153,10 @@ pub(crate) enum Source {
     /// The SQLite change log, resuming from the saved checkpoint.
     Sqlite {
         store: Arc<SqliteStore>,
+        /// Moves on when this process logs a change.
+        changes: watch::Receiver<u64>,
+        /// How long an idle poller waits without being woken (other writers).
+        fallback: Duration,
         /// Whose checkpoint.
         consumer: &'static str,
         position: u64,
@@ -158,6 +179,8 @@ impl Source {
     ) -> Result<Self, StoreError> {
         let position = store.checkpoint(consumer).await?;
         Ok(Self::Sqlite {
+            changes: store.subscribe_changes(),
+            fallback: OTHER_WRITERS_POLL,
             store,
             consumer,
             position,
@@ -190,10 +213,13 @@ impl Source {
         match self {
             Source::Sqlite {
                 store,
+                changes: woken,
                 position,
                 pending,
                 ..
             } => {
+                // Seen before reading: a change logged from now on wakes the next wait.
+                woken.borrow_and_update();
                 let changes = store.changes_after(*position, limit).await?;
                 *pending = changes.iter().map(|c| c.position).collect();
                 Ok(changes
@@ -219,6 +245,19 @@ impl Source {
         }
     }
 
+    /// Waits until something new may be there: a change this process logged (the change log:
+    /// at once), or a while (other writers; the DynamoDB stream).
+    async fn changes(&mut self) {
+        match self {
+            Source::Sqlite {
+                changes, fallback, ..
+            } => {
+                let _ = tokio::time::timeout(*fallback, changes.changed()).await;
+            }
+            Source::Dynamo { .. } => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    }
+
     /// Marks the first `count` changes of the last batch as delivered, durably (the SQLite
     /// checkpoint, or the DynamoDB checkpoint table).
     async fn commit(&mut self, count: usize) -> Result<(), StoreError> {
@@ -231,6 +270,7 @@ impl Source {
                 consumer,
                 position,
                 pending,
+                ..
             } => {
                 if let Some(last) = pending.get(count - 1) {
                     *position = *last;
@@ -326,6 +366,7 @@ impl Poller {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut attempts: u32 = 0;
+        let mut polled = Polled::Delivered;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -345,6 +386,18 @@ impl Poller {
                 }
                 continue;
             }
+            // Nothing waits while records do: only an idle poller waits for a change, and a
+            // failing batch pauses (growing with its attempts) before it is re-delivered.
+            let pause = async {
+                match polled {
+                    Polled::Delivered => {}
+                    Polled::Idle => self.source.changes().await,
+                    Polled::Retry => {
+                        let pause = POLL_INTERVAL.saturating_mul(attempts.max(1));
+                        tokio::time::sleep(pause.min(MAX_RETRY_PAUSE)).await;
+                    }
+                }
+            };
             tokio::select! {
                 changed = shutdown.changed() => {
                     if changed.is_err() {
@@ -352,24 +405,27 @@ impl Poller {
                     }
                     continue;
                 }
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = pause => {}
             }
-            match self.poll_once(&mut attempts).await {
-                Ok(()) => {}
-                Err(e) => tracing::error!(
-                    error = &e as &dyn std::error::Error,
-                    "stream poller could not read or checkpoint the stream"
-                ),
-            }
+            polled = match self.poll_once(&mut attempts).await {
+                Ok(polled) => polled,
+                Err(e) => {
+                    tracing::error!(
+                        error = &e as &dyn std::error::Error,
+                        "stream poller could not read or checkpoint the stream"
+                    );
+                    Polled::Retry
+                }
+            };
         }
     }
 
     /// Delivers one batch (if there is one) and moves the position past what succeeded.
-    async fn poll_once(&mut self, attempts: &mut u32) -> Result<(), StoreError> {
+    async fn poll_once(&mut self, attempts: &mut u32) -> Result<Polled, StoreError> {
         let limit = self.settings.batch_size;
         let mut changes = self.source.next_batch(limit).await?;
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Polled::Idle);
         }
         if changes.len() < limit && !self.settings.batching_window.is_zero() {
             tokio::time::sleep(self.settings.batching_window).await;
@@ -388,7 +444,8 @@ impl Poller {
             }
         }
         if records.is_empty() {
-            return self.source.commit(changes.len()).await;
+            self.source.commit(changes.len()).await?;
+            return Ok(Polled::Delivered);
         }
         let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(
             json!({ "Records": records.iter().map(|(_, r)| r).collect::<Vec<_>>() }),
@@ -402,7 +459,8 @@ impl Poller {
         let failures = &response.batch_item_failures;
         if failures.is_empty() || !self.settings.report_batch_item_failures {
             *attempts = 0;
-            return self.source.commit(changes.len()).await;
+            self.source.commit(changes.len()).await?;
+            return Ok(Polled::Delivered);
         }
         // The earliest failed record; an unknown or empty identifier fails the whole batch.
         let failed_change = failures
@@ -430,7 +488,8 @@ impl Poller {
                  skipping the rest of the batch (in AWS it goes to the on-failure destination)"
             );
             *attempts = 0;
-            return self.source.commit(changes.len()).await;
+            self.source.commit(changes.len()).await?;
+            return Ok(Polled::Delivered);
         }
         tracing::warn!(
             from = %changes[failed_change].sequence_number,
@@ -438,7 +497,8 @@ impl Poller {
             function = self.consumer.function(),
             "the consumer reported failed records; re-delivering from the earliest"
         );
-        self.source.commit(failed_change).await
+        self.source.commit(failed_change).await?;
+        Ok(Polled::Retry)
     }
 }
 
@@ -570,5 +630,69 @@ mod tests {
         assert_eq!(sqlite.checkpoint(STREAM_CONSUMER).await.unwrap(), last);
         poller.poll_once(&mut attempts).await.unwrap();
         assert_eq!(notifier.0.load(Ordering::SeqCst), 3);
+    }
+
+    /// A consumer that records the sequence numbers it was invoked with.
+    #[derive(Debug, Default)]
+    struct Recording(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl Consumer for Recording {
+        fn function(&self) -> &'static str {
+            "recording"
+        }
+
+        async fn invoke(
+            &self,
+            event: &aws_lambda_events::dynamodb::Event,
+            _now: DateTime<Utc>,
+        ) -> DynamoDbEventResponse {
+            let mut seen = self.0.lock().unwrap();
+            for record in &event.records {
+                seen.push(record.change.sequence_number.clone().unwrap_or_default());
+            }
+            DynamoDbEventResponse::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_logged_by_this_process_wakes_an_idle_poller_without_waiting_for_a_poll() {
+        // GIVEN an idle poller of the change log that would look again on its own only after an
+        // hour
+        let sqlite = Arc::new(SqliteStore::in_memory().unwrap());
+        let mut source = Source::sqlite(Arc::clone(&sqlite), STREAM_CONSUMER)
+            .await
+            .unwrap();
+        if let Source::Sqlite { fallback, .. } = &mut source {
+            *fallback = Duration::from_secs(3600);
+        }
+        let consumer = Arc::new(Recording::default());
+        let poller = Poller {
+            source,
+            consumer: Arc::clone(&consumer) as Arc<dyn Consumer>,
+            settings: StreamSettings::default(),
+            stream_arn: "arn:stream".into(),
+            metrics: Arc::default(),
+        };
+        let (_enabled, enabled_rx) = watch::channel(true);
+        let (stop, stop_rx) = watch::channel(false);
+        let running = poller.spawn(enabled_rx, stop_rx);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        // WHEN an order is placed through the store
+        let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
+        sqlite.create_order(&view).await.unwrap();
+
+        // THEN the consumer gets both of its changes (long before the hour is up; the bound
+        // below only keeps a broken wake-up from hanging the suite)
+        let delivered = tokio::time::timeout(Duration::from_secs(10), async {
+            while consumer.0.lock().unwrap().len() < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(delivered.is_ok(), "the write did not wake the poller");
+        stop.send_replace(true);
+        running.await.unwrap();
     }
 }

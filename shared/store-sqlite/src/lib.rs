@@ -89,6 +89,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The database file, `None` for an in-memory database.
     path: Option<PathBuf>,
+    /// Moved on after every write that logged a change: what wakes the change log's pollers.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -118,6 +120,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: Some(path.to_path_buf()),
+            changes: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -132,12 +135,27 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: None,
+            changes: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// The database file, `None` for an in-memory store.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// A receiver that sees a change every time this store has logged a change (a committed
+    /// write of an order or live row), so a change log poller can wait for one instead of
+    /// sleeping. Writes by another process sharing the file are not seen: poll for those too.
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Tells the change log's pollers a change was logged (when `logged`).
+    pub(crate) fn changed(&self, logged: bool) {
+        if logged {
+            self.changes.send_modify(|version| *version = version.wrapping_add(1));
+        }
     }
 
     /// Runs `work` with the connection on tokio's blocking pool and returns its result. The

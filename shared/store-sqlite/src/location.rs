@@ -26,7 +26,9 @@ impl LiveLocationStore for SqliteStore {
     /// document does not parse, and with [`StoreError::Backend`] when SQLite fails.
     async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError> {
         let write = write.clone();
-        self.run(move |conn| record_location(conn, &write)).await
+        let outcome = self.run(move |conn| record_location(conn, &write)).await;
+        self.changed(matches!(outcome, Ok(LocationOutcome::Accepted { .. })));
+        outcome
     }
 }
 

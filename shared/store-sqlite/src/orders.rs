@@ -25,7 +25,9 @@ impl OrderStore for SqliteStore {
     /// [`StoreError::Backend`] when SQLite fails.
     async fn create_order(&self, view: &OrderView) -> Result<(), StoreError> {
         let view = view.clone();
-        self.run(move |conn| create_order(conn, &view)).await
+        let created = self.run(move |conn| create_order(conn, &view)).await;
+        self.changed(created.is_ok());
+        created
     }
 
     /// The order and its live item, or `None` when there is no such order.
@@ -52,8 +54,11 @@ impl OrderStore for SqliteStore {
         let previous_seqs = (previous.order.seq, previous.live.seq);
         let id = previous.order.order_id.clone();
         let next = next.clone();
-        self.run(move |conn| commit_transition(conn, &id, previous_seqs, &next))
-            .await
+        let committed = self
+            .run(move |conn| commit_transition(conn, &id, previous_seqs, &next))
+            .await;
+        self.changed(committed.is_ok());
+        committed
     }
 
     /// The next number of `day`'s counter: 1 for its first order, then 2, 3, … Atomic: one
