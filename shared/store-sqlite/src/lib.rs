@@ -154,7 +154,8 @@ impl SqliteStore {
     /// Tells the change log's pollers a change was logged (when `logged`).
     pub(crate) fn changed(&self, logged: bool) {
         if logged {
-            self.changes.send_modify(|version| *version = version.wrapping_add(1));
+            self.changes
+                .send_modify(|version| *version = version.wrapping_add(1));
         }
     }
 
