@@ -21,13 +21,18 @@
 #                        updates)
 #   make bench-scale     bench-load at 1 000 and at 10 000 connections in total, same room size
 #   make bench-idle      BENCH_CONNECTIONS idle connections; server memory per connection (JSON)
+#   make bench-knee      the knee: KNEE_ORDERS orders x KNEE_SUBSCRIBERS subscribers, the location
+#                        rate swept over KNEE_RATES Hz (KNEE_DURATION s each) on a stack that
+#                        accepts every location; a row per rate (deliveries/s, p50/p99/max, lost,
+#                        server CPU) and a JSON line with kneeDeliveriesPerSecond (p99 <= 50 ms,
+#                        nothing lost)
 
 .POSIX:
 
 MOTO = scripts/moto.sh
 
 .PHONY: test lint moto moto-stop run deps validate sam-build test-browser \
-	bench-micro bench-init bench-load bench-scale bench-idle
+	bench-micro bench-init bench-load bench-scale bench-idle bench-knee
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
 SAM_ARCH = x86_64
@@ -42,6 +47,12 @@ BENCH_DURATION = 30
 # 100 orders x (1 driver + 4 subscribers) = 500 room members; + 500 idle = 1 000 connections,
 # + 9 500 idle = 10 000 (bench-scale).
 BENCH_IDLE = 500
+# The shape of the reference figures (README, Performance): 1 000 orders x 2 subscribers, the
+# drivers at 1-20 Hz.
+KNEE_ORDERS = 1000
+KNEE_SUBSCRIBERS = 2
+KNEE_RATES = 1,2,4,6,8,10,12,14,16,20
+KNEE_DURATION = 10
 BENCH_CONNECTIONS = 10000
 BENCH_LOAD_ARGS = --orders $(BENCH_ORDERS) --subscribers $(BENCH_SUBSCRIBERS) \
 	--rate-hz $(BENCH_RATE) --duration-secs $(BENCH_DURATION)
@@ -106,3 +117,8 @@ bench-scale:
 bench-idle:
 	cargo build --release -p rnd-local -p rnd-loadgen
 	$(BENCH) idle --connections $(BENCH_CONNECTIONS)
+
+bench-knee:
+	cargo build --release -p rnd-local -p rnd-loadgen
+	RND_LOCAL_ARGS="--location-min-interval-ms 0" $(BENCH) knee --orders $(KNEE_ORDERS) \
+		--subscribers $(KNEE_SUBSCRIBERS) --rates $(KNEE_RATES) --duration-secs $(KNEE_DURATION)

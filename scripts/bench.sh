@@ -4,6 +4,7 @@
 # Usage:
 #   scripts/bench.sh load [--orders N --subscribers S --rate-hz R --duration-secs D --idle C]
 #   scripts/bench.sh idle [--connections C]
+#   scripts/bench.sh knee [--orders N --subscribers S --rates R1,R2,... --duration-secs D]
 #
 # Starts `rnd-local serve --memory --port 0` (in memory, a free loopback port) in the
 # background, waits for its "rnd-local ready on http://HOST:PORT" line, runs
@@ -17,6 +18,8 @@
 #               target directory (`make bench-load` builds it).
 #   CARGO_TARGET_DIR  cargo's target directory, as cargo reads it from the repository root.
 #               Default: target.
+#   RND_LOCAL_ARGS  more arguments for `rnd-local serve`, split on spaces (e.g.
+#               `--location-min-interval-ms 0`, which `make bench-knee` passes).
 #   RUST_LOG    the stack's log filter. Default: warn (a log line per connection would be
 #               measured too).
 #   BENCH_LOG   keep the stack's output in this directory. Default: a temporary one, removed.
@@ -33,7 +36,7 @@ die() {
     exit 1
 }
 
-[[ $# -ge 1 ]] || die "usage: scripts/bench.sh load|idle [ARGS...]"
+[[ $# -ge 1 ]] || die "usage: scripts/bench.sh load|idle|knee [ARGS...]"
 [[ -x "$BIN" ]] || die "$BIN is missing: cargo build --release -p rnd-local (or make bench-load)"
 [[ -x "$LOADGEN" ]] ||
     die "$LOADGEN is missing: cargo build --release -p rnd-loadgen (or make bench-load)"
@@ -47,7 +50,8 @@ else
     KEEP_LOG=0
 fi
 
-RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --memory --port 0 \
+read -r -a STACK_ARGS <<<"${RND_LOCAL_ARGS:-}"
+RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --memory --port 0 "${STACK_ARGS[@]}" \
     >"$LOG_DIR/stack.out" 2>"$LOG_DIR/stack.err" &
 STACK_PID=$!
 

@@ -137,6 +137,10 @@ pub struct Config {
     pub stream_enabled: bool,
     /// How long a user's inbox keeps an event (24 h; the template's `InboxRetentionSeconds`).
     pub inbox_retention: Duration,
+    /// The minimum spacing between accepted locations of one order (1 s; the template's
+    /// `LocationMinIntervalMs`); a location sooner than this after the last accepted one is
+    /// refused `rate_limited`. Zero accepts every location.
+    pub location_min_interval: Duration,
     /// Where push notifications go.
     pub fcm: FcmConfig,
 }
@@ -184,6 +188,9 @@ impl Config {
             stream_enabled: true,
             inbox_retention: Duration::from_secs(
                 rnd_domain::inbox::DEFAULT_RETENTION_SECS.unsigned_abs(),
+            ),
+            location_min_interval: Duration::from_millis(
+                rnd_handlers::routes::DEFAULT_LOCATION_MIN_INTERVAL_MS.unsigned_abs(),
             ),
             fcm: FcmConfig::Builtin,
         }
@@ -524,7 +531,10 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         routes: Routes::new(
             Arc::clone(&metered),
             Arc::new(OfflineEta::default()),
-            RouteConfig::default(),
+            RouteConfig {
+                location_min_interval_ms: i64::try_from(config.location_min_interval.as_millis())
+                    .unwrap_or(i64::MAX),
+            },
         )
         .replaying_through(Arc::clone(&notifier)),
         template: template.clone(),

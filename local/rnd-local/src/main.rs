@@ -64,6 +64,11 @@ struct ServeArgs {
     /// `InboxRetentionSeconds`).
     #[arg(long, default_value_t = 86_400)]
     inbox_retention_secs: u64,
+    /// Refuse a driver's location sooner than this after the order's last accepted one
+    /// (`rate_limited`; the template's `LocationMinIntervalMs`); 0 accepts every location, e.g.
+    /// for `make bench-knee`'s 1–20 Hz.
+    #[arg(long, default_value_t = 1_000)]
+    location_min_interval_ms: u64,
     /// Send push notifications to this FCM HTTP v1 endpoint (e.g. https://fcm.googleapis.com)
     /// instead of the built-in FCM sink at /fcm; needs --fcm-credentials.
     #[arg(long, requires = "fcm_credentials")]
@@ -175,6 +180,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         template: None,
         stream_enabled: true,
         inbox_retention: Duration::from_secs(args.inbox_retention_secs),
+        location_min_interval: Duration::from_millis(args.location_min_interval_ms),
         fcm,
     };
     let runtime = match tokio::runtime::Runtime::new() {

@@ -12,8 +12,8 @@
 //!   Lambda bills; the time is the local handler's, without Lambda's own overhead.
 //! - PostToConnection calls by outcome and by the posted message's `event` (`management`).
 //! - DynamoDB requests and read/write request units per store operation (`metering`).
-//! - The server's resident memory (`VmRSS`, `VmHWM` of `/proc/self/status`) and its open
-//!   WebSocket connections.
+//! - The server's resident memory (`VmRSS`, `VmHWM` of `/proc/self/status`), the CPU time it
+//!   has used (`utime`, `stime` of `/proc/self/stat`) and its open WebSocket connections.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +126,23 @@ pub struct Memory {
     pub peak_rss_bytes: Option<u64>,
 }
 
+/// The CPU time the server process has used since it started, all threads together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cpu {
+    /// In user mode (`utime`), seconds; `None` where `/proc/self/stat` is missing.
+    pub user_seconds: Option<f64>,
+    /// In the kernel on its behalf (`stime`), seconds.
+    pub system_seconds: Option<f64>,
+}
+
+impl Cpu {
+    /// User and system time together, seconds.
+    pub fn total_seconds(&self) -> Option<f64> {
+        Some(self.user_seconds? + self.system_seconds?)
+    }
+}
+
 /// `GET /dev/metrics`: every counter since the stack started.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -134,6 +151,9 @@ pub struct MetricsSnapshot {
     pub connections: u64,
     /// The server's memory now.
     pub memory: Memory,
+    /// The server's CPU time so far.
+    #[serde(default)]
+    pub cpu: Cpu,
     /// WebSocket messages.
     pub websocket: MessageCounts,
     /// Lambda invocations by function (`authorizer`, `$connect`, a route key, `stream-fanout`).
@@ -225,6 +245,7 @@ impl Metrics {
         MetricsSnapshot {
             connections,
             memory: memory(),
+            cpu: cpu(),
             websocket: MessageCounts {
                 messages_in: self.messages_in.load(Ordering::Relaxed),
                 billed_messages_in: self.billed_messages_in.load(Ordering::Relaxed),
@@ -292,6 +313,35 @@ fn memory() -> Memory {
     }
 }
 
+/// Clock ticks per second of `/proc/[pid]/stat`'s times: `USER_HZ`, which Linux fixes at 100 in
+/// its user-space ABI whatever the kernel's own `HZ`.
+const USER_HZ: f64 = 100.0;
+
+/// `utime` and `stime` of `/proc/self/stat` (fields 14 and 15), in seconds.
+fn cpu() -> Cpu {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Cpu::default();
+    };
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    let Some((_, after_name)) = stat.rsplit_once(')') else {
+        return Cpu::default();
+    };
+    // After the name: state is field 3, so utime (14) and stime (15) are the 12th and 13th.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut seconds = || {
+        fields
+            .next()
+            .and_then(|ticks| ticks.parse::<u64>().ok())
+            .map(|ticks| ticks as f64 / USER_HZ)
+    };
+    let user_seconds = seconds();
+    let system_seconds = seconds();
+    Cpu {
+        user_seconds,
+        system_seconds,
+    }
+}
+
 /// `GET /dev/metrics`.
 pub(crate) async fn serve(State(state): State<Arc<AppState>>) -> Json<MetricsSnapshot> {
     Json(state.metrics.snapshot(state.connections.open_count()))
@@ -349,5 +399,25 @@ mod tests {
         // THEN it has a resident size, and a peak at least as large
         let (rss, peak) = (memory.rss_bytes.unwrap(), memory.peak_rss_bytes.unwrap());
         assert!(rss > 0 && peak >= rss);
+    }
+
+    #[test]
+    fn the_snapshot_reads_the_cpu_time_this_process_has_used() {
+        // GIVEN a Linux process's CPU time
+        let before = cpu();
+        let start = before.total_seconds().unwrap();
+        // WHEN it spins (at most 10 s of wall time, however busy the machine)
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut x = 0u64;
+        let mut now = start;
+        while now < start + 0.1 && std::time::Instant::now() < deadline {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            }
+            now = cpu().total_seconds().unwrap();
+        }
+        // THEN the reading grows by the CPU it burnt, most of it in user mode
+        assert!(now >= start + 0.1, "{start} s, then {now} s after spinning");
+        assert!(cpu().user_seconds.unwrap() > before.user_seconds.unwrap());
     }
 }

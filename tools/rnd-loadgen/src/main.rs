@@ -24,7 +24,8 @@ enum Command {
     Simulate(SimulateArgs),
     /// Measure a running stack over real WebSockets (loopback only) and print one JSON line:
     /// `load` (the default) streams driver locations to subscribed clients and prices the work
-    /// per update; `idle` holds connections and reports the server's memory per connection.
+    /// per update; `knee` sweeps the location rate and finds the highest delivered rate within a
+    /// p99; `idle` holds connections and reports the server's memory per connection.
     Bench(BenchArgs),
 }
 
@@ -43,6 +44,10 @@ enum BenchMode {
     Load(LoadArgs),
     /// Hold idle connections; report the server's memory per connection.
     Idle(IdleArgs),
+    /// Sweep the location rate on one set of orders and connections; print a row per rate and
+    /// a JSON line with the knee: the highest delivered rate with p99 within the limit and
+    /// nothing lost. The stack must accept every location (`--location-min-interval-ms 0`).
+    Knee(KneeArgs),
 }
 
 /// What both bench modes take.
@@ -78,6 +83,37 @@ struct LoadArgs {
     /// Seconds after the last send before a missing delivery counts as lost.
     #[arg(long, default_value_t = 5)]
     grace_secs: u64,
+    #[command(flatten)]
+    common: BenchCommon,
+}
+
+#[derive(Debug, Args)]
+struct KneeArgs {
+    /// Orders, each with an assigned driver streaming locations.
+    #[arg(long, default_value_t = 1000)]
+    orders: u32,
+    /// Subscribed clients per order.
+    #[arg(long, default_value_t = 2)]
+    subscribers: u32,
+    /// Locations per second per driver, swept in this order (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,4,6,8,10,12,14,16,20"
+    )]
+    rates: Vec<f64>,
+    /// How long the drivers stream at each rate, seconds.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Seconds after the last send before a missing delivery counts as lost.
+    #[arg(long, default_value_t = 5)]
+    grace_secs: u64,
+    /// The p99 a rate must keep to count, milliseconds.
+    #[arg(long, default_value_t = 50.0)]
+    p99_limit_ms: f64,
+    /// Stop after this many rates in a row miss the limit.
+    #[arg(long, default_value_t = 2)]
+    misses_to_stop: usize,
     #[command(flatten)]
     common: BenchCommon,
 }
@@ -195,6 +231,7 @@ fn bench(args: BenchArgs) -> ExitCode {
                 })
         }
         Some(BenchMode::Load(a)) => run_load(&runtime, a),
+        Some(BenchMode::Knee(a)) => run_knee(&runtime, a),
         None => run_load(&runtime, args.load),
     };
     runtime.shutdown_background();
@@ -245,6 +282,67 @@ fn run_load(
         c.total,
         c.floor,
         c.total_over_floor,
+    );
+    Ok(serde_json::to_string(&report))
+}
+
+fn run_knee(
+    runtime: &tokio::runtime::Runtime,
+    a: KneeArgs,
+) -> Result<serde_json::Result<String>, rnd_loadgen::bench::BenchError> {
+    let options = rnd_loadgen::bench::KneeOptions {
+        rates: a.rates,
+        p99_limit_ms: a.p99_limit_ms,
+        misses_to_stop: a.misses_to_stop,
+        ..rnd_loadgen::bench::KneeOptions::new(rnd_loadgen::bench::LoadOptions {
+            orders: a.orders,
+            subscribers: a.subscribers,
+            duration: Duration::from_secs(a.duration_secs),
+            parallelism: a.common.parallel,
+            grace: Duration::from_secs(a.grace_secs),
+            ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
+        })
+    };
+    eprintln!(
+        "bench knee: {} orders x {} subscribers, {} s per rate, p99 limit {} ms",
+        a.orders, a.subscribers, a.duration_secs, a.p99_limit_ms
+    );
+    eprintln!(
+        "{:>7} {:>10} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9}",
+        "rate Hz",
+        "asked/s",
+        "deliv./s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "refused",
+        "CPU cores"
+    );
+    let report = runtime.block_on(rnd_loadgen::bench::knee(&options, |row| {
+        eprintln!(
+            "{:>7} {:>10.0} {:>10.0} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>8} {:>9} {}",
+            row.rate_hz,
+            row.asked_deliveries_per_second,
+            row.deliveries_per_second,
+            row.latency_ms.p50,
+            row.latency_ms.p99,
+            row.latency_ms.max,
+            row.lost,
+            row.refused,
+            row.server_cpu
+                .cores
+                .map_or("?".into(), |c| format!("{c:.2}")),
+            if row.within_limit { "" } else { "(miss)" },
+        );
+    }))?;
+    eprintln!(
+        "bench knee: {:.0} deliveries/s within p99 {} ms{}",
+        report.knee_deliveries_per_second,
+        report.p99_limit_ms,
+        report
+            .knee_rate_hz
+            .map_or(String::new(), |r| format!(" (at {r} Hz)")),
     );
     Ok(serde_json::to_string(&report))
 }

@@ -201,6 +201,15 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// The CPU the server process used in a window (`utime + stime`), from its `/dev/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ServerCpu {
+    /// CPU seconds, all threads together; `None` when the server cannot tell.
+    pub seconds: Option<f64>,
+    /// CPU seconds per second of the window: 1.0 is one core busy all the time.
+    pub cores: Option<f64>,
+}
+
 /// DynamoDB work of one store operation per accepted update.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -256,6 +265,8 @@ pub struct LoadReport {
     pub latency_ms: Latency,
     /// Matched deliveries per second of streaming.
     pub deliveries_per_second: f64,
+    /// The CPU the server used in the window.
+    pub server_cpu: ServerCpu,
     /// The server's resident memory at the end of the window, bytes.
     pub server_rss_bytes: Option<u64>,
     /// The server's peak resident memory, bytes.
@@ -883,11 +894,13 @@ struct Window {
     driven: Duration,
     /// From its start until the stack was quiet after the grace period.
     length: Duration,
+    /// The sockets, still open, for the next window or [`close`].
+    sockets: LoadSockets,
 }
 
 /// The measured window: the subscribers listen, the drivers stream for `options.duration`,
-/// deliveries may arrive for `options.grace` more, then every socket is closed. Deliveries are
-/// matched to the accepted updates on order and `seq`.
+/// deliveries may arrive for `options.grace` more, and the stack is left to go quiet; the sockets
+/// stay open. Deliveries are matched to the accepted updates on order and `seq`.
 ///
 /// Fails when the stack has no `/dev/metrics`, or a driver's send or acknowledgement fails.
 async fn measure(
@@ -936,10 +949,10 @@ async fn measure(
     let mut latencies_ms = Vec::new();
     let mut unmatched = 0;
     let mut eta_updates = 0;
-    let mut open = driven.sockets;
+    let mut subscribers = Vec::with_capacity(listeners.len());
     for listener in listeners {
         let (ws, heard) = listener.await?;
-        open.push(ws);
+        subscribers.push(ws);
         unmatched += heard.unknown_orders;
         eta_updates += heard.eta_updates;
         for r in heard.receipts {
@@ -949,8 +962,6 @@ async fn measure(
             }
         }
     }
-    open.extend(sockets.idle);
-    close_all(open, options.parallelism).await;
     Ok(Window {
         before,
         after,
@@ -960,11 +971,29 @@ async fn measure(
         eta_updates,
         driven: driven_for,
         length,
+        sockets: LoadSockets {
+            idle: sockets.idle,
+            subscribers,
+            drivers: driven.sockets,
+        },
     })
 }
 
-/// The load report of `window`: counts, latency, and the work per accepted update, priced.
-fn load_report(options: &LoadOptions, window: Window) -> LoadReport {
+/// Closes every socket of a load run, `parallelism` at a time.
+async fn close(sockets: LoadSockets, parallelism: usize) {
+    let LoadSockets {
+        idle,
+        mut subscribers,
+        drivers,
+    } = sockets;
+    subscribers.extend(drivers);
+    subscribers.extend(idle);
+    close_all(subscribers, parallelism).await;
+}
+
+/// The load report of `window` (its sockets are handed back): counts, latency, server CPU, and
+/// the work per accepted update, priced.
+fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSockets) {
     let Window {
         before,
         after,
@@ -974,14 +1003,19 @@ fn load_report(options: &LoadOptions, window: Window) -> LoadReport {
         eta_updates,
         driven,
         length,
+        sockets,
     } = window;
+    let cpu_seconds = match (after.cpu.total_seconds(), before.cpu.total_seconds()) {
+        (Some(a), Some(b)) => Some((a - b).max(0.0)),
+        _ => None,
+    };
     let room_members = room_members(options);
     let expected = updates.accepted * u64::from(options.subscribers);
     let matched = latencies_ms.len() as u64;
     let connection_minutes = room_members as f64 * length.as_secs_f64() / 60.0;
     let per_accepted_update = per_update(&before, &after, updates.accepted, connection_minutes);
     let cost = cost::cost_per_million(&per_accepted_update.work, options.subscribers, &PRICES);
-    LoadReport {
+    let report = LoadReport {
         mode: "load",
         orders: options.orders,
         subscribers_per_order: options.subscribers,
@@ -1002,13 +1036,18 @@ fn load_report(options: &LoadOptions, window: Window) -> LoadReport {
         },
         latency_ms: latency(latencies_ms),
         deliveries_per_second: matched as f64 / driven.as_secs_f64(),
+        server_cpu: ServerCpu {
+            seconds: cpu_seconds,
+            cores: cpu_seconds.map(|s| s / length.as_secs_f64()),
+        },
         server_rss_bytes: after.memory.rss_bytes,
         server_peak_rss_bytes: after.memory.peak_rss_bytes,
         per_accepted_update,
         cost_per_million_updates_usd: cost,
         prices: PRICES,
         assumptions: cost::ASSUMPTIONS,
-    }
+    };
+    (report, sockets)
 }
 
 /// Runs the load bench (see the module documentation) and returns its report: the set-up, the
@@ -1024,7 +1063,173 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
     let sockets = open_connections(&client, options, &run_id, &prepared).await?;
     quiet(&client).await?;
     let window = measure(&client, options, &prepared, sockets).await?;
-    Ok(load_report(options, window))
+    let (report, sockets) = load_report(options, window);
+    close(sockets, options.parallelism).await;
+    Ok(report)
+}
+
+/// The knee sweep's parameters.
+#[derive(Debug, Clone)]
+pub struct KneeOptions {
+    /// The load at every rate; its `rate_hz` is replaced by each of `rates` in turn.
+    pub load: LoadOptions,
+    /// Location messages per second per driver, swept in this order.
+    pub rates: Vec<f64>,
+    /// The latency a rate must keep its p99 under to count, ms.
+    pub p99_limit_ms: f64,
+    /// The sweep stops after this many rates in a row miss (p99 over the limit or anything
+    /// lost): past the knee, higher rates only take longer to fail.
+    pub misses_to_stop: usize,
+}
+
+impl KneeOptions {
+    /// `load` at 1, 2, 4, 6, 8, 10, 12, 14, 16 and 20 Hz, p99 ≤ 50 ms, stopping after two misses
+    /// in a row.
+    pub fn new(load: LoadOptions) -> Self {
+        Self {
+            load,
+            rates: vec![1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0],
+            p99_limit_ms: 50.0,
+            misses_to_stop: 2,
+        }
+    }
+}
+
+/// One rate of the knee sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KneeRow {
+    /// Location messages per second per driver asked for.
+    pub rate_hz: f64,
+    /// Orders × subscribers × rate: the deliveries per second asked for.
+    pub asked_deliveries_per_second: f64,
+    /// Matched deliveries per second of streaming.
+    pub deliveries_per_second: f64,
+    /// Send-to-receipt latency.
+    pub latency_ms: Latency,
+    /// Expected but never received.
+    pub lost: u64,
+    /// Received but matching no accepted update.
+    pub unmatched: u64,
+    /// Locations refused (the stack's rate limit included).
+    pub refused: u64,
+    /// The CPU the server used meanwhile.
+    pub server_cpu: ServerCpu,
+    /// p99 within the limit and nothing lost or refused.
+    pub within_limit: bool,
+}
+
+/// The JSON line of a knee sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KneeReport {
+    /// `"knee"`.
+    pub mode: &'static str,
+    /// Orders.
+    pub orders: u32,
+    /// Subscribers per order.
+    pub subscribers_per_order: u32,
+    /// Streaming time at each rate, s.
+    pub duration_s: f64,
+    /// The p99 a rate had to keep, ms.
+    pub p99_limit_ms: f64,
+    /// Every rate swept, in order.
+    pub rates: Vec<KneeRow>,
+    /// The highest delivered rate with p99 within the limit and nothing lost (0 when none).
+    pub knee_deliveries_per_second: f64,
+    /// The driver rate that delivered it.
+    pub knee_rate_hz: Option<f64>,
+}
+
+impl KneeRow {
+    fn of(report: &LoadReport, p99_limit_ms: f64) -> Self {
+        let refused = report.updates.rate_limited + report.updates.refused;
+        Self {
+            rate_hz: report.rate_hz,
+            asked_deliveries_per_second: f64::from(report.orders)
+                * f64::from(report.subscribers_per_order)
+                * report.rate_hz,
+            deliveries_per_second: report.deliveries_per_second,
+            latency_ms: report.latency_ms,
+            lost: report.deliveries.lost,
+            unmatched: report.deliveries.unmatched,
+            refused,
+            server_cpu: report.server_cpu,
+            within_limit: report.latency_ms.p99 <= p99_limit_ms
+                && report.deliveries.lost == 0
+                && report.deliveries.unmatched == 0
+                && refused == 0
+                && report.deliveries.received > 0,
+        }
+    }
+}
+
+impl KneeReport {
+    /// The report of the rows swept: the knee is the best row within the limit.
+    fn of(options: &KneeOptions, rates: Vec<KneeRow>) -> Self {
+        let knee = rates
+            .iter()
+            .filter(|r| r.within_limit)
+            .max_by(|a, b| a.deliveries_per_second.total_cmp(&b.deliveries_per_second));
+        Self {
+            mode: "knee",
+            orders: options.load.orders,
+            subscribers_per_order: options.load.subscribers,
+            duration_s: options.load.duration.as_secs_f64(),
+            p99_limit_ms: options.p99_limit_ms,
+            knee_deliveries_per_second: knee.map_or(0.0, |r| r.deliveries_per_second),
+            knee_rate_hz: knee.map(|r| r.rate_hz),
+            rates,
+        }
+    }
+}
+
+/// Sweeps the load over `options.rates` on one set of orders and connections, one measured
+/// window per rate (the stack quiet between them), calling `on_row` after each, and returns the
+/// knee: the highest delivered rate whose p99 stays within the limit with nothing lost.
+///
+/// The stack must accept every location at the highest rate (`rnd-local serve
+/// --location-min-interval-ms 0`): a refused location counts as a miss.
+///
+/// Fails as [`load`] does, or when no rate is given or one is not positive.
+pub async fn knee(
+    options: &KneeOptions,
+    mut on_row: impl FnMut(&KneeRow),
+) -> Result<KneeReport, BenchError> {
+    if options.rates.is_empty() {
+        return Err(BenchError::Options("--rates needs at least one rate"));
+    }
+    if !options.rates.iter().all(|r| r.is_finite() && *r > 0.0) {
+        return Err(BenchError::Options(
+            "every rate of --rates must be positive",
+        ));
+    }
+    let client = load_client(&options.load)?;
+    snapshot(&client).await?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let prepared = prepare_orders(&client, &options.load, &run_id).await?;
+    let mut sockets = open_connections(&client, &options.load, &run_id, &prepared).await?;
+    let mut rows = Vec::with_capacity(options.rates.len());
+    let mut misses = 0;
+    for &rate_hz in &options.rates {
+        let at_rate = LoadOptions {
+            rate_hz,
+            ..options.load.clone()
+        };
+        quiet(&client).await?;
+        let window = measure(&client, &at_rate, &prepared, sockets).await?;
+        let (report, open) = load_report(&at_rate, window);
+        sockets = open;
+        let row = KneeRow::of(&report, options.p99_limit_ms);
+        on_row(&row);
+        misses = if row.within_limit { 0 } else { misses + 1 };
+        rows.push(row);
+        if misses >= options.misses_to_stop.max(1) {
+            break;
+        }
+    }
+    close(sockets, options.load.parallelism).await;
+    Ok(KneeReport::of(options, rows))
 }
 
 /// Runs the idle bench (see the module documentation) and returns its report.
@@ -1106,6 +1311,53 @@ mod tests {
         let l = latency((1..=100).rev().map(f64::from).collect());
         assert_eq!((l.p50, l.p90, l.p99, l.max), (50.0, 90.0, 99.0, 100.0));
         assert_eq!(latency(Vec::new()), Latency::default());
+    }
+
+    fn row(rate_hz: f64, delivered: f64, p99: f64, lost: u64) -> KneeRow {
+        KneeRow {
+            rate_hz,
+            asked_deliveries_per_second: delivered,
+            deliveries_per_second: delivered,
+            latency_ms: Latency {
+                p99,
+                ..Latency::default()
+            },
+            lost,
+            unmatched: 0,
+            refused: 0,
+            server_cpu: ServerCpu::default(),
+            within_limit: p99 <= 50.0 && lost == 0,
+        }
+    }
+
+    #[test]
+    fn the_knee_is_the_highest_delivered_rate_within_the_limit() {
+        // GIVEN a sweep whose 12 Hz row is fastest within 50 ms, a faster one over it, and a
+        // faster one that lost deliveries
+        let options = KneeOptions::new(LoadOptions::new("http://127.0.0.1:1", "s"));
+        let rows = vec![
+            row(1.0, 2_000.0, 3.0, 0),
+            row(12.0, 24_000.0, 41.0, 0),
+            row(14.0, 27_000.0, 80.0, 0),
+            row(16.0, 29_000.0, 20.0, 3),
+        ];
+        // WHEN the report is made
+        let report = KneeReport::of(&options, rows);
+        // THEN the knee is the 12 Hz row's delivered rate
+        assert_eq!(report.knee_deliveries_per_second, 24_000.0);
+        assert_eq!(report.knee_rate_hz, Some(12.0));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["kneeDeliveriesPerSecond"], 24_000.0);
+        assert_eq!(json["mode"], "knee");
+    }
+
+    #[test]
+    fn a_sweep_with_no_rate_within_the_limit_has_no_knee() {
+        // GIVEN a sweep where every rate misses WHEN the report is made THEN the knee is 0
+        let options = KneeOptions::new(LoadOptions::new("http://127.0.0.1:1", "s"));
+        let report = KneeReport::of(&options, vec![row(1.0, 2_000.0, 51.0, 0)]);
+        assert_eq!(report.knee_deliveries_per_second, 0.0);
+        assert_eq!(report.knee_rate_hz, None);
     }
 
     #[test]

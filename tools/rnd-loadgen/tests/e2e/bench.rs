@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use rnd_domain::identity::DEV_JWT_SECRET;
-use rnd_loadgen::bench::{IdleOptions, LoadOptions, idle, load};
+use rnd_loadgen::bench::{IdleOptions, KneeOptions, LoadOptions, idle, knee, load};
+use rnd_local::Config;
 
 use crate::helpers::spawn_stack;
 
@@ -102,6 +103,84 @@ async fn an_idle_run_holds_its_connections_and_meters_each_connect() {
     assert_eq!(report.lambda_invocations_per_connection, 2.0);
     assert_eq!(report.write_units_per_connection, 6.0);
     stack.stop().await;
+}
+
+/// A knee sweep of 2 orders × 2 subscribers at `rates`, 2 s each, against `config`.
+async fn tiny_knee(config: Config, rates: Vec<f64>) -> rnd_loadgen::bench::KneeReport {
+    let stack = rnd_local::start(config).await.expect("the stack starts");
+    let options = KneeOptions {
+        rates,
+        ..KneeOptions::new(LoadOptions {
+            orders: 2,
+            subscribers: 2,
+            duration: Duration::from_secs(2),
+            grace: Duration::from_secs(3),
+            ..LoadOptions::new(stack.http_url(), DEV_JWT_SECRET)
+        })
+    };
+    let mut printed = Vec::new();
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        knee(&options, |row| printed.push(row.rate_hz)),
+    )
+    .await
+    .expect("the sweep ends by itself")
+    .expect("the sweep succeeds");
+    stack.stop().await;
+    assert_eq!(
+        printed,
+        report.rates.iter().map(|r| r.rate_hz).collect::<Vec<_>>(),
+        "every row is handed out as it is measured"
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_knee_sweep_on_a_stack_that_accepts_every_location_measures_each_rate_in_turn() {
+    // GIVEN a stack that accepts every location (`--location-min-interval-ms 0`)
+    let config = Config {
+        location_min_interval: Duration::ZERO,
+        ..Config::in_memory()
+    };
+    // WHEN 2 orders × 2 subscribers are swept at 2 then 5 Hz
+    let report = tiny_knee(config, vec![2.0, 5.0]).await;
+    // THEN both rates were measured on the same orders, every location delivered to both
+    // subscribers, none refused, and the server's CPU time was read
+    assert_eq!(report.rates.len(), 2, "{report:?}");
+    for row in &report.rates {
+        assert_eq!((row.lost, row.unmatched, row.refused), (0, 0, 0), "{row:?}");
+        assert_eq!(row.asked_deliveries_per_second, 4.0 * row.rate_hz);
+        assert!(row.deliveries_per_second > 0.0, "{row:?}");
+        assert!(row.server_cpu.seconds.is_some_and(|s| s >= 0.0), "{row:?}");
+    }
+    // AND the knee is the best row within the limit, in the JSON line's own field
+    let best = report
+        .rates
+        .iter()
+        .filter(|r| r.within_limit)
+        .map(|r| r.deliveries_per_second)
+        .fold(0.0, f64::max);
+    assert_eq!(report.knee_deliveries_per_second, best);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["kneeDeliveriesPerSecond"], best);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_the_stacks_location_limit_refuses_is_a_miss_and_ends_the_sweep() {
+    // GIVEN a stack with the default limit of one location a second per order
+    // WHEN the sweep asks for 4 Hz, then 5 Hz, then 6 Hz
+    let report = tiny_knee(Config::in_memory(), vec![4.0, 5.0, 6.0]).await;
+    // THEN the stack refused locations at both first rates, each a miss, and after two misses
+    // in a row the sweep stopped: nothing counts as the knee
+    assert_eq!(report.rates.len(), 2, "{report:?}");
+    assert!(
+        report
+            .rates
+            .iter()
+            .all(|r| r.refused > 0 && !r.within_limit)
+    );
+    assert_eq!(report.knee_deliveries_per_second, 0.0);
+    assert_eq!(report.knee_rate_hz, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
