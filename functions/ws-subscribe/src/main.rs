@@ -5,5 +5,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), rnd_lambda::lambda_runtime::Error> {
-    rnd_lambda::serve_replaying_routes().await
+    rnd_lambda::serve_posting_routes().await
 }

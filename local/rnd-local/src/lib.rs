@@ -483,7 +483,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .map_err(|source| StartError::Bind { addr: bind, source })?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    // The fan-out and the replaying routes post to this very server, as the Lambdas post to
+    // The fan-out and the posting routes post to this very server, as the Lambdas post to
     // API Gateway.
     let loopback = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))

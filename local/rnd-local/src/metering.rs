@@ -194,8 +194,8 @@ pub(crate) fn room_members_units(
 }
 
 /// `record_location`: one conditional `UpdateItem` of the live row, whose size is the row
-/// with this write applied (the status counted as the longest driver phase); refused writes
-/// cost the same.
+/// with this write applied (the status counted as the longest driver phase, the mirrored pickup
+/// and drop-off as long as the location's point); refused writes cost the same.
 pub(crate) fn record_location_units(
     write: &LocationWrite,
     outcome: &LocationOutcome,
@@ -213,6 +213,9 @@ pub(crate) fn record_location_units(
         location_accepted_at_ms: Some(write.now_ms),
         eta: write.eta,
         observed_speed_mps: write.observed_speed_mps,
+        pickup: Some(write.location.point()),
+        dropoff: Some(write.location.point()),
+        announced_seq: write.announced.then_some(seq),
         updated_at: DateTime::from_timestamp_millis(write.now_ms).unwrap_or_default(),
     };
     let bytes = record_bytes(&OrderRecord::Live(live))?;
@@ -532,6 +535,18 @@ impl LiveLocationStore for MeteredStore {
         self.record_or_request("record_location", counted, units(1, 0.0, 1.0));
         result
     }
+
+    /// An eventually consistent `GetItem` of the live row.
+    async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError> {
+        let result = self.inner.get_live(order).await;
+        let counted = match &result {
+            Ok(Some(live)) => record_bytes(&OrderRecord::Live(live.clone()))
+                .map(|bytes| units(1, read_units(bytes, false), 0.0)),
+            _ => Ok(units(1, read_units(0, false), 0.0)),
+        };
+        self.record_or_request("get_live", counted, units(1, 0.5, 0.0));
+        result
+    }
 }
 
 #[async_trait]
@@ -731,6 +746,7 @@ mod tests {
             observed_speed_mps: Some(8.4),
             now_ms: now.timestamp_millis(),
             min_interval_ms: 1000,
+            announced: false,
         }
     }
 

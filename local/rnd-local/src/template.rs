@@ -197,17 +197,37 @@ fn stream_settings(props: Option<&Yaml>) -> Result<StreamSettings, TemplateError
     })
 }
 
-/// Lambda's event filtering, for the patterns the template uses: objects nest, and a list of
-/// values matches when the record's value equals one of them.
+/// Lambda's event filtering, for the patterns the template uses: objects nest, a list of
+/// values matches when the record's value equals one of them, and `{"exists": true|false}` in
+/// a list matches a field that is there, or not.
 fn matches_pattern(pattern: &Value, value: &Value) -> bool {
     match pattern {
-        Value::Object(fields) => fields.iter().all(|(key, expected)| {
-            value
-                .get(key)
-                .is_some_and(|actual| matches_pattern(expected, actual))
+        Value::Object(fields) => fields.iter().all(|(key, expected)| match value.get(key) {
+            Some(actual) => matches_pattern(expected, actual),
+            None => matches_missing(expected),
         }),
-        Value::Array(allowed) => allowed.iter().any(|a| a == value),
+        Value::Array(allowed) => allowed
+            .iter()
+            .any(|a| a == value || exists_rule(a) == Some(true)),
         other => other == value,
+    }
+}
+
+/// Whether `pattern` matches a field the record does not have: only `{"exists": false}` (at
+/// the leaf of every nested key) does.
+fn matches_missing(pattern: &Value) -> bool {
+    match pattern {
+        Value::Object(fields) => fields.values().all(matches_missing),
+        Value::Array(allowed) => allowed.iter().any(|a| exists_rule(a) == Some(false)),
+        _ => false,
+    }
+}
+
+/// The `b` of an `{"exists": b}` rule.
+fn exists_rule(rule: &Value) -> Option<bool> {
+    match rule {
+        Value::Object(fields) if fields.len() == 1 => fields.get("exists")?.as_bool(),
+        _ => None,
     }
 }
 
@@ -244,7 +264,7 @@ mod tests {
         assert_eq!(stream.batching_window, Duration::ZERO);
         assert_eq!(stream.max_retry_attempts, Some(5));
         assert!(stream.report_batch_item_failures);
-        assert_eq!(stream.filters.len(), 1);
+        assert_eq!(stream.filters.len(), 2);
     }
 
     #[test]
@@ -289,16 +309,38 @@ mod tests {
     }
 
     #[test]
-    fn the_filter_keeps_order_and_live_rows_only() {
+    fn the_filter_keeps_order_rows_and_the_live_rows_nobody_announced() {
         // GIVEN the template's filter criteria
         let stream = Template::embedded().unwrap().stream;
         let record =
             |item_type: &str| json!({"dynamodb": {"NewImage": {"itemType": {"S": item_type}}}});
-        // WHEN records are filtered THEN order and live rows pass, counters and removals do not
+        let announced = json!({"dynamodb": {"NewImage": {
+            "itemType": {"S": "live"}, "seq": {"N": "7"}, "announcedSeq": {"N": "7"}
+        }}});
+        // WHEN records are filtered THEN order rows and live rows without announcedSeq pass;
+        // live rows whose writer announced them, counters and removals do not
         assert!(stream.accepts(&record("order")));
         assert!(stream.accepts(&record("live")));
+        assert!(!stream.accepts(&announced));
         assert!(!stream.accepts(&record("counter")));
         assert!(!stream.accepts(&json!({"dynamodb": {"OldImage": {}}})));
+    }
+
+    #[test]
+    fn an_exists_rule_matches_a_field_by_its_presence() {
+        // GIVEN patterns asking for a field to exist, or not, under a nested key
+        let absent = json!({"a": {"b": {"N": [{"exists": false}]}}});
+        let present = json!({"a": {"b": {"N": [{"exists": true}]}}});
+        let with_b = json!({"a": {"b": {"N": "1"}}});
+        let without_b = json!({"a": {"c": {"N": "1"}}});
+        // WHEN records with and without the field are matched THEN each rule takes its own
+        assert!(matches_pattern(&absent, &without_b));
+        assert!(!matches_pattern(&absent, &with_b));
+        assert!(matches_pattern(&present, &with_b));
+        assert!(!matches_pattern(&present, &without_b));
+        // AND a missing parent is as missing as the field itself
+        assert!(matches_pattern(&absent, &json!({})));
+        assert!(!matches_pattern(&present, &json!({})));
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! | live item: new accepted location | `driver:location_update` | `order:{id}` |
 //! | live item: ETA moved ≥ 1 minute | `order:eta_update` | `order:{id}` |
 //!
+//! A live item whose writer already delivered its events ([`LiveState::announced`]: the
+//! `driver:location` fast path, which posts [`location_announcements`] itself) produces nothing
+//! here, so the stream does not deliver them twice.
+//!
 //! Every event carries the sequence number of the change, so a client can drop a redelivered
 //! event (same `seq`). Locations and ETAs are latest-value events that the fan-out coalesces,
 //! so `seq` skips on purpose; a missed *status* update is told by `previousStatusSeq` (the
@@ -79,6 +83,9 @@ pub fn derive_events(old: Option<&OrderRecord>, new: Option<&OrderRecord>) -> Ve
                 Some(OrderRecord::Live(l)) => Some(l),
                 _ => None,
             };
+            if new.announced() {
+                return Vec::new();
+            }
             live_changed(old, new)
         }
         // An item changing kind is not something we write; nothing sensible to announce.
@@ -215,6 +222,14 @@ fn order_changed(old: &Order, new: &Order) -> Vec<Outgoing> {
         });
     }
     out
+}
+
+/// The events of an accepted location, from the live item before it (`previous`) to the item
+/// it wrote (`current`): `driver:location_update`, and `order:eta_update` when the ETA moved by
+/// at least [`ETA_EVENT_THRESHOLD_SECS`]; both to `order:{id}`. What the writer posts itself
+/// on the fast path, exactly what [`derive_events`] derives from the same change otherwise.
+pub fn location_announcements(previous: &LiveState, current: &LiveState) -> Vec<Outgoing> {
+    live_changed(Some(previous), current)
 }
 
 fn live_changed(old: Option<&LiveState>, new: &LiveState) -> Vec<Outgoing> {

@@ -77,6 +77,18 @@ pub struct LiveState {
     /// Smoothed observed driver speed, m/s (feeds the ETA model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_speed_mps: Option<f64>,
+    /// Mirror of the chef's position (the pickup), so a location's ETA needs only this item.
+    /// Absent on items written before it was mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup: Option<GeoPoint>,
+    /// Mirror of the customer's position (the drop-off), likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropoff: Option<GeoPoint>,
+    /// The `seq` whose events this item's writer has already delivered itself (the
+    /// `driver:location` fast path): when it equals `seq`, the stream's change of this item
+    /// announces nothing more. Any other write leaves it behind (or clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced_seq: Option<u64>,
     /// When last written.
     pub updated_at: DateTime<Utc>,
 }
@@ -93,8 +105,17 @@ impl LiveState {
             location_accepted_at_ms: None,
             eta: None,
             observed_speed_mps: None,
+            pickup: Some(order.pickup_point()),
+            dropoff: Some(order.dropoff_point()),
+            announced_seq: None,
             updated_at: order.updated_at,
         }
+    }
+
+    /// Whether this item's events were already delivered by its writer (see
+    /// [`LiveState::announced_seq`]).
+    pub fn announced(&self) -> bool {
+        self.announced_seq == Some(self.seq)
     }
 }
 
@@ -115,6 +136,9 @@ pub struct LocationWrite {
     pub now_ms: i64,
     /// Minimum spacing between accepted locations for this order, ms.
     pub min_interval_ms: i64,
+    /// The writer delivers this location's events itself (the fast path): the item records
+    /// [`LiveState::announced_seq`], and the stream's change of it announces nothing.
+    pub announced: bool,
 }
 
 /// What became of a location write.
@@ -168,12 +192,14 @@ impl LocationOutcome {
     /// The live item after `write` is accepted on top of `live` (updated at the write's time).
     pub fn apply(live: &LiveState, write: &LocationWrite) -> LiveState {
         let now = DateTime::from_timestamp_millis(write.now_ms).unwrap_or(live.updated_at);
+        let seq = live.seq + 1;
         LiveState {
-            seq: live.seq + 1,
+            seq,
             location: Some(write.location.clone()),
             location_accepted_at_ms: Some(write.now_ms),
             eta: write.eta.or(live.eta),
             observed_speed_mps: write.observed_speed_mps.or(live.observed_speed_mps),
+            announced_seq: write.announced.then_some(seq),
             updated_at: now,
             ..live.clone()
         }

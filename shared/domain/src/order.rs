@@ -568,6 +568,8 @@ impl OrderView {
         live.seq = seq;
         live.status = target;
         live.driver_id = order.driver_id().cloned();
+        // A transition's change of the live item is the stream's to announce.
+        live.announced_seq = None;
         live.updated_at = now;
         Ok(OrderView { order, live })
     }

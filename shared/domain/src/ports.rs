@@ -13,7 +13,7 @@ use crate::device::{Device, DeviceId, DeviceRegistration, Registered};
 use crate::identity::Role;
 use crate::ids::{ConnectionId, OrderId, UserId};
 use crate::inbox::{Appended, InboxEvent, InboxPage};
-use crate::live::{LocationOutcome, LocationWrite};
+use crate::live::{LiveState, LocationOutcome, LocationWrite};
 use crate::order::{Order, OrderView};
 use crate::profile::Profile;
 use crate::rooms::Room;
@@ -255,6 +255,11 @@ pub trait LiveLocationStore: Send + Sync {
     /// only if the sender is the assigned driver, the order is in a driver phase and the last
     /// accepted location is at least `min_interval_ms` old — across concurrent writers.
     async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError>;
+
+    /// The order's live item alone (one small read; it may lag a write by up to a second, like
+    /// an eventually consistent read): what a location's ETA is computed from. `None` when the
+    /// order does not exist.
+    async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError>;
 }
 
 /// User profiles (the orders table's `USER#{userId}` / `PROFILE` rows).

@@ -162,6 +162,32 @@ pub struct LocationReport {
     pub accuracy: Option<Accuracy>,
     /// When the device recorded it.
     pub recorded_at: Option<DateTime<Utc>>,
+    /// Which outcomes are acknowledged (`ack`; every one unless the driver app asks for
+    /// refusals only).
+    pub ack: LocationAcks,
+}
+
+/// Which `driver:location` messages get a `driver:location_acknowledged` answer: its `ack`
+/// field. A driver app that only needs to hear when it should act (slow down, stop sending)
+/// asks for `"refusals"` and saves a message per accepted location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocationAcks {
+    /// `"all"` (the default): every location is answered, accepted or not.
+    #[default]
+    All,
+    /// `"refusals"`: only a refused location is answered (`accepted: false`, or an `error`);
+    /// an accepted one is answered by nothing.
+    Refusals,
+}
+
+impl LocationAcks {
+    /// The wire values, in this order.
+    pub const NAMES: [&'static str; 2] = ["all", "refusals"];
+
+    /// Whether an accepted location is answered.
+    pub fn accepted(self) -> bool {
+        self == LocationAcks::All
+    }
 }
 
 impl LocationReport {
@@ -229,6 +255,12 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             speed: number(&obj, "speed")?.map(Speed::parse).transpose()?,
             accuracy: number(&obj, "accuracy")?.map(Accuracy::parse).transpose()?,
             recorded_at: timestamp(&obj, "recordedAt")?,
+            ack: match obj.get("ack") {
+                None | Some(Value::Null) => LocationAcks::All,
+                Some(Value::String(a)) if a == "all" => LocationAcks::All,
+                Some(Value::String(a)) if a == "refusals" => LocationAcks::Refusals,
+                Some(_) => return Err(invalid("ack must be \"all\" or \"refusals\"")),
+            },
         })),
         action::RESUME => Ok(ClientMessage::Resume {
             cursor: match obj.get("cursor") {

@@ -4,7 +4,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use rnd_domain::events::{OrderRecord, derive_events};
+use rnd_domain::events::{OrderRecord, derive_events, location_announcements};
 use rnd_domain::geo::{Latitude, Longitude, Speed};
 use rnd_domain::identity::Role;
 use rnd_domain::live::{DriverLocation, Eta, LiveState};
@@ -163,6 +163,43 @@ fn an_eta_that_moves_less_than_a_minute_is_not_announced_but_a_minute_is() {
     let out = derive_events(Some(&live(&first)), Some(&live(&later)));
     let names: Vec<_> = out.iter().map(|o| o.message.event_name()).collect();
     assert_eq!(names, ["driver:location_update", "order:eta_update"]);
+}
+
+#[test]
+fn a_location_its_writer_announced_produces_nothing_from_the_stream_and_the_same_events_for_the_writer()
+ {
+    // GIVEN a location whose writer posted its events itself (announcedSeq = its seq)
+    let view = order_in(OrderStatus::InTransit);
+    let plain = moved(&view.live, 30, 12, 42);
+    let announced = LiveState {
+        announced_seq: Some(plain.seq),
+        ..plain.clone()
+    };
+    assert!(announced.announced() && !plain.announced());
+    // WHEN the stream's change of it is derived THEN it announces nothing more
+    assert!(derive_events(Some(&live(&view.live)), Some(&live(&announced))).is_empty());
+    // AND what the writer posts is exactly what the stream would have derived without the mark
+    assert_eq!(
+        location_announcements(&view.live, &announced),
+        derive_events(Some(&live(&view.live)), Some(&live(&plain)))
+    );
+    // AND a later write that is not announced (a mark left behind) is the stream's again
+    let stale_mark = moved(&announced, 31, 13, 43);
+    assert_eq!(stale_mark.announced_seq, Some(plain.seq));
+    assert!(!derive_events(Some(&live(&announced)), Some(&live(&stale_mark))).is_empty());
+}
+
+#[test]
+fn a_transition_clears_the_announced_mark_of_the_live_item() {
+    // GIVEN an order in transit whose live item was last written by an announced location
+    let view = order_in(OrderStatus::InTransit);
+    let mut announced = view.clone();
+    announced.live = moved(&view.live, 30, 12, 42);
+    announced.live.announced_seq = Some(announced.live.seq);
+    // WHEN it is delivered THEN the transition's live item carries no mark
+    let (who, what) = step(OrderStatus::InTransit);
+    let delivered = announced.apply(&who, what, t(40)).unwrap();
+    assert_eq!(delivered.live.announced_seq, None);
 }
 
 #[test]

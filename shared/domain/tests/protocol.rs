@@ -6,8 +6,8 @@ use chrono::{TimeZone, Utc};
 use common::*;
 use rnd_domain::order::OrderStatus;
 use rnd_domain::protocol::{
-    ClientMessage, ErrorCode, LocationAckData, MAX_MESSAGE_BYTES, PongData, ServerMessage,
-    SubscribedData, parse_client_message,
+    ClientMessage, ErrorCode, LocationAckData, LocationAcks, MAX_MESSAGE_BYTES, PongData,
+    ServerMessage, SubscribedData, parse_client_message,
 };
 use rnd_domain::tracking::OrderTracking;
 use serde_json::json;
@@ -67,6 +67,34 @@ fn a_driver_location_parses_with_its_optional_fields() {
     };
     assert!(m.heading.is_none() && m.speed.is_none() && m.accuracy.is_none());
     assert_eq!(m.recorded_at.unwrap().timestamp_millis(), 1_769_819_100_000);
+}
+
+#[test]
+fn a_driver_location_is_acknowledged_always_unless_it_asks_for_refusals_only() {
+    // GIVEN locations without `ack`, with each mode, and with a mode nobody knows
+    let with = |ack: &str| {
+        format!(r#"{{"action":"driver:location","orderId":"o-1","latitude":0,"longitude":0{ack}}}"#)
+    };
+    let ack = |text: &str| match parse_client_message(text).unwrap() {
+        ClientMessage::DriverLocation(r) => r.ack,
+        other => panic!("{other:?}"),
+    };
+    // WHEN they are parsed THEN the default and "all" acknowledge every location, "refusals"
+    // only refused ones
+    assert_eq!(ack(&with("")), LocationAcks::All);
+    assert_eq!(ack(&with(r#","ack":null"#)), LocationAcks::All);
+    assert_eq!(ack(&with(r#","ack":"all""#)), LocationAcks::All);
+    assert_eq!(ack(&with(r#","ack":"refusals""#)), LocationAcks::Refusals);
+    assert!(LocationAcks::All.accepted() && !LocationAcks::Refusals.accepted());
+    // AND anything else is refused, naming the field and its values
+    for bad in [
+        r#","ack":"none""#,
+        r#","ack":true"#,
+        r#","ack":["refusals"]"#,
+    ] {
+        assert_eq!(code(&with(bad)), ErrorCode::InvalidMessage, "{bad}");
+        assert_eq!(message(&with(bad)), r#"ack must be "all" or "refusals""#);
+    }
 }
 
 #[test]

@@ -9,8 +9,9 @@ use common::*;
 use rnd_domain::live::{DriverLocation, Eta, LiveState};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::protocol::{
-    ConnectedData, ErrorCode, LocationAckData, LocationRejection, PongData, ResumedData,
-    ServerMessage, SubscribedData, UnsubscribedData, action,
+    ClientMessage, ConnectedData, ErrorCode, LocationAckData, LocationAcks, LocationRejection,
+    PongData, ResumedData, ServerMessage, SubscribedData, UnsubscribedData, action,
+    parse_client_message,
 };
 use rnd_domain::tracking::OrderTracking;
 use rnd_domain::{OrderRecord, derive_events};
@@ -142,6 +143,30 @@ fn every_action_has_a_section() {
             sections.contains_key(name),
             "docs/protocol.md has no section for `{name}`"
         );
+    }
+}
+
+#[test]
+fn the_location_section_names_every_acknowledgement_mode_and_each_parses() {
+    // GIVEN the driver:location section
+    let sections = sections(&doc());
+    let section = &sections[action::DRIVER_LOCATION];
+    // WHEN each mode the code knows is looked up THEN the section names it with its field, and
+    // a message carrying it parses to that mode
+    assert!(section.contains("| `ack` |"), "{section}");
+    let modes = [LocationAcks::All, LocationAcks::Refusals];
+    for (name, mode) in LocationAcks::NAMES.into_iter().zip(modes) {
+        assert!(
+            section.contains(&format!("`{name}`")),
+            "`{name}` in {section}"
+        );
+        let text = format!(
+            r#"{{"action":"driver:location","orderId":"o-1","latitude":1,"longitude":2,"ack":"{name}"}}"#
+        );
+        match parse_client_message(&text).unwrap() {
+            ClientMessage::DriverLocation(report) => assert_eq!(report.ack, mode),
+            other => panic!("{other:?}"),
+        }
     }
 }
 

@@ -401,52 +401,16 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     metrics.coalesced = coalesced;
     metrics.events = planned.len() as u64;
 
-    // 3. Keep user-room events in their users' inboxes, before anything is posted.
-    let kept = keep(store, config, &planned, now).await;
-    metrics.inbox_kept = kept.added;
-    for &event in &kept.failed {
-        metrics.failed += 1;
-        failed_records.push(planned[event].record);
-    }
-
-    // 4. Read each distinct room once, and address each event once per connection.
-    let members = read_rooms(store, config, &planned, now).await;
-    metrics.room_lookups = members.len() as u64;
-    let payloads = Payloads::of(&planned, &kept);
-    let addressed = address(&planned, &kept, &members, &payloads);
-    for &event in &addressed.unaddressed {
-        metrics.failed += 1;
-        failed_records.push(planned[event].record);
-    }
-
-    // 5. Deliver, a bounded number of connections at once.
-    let delivery = Delivery {
-        store,
-        notifier,
-        config,
-        now,
-        planned: &planned,
-        payloads: &payloads,
-    };
-    let posts: Vec<_> = addressed
-        .connections
-        .iter()
-        .map(|id| delivery.to(id, &addressed.queues[id]))
-        .collect();
-    let reports: Vec<ConnectionReport> = stream::iter(posts)
-        .buffer_unordered(config.concurrency.max(1))
-        .collect()
-        .await;
-    for report in &reports {
-        metrics.deliveries += report.delivered;
-        metrics.retried += report.retried;
-        metrics.rejected += report.rejected;
-        metrics.gone += u64::from(report.gone);
-        if let Some(event) = report.failed {
-            metrics.failed += 1;
-            failed_records.push(planned[event].record);
-        }
-    }
+    // 3.–5. Keep user-room events in their inboxes, read the rooms, post.
+    let delivered = deliver(store, notifier, config, &planned, now).await;
+    metrics.inbox_kept = delivered.inbox_kept;
+    metrics.room_lookups = delivered.room_lookups;
+    metrics.deliveries = delivered.deliveries;
+    metrics.retried = delivered.retried;
+    metrics.rejected = delivered.rejected;
+    metrics.gone = delivered.gone;
+    metrics.failed = delivered.failed.len() as u64;
+    failed_records.extend(delivered.failed.iter().map(|&event| planned[event].record));
 
     // 6. Report the earliest failed record.
     let response = crate::stream::partial_failure(records, failed_records);
@@ -460,6 +424,128 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
         "fan-out batch done"
     );
     BatchOutcome { response, metrics }
+}
+
+/// What steps 3–5 did with a list of events.
+#[derive(Debug, Default)]
+struct Delivered {
+    inbox_kept: u64,
+    room_lookups: u64,
+    deliveries: u64,
+    retried: u64,
+    rejected: u64,
+    gone: u64,
+    /// Events (indexes into the planned events) not delivered everywhere: an inbox could not
+    /// keep them, a room of theirs could not be read, or a post still failed; one entry per
+    /// such failure.
+    failed: Vec<usize>,
+}
+
+/// Steps 3–5 for `planned`: keeps the user-room events in their users' inboxes, reads each
+/// distinct room once, and posts each event once to each connection in any of its rooms, a
+/// bounded number of connections at once, each connection's events in order.
+async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
+    store: &S,
+    notifier: &dyn Notifier,
+    config: &FanoutConfig,
+    planned: &[Planned],
+    now: DateTime<Utc>,
+) -> Delivered {
+    let mut delivered = Delivered::default();
+
+    // 3. Keep user-room events in their users' inboxes, before anything is posted.
+    let kept = keep(store, config, planned, now).await;
+    delivered.inbox_kept = kept.added;
+    delivered.failed.extend(kept.failed.iter().copied());
+
+    // 4. Read each distinct room once, and address each event once per connection.
+    let members = read_rooms(store, config, planned, now).await;
+    delivered.room_lookups = members.len() as u64;
+    let payloads = Payloads::of(planned, &kept);
+    let addressed = address(planned, &kept, &members, &payloads);
+    delivered
+        .failed
+        .extend(addressed.unaddressed.iter().copied());
+
+    // 5. Deliver, a bounded number of connections at once.
+    let delivery = Delivery {
+        store,
+        notifier,
+        config,
+        now,
+        planned,
+        payloads: &payloads,
+    };
+    let posts: Vec<_> = addressed
+        .connections
+        .iter()
+        .map(|id| delivery.to(id, &addressed.queues[id]))
+        .collect();
+    let reports: Vec<ConnectionReport> = stream::iter(posts)
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    for report in &reports {
+        delivered.deliveries += report.delivered;
+        delivered.retried += report.retried;
+        delivered.rejected += report.rejected;
+        delivered.gone += u64::from(report.gone);
+        delivered.failed.extend(report.failed);
+    }
+    delivered
+}
+
+/// What [`announce`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Announced {
+    /// Posts that were accepted (one per event and connection).
+    pub deliveries: u64,
+    /// Connections that answered 410 Gone and were closed.
+    pub gone: u64,
+    /// Posts retried after throttling or a 5xx.
+    pub retried: u64,
+    /// Events not delivered everywhere (a room not read, a post that still failed).
+    pub failed: u64,
+}
+
+/// Delivers `events` to their rooms at once, as the fan-out delivers a record's events (the
+/// same inbox keeping, room reads, retries and Gone handling, under `config`): what the
+/// `driver:location` fast path posts right after its write, instead of waiting for the
+/// stream. Never fails: what could not be delivered is counted and logged; nothing redelivers
+/// it (a location is superseded by the next one).
+pub async fn announce<S: ConnectionStore + InboxStore + ?Sized>(
+    store: &S,
+    notifier: &dyn Notifier,
+    config: &FanoutConfig,
+    events: Vec<Outgoing>,
+    now: DateTime<Utc>,
+) -> Announced {
+    let planned: Vec<Planned> = events
+        .into_iter()
+        .map(|o| Planned {
+            record: 0,
+            message: o.message,
+            rooms: o.rooms,
+        })
+        .collect();
+    if planned.is_empty() {
+        return Announced::default();
+    }
+    let delivered = deliver(store, notifier, config, &planned, now).await;
+    let announced = Announced {
+        deliveries: delivered.deliveries,
+        gone: delivered.gone,
+        retried: delivered.retried,
+        failed: delivered.failed.len() as u64,
+    };
+    if announced.failed > 0 {
+        tracing::warn!(
+            events = planned.len(),
+            failed = announced.failed,
+            "some announced events were not delivered everywhere"
+        );
+    }
+    announced
 }
 
 /// Step 1: the events of every record, in stream order, and how many records were malformed.

@@ -1,6 +1,16 @@
 //! The message routes: `subscribe:order`, `unsubscribe:order`, `driver:location`, `resume` and
 //! `$default` (`ping`, `hello`, and every refusal). Each answers with one server message, which
-//! API Gateway sends back to the client as the route response.
+//! API Gateway sends back to the client as the route response — except an accepted
+//! `driver:location` whose sender asked for refusals only (`"ack": "refusals"`), which is
+//! answered by nothing.
+//!
+//! `driver:location` is the fast path of the live location: one small read of the order's live
+//! item (the ETA's inputs; a location that is too soon is refused from it without a write), one
+//! conditional write that validates the sender and the phase, and — when the routes have a
+//! notifier — the `driver:location_update` (and `order:eta_update` when the ETA moved) posted
+//! to the order's room right after the write ([`crate::fanout::announce`]), the write marking
+//! the item as announced so that the stream's fan-out does not post them again. Status events
+//! stay on the stream: any writer of the orders table still notifies.
 //!
 //! Two routes replay what a client missed before they answer, posting each replayed event to
 //! the caller's connection (PostToConnection) in order, so that they reach it before the route
@@ -16,10 +26,11 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chrono::{DateTime, Utc};
 use rnd_domain::eta::{EtaEstimator, EtaRequest};
+use rnd_domain::events::location_announcements;
 use rnd_domain::events::status_updates_since;
 use rnd_domain::ids::ConnectionId;
 use rnd_domain::inbox::{self, Continuity, Cursor, MAX_REPLAY, REPLAY_PAGE};
-use rnd_domain::live::{LocationOutcome, LocationWrite};
+use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::ports::{
     ConnectionStore, InboxStore, LiveLocationStore, Notifier, NotifyError, OrderStore, StoreError,
 };
@@ -33,7 +44,8 @@ use rnd_domain::tracking::OrderTracking;
 use rnd_domain::{OrderId, OrderView};
 
 use crate::context::{Caller, caller};
-use crate::message_response;
+use crate::fanout::{FanoutConfig, announce};
+use crate::{message_response, status_response};
 
 /// Default minimum spacing between accepted locations of one order.
 pub const DEFAULT_LOCATION_MIN_INTERVAL_MS: i64 = 1_000;
@@ -71,9 +83,12 @@ impl RouteConfig {
 pub struct Routes<S: ?Sized> {
     store: Arc<S>,
     eta: Arc<dyn EtaEstimator>,
-    /// Posts replayed events to the caller's connection (the Management API); only the
-    /// functions of the replaying routes (`resume`, `subscribe:order`) have one.
+    /// Posts to connections (the Management API): replayed events to the caller's connection
+    /// (`resume`, `subscribe:order`) and announced locations to the order's room
+    /// (`driver:location`); the functions of the other routes have none.
     notifier: Option<Arc<dyn Notifier>>,
+    /// How announced locations are posted (concurrency, retries).
+    delivery: FanoutConfig,
     config: RouteConfig,
 }
 
@@ -115,18 +130,28 @@ where
             store,
             eta,
             notifier: None,
+            delivery: FanoutConfig::default(),
             config,
         }
     }
 
-    /// These routes, posting replays (`resume`, `subscribe:order` with `sinceSeq`) to the
-    /// caller's connection through `notifier`.
+    /// These routes, posting through `notifier`: replays (`resume`, `subscribe:order` with
+    /// `sinceSeq`) to the caller's connection, and accepted locations to the order's room (the
+    /// fast path; without a notifier the stream's fan-out delivers them).
     pub fn replaying_through(mut self, notifier: Arc<dyn Notifier>) -> Self {
         self.notifier = Some(notifier);
         self
     }
 
-    /// Handles one message event and answers with the route response.
+    /// These routes, posting announced locations with `delivery`'s concurrency and retries
+    /// (the fan-out's defaults otherwise).
+    pub fn delivering_with(mut self, delivery: FanoutConfig) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// Handles one message event and answers with the route response: the answer as its
+    /// body, or no body (API Gateway then sends the client nothing) when there is no answer.
     ///
     /// Never fails: refusals become `error` events with a stable code; unexpected failures are
     /// logged with their cause and become `internal` errors that say nothing of the cause.
@@ -135,35 +160,39 @@ where
         event: &ApiGatewayWebsocketProxyRequest,
         now: DateTime<Utc>,
     ) -> ApiGatewayProxyResponse {
-        message_response(&self.answer(event, now).await)
+        match self.answer(event, now).await {
+            Some(answer) => message_response(&answer),
+            None => status_response(200),
+        }
     }
 
-    /// The server message answering `event`.
+    /// The server message answering `event`; `None` when nothing answers it (an accepted
+    /// location whose sender asked for refusals only).
     pub async fn answer(
         &self,
         event: &ApiGatewayWebsocketProxyRequest,
         now: DateTime<Utc>,
-    ) -> ServerMessage {
+    ) -> Option<ServerMessage> {
         let caller = match caller(event) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "message without authorizer context");
-                return ServerMessage::error(ErrorCode::Internal, "internal error");
+                return Some(ServerMessage::error(ErrorCode::Internal, "internal error"));
             }
         };
         if caller.identity.expires_at <= now {
-            return ServerMessage::error(
+            return Some(ServerMessage::error(
                 ErrorCode::TokenExpired,
                 "the token has expired; reconnect with a fresh token",
-            );
+            ));
         }
         let body = event.body.as_deref().unwrap_or("");
         let result = match parse_client_message(body) {
             Ok(message) => self.dispatch(&caller, message, now).await,
             Err(e) => Err(e.into()),
         };
-        match result {
-            Ok(answer) => answer,
+        let answer = match result {
+            Ok(answer) => return answer,
             Err(RouteError::Refused(e)) => {
                 tracing::info!(connection_id = %caller.connection_id, code = e.code.as_str(), "message refused");
                 e.to_message()
@@ -180,7 +209,8 @@ where
                 tracing::error!(connection_id = %caller.connection_id, "a replay reached a function without a Management API endpoint; check the template");
                 ServerMessage::error(ErrorCode::Internal, "internal error")
             }
-        }
+        };
+        Some(answer)
     }
 
     async fn dispatch(
@@ -188,7 +218,7 @@ where
         caller: &Caller,
         message: ClientMessage,
         now: DateTime<Utc>,
-    ) -> Result<ServerMessage, RouteError> {
+    ) -> Result<Option<ServerMessage>, RouteError> {
         match message {
             ClientMessage::Ping => Ok(ServerMessage::Pong(PongData { server_time: now })),
             ClientMessage::Hello => Ok(ServerMessage::Connected(ConnectedData {
@@ -208,8 +238,9 @@ where
                 tracing::info!(connection_id = %caller.connection_id, order_id = %order_id, "unsubscribed");
                 Ok(ServerMessage::Unsubscribed(UnsubscribedData { order_id }))
             }
-            ClientMessage::DriverLocation(report) => self.location(caller, report, now).await,
+            ClientMessage::DriverLocation(report) => return self.location(caller, report, now).await,
         }
+        .map(Some)
     }
 
     async fn visible_order(
@@ -361,35 +392,43 @@ where
         Ok(resumed(user, epoch, newest, replayed, continuity))
     }
 
+    /// `driver:location`: reads the live item, estimates the ETA from it, writes the location
+    /// with one conditional write, announces it to the order's room (with a notifier), and
+    /// acknowledges it unless the sender asked for refusals only.
     async fn location(
         &self,
         caller: &Caller,
         report: LocationReport,
         now: DateTime<Utc>,
-    ) -> Result<ServerMessage, RouteError> {
+    ) -> Result<Option<ServerMessage>, RouteError> {
         let actor = &caller.identity.actor;
-        let view = self
+        let live = self
             .store
-            .get_order(&report.order_id)
+            .get_live(&report.order_id)
             .await?
             .ok_or_else(|| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
-        authorize_location(actor, &view.order).map_err(|r| match r {
-            RoomRefusal::NotFound => refused(ErrorCode::NotFound, ORDER_NOT_FOUND),
-            RoomRefusal::Forbidden => refused(
-                ErrorCode::Forbidden,
-                "only the assigned driver may send locations, while the order is assigned, picked up or in transit",
-            ),
-        })?;
+        let (pickup, dropoff) = match (live.pickup, live.dropoff) {
+            (Some(pickup), Some(dropoff)) => (pickup, dropoff),
+            // A live item written before the points were mirrored on it.
+            _ => {
+                let view = self
+                    .store
+                    .get_order(&report.order_id)
+                    .await?
+                    .ok_or_else(|| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
+                (view.order.pickup_point(), view.order.dropoff_point())
+            }
+        };
         let location = report.to_location(now);
         let estimate = self
             .eta
             .estimate(&EtaRequest {
                 driver: location.point(),
-                pickup: view.order.pickup_point(),
-                dropoff: view.order.dropoff_point(),
-                status: view.order.status,
+                pickup,
+                dropoff,
+                status: live.status,
                 reported_speed_mps: location.speed.map(f64::from),
-                observed_speed_mps: view.live.observed_speed_mps,
+                observed_speed_mps: live.observed_speed_mps,
                 now,
             })
             .await;
@@ -401,39 +440,83 @@ where
             observed_speed_mps: estimate.observed_speed_mps,
             now_ms: now.timestamp_millis(),
             min_interval_ms: self.config.location_min_interval_ms,
+            announced: self.notifier.is_some(),
         };
-        let outcome = self.store.record_location(&write).await?;
+        // The read may lag the item but is never ahead of it: a location it already finds too
+        // soon would be refused by the write too, so it is refused without one (a refused
+        // conditional write costs as much as an accepted one).
+        let outcome = if too_soon(&live, &write) {
+            LocationOutcome::classify_refusal(Some(&live), &write)
+        } else {
+            self.store.record_location(&write).await?
+        };
         tracing::debug!(connection_id = %caller.connection_id, order_id = %report.order_id, ?outcome, "location");
         match outcome {
             LocationOutcome::Accepted { seq } => {
-                Ok(ServerMessage::LocationAcknowledged(LocationAckData {
-                    order_id: report.order_id,
-                    accepted: true,
-                    eta_minutes: Some(estimate.eta.eta_minutes),
-                    reason: None,
-                    retry_after_ms: None,
-                    seq: Some(seq),
-                }))
+                if let Some(notifier) = &self.notifier {
+                    let current = LiveState {
+                        seq,
+                        ..LocationOutcome::apply(&live, &write)
+                    };
+                    let announced = announce(
+                        &*self.store,
+                        &**notifier,
+                        &self.delivery,
+                        location_announcements(&live, &current),
+                        now,
+                    )
+                    .await;
+                    tracing::debug!(order_id = %report.order_id, seq, ?announced, "location announced");
+                }
+                Ok(report
+                    .ack
+                    .accepted()
+                    .then_some(ServerMessage::LocationAcknowledged(LocationAckData {
+                        order_id: report.order_id,
+                        accepted: true,
+                        eta_minutes: Some(estimate.eta.eta_minutes),
+                        reason: None,
+                        retry_after_ms: None,
+                        seq: Some(seq),
+                    })))
             }
             LocationOutcome::RateLimited { retry_after_ms } => {
-                Ok(ServerMessage::LocationAcknowledged(LocationAckData {
+                Ok(Some(ServerMessage::LocationAcknowledged(LocationAckData {
                     order_id: report.order_id,
                     accepted: false,
                     eta_minutes: None,
                     reason: Some(LocationRejection::RateLimited),
                     retry_after_ms: Some(retry_after_ms),
                     seq: None,
-                }))
+                })))
             }
-            // The order moved on (delivered, reassigned) between our read and the write.
-            LocationOutcome::NotAssignedDriver | LocationOutcome::NotActive => Err(refused(
-                ErrorCode::Forbidden,
-                "only the assigned driver may send locations, while the order is assigned, picked up or in transit",
-            )),
+            // Not this driver's order (any more), or not in a driver phase: what the sender is
+            // told depends on how it relates to the order, which only the order item says.
+            LocationOutcome::NotAssignedDriver | LocationOutcome::NotActive => {
+                let view = self
+                    .store
+                    .get_order(&report.order_id)
+                    .await?
+                    .ok_or_else(|| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
+                Err(match authorize_location(actor, &view.order) {
+                    Err(RoomRefusal::NotFound) => refused(ErrorCode::NotFound, ORDER_NOT_FOUND),
+                    _ => refused(ErrorCode::Forbidden, LOCATION_FORBIDDEN),
+                })
+            }
             LocationOutcome::NotFound => Err(refused(ErrorCode::NotFound, ORDER_NOT_FOUND)),
         }
     }
 }
+
+/// Whether `live` (as read) already refuses `write` for coming too soon after the last accepted
+/// location of the same driver in a driver phase.
+fn too_soon(live: &LiveState, write: &LocationWrite) -> bool {
+    live.driver_id.as_ref() == Some(&write.driver_id)
+        && live.status.is_driver_active()
+        && !LocationOutcome::allows(live, write)
+}
+
+const LOCATION_FORBIDDEN: &str = "only the assigned driver may send locations, while the order is assigned, picked up or in transit";
 
 /// The `resumed` answer at `position` of the inbox at `epoch`.
 fn resumed(

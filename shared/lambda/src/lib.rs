@@ -32,9 +32,9 @@
 //! | `store` | `table_names`, `dynamo_store` | the DynamoDB store and client | all but the authorizer |
 //! | `jwt` | `verifier` | `aws-sdk-ssm` | `ws-authorizer`, `http-api` |
 //! | `authorizer` | `serve_authorizer` | `jwt`, the handlers | `ws-authorizer` |
-//! | `websocket` | `serve_connect`, `serve_disconnect`, `serve_routes` | `store`, the handlers | `ws-connect`, `ws-disconnect`, `ws-unsubscribe`, `ws-driver-location`, `ws-default` |
+//! | `websocket` | `serve_connect`, `serve_disconnect`, `serve_routes` | `store`, the handlers | `ws-connect`, `ws-disconnect`, `ws-unsubscribe`, `ws-default` |
 //! | `notifier` | `management_endpoint` | the Management API client | (through the two below) |
-//! | `replaying` | `serve_replaying_routes` | `websocket`, `notifier` | `ws-subscribe`, `ws-resume` |
+//! | `posting` | `serve_posting_routes` | `websocket`, `notifier` | `ws-subscribe`, `ws-resume`, `ws-driver-location` |
 //! | `fanout` | `serve_fanout` | `store`, `notifier`, the handlers | `stream-fanout` |
 //! | `push` | `serve_push` | `store`, the SSM client, the FCM adapter, the SQS client | `stream-push` |
 
@@ -253,17 +253,20 @@ pub async fn serve_routes() -> Result<(), Error> {
     serve_message_routes(&aws_config().await, None).await
 }
 
-/// Serves a message route that replays what a client missed (`resume`, `subscribe:order`):
-/// as [`serve_routes`], with the Management API client the replays are posted through.
-#[cfg(feature = "replaying")]
-pub async fn serve_replaying_routes() -> Result<(), Error> {
+/// Serves a message route that posts to connections: the replays of what a client missed
+/// (`resume`, `subscribe:order`) and the fast path of `driver:location` (the location posted to
+/// the order's room, with the fan-out's delivery settings from the environment: see
+/// `FanoutConfig::from_env`): as [`serve_routes`], with the Management API client they post
+/// through.
+#[cfg(feature = "posting")]
+pub async fn serve_posting_routes() -> Result<(), Error> {
     init_tracing();
     let config = aws_config().await;
     let notifier = management_notifier(&config)?;
     serve_message_routes(&config, Some(notifier)).await
 }
 
-/// Serves the message routes over the store, replaying through `notifier` when given one.
+/// Serves the message routes over the store, posting through `notifier` when given one.
 #[cfg(feature = "websocket")]
 async fn serve_message_routes(
     config: &aws_config::SdkConfig,
@@ -278,7 +281,9 @@ async fn serve_message_routes(
         RouteConfig::from_env(),
     );
     if let Some(notifier) = notifier {
-        routes = routes.replaying_through(notifier);
+        routes = routes
+            .replaying_through(notifier)
+            .delivering_with(rnd_handlers::fanout::FanoutConfig::from_env());
     }
     let routes = Arc::new(routes);
     lambda_runtime::run(service_fn(
@@ -290,7 +295,7 @@ async fn serve_message_routes(
     .await
 }
 
-/// The API Gateway Management API endpoint the fan-out and the replaying routes post to: `WEBSOCKET_API_ENDPOINT` when
+/// The API Gateway Management API endpoint the fan-out and the posting routes post to: `WEBSOCKET_API_ENDPOINT` when
 /// set, else `https://{WEBSOCKET_DOMAIN_NAME}/{WEBSOCKET_STAGE}`. Fails when neither is set.
 #[cfg(feature = "notifier")]
 pub fn management_endpoint() -> Result<String, ConfigError> {

@@ -43,6 +43,7 @@ fn location_write(view: &OrderView, driver: &Actor, now_ms: i64) -> LocationWrit
         observed_speed_mps: Some(8.5),
         now_ms,
         min_interval_ms: 1_000,
+        announced: false,
     }
 }
 
@@ -205,6 +206,116 @@ pub async fn order_numbers_count_per_day<H: Harness>(h: &H) {
     assert_eq!(store.next_order_number(d1).await.expect("n"), 2);
     assert_eq!(store.next_order_number(d2).await.expect("n"), 1);
     assert_eq!(store.next_order_number(d1).await.expect("n"), 3);
+}
+
+/// The live item reads alone (eventually: the port allows it to lag), with the pickup and
+/// drop-off mirrored from the order, then with an accepted location; an unknown order has none.
+pub async fn the_live_item_is_read_alone_with_the_points_its_eta_needs<H: Harness>(h: &H) {
+    // GIVEN a placed order
+    let store = h.store();
+    let view = placed_order("o-live-read", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    // WHEN its live item is read alone
+    let live = eventually_live(&*store, &view, |l| l.seq == view.seq()).await;
+    // THEN it is the order's live item, with the chef's and the customer's points
+    assert_eq!(live, view.live);
+    assert_eq!(live.pickup, Some(view.order.pickup_point()));
+    assert_eq!(live.dropoff, Some(view.order.dropoff_point()));
+    // AND after an accepted location it holds the location, at the new sequence
+    let view = advance(&*store, view, OrderStatus::InTransit).await;
+    let write = location_write(&view, &driver(), now().timestamp_millis());
+    store.record_location(&write).await.expect("location");
+    let live = eventually_live(&*store, &view, |l| l.seq == view.seq() + 1).await;
+    assert_eq!(live.location, Some(write.location));
+    assert_eq!(live.pickup, Some(view.order.pickup_point()));
+    // AND an order that was never placed has no live item
+    let unknown = rnd_domain::OrderId::parse("o-never-placed").expect("id");
+    assert_eq!(store.get_live(&unknown).await.expect("get_live"), None);
+}
+
+/// The live item as `get_live` reads it once `done` holds (for up to 5 s).
+async fn eventually_live<S: LiveLocationStore + ?Sized>(
+    store: &S,
+    view: &OrderView,
+    done: impl Fn(&rnd_domain::LiveState) -> bool,
+) -> rnd_domain::LiveState {
+    let mut last = None;
+    for _ in 0..100 {
+        last = store
+            .get_live(&view.order.order_id)
+            .await
+            .expect("get_live");
+        if last.as_ref().is_some_and(&done) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    last.expect("the live item is there")
+}
+
+/// A location whose writer announces it records `announcedSeq` = its sequence, in the item and
+/// in the recorded change; the next location that is not announced, and a transition, leave no
+/// mark.
+pub async fn an_announced_location_marks_the_live_item_until_another_write<H: Harness>(h: &H) {
+    // GIVEN an order in transit
+    let store = h.store();
+    let view = placed_order("o-announced", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::InTransit).await;
+    let t0 = now().timestamp_millis();
+    // WHEN a location is written by a writer that announces it
+    let announced = LocationWrite {
+        announced: true,
+        ..location_write(&view, &driver(), t0)
+    };
+    let outcome = store.record_location(&announced).await.expect("location");
+    let LocationOutcome::Accepted { seq } = outcome else {
+        panic!("{outcome:?}")
+    };
+    // THEN the live item carries the mark of that sequence
+    let read = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(read.live.announced_seq, Some(seq));
+    assert!(read.live.announced());
+    // AND so does the change the stream carries
+    let changes = h.recorded_changes(&view.order.order_id).await;
+    let last = changes.last().and_then(|c| c.new.clone());
+    assert!(
+        matches!(&last, Some(OrderRecord::Live(l)) if l.announced_seq == Some(seq)),
+        "{last:?}"
+    );
+    // WHEN the next location is left to the stream
+    let plain = location_write(&view, &driver(), t0 + 1_000);
+    store.record_location(&plain).await.expect("location");
+    // THEN the mark is gone
+    let read = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(read.live.announced_seq, None);
+    // AND a transition after an announced location leaves none either
+    let again = LocationWrite {
+        announced: true,
+        ..location_write(&view, &driver(), t0 + 2_000)
+    };
+    store.record_location(&again).await.expect("location");
+    let read = store
+        .get_order(&view.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert!(read.live.announced());
+    let delivered = advance(&*store, read, OrderStatus::Delivered).await;
+    let read = store
+        .get_order(&delivered.order.order_id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(read.live.announced_seq, None);
 }
 
 /// The assigned driver's location is accepted, stored with the ETA, and moves the sequence.

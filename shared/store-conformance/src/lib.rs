@@ -58,6 +58,8 @@ macro_rules! conformance_suite {
             a_transition_is_committed_with_the_next_sequence,
             two_racing_transitions_have_exactly_one_winner,
             a_transition_read_before_a_location_write_conflicts,
+            the_live_item_is_read_alone_with_the_points_its_eta_needs,
+            an_announced_location_marks_the_live_item_until_another_write,
             order_numbers_are_distinct_under_concurrency,
             order_numbers_count_per_day,
             assigned_driver_location_is_accepted_and_moves_the_sequence,

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::DateTime;
-use rnd_domain::live::{LocationOutcome, LocationWrite};
+use rnd_domain::ids::OrderId;
+use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::ports::{LiveLocationStore, StoreError};
 
@@ -18,7 +19,9 @@ fn value<T: serde::Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
     serde_dynamo::to_attribute_value(v).map_err(backend)
 }
 
-/// `SET location, locationAcceptedAtMs, eta?, observedSpeedMps?, updatedAt, seq = seq + 1`.
+/// `SET location, locationAcceptedAtMs, eta?, observedSpeedMps?, updatedAt, seq = seq + 1`,
+/// and `announcedSeq = seq + 1` when the writer announces the location itself (else `REMOVE
+/// announcedSeq`): the same item [`LocationOutcome::apply`] describes.
 fn update_expression(write: &LocationWrite) -> String {
     let mut sets = vec![
         "#location = :location",
@@ -32,7 +35,13 @@ fn update_expression(write: &LocationWrite) -> String {
     if write.observed_speed_mps.is_some() {
         sets.push("#speed = :speed");
     }
-    format!("SET {}", sets.join(", "))
+    if write.announced {
+        // The right-hand side reads the item as it was: the new seq.
+        sets.push("#announced = #seq + :one");
+        format!("SET {}", sets.join(", "))
+    } else {
+        format!("SET {} REMOVE #announced", sets.join(", "))
+    }
 }
 
 /// `driverId = :driver AND #status IN (:s0, :s1, :s2) AND (attribute_not_exists(locationAcceptedAtMs)
@@ -76,6 +85,7 @@ impl LiveLocationStore for DynamoStore {
             .expression_attribute_names("#seq", "seq")
             .expression_attribute_names("#driverId", "driverId")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#announced", "announcedSeq")
             .expression_attribute_values(":location", value(&write.location)?)
             .expression_attribute_values(":now", n(write.now_ms))
             .expression_attribute_values(":updatedAt", value(&updated_at)?)
@@ -143,11 +153,67 @@ impl LiveLocationStore for DynamoStore {
         tracing::debug!(table, order = %id, ?outcome, "location refused");
         Ok(outcome)
     }
+
+    /// `GetItem` of `ORDER#{id}` / `LIVE`, eventually consistent (half a read unit for the
+    /// small item). Fails with `Backend` on SDK errors and `Corrupt` when the item does not
+    /// parse.
+    async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError> {
+        let table = self.orders_table();
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key(order_pk(order), LIVE_SK)))
+            .consistent_read(false)
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item
+            .map(|item| parse_live(table, order, item))
+            .transpose()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write(announced: bool) -> LocationWrite {
+        LocationWrite {
+            order_id: OrderId::parse("o-1").unwrap(),
+            driver_id: rnd_domain::ids::UserId::parse("d-1").unwrap(),
+            location: rnd_domain::live::DriverLocation {
+                latitude: rnd_domain::geo::Latitude::parse(30.0).unwrap(),
+                longitude: rnd_domain::geo::Longitude::parse(-97.0).unwrap(),
+                heading: None,
+                speed: None,
+                accuracy: None,
+                recorded_at: DateTime::UNIX_EPOCH,
+            },
+            eta: None,
+            observed_speed_mps: None,
+            now_ms: 1_000,
+            min_interval_ms: 1_000,
+            announced,
+        }
+    }
+
+    #[test]
+    fn an_announced_location_records_the_seq_it_announced_and_any_other_clears_it() {
+        // GIVEN a location the writer announces itself, and one it leaves to the stream
+        // WHEN their update expressions are built
+        // THEN the first sets announcedSeq to the new seq, the second removes it
+        assert_eq!(
+            update_expression(&write(true)),
+            "SET #location = :location, #acceptedAt = :now, #updatedAt = :updatedAt, \
+             #seq = #seq + :one, #announced = #seq + :one"
+        );
+        assert_eq!(
+            update_expression(&write(false)),
+            "SET #location = :location, #acceptedAt = :now, #updatedAt = :updatedAt, \
+             #seq = #seq + :one REMOVE #announced"
+        );
+    }
 
     #[test]
     fn condition_lists_every_driver_phase() {

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use rnd_domain::ports::{LiveLocationStore, StoreError};
-use rnd_domain::{LocationOutcome, LocationWrite, OrderRecord, OrderStatus};
+use rnd_domain::{LiveState, LocationOutcome, LocationWrite, OrderId, OrderRecord, OrderStatus};
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::SqliteStore;
@@ -29,6 +29,13 @@ impl LiveLocationStore for SqliteStore {
         let outcome = self.run(move |conn| record_location(conn, &write)).await;
         self.changed(matches!(outcome, Ok(LocationOutcome::Accepted { .. })));
         outcome
+    }
+
+    /// The live row of `order` (one indexed read). Fails with [`StoreError::Corrupt`] when its
+    /// document does not parse.
+    async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError> {
+        let order = order.clone();
+        self.run(move |conn| read_live(conn, &order)).await
     }
 }
 

@@ -54,6 +54,7 @@ fn location_write(view: &OrderView) -> LocationWrite {
         observed_speed_mps: None,
         now_ms: at.timestamp_millis(),
         min_interval_ms: 1_000,
+        announced: false,
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod continuity;
 mod demo;
+mod fast_path;
 mod helpers;
 mod push;
 

@@ -71,6 +71,7 @@ async fn locate(
         observed_speed_mps: Some(8.2),
         now_ms: when.timestamp_millis(),
         min_interval_ms: 1_000,
+        announced: false,
     };
     let outcome = store
         .record_location(&write)

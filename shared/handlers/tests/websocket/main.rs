@@ -631,6 +631,145 @@ async fn the_replaying_routes_answer_their_fixtures_after_posting_the_replay<S: 
     assert_eq!(api.bodies_to(CUSTOMER_CONN).len(), 2);
 }
 
+// ---------------------------------------------------------------------------------------------
+// driver:location's fast path
+
+const CHEF_CONN: &str = "Ch3fC0nnId0Q=";
+
+/// order-1 in transit, its customer and chef connected and subscribed, its driver connected.
+async fn watched_order_in_transit<S: Store + ?Sized>(store: &S) {
+    order_in(store, OrderStatus::InTransit).await;
+    open(store, "customer-1", "customer", CUSTOMER_CONN).await;
+    open(store, "chef-1", "chef", CHEF_CONN).await;
+    open(store, "driver-1", "driver", DRIVER_CONN).await;
+    let at = request_time(&fixture("driver-location"));
+    for c in [CUSTOMER_CONN, CHEF_CONN] {
+        store
+            .join_room(&conn(c), &Room::Order(order_1()), at)
+            .await
+            .expect("join");
+    }
+}
+
+/// The events posted to `connection`, as (event, seq).
+fn posted(
+    api: &rnd_notifier_apigw::mock::MockManagementApi,
+    connection: &str,
+) -> Vec<(String, u64)> {
+    api.bodies_to(connection)
+        .iter()
+        .map(|b| {
+            let v: Value = serde_json::from_str(b).expect("JSON");
+            let seq = v["data"]["seq"].as_u64().expect("seq");
+            (v["event"].as_str().expect("event").to_owned(), seq)
+        })
+        .collect()
+}
+
+async fn an_accepted_location_is_posted_to_the_order_room_at_once_and_marked_announced<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    // GIVEN order-1 in transit, watched by its customer and chef, and routes that can post
+    watched_order_in_transit(&*store).await;
+    let api = rnd_notifier_apigw::mock::MockManagementApi::start().await;
+    let routes = replaying_routes(Arc::clone(&store), &api);
+    // WHEN its driver sends a location
+    let json = fixture("driver-location");
+    let at = request_time(&json);
+    let answer = body_message(&routes.handle(&ws_event(json), at).await);
+    // THEN the driver's acknowledgement says seq 8
+    let ServerMessage::LocationAcknowledged(ack) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!((ack.accepted, ack.seq), (true, Some(8)));
+    // AND both watchers already have the location and the first ETA, at that seq, once each
+    let expected = [
+        ("driver:location_update".to_owned(), 8),
+        ("order:eta_update".to_owned(), 8),
+    ];
+    assert_eq!(posted(&api, CUSTOMER_CONN), expected);
+    assert_eq!(posted(&api, CHEF_CONN), expected);
+    // AND the driver, who is not in the room, gets nothing but the acknowledgement
+    assert!(api.bodies_to(DRIVER_CONN).is_empty());
+    // AND the live item says its events were announced, so the stream will not post them again
+    let view = store
+        .get_order(&order_1())
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(view.live.announced_seq, Some(8));
+    assert!(view.live.announced());
+}
+
+async fn a_driver_asking_for_refusals_only_hears_nothing_when_accepted_and_hears_a_refusal<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    // GIVEN a watched order in transit
+    watched_order_in_transit(&*store).await;
+    let api = rnd_notifier_apigw::mock::MockManagementApi::start().await;
+    let routes = replaying_routes(Arc::clone(&store), &api);
+    let body = json!({"action": "driver:location", "orderId": "order-1", "latitude": 30.2672,
+                      "longitude": -97.7431, "ack": "refusals"});
+    let event = |later_ms: i64| {
+        let mut json = with_body(fixture("driver-location"), body.clone());
+        let at = request_time(&json) + Duration::milliseconds(later_ms);
+        json["requestContext"]["requestTimeEpoch"] = at.timestamp_millis().into();
+        (ws_event(json), at)
+    };
+    // WHEN the driver sends a location asking for refusals only
+    let (first, at) = event(0);
+    let response = routes.handle(&first, at).await;
+    // THEN the route answers with no body (API Gateway sends nothing), and the watchers have it
+    assert_eq!(response.status_code, 200);
+    assert!(response.body.is_none(), "{response:?}");
+    assert_eq!(
+        posted(&api, CUSTOMER_CONN)[0],
+        ("driver:location_update".to_owned(), 8)
+    );
+    // WHEN it sends another 300 ms later
+    let (second, at) = event(300);
+    let answer = body_message(&routes.handle(&second, at).await);
+    // THEN that refusal is answered, with the time to wait, and nobody else hears of it
+    let ServerMessage::LocationAcknowledged(ack) = &answer else {
+        panic!("{answer:?}")
+    };
+    assert!(!ack.accepted);
+    assert_eq!(ack.reason, Some(LocationRejection::RateLimited));
+    assert_eq!(ack.retry_after_ms, Some(700));
+    assert_eq!(
+        posted(&api, CUSTOMER_CONN).len(),
+        2,
+        "the first location and its ETA only"
+    );
+}
+
+async fn routes_that_cannot_post_leave_the_location_to_the_stream<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN a watched order in transit, and routes without a notifier
+    watched_order_in_transit(&*store).await;
+    // WHEN its driver sends a location
+    let json = fixture("driver-location");
+    let at = request_time(&json);
+    let answer = body_message(&routes(Arc::clone(&store)).handle(&ws_event(json), at).await);
+    // THEN it is accepted, and the live item carries no mark: the stream's fan-out delivers it
+    assert!(
+        matches!(&answer, ServerMessage::LocationAcknowledged(a) if a.accepted),
+        "{answer:?}"
+    );
+    let view = store
+        .get_order(&order_1())
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(view.live.announced_seq, None);
+    assert!(view.live.location.is_some());
+}
+
 #[tokio::test]
 async fn a_route_function_without_a_management_endpoint_cannot_replay_and_says_internal() {
     // GIVEN routes wired without a notifier (as the functions of routes that never replay)
@@ -650,6 +789,9 @@ async fn a_route_function_without_a_management_endpoint_cannot_replay_and_says_i
 }
 
 on_both_stores!(
+    an_accepted_location_is_posted_to_the_order_room_at_once_and_marked_announced,
+    a_driver_asking_for_refusals_only_hears_nothing_when_accepted_and_hears_a_refusal,
+    routes_that_cannot_post_leave_the_location_to_the_stream,
     the_replaying_routes_answer_their_fixtures_after_posting_the_replay,
     connect_stores_the_connection_and_its_user_and_role_rooms,
     connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol,

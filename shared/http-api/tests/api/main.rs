@@ -350,6 +350,7 @@ fn location_write(order: &rnd_domain::OrderId, at: chrono::DateTime<Utc>) -> Loc
         observed_speed_mps: Some(8.0),
         now_ms: at.timestamp_millis(),
         min_interval_ms: 1_000,
+        announced: false,
     }
 }
 
