@@ -262,7 +262,7 @@ pub const SCENARIOS: [Scenario; 11] = [
     Scenario {
         function: "ws-driver-location",
         memory_mb: 256,
-        seeds: &[DRIVER],
+        seeds: &[DRIVER, SUBSCRIBED_CUSTOMER],
         first: step!(
             "websocket/driver-location.json",
             Edit::FreshLocation { offset: 0.0 },
