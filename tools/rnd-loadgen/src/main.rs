@@ -83,8 +83,29 @@ struct LoadArgs {
     /// Seconds after the last send before a missing delivery counts as lost.
     #[arg(long, default_value_t = 5)]
     grace_secs: u64,
+    /// Which locations the drivers ask to have acknowledged: all, or refusals only.
+    #[arg(long, value_enum, default_value_t = AcksArg::All)]
+    acks: AcksArg,
     #[command(flatten)]
     common: BenchCommon,
+}
+
+/// `driver:location`'s `ack`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AcksArg {
+    /// Every location is answered.
+    All,
+    /// Only refused locations are answered.
+    Refusals,
+}
+
+impl From<AcksArg> for rnd_loadgen::bench::Acks {
+    fn from(a: AcksArg) -> Self {
+        match a {
+            AcksArg::All => rnd_loadgen::bench::Acks::All,
+            AcksArg::Refusals => rnd_loadgen::bench::Acks::Refusals,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +135,9 @@ struct KneeArgs {
     /// Stop after this many rates in a row miss the limit.
     #[arg(long, default_value_t = 2)]
     misses_to_stop: usize,
+    /// Which locations the drivers ask to have acknowledged: all, or refusals only.
+    #[arg(long, value_enum, default_value_t = AcksArg::All)]
+    acks: AcksArg,
     #[command(flatten)]
     common: BenchCommon,
 }
@@ -263,6 +287,7 @@ fn run_load(
         idle: a.idle,
         parallelism: a.common.parallel,
         grace: Duration::from_secs(a.grace_secs),
+        acks: a.acks.into(),
         ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
     };
     let report = runtime.block_on(rnd_loadgen::bench::load(&options))?;
@@ -300,12 +325,17 @@ fn run_knee(
             duration: Duration::from_secs(a.duration_secs),
             parallelism: a.common.parallel,
             grace: Duration::from_secs(a.grace_secs),
+            acks: a.acks.into(),
             ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
         })
     };
     eprintln!(
-        "bench knee: {} orders x {} subscribers, {} s per rate, p99 limit {} ms",
-        a.orders, a.subscribers, a.duration_secs, a.p99_limit_ms
+        "bench knee: {} orders x {} subscribers, {} s per rate, p99 limit {} ms, acks: {}",
+        a.orders,
+        a.subscribers,
+        a.duration_secs,
+        a.p99_limit_ms,
+        options.load.acks.as_str()
     );
     eprintln!(
         "{:>7} {:>10} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9}",

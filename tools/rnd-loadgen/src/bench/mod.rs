@@ -4,10 +4,12 @@
 //! **Load** ([`load`]): `orders` orders are driven to `in_transit` over the HTTP API (as
 //! `rnd-loadgen simulate` does); each gets `subscribers` subscribed WebSocket clients (its
 //! customer and chef, alternately, as on several devices) and its assigned driver, who streams
-//! `driver:location` at `rate_hz` for `duration`; `idle` more connections of other customers,
-//! drivers and chefs are held open meanwhile (in their user and role rooms, not in the orders'
-//! rooms). Latency runs from the driver's send to each subscriber's receipt of the
-//! `driver:location_update` (matched on order and `seq`, which the acknowledgement carries).
+//! `driver:location` at `rate_hz` for `duration` on a fixed schedule (open loop: a slow server
+//! shows as latency, not as fewer sends), asking for every acknowledgement or for refusals only
+//! (`acks`); `idle` more connections of other customers, drivers and chefs are held open
+//! meanwhile (in their user and role rooms, not in the orders' rooms). Latency runs from the
+//! driver's send to each subscriber's receipt of the `driver:location_update`, matched on order
+//! and position (each send is a few metres further north).
 //! The stack's `GET /dev/metrics` is read before and after the measured window; the difference,
 //! divided by the accepted updates, is the work per update, which [`cost`] prices.
 //!
@@ -98,6 +100,29 @@ pub struct LoadOptions {
     pub parallelism: usize,
     /// How long after the last send deliveries may still arrive before they count as lost.
     pub grace: Duration,
+    /// Which locations the drivers ask to have acknowledged.
+    pub acks: Acks,
+}
+
+/// Which locations the bench's drivers ask to have acknowledged (`driver:location`'s `ack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Acks {
+    /// Every one (the protocol's default).
+    #[default]
+    All,
+    /// Refusals only: an accepted location is answered by nothing.
+    Refusals,
+}
+
+impl Acks {
+    /// The `ack` field's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acks::All => "all",
+            Acks::Refusals => "refusals",
+        }
+    }
 }
 
 impl LoadOptions {
@@ -114,6 +139,7 @@ impl LoadOptions {
             jwt_secret: jwt_secret.into(),
             parallelism: 64,
             grace: Duration::from_secs(5),
+            acks: Acks::All,
         }
     }
 }
@@ -255,6 +281,8 @@ pub struct LoadReport {
     pub rate_hz: f64,
     /// How long the drivers streamed, s.
     pub duration_s: f64,
+    /// Which locations the drivers asked to have acknowledged.
+    pub acks: Acks,
     /// Connection counts.
     pub connections: Connections,
     /// Location messages.
@@ -418,11 +446,34 @@ struct FrameData {
     #[serde(default)]
     order_id: Option<String>,
     #[serde(default)]
-    seq: Option<u64>,
+    latitude: Option<f64>,
     #[serde(default)]
     accepted: Option<bool>,
     #[serde(default)]
     reason: Option<String>,
+}
+
+/// Degrees of latitude between two sends of a driver (about 9 m).
+const STEP_DEGREES: f64 = 0.000_08;
+
+/// Where the bench's driver of order number `order` starts.
+fn origin(order: usize) -> (f64, f64) {
+    (
+        CENTRE.0 + (order % 100) as f64 * 0.001,
+        CENTRE.1 + (order / 100) as f64 * 0.001,
+    )
+}
+
+/// The latitude of send number `step` of order number `order`'s driver.
+fn latitude_at(order: usize, step: u32) -> f64 {
+    origin(order).0 + f64::from(step) * STEP_DEGREES
+}
+
+/// The send number a `driver:location_update` of order number `order` at `latitude` is for
+/// (the nearest step: JSON may move the last digit).
+fn step_of(order: usize, latitude: f64) -> Option<u32> {
+    let step = ((latitude - origin(order).0) / STEP_DEGREES).round();
+    (step >= 0.0 && step <= f64::from(u32::MAX)).then_some(step as u32)
 }
 
 /// The next text frame, parsed, within `wait`.
@@ -467,7 +518,8 @@ async fn subscribe(ws: &mut Socket, order_id: &str) -> Result<(), BenchError> {
 #[derive(Debug, Clone, Copy)]
 struct Receipt {
     order: usize,
-    seq: u64,
+    /// The driver's send it is for.
+    step: u32,
     at: Instant,
 }
 
@@ -497,9 +549,10 @@ async fn listen(
                 match frame.event.as_str() {
                     "driver:location_update" => {
                         let order = frame.data.order_id.as_ref().and_then(|id| orders.get(id));
-                        match (order, frame.data.seq) {
-                            (Some(&order), Some(seq)) => {
-                                heard.receipts.push(Receipt { order, seq, at });
+                        let step = order.zip(frame.data.latitude).and_then(|(&o, lat)| step_of(o, lat));
+                        match (order, step) {
+                            (Some(&order), Some(step)) => {
+                                heard.receipts.push(Receipt { order, step, at });
                                 received.fetch_add(1, Ordering::Relaxed);
                             }
                             _ => heard.unknown_orders += 1,
@@ -518,66 +571,110 @@ async fn listen(
 #[derive(Debug, Default)]
 struct Drove {
     updates: Updates,
-    /// Accepted updates: seq → when sent.
-    sent_at: HashMap<u64, Instant>,
+    /// Every send: step → when sent (a refused one is never delivered).
+    sent_at: HashMap<u32, Instant>,
+    /// The last step sent (the next window goes on from there).
+    last_step: u32,
 }
 
-/// Streams `driver:location` for `order_id` every `period` from `start` until `end`, waiting
-/// for each acknowledgement; each point is a few metres further north.
+/// How long a driver keeps reading after its last send when only refusals are answered (an
+/// accepted location is answered by nothing, so nothing says the last one was accepted).
+const REFUSALS_DRAIN: Duration = Duration::from_millis(500);
+
+/// Streams `driver:location` for `order_id` every `period` from `start` until `end` on a fixed
+/// schedule, whatever the answers (each point a few metres further north), asking for `acks`;
+/// reads the answers meanwhile and after the last send until each is answered (or, asking for
+/// refusals only, for [`REFUSALS_DRAIN`]), at most [`ACK_TIMEOUT`].
 async fn drive(
-    ws: &mut Socket,
+    ws: Socket,
     order: usize,
     order_id: &str,
     period: Duration,
-    start: Instant,
-    end: Instant,
-) -> Result<Drove, BenchError> {
+    (start, end): (Instant, Instant),
+    acks: Acks,
+    mut step: u32,
+) -> Result<(Socket, Drove), BenchError> {
+    let (mut sink, mut stream) = ws.split();
     let mut ticker = tokio::time::interval_at(start, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut drove = Drove::default();
-    let origin = (
-        CENTRE.0 + (order % 100) as f64 * 0.001,
-        CENTRE.1 + (order / 100) as f64 * 0.001,
-    );
-    let mut step = 0u32;
+    let mut answered = 0u64;
+    let mut deadline: Option<Instant> = None;
     loop {
-        if ticker.tick().await >= end {
-            return Ok(drove);
-        }
-        step += 1;
-        let message = json!({
-            "action": "driver:location", "orderId": order_id,
-            "latitude": origin.0 + f64::from(step) * 0.000_08, "longitude": origin.1,
-            "heading": 0, "speed": 8.3,
-        })
-        .to_string();
-        let sent_at = Instant::now();
-        ws.send(Message::text(message)).await?;
-        drove.updates.sent += 1;
-        loop {
-            let frame = next_frame(ws, ACK_TIMEOUT).await?;
-            match frame.event.as_str() {
-                "driver:location_acknowledged" => {
-                    match (frame.data.accepted, frame.data.seq) {
-                        (Some(true), Some(seq)) => {
-                            drove.updates.accepted += 1;
-                            drove.sent_at.insert(seq, sent_at);
-                        }
-                        _ if frame.data.reason.as_deref() == Some("rate_limited") => {
-                            drove.updates.rate_limited += 1;
-                        }
-                        _ => drove.updates.refused += 1,
-                    }
-                    break;
-                }
-                "error" => {
-                    drove.updates.refused += 1;
-                    break;
-                }
-                _ => {}
+        if let Some(deadline) = deadline {
+            let all_answered = acks == Acks::All && answered >= drove.updates.sent;
+            if all_answered || Instant::now() >= deadline {
+                break;
             }
         }
+        tokio::select! {
+            tick = ticker.tick(), if deadline.is_none() => {
+                if tick >= end {
+                    let drain = match acks {
+                        Acks::All => ACK_TIMEOUT,
+                        Acks::Refusals => REFUSALS_DRAIN,
+                    };
+                    deadline = Some(Instant::now() + drain);
+                    continue;
+                }
+                step += 1;
+                let message = json!({
+                    "action": "driver:location", "orderId": order_id,
+                    "latitude": latitude_at(order, step), "longitude": origin(order).1,
+                    "heading": 0, "speed": 8.3, "ack": acks.as_str(),
+                })
+                .to_string();
+                let sent_at = Instant::now();
+                sink.send(Message::text(message)).await?;
+                drove.updates.sent += 1;
+                drove.sent_at.insert(step, sent_at);
+            }
+            message = stream.next() => {
+                let message = message
+                    .ok_or_else(|| BenchError::Protocol("the WebSocket closed".into()))??;
+                let Message::Text(text) = message else { continue };
+                let frame: Frame = serde_json::from_str(text.as_str())
+                    .map_err(|e| BenchError::Protocol(format!("{e}: {text}")))?;
+                match frame.event.as_str() {
+                    "driver:location_acknowledged" => {
+                        answered += 1;
+                        match frame.data.accepted {
+                            Some(true) => drove.updates.accepted += 1,
+                            _ if frame.data.reason.as_deref() == Some("rate_limited") => {
+                                drove.updates.rate_limited += 1;
+                            }
+                            _ => drove.updates.refused += 1,
+                        }
+                    }
+                    "error" => {
+                        answered += 1;
+                        drove.updates.refused += 1;
+                    }
+                    _ => {}
+                }
+            }
+            () = tokio::time::sleep_until(deadline.unwrap_or(end)), if deadline.is_some() => {}
+        }
     }
+    if acks == Acks::All && answered < drove.updates.sent {
+        return Err(BenchError::Protocol(format!(
+            "{} of {} locations unanswered after {ACK_TIMEOUT:?}",
+            drove.updates.sent - answered,
+            drove.updates.sent
+        )));
+    }
+    if acks == Acks::Refusals {
+        // Only refusals were answered: every other send was accepted.
+        drove.updates.accepted = drove
+            .updates
+            .sent
+            .saturating_sub(drove.updates.rate_limited + drove.updates.refused);
+    }
+    drove.last_step = step;
+    let ws = sink
+        .reunite(stream)
+        .map_err(|_| BenchError::Protocol("a driver's socket halves do not match".into()))?;
+    Ok((ws, drove))
 }
 
 /// The value at quantile `q` of sorted `values` (nearest rank); 0 when empty.
@@ -757,8 +854,8 @@ struct LoadSockets {
     idle: Vec<Socket>,
     /// `options.subscribers` per order, subscribed to it, order by order.
     subscribers: Vec<Socket>,
-    /// One per order, its assigned driver, order by order.
-    drivers: Vec<Socket>,
+    /// One per order, its assigned driver, order by order, with the last step it sent.
+    drivers: Vec<(Socket, u32)>,
 }
 
 /// Opens the idle connections, then the subscribers (each subscribed to its order: its customer
@@ -804,7 +901,10 @@ async fn open_connections(
         prepared.iter().map(|o| o.driver.clone()).collect(),
         options.parallelism,
     )
-    .await?;
+    .await?
+    .into_iter()
+    .map(|ws| (ws, 0))
+    .collect();
     eprintln!(
         "bench: {} connections open in {:.1} s ({} idle)",
         room_members(options) + u64::from(options.idle),
@@ -826,10 +926,10 @@ fn room_members(options: &LoadOptions) -> u64 {
 /// What the drivers did in the window.
 struct Driven {
     updates: Updates,
-    /// Per order: accepted seq → when it was sent.
-    sent_at: Vec<HashMap<u64, Instant>>,
-    /// The drivers' sockets, order by order.
-    sockets: Vec<Socket>,
+    /// Per order: step → when it was sent.
+    sent_at: Vec<HashMap<u32, Instant>>,
+    /// The drivers' sockets, order by order, with the last step each sent.
+    sockets: Vec<(Socket, u32)>,
 }
 
 /// Every driver streams `driver:location` every `1 / rate_hz` from its start, spread over the
@@ -837,24 +937,24 @@ struct Driven {
 ///
 /// Fails when a driver's send or acknowledgement fails.
 async fn drive_all(
-    drivers: Vec<Socket>,
+    drivers: Vec<(Socket, u32)>,
     prepared: &[PreparedOrder],
     options: &LoadOptions,
     first: Instant,
     end: Instant,
 ) -> Result<Driven, BenchError> {
     let period = Duration::from_secs_f64(1.0 / options.rate_hz);
+    let acks = options.acks;
     let driving: Vec<_> = drivers
         .into_iter()
         .zip(prepared.iter())
         .enumerate()
-        .map(|(k, (mut ws, order))| {
+        .map(|(k, ((ws, last_step), order))| {
             let order_id = order.order_id.clone();
             // Drivers spread over the period, as real ones are.
             let start = first + period.mul_f64(k as f64 / f64::from(options.orders));
             tokio::spawn(async move {
-                let drove = drive(&mut ws, k, &order_id, period, start, end).await;
-                (ws, drove)
+                drive(ws, k, &order_id, period, (start, end), acks, last_step).await
             })
         })
         .collect();
@@ -864,14 +964,13 @@ async fn drive_all(
         sockets: Vec::with_capacity(driving.len()),
     };
     for task in driving {
-        let (ws, drove) = task.await?;
-        let drove = drove?;
+        let (ws, drove) = task.await??;
         driven.updates.sent += drove.updates.sent;
         driven.updates.accepted += drove.updates.accepted;
         driven.updates.rate_limited += drove.updates.rate_limited;
         driven.updates.refused += drove.updates.refused;
         driven.sent_at.push(drove.sent_at);
-        driven.sockets.push(ws);
+        driven.sockets.push((ws, drove.last_step));
     }
     Ok(driven)
 }
@@ -956,7 +1055,7 @@ async fn measure(
         unmatched += heard.unknown_orders;
         eta_updates += heard.eta_updates;
         for r in heard.receipts {
-            match driven.sent_at[r.order].get(&r.seq) {
+            match driven.sent_at[r.order].get(&r.step) {
                 Some(sent) => latencies_ms.push(r.at.duration_since(*sent).as_secs_f64() * 1000.0),
                 None => unmatched += 1,
             }
@@ -986,7 +1085,7 @@ async fn close(sockets: LoadSockets, parallelism: usize) {
         mut subscribers,
         drivers,
     } = sockets;
-    subscribers.extend(drivers);
+    subscribers.extend(drivers.into_iter().map(|(ws, _)| ws));
     subscribers.extend(idle);
     close_all(subscribers, parallelism).await;
 }
@@ -1021,6 +1120,7 @@ fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSocket
         subscribers_per_order: options.subscribers,
         rate_hz: options.rate_hz,
         duration_s: options.duration.as_secs_f64(),
+        acks: options.acks,
         connections: Connections {
             bench: room_members + u64::from(options.idle),
             server: before.connections,
@@ -1131,6 +1231,8 @@ pub struct KneeReport {
     pub subscribers_per_order: u32,
     /// Streaming time at each rate, s.
     pub duration_s: f64,
+    /// Which locations the drivers asked to have acknowledged.
+    pub acks: Acks,
     /// The p99 a rate had to keep, ms.
     pub p99_limit_ms: f64,
     /// Every rate swept, in order.
@@ -1176,6 +1278,7 @@ impl KneeReport {
             orders: options.load.orders,
             subscribers_per_order: options.load.subscribers,
             duration_s: options.load.duration.as_secs_f64(),
+            acks: options.load.acks,
             p99_limit_ms: options.p99_limit_ms,
             knee_deliveries_per_second: knee.map_or(0.0, |r| r.deliveries_per_second),
             knee_rate_hz: knee.map(|r| r.rate_hz),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rnd_domain::identity::DEV_JWT_SECRET;
-use rnd_loadgen::bench::{IdleOptions, KneeOptions, LoadOptions, idle, knee, load};
+use rnd_loadgen::bench::{Acks, IdleOptions, KneeOptions, LoadOptions, idle, knee, load};
 use rnd_local::Config;
 
 use crate::helpers::spawn_stack;
@@ -50,32 +50,89 @@ async fn a_tiny_load_run_delivers_every_accepted_update_and_meters_the_work_per_
     // order's room holds its 2 subscribers only
     let per = &report.per_accepted_update;
     assert_eq!(per.posts_by_event["driver:location_update"], 2.0);
-    // AND each location message was one message in, one driver:location invocation, one
-    // conditional write of 1 WRU on the live row, and one acknowledgement out
+    // AND each location message was one message in, one driver:location invocation, one read
+    // of the small live item, and one acknowledgement out; each accepted one a conditional
+    // write of 1 WRU (one found too soon by the read is refused without a write)
     let sent = updates.sent;
-    assert_eq!(total(per.work.messages_in, updates.accepted), sent);
+    let accepted = updates.accepted;
+    assert_eq!(total(per.work.messages_in, accepted), sent);
     assert_eq!(
-        total(
-            per.work.lambda_invocations["driver:location"],
-            updates.accepted
-        ),
+        total(per.work.lambda_invocations["driver:location"], accepted),
         sent
     );
+    assert_eq!(
+        total(per.dynamodb_by_operation["get_live"].calls, accepted),
+        sent
+    );
+    assert_eq!(
+        per.dynamodb_by_operation["get_live"].read_units,
+        per.dynamodb_by_operation["get_live"].calls * 0.5
+    );
+    assert!(
+        !per.dynamodb_by_operation.contains_key("get_order"),
+        "{per:?}"
+    );
     let location_writes = per.dynamodb_by_operation["record_location"];
-    assert_eq!(total(location_writes.calls, updates.accepted), sent);
+    let writes = total(location_writes.calls, accepted);
+    assert!((accepted..=sent).contains(&writes), "{writes} writes");
     assert_eq!(location_writes.write_units, location_writes.calls);
     let delivered_posts: f64 = per.posts_by_event.values().sum();
     assert_eq!(
-        total(per.work.messages_out, updates.accepted),
-        sent + total(delivered_posts, updates.accepted)
+        total(per.work.messages_out, accepted),
+        sent + total(delivered_posts, accepted)
     );
-    // AND the fan-out read the order's room once per invocation at most
-    let lookups = per.dynamodb_by_operation["room_members"].calls;
-    assert!(lookups <= per.work.lambda_invocations["stream-fanout"] + 1e-9);
+    // AND the route posted them itself (the fast path): one read of the room per accepted
+    // update, and no fan-out invocation for a location
+    assert_eq!(per.dynamodb_by_operation["room_members"].calls, 1.0);
+    assert!(
+        !per.work.lambda_invocations.contains_key("stream-fanout"),
+        "{:?}",
+        per.work.lambda_invocations
+    );
     // AND the cost per million updates is above the floor of 1 + S messages
     let cost = report.cost_per_million_updates_usd;
     assert_eq!(cost.floor, 3.0);
     assert!(cost.total > cost.floor, "{cost:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_asking_for_refusals_only_get_no_message_per_accepted_update() {
+    // GIVEN a running stack
+    let stack = spawn_stack().await;
+    // WHEN 2 orders with 2 subscribers each stream locations at 1 Hz for 3 s, asking for
+    // refusals only
+    let options = LoadOptions {
+        orders: 2,
+        subscribers: 2,
+        duration: Duration::from_secs(3),
+        acks: Acks::Refusals,
+        ..LoadOptions::new(stack.http_url(), DEV_JWT_SECRET)
+    };
+    let report = tokio::time::timeout(Duration::from_secs(120), load(&options))
+        .await
+        .expect("the bench ends by itself")
+        .expect("the bench succeeds");
+    let updates = report.updates;
+    // THEN every accepted update reached both subscribers
+    assert!(updates.accepted >= 2, "{report:?}");
+    assert_eq!(
+        report.deliveries.received,
+        updates.accepted * 2,
+        "{report:?}"
+    );
+    assert_eq!(
+        (report.deliveries.lost, report.deliveries.unmatched),
+        (0, 0)
+    );
+    // AND the only messages out were the posts and the refusals: none for an accepted update
+    let per = &report.per_accepted_update;
+    let delivered_posts: f64 = per.posts_by_event.values().sum();
+    assert_eq!(
+        total(per.work.messages_out, updates.accepted),
+        total(delivered_posts, updates.accepted) + updates.rate_limited + updates.refused
+    );
+    assert_eq!(report.acks, Acks::Refusals);
     stack.stop().await;
 }
 
