@@ -159,8 +159,14 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `work` with the connection on tokio's blocking pool and returns its result. The
-    /// mutex is taken and released inside the blocking task, never across an await.
+    /// Runs `work` with the connection and returns its result.
+    ///
+    /// An in-memory store runs `work` right here, on the caller's thread: its statements take
+    /// microseconds and nothing outside this process can hold its lock, so handing them to
+    /// tokio's blocking pool (a thread woken, a task scheduled, per call) cost more than the work
+    /// (the profile of `make bench-knee` showed it). A file may be locked by another process
+    /// (busy timeout: seconds), so a store on a file runs `work` on the blocking pool, where
+    /// waiting blocks no async worker. Either way the mutex is never held across an await.
     ///
     /// A panic inside `work` is resumed in the caller. A poisoned mutex is recovered: a panic
     /// mid-transaction rolled that transaction back when it unwound, so the connection is sound.
@@ -169,6 +175,9 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if self.path.is_none() {
+            return work(&mut self.conn.lock().unwrap_or_else(PoisonError::into_inner));
+        }
         let conn = Arc::clone(&self.conn);
         let task = tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
