@@ -145,8 +145,18 @@ impl<'a> MembershipRow<'a> {
 
     pub(crate) fn to_item(&self) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(self).map_err(backend)?;
-        item.extend(key(room_pk(self.room), membership_sk(self.connection_id)));
+        item.extend(self.key());
         Ok(item)
+    }
+
+    /// The size of [`MembershipRow::to_item`], without building it.
+    pub(crate) fn size(&self) -> Result<usize, StoreError> {
+        let fields = crate::item_size::item_size(self).map_err(backend)?;
+        Ok(fields + crate::items::size(&self.key()))
+    }
+
+    fn key(&self) -> Item {
+        key(room_pk(self.room), membership_sk(self.connection_id))
     }
 }
 

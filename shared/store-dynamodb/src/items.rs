@@ -8,6 +8,7 @@ use rnd_domain::OrderRecord;
 use rnd_domain::device::Device;
 use rnd_domain::ids::{ConnectionId, UserId};
 use rnd_domain::inbox::{EventKey, InboxEvent};
+use rnd_domain::live::LiveState;
 use rnd_domain::ports::{ClosedConnection, Connection, StoreError};
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
@@ -22,6 +23,20 @@ pub fn order_record(record: &OrderRecord) -> Result<Item, StoreError> {
         OrderRecord::Order(order) => crate::orders::order_item(order),
         OrderRecord::Live(live) => crate::orders::live_item(live),
     }
+}
+
+/// The size of [`order_record`]`(record)`; a live row's without building it (the local stack
+/// meters every location update).
+pub fn order_record_size(record: &OrderRecord) -> Result<usize, StoreError> {
+    match record {
+        OrderRecord::Order(order) => Ok(size(&crate::orders::order_item(order)?)),
+        OrderRecord::Live(live) => live_row_size(live),
+    }
+}
+
+/// The size of the live row DynamoStore writes for `live`, without building it.
+pub fn live_row_size(live: &LiveState) -> Result<usize, StoreError> {
+    crate::orders::live_item_size(live)
 }
 
 /// The connection row of `connection` in `rooms` (deduplicated and sorted, as
@@ -49,6 +64,16 @@ pub fn membership(
     ttl: i64,
 ) -> Result<Item, StoreError> {
     crate::connections::MembershipRow::new(connection, user, room, ttl).to_item()
+}
+
+/// The size of [`membership`]`(connection, user, room, ttl)`, without building it.
+pub fn membership_size(
+    connection: &ConnectionId,
+    user: &UserId,
+    room: &Room,
+    ttl: i64,
+) -> Result<usize, StoreError> {
+    crate::connections::MembershipRow::new(connection, user, room, ttl).size()
 }
 
 /// The profile row of `profile`.
@@ -157,5 +182,40 @@ mod tests {
         assert_eq!(size(&n), 3 + 3, "123 → 2 bytes + 1");
         assert_eq!(size(&set), 5 + 6 + 9);
         assert_eq!(size(&map), 1 + 3 + (1 + 1 + 1));
+    }
+
+    #[test]
+    fn a_membership_row_is_sized_as_the_item_written_without_building_it() {
+        // GIVEN a membership of a connection in an order room
+        let connection = ConnectionId::parse("Ab3dE5fG7hI=").expect("id");
+        let user = UserId::parse("customer-1").expect("user");
+        let room: Room = "order:order-1".parse().expect("room");
+        // WHEN it is sized for metering THEN it is the size of the item DynamoStore writes
+        assert_eq!(
+            membership_size(&connection, &user, &room, 1_773_491_170).expect("sized"),
+            size(&membership(&connection, &user, &room, 1_773_491_170).expect("item"))
+        );
+    }
+
+    #[test]
+    fn a_live_row_is_sized_as_the_item_written_without_building_it() {
+        // GIVEN the live row of an order in transit with every field set (as a stream record
+        // carries it), marked as announced
+        let record: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/stream/live-eta-change.json"))
+                .expect("fixture");
+        let image: serde_dynamo::Item =
+            serde_json::from_value(record["Records"][0]["dynamodb"]["NewImage"].clone())
+                .expect("image");
+        let mut live: rnd_domain::live::LiveState =
+            serde_dynamo::from_item(image).expect("live row");
+        live.announced_seq = Some(live.seq);
+        let record = OrderRecord::Live(live);
+        // WHEN it is sized for metering
+        // THEN it is the size of the item DynamoStore writes
+        assert_eq!(
+            order_record_size(&record).expect("sized"),
+            size(&order_record(&record).expect("item"))
+        );
     }
 }

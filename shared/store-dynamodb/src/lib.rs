@@ -41,6 +41,7 @@ mod connections;
 mod devices;
 mod error;
 mod inbox;
+mod item_size;
 pub mod items;
 mod keys;
 mod listing;

@@ -46,9 +46,21 @@ pub(crate) fn order_item(order: &Order) -> Result<Item, StoreError> {
 /// The live row: the `LiveState` as `serde_dynamo` writes it, plus keys and `itemType=live`.
 pub(crate) fn live_item(live: &LiveState) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(live).map_err(backend)?;
-    item.extend(key(order_pk(&live.order_id), LIVE_SK));
-    item.insert(ITEM_TYPE.into(), s(LIVE_TYPE));
+    item.extend(live_row_attributes(live));
     Ok(item)
+}
+
+/// What a live row holds besides the record's fields: its keys and `itemType`.
+fn live_row_attributes(live: &LiveState) -> Item {
+    let mut item = key(order_pk(&live.order_id), LIVE_SK);
+    item.insert(ITEM_TYPE.into(), s(LIVE_TYPE));
+    item
+}
+
+/// The size of [`live_item`]`(live)`, without building it.
+pub(crate) fn live_item_size(live: &LiveState) -> Result<usize, StoreError> {
+    let fields = crate::item_size::item_size(live).map_err(backend)?;
+    Ok(fields + crate::items::size(&live_row_attributes(live)))
 }
 
 /// Parses an order row (extra attributes such as keys and index attributes are ignored).

@@ -1,0 +1,599 @@
+//! The size DynamoDB bills for an item, computed straight from a `Serialize` value, without
+//! building the item: the same mapping as `serde_dynamo` (strings `S`, numbers `N`, `None` and
+//! units `NULL`, sequences `L`, structs and maps `M`, a newtype variant a one-entry `M`) and the
+//! same rules as [`crate::items::size`] (a name's bytes plus its value's; numbers by their
+//! significant digits; 3 bytes per list or map plus 1 per element).
+//!
+//! The local stack meters every store call; building the item of a live row only to sum its
+//! sizes was an eighth of its CPU per location update (`make bench-knee`'s profile). A test
+//! holds this to [`crate::items::size`] of the built item.
+
+use std::fmt::{self, Write};
+
+use serde::ser::{self, Serialize};
+
+/// Why a value has no size here: a string set, number set or binary set (`serde_dynamo`'s set
+/// newtypes), which DynamoDB sizes differently from a list; or a map with a key that is not a
+/// string; or the value's own `Serialize` failed. Build the item and use
+/// [`crate::items::size`] for those.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unsized(String);
+
+impl ser::Error for Unsized {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Unsized(msg.to_string())
+    }
+}
+
+/// The size of `value` as a top-level item: the sum over its attributes of the name's bytes
+/// and the value's size (no map overhead at the top). Fails for values that do not serialize to
+/// a map.
+pub fn item_size<T: Serialize + ?Sized>(value: &T) -> Result<usize, Unsized> {
+    let size = value.serialize(Sizer)?;
+    match size.kind {
+        Kind::Map => Ok(size.bytes - MAP_OVERHEAD - size.elements),
+        Kind::Other => Err(Unsized("an item serializes to a map".into())),
+    }
+}
+
+/// A list or map costs 3 bytes, and each element 1 more.
+const MAP_OVERHEAD: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Map,
+    Other,
+}
+
+/// The size of one value; for a map also how many entries it has (so an item, the top-level
+/// map, can drop the per-element byte DynamoDB charges only inside values).
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    bytes: usize,
+    kind: Kind,
+    elements: usize,
+}
+
+impl Size {
+    fn scalar(bytes: usize) -> Self {
+        Size {
+            bytes,
+            kind: Kind::Other,
+            elements: 0,
+        }
+    }
+}
+
+/// The size of a number: its significant digits (leading and trailing zeros dropped) halved,
+/// rounded up, plus 1; as [`crate::items::size`] counts `N` values.
+fn number<T: fmt::Display>(value: T) -> Size {
+    let mut digits = Digits::default();
+    // Writing to `Digits` cannot fail.
+    let _ = write!(digits, "{value}");
+    let significant = digits.significant - digits.trailing_zeros;
+    Size::scalar(significant.max(1).div_ceil(2) + 1)
+}
+
+/// Counts the significant digits of a number as it is written.
+#[derive(Debug, Default)]
+struct Digits {
+    /// Digits from the first non-zero one on.
+    significant: usize,
+    /// Zeros at the end of those.
+    trailing_zeros: usize,
+}
+
+impl Write for Digits {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars().filter(char::is_ascii_digit) {
+            if c == '0' {
+                if self.significant > 0 {
+                    self.significant += 1;
+                    self.trailing_zeros += 1;
+                }
+            } else {
+                self.significant += 1;
+                self.trailing_zeros = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts the bytes of a string written through `Display` (`collect_str`).
+#[derive(Debug, Default)]
+struct Bytes(usize);
+
+impl Write for Bytes {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// A list or map being summed: 3 bytes, plus each element's size and 1; a map's entries add
+/// their key's bytes.
+#[derive(Debug)]
+struct Compound {
+    bytes: usize,
+    elements: usize,
+    kind: Kind,
+    /// A variant name wrapping this compound in a one-entry map (tuple and struct variants).
+    variant: Option<&'static str>,
+}
+
+impl Compound {
+    fn new(kind: Kind, variant: Option<&'static str>) -> Self {
+        Compound {
+            bytes: MAP_OVERHEAD,
+            elements: 0,
+            kind,
+            variant,
+        }
+    }
+
+    fn add<T: Serialize + ?Sized>(&mut self, key_bytes: usize, value: &T) -> Result<(), Unsized> {
+        self.bytes += key_bytes + value.serialize(Sizer)?.bytes + 1;
+        self.elements += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Size {
+        let inner = Size {
+            bytes: self.bytes,
+            kind: self.kind,
+            elements: self.elements,
+        };
+        match self.variant {
+            Some(name) => wrapped(name, inner),
+            None => inner,
+        }
+    }
+}
+
+/// `{variant: inner}`: a map of one entry.
+fn wrapped(variant: &str, inner: Size) -> Size {
+    Size {
+        bytes: MAP_OVERHEAD + variant.len() + inner.bytes + 1,
+        kind: Kind::Map,
+        elements: 1,
+    }
+}
+
+/// The key of a map entry: a string (its bytes), as DynamoDB map keys are.
+struct KeySizer;
+
+macro_rules! key_refused {
+    ($($method:ident($($arg:ty),*)),* $(,)?) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<usize, Unsized> {
+            Err(Unsized("a map key is not a string".into()))
+        })*
+    };
+}
+
+impl ser::Serializer for KeySizer {
+    type Ok = usize;
+    type Error = Unsized;
+    type SerializeSeq = ser::Impossible<usize, Unsized>;
+    type SerializeTuple = ser::Impossible<usize, Unsized>;
+    type SerializeTupleStruct = ser::Impossible<usize, Unsized>;
+    type SerializeTupleVariant = ser::Impossible<usize, Unsized>;
+    type SerializeMap = ser::Impossible<usize, Unsized>;
+    type SerializeStruct = ser::Impossible<usize, Unsized>;
+    type SerializeStructVariant = ser::Impossible<usize, Unsized>;
+
+    fn serialize_str(self, v: &str) -> Result<usize, Unsized> {
+        Ok(v.len())
+    }
+    fn serialize_char(self, v: char) -> Result<usize, Unsized> {
+        Ok(v.len_utf8())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<usize, Unsized> {
+        Ok(variant.len())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<usize, Unsized> {
+        value.serialize(self)
+    }
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<usize, Unsized> {
+        let mut bytes = Bytes::default();
+        let _ = write!(bytes, "{value}");
+        Ok(bytes.0)
+    }
+    key_refused!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str),
+    );
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<usize, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<usize, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Unsized> {
+        Err(Unsized("a map key is not a string".into()))
+    }
+}
+
+/// Sizes a value as `serde_dynamo` would map it.
+struct Sizer;
+
+impl ser::Serializer for Sizer {
+    type Ok = Size;
+    type Error = Unsized;
+    type SerializeSeq = Compound;
+    type SerializeTuple = Compound;
+    type SerializeTupleStruct = Compound;
+    type SerializeTupleVariant = Compound;
+    type SerializeMap = MapCompound;
+    type SerializeStruct = Compound;
+    type SerializeStructVariant = Compound;
+
+    fn serialize_bool(self, _: bool) -> Result<Size, Unsized> {
+        Ok(Size::scalar(1))
+    }
+    fn serialize_i8(self, v: i8) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_i16(self, v: i16) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_i32(self, v: i32) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_i64(self, v: i64) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_u8(self, v: u8) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_u16(self, v: u16) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_u32(self, v: u32) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_u64(self, v: u64) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_f32(self, v: f32) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<Size, Unsized> {
+        Ok(number(v))
+    }
+    fn serialize_char(self, v: char) -> Result<Size, Unsized> {
+        Ok(Size::scalar(v.len_utf8()))
+    }
+    fn serialize_str(self, v: &str) -> Result<Size, Unsized> {
+        Ok(Size::scalar(v.len()))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<Size, Unsized> {
+        Ok(Size::scalar(v.len()))
+    }
+    fn serialize_none(self) -> Result<Size, Unsized> {
+        Ok(Size::scalar(1))
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Size, Unsized> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<Size, Unsized> {
+        Ok(Size::scalar(1))
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<Size, Unsized> {
+        Ok(Size::scalar(1))
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<Size, Unsized> {
+        Ok(Size::scalar(variant.len()))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<Size, Unsized> {
+        // serde_dynamo's set newtypes are named "\u{37E}STRINGSET\u{37E}" and the like.
+        if name.starts_with('\u{37E}') {
+            return Err(Unsized(format!("a set ({name}) is sized as its item")));
+        }
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<Size, Unsized> {
+        Ok(wrapped(variant, value.serialize(Sizer)?))
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Compound, Unsized> {
+        Ok(Compound::new(Kind::Other, None))
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Compound, Unsized> {
+        Ok(Compound::new(Kind::Other, None))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound, Unsized> {
+        Ok(Compound::new(Kind::Other, None))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Compound, Unsized> {
+        Ok(Compound::new(Kind::Other, Some(variant)))
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<MapCompound, Unsized> {
+        Ok(MapCompound {
+            map: Compound::new(Kind::Map, None),
+            key_bytes: 0,
+        })
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound, Unsized> {
+        Ok(Compound::new(Kind::Map, None))
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Compound, Unsized> {
+        Ok(Compound::new(Kind::Map, Some(variant)))
+    }
+}
+
+impl ser::SerializeSeq for Compound {
+    type Ok = Size;
+    type Error = Unsized;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
+        self.add(0, value)
+    }
+    fn end(self) -> Result<Size, Unsized> {
+        Ok(self.finish())
+    }
+}
+
+impl ser::SerializeTuple for Compound {
+    type Ok = Size;
+    type Error = Unsized;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
+        self.add(0, value)
+    }
+    fn end(self) -> Result<Size, Unsized> {
+        Ok(self.finish())
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound {
+    type Ok = Size;
+    type Error = Unsized;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
+        self.add(0, value)
+    }
+    fn end(self) -> Result<Size, Unsized> {
+        Ok(self.finish())
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound {
+    type Ok = Size;
+    type Error = Unsized;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
+        self.add(0, value)
+    }
+    fn end(self) -> Result<Size, Unsized> {
+        Ok(self.finish())
+    }
+}
+
+impl ser::SerializeStruct for Compound {
+    type Ok = Size;
+    type Error = Unsized;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Unsized> {
+        self.add(key.len(), value)
+    }
+    fn end(self) -> Result<Size, Unsized> {
+        Ok(self.finish())
+    }
+}
+
+impl ser::SerializeStructVariant for Compound {
+    type Ok = Size;
+    type Error = Unsized;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Unsized> {
+        self.add(key.len(), value)
+    }
+    fn end(self) -> Result<Size, Unsized> {
+        Ok(self.finish())
+    }
+}
+
+/// A map being summed: its key is sized when it comes, its value right after.
+struct MapCompound {
+    map: Compound,
+    key_bytes: usize,
+}
+
+impl ser::SerializeMap for MapCompound {
+    type Ok = Size;
+    type Error = Unsized;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsized> {
+        self.key_bytes = key.serialize(KeySizer)?;
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
+        self.map.add(std::mem::take(&mut self.key_bytes), value)
+    }
+    fn end(self) -> Result<Size, Unsized> {
+        Ok(self.map.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    use super::*;
+    use crate::items::{self, Item};
+
+    fn built_size<T: Serialize>(value: &T) -> usize {
+        let item: Item = serde_dynamo::to_item(value).expect("to item");
+        items::size(&item)
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    enum Shape {
+        Unit,
+        Newtype(u32),
+        Tuple(i64, String),
+        Struct { radius: f64 },
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Everything {
+        text: String,
+        whole: u64,
+        negative: i64,
+        fraction: f64,
+        round: f64,
+        zero: u32,
+        flag: bool,
+        nothing: Option<u8>,
+        something: Option<String>,
+        list: Vec<u16>,
+        nested: BTreeMap<String, Vec<f64>>,
+        unit: Shape,
+        newtype: Shape,
+        tuple: Shape,
+        r#struct: Shape,
+        unit_value: (),
+    }
+
+    #[test]
+    fn a_value_is_sized_as_the_item_serde_dynamo_builds_of_it() {
+        // GIVEN a value with every kind of field serde_dynamo maps
+        let value = Everything {
+            text: "héllo".into(),
+            whole: 1_234_500,
+            negative: -42,
+            fraction: 30.267_153,
+            round: 100.0,
+            zero: 0,
+            flag: true,
+            nothing: None,
+            something: Some("x".into()),
+            list: vec![1, 20, 300],
+            nested: BTreeMap::from([("a".into(), vec![0.5, 97.7431]), ("bb".into(), vec![])]),
+            unit: Shape::Unit,
+            newtype: Shape::Newtype(7),
+            tuple: Shape::Tuple(-1, "t".into()),
+            r#struct: Shape::Struct { radius: 2.25 },
+            unit_value: (),
+        };
+        // WHEN it is sized without building the item
+        // THEN it is the size of the built item
+        assert_eq!(item_size(&value).expect("sized"), built_size(&value));
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_map_is_no_item() {
+        // GIVEN a number WHEN it is sized as an item THEN it is refused
+        assert!(item_size(&5_u8).is_err());
+    }
+
+    #[test]
+    fn a_string_set_is_left_to_the_built_item() {
+        // GIVEN a struct holding a string set
+        #[derive(Serialize)]
+        struct WithSet {
+            #[serde(with = "serde_dynamo::string_set")]
+            rooms: Vec<String>,
+        }
+        let value = WithSet {
+            rooms: vec!["a".into()],
+        };
+        // WHEN it is sized THEN it is refused (a set is not sized as a list)
+        assert!(item_size(&value).is_err());
+    }
+}
