@@ -82,7 +82,7 @@ fn sized(item: Result<Item, StoreError>) -> Result<usize, StoreError> {
 
 /// The size of an order or live row as DynamoStore writes it.
 fn record_bytes(record: &OrderRecord) -> Result<usize, StoreError> {
-    sized(items::order_record(record))
+    items::order_record_size(record)
 }
 
 /// The size of a profile row as DynamoStore writes it.
@@ -102,7 +102,7 @@ fn membership_bytes(
     room: &Room,
     ttl: i64,
 ) -> Result<usize, StoreError> {
-    sized(items::membership(connection, user, room, ttl))
+    items::membership_size(connection, user, room, ttl)
 }
 
 /// The GSI key attributes (`gsiNpk`) an order row carries, by name and value.
@@ -218,7 +218,7 @@ pub(crate) fn record_location_units(
         announced_seq: write.announced.then_some(seq),
         updated_at: DateTime::from_timestamp_millis(write.now_ms).unwrap_or_default(),
     };
-    let bytes = record_bytes(&OrderRecord::Live(live))?;
+    let bytes = items::live_row_size(&live)?;
     Ok(units(1, 0.0, write_units(bytes)))
 }
 
@@ -540,8 +540,9 @@ impl LiveLocationStore for MeteredStore {
     async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError> {
         let result = self.inner.get_live(order).await;
         let counted = match &result {
-            Ok(Some(live)) => record_bytes(&OrderRecord::Live(live.clone()))
-                .map(|bytes| units(1, read_units(bytes, false), 0.0)),
+            Ok(Some(live)) => {
+                items::live_row_size(live).map(|bytes| units(1, read_units(bytes, false), 0.0))
+            }
             _ => Ok(units(1, read_units(0, false), 0.0)),
         };
         self.record_or_request("get_live", counted, units(1, 0.5, 0.0));
