@@ -143,6 +143,11 @@ pub struct Config {
     pub location_min_interval: Duration,
     /// Where push notifications go.
     pub fcm: FcmConfig,
+    /// Whether the stack's own functions (the fan-out, the routes that post) post through the
+    /// real API Gateway Management API client to this stack's `@connections` endpoint, over
+    /// HTTP with SigV4, as a Lambda does (false: they post in-process, to the same
+    /// PostToConnection, with the same outcomes and metrics and a fraction of the CPU).
+    pub post_over_http: bool,
 }
 
 /// Where the push consumer sends.
@@ -193,6 +198,7 @@ impl Config {
                 rnd_handlers::routes::DEFAULT_LOCATION_MIN_INTERVAL_MS.unsigned_abs(),
             ),
             fcm: FcmConfig::Builtin,
+            post_over_http: false,
         }
     }
 }
@@ -239,7 +245,7 @@ pub(crate) struct AppState {
     pub(crate) verifier: JwtVerifier,
     pub(crate) routes: Routes<dyn Store>,
     pub(crate) template: Template,
-    pub(crate) connections: ws::Connections,
+    pub(crate) connections: Arc<ws::Connections>,
     pub(crate) limits: Limits,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// What AWS would bill, served at `GET /dev/metrics`.
@@ -483,19 +489,28 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .map_err(|source| StartError::Bind { addr: bind, source })?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    // The fan-out and the posting routes post to this very server, as the Lambdas post to
-    // API Gateway.
+    // The fan-out and the posting routes post to this very server's connections: in-process,
+    // or (`post_over_http`) through the Management API client and `@connections`, as the
+    // Lambdas post to API Gateway.
     let loopback = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {
         addr
     };
-    let notifier: Arc<dyn Notifier> =
+    let metrics = Arc::new(metrics::Metrics::default());
+    let connections = Arc::new(ws::Connections::default());
+    let notifier: Arc<dyn Notifier> = if config.post_over_http {
         Arc::new(rnd_notifier_apigw::ApiGatewayNotifier::from_sdk_config(
             &local_sdk_config(),
             &format!("http://{loopback}/{}", events::STAGE),
             rnd_notifier_apigw::DEFAULT_ATTEMPT_TIMEOUT,
-        ));
+        ))
+    } else {
+        Arc::new(management::InProcessNotifier {
+            connections: Arc::clone(&connections),
+            metrics: Arc::clone(&metrics),
+        })
+    };
     // Push notifications go to the built-in FCM sink (the emulator, at /fcm) unless told
     // otherwise, always through the real FCM v1 adapter.
     let fcm_emulator = rnd_fcm_emulator::FcmEmulator::new(&format!("http://{loopback}/fcm"));
@@ -520,7 +535,6 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .map_err(|e| StartError::Fcm(Box::new(e)))?,
     );
     // The handlers (WebSocket routes, HTTP API, fan-out) use the store through the meter.
-    let metrics = Arc::new(metrics::Metrics::default());
     let metered: Arc<dyn Store> = Arc::new(metering::MeteredStore::new(
         Arc::clone(&store),
         Arc::clone(&metrics),
@@ -538,7 +552,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         )
         .replaying_through(Arc::clone(&notifier)),
         template: template.clone(),
-        connections: ws::Connections::default(),
+        connections,
         limits: Limits {
             idle_timeout: config.idle_timeout,
             max_connection: config.max_connection,

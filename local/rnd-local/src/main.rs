@@ -69,6 +69,11 @@ struct ServeArgs {
     /// for `make bench-knee`'s 1–20 Hz.
     #[arg(long, default_value_t = 1_000)]
     location_min_interval_ms: u64,
+    /// The stack's own functions post to connections through the real API Gateway Management
+    /// API client and this stack's `@connections` endpoint (HTTP, SigV4), as the Lambdas do,
+    /// instead of in-process (same outcomes and metrics, far less CPU).
+    #[arg(long)]
+    post_over_http: bool,
     /// Send push notifications to this FCM HTTP v1 endpoint (e.g. https://fcm.googleapis.com)
     /// instead of the built-in FCM sink at /fcm; needs --fcm-credentials.
     #[arg(long, requires = "fcm_credentials")]
@@ -181,6 +186,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         stream_enabled: true,
         inbox_retention: Duration::from_secs(args.inbox_retention_secs),
         location_min_interval: Duration::from_millis(args.location_min_interval_ms),
+        post_over_http: args.post_over_http,
         fcm,
     };
     let runtime = match tokio::runtime::Runtime::new() {

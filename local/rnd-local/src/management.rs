@@ -18,9 +18,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
+use async_trait::async_trait;
+use rnd_domain::ids::ConnectionId;
+use rnd_domain::ports::{Notifier, NotifyError};
+
 use crate::AppState;
-use crate::metrics::PostOutcome;
-use crate::ws::{CLOSE_NORMAL, MAX_MESSAGE_BYTES, Outbound};
+use crate::metrics::{Metrics, PostOutcome};
+use crate::ws::{CLOSE_NORMAL, Connections, MAX_MESSAGE_BYTES, Outbound};
 
 /// An error as the Management API answers it: the status, `x-amzn-ErrorType` and a JSON
 /// `message`, which the SDK turns into its typed exceptions.
@@ -41,6 +45,34 @@ fn iso(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// PostToConnection, however it arrives (over HTTP, or from [`InProcessNotifier`]): queues
+/// `body` for the connection's socket and counts the post. `TooLarge` above 128 KB, `Gone`
+/// when the connection is not open.
+fn post_to_connection(
+    connections: &Connections,
+    metrics: &Metrics,
+    connection_id: &str,
+    body: String,
+) -> PostOutcome {
+    if body.len() > MAX_MESSAGE_BYTES {
+        metrics.posted(PostOutcome::TooLarge, body.as_bytes());
+        return PostOutcome::TooLarge;
+    }
+    match connections.get(connection_id) {
+        Some(live) if live.is_open() => {
+            // Counted before it is queued, as the queue takes the body. A socket that ends
+            // in between drops it, like a post that reached a connection as it closed.
+            metrics.posted(PostOutcome::Delivered, body.as_bytes());
+            live.send(Outbound::Text(body));
+            PostOutcome::Delivered
+        }
+        _ => {
+            metrics.posted(PostOutcome::Gone, body.as_bytes());
+            PostOutcome::Gone
+        }
+    }
+}
+
 /// `POST`: 200 once the body is queued for the socket, 410 when the connection is not open,
 /// 413 when the body exceeds 128 KB.
 pub(crate) async fn post(
@@ -48,22 +80,42 @@ pub(crate) async fn post(
     Path(connection_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if body.len() > MAX_MESSAGE_BYTES {
-        state.metrics.posted(PostOutcome::TooLarge, &body);
-        return error(
+    let body = String::from_utf8_lossy(&body).into_owned();
+    match post_to_connection(&state.connections, &state.metrics, &connection_id, body) {
+        PostOutcome::Delivered => StatusCode::OK.into_response(),
+        PostOutcome::Gone => gone(),
+        PostOutcome::TooLarge => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PayloadTooLargeException",
             "Payload too large",
-        );
+        ),
     }
-    match state.connections.get(&connection_id) {
-        Some(live) if live.send(Outbound::Text(String::from_utf8_lossy(&body).into_owned())) => {
-            state.metrics.posted(PostOutcome::Delivered, &body);
-            StatusCode::OK.into_response()
-        }
-        _ => {
-            state.metrics.posted(PostOutcome::Gone, &body);
-            gone()
+}
+
+/// The stack's own functions posting to its connections without leaving the process: the
+/// same PostToConnection as `POST @connections/{id}` ([`post_to_connection`]), its outcomes
+/// mapped as the API Gateway notifier maps the HTTP answers (410 `Gone`, 413 `Rejected`), minus
+/// the HTTP request, SigV4 signature and SDK round trip that cost more CPU than the rest of a
+/// location update together (`make bench-knee`). `rnd-local serve --post-over-http` uses the
+/// real notifier instead.
+#[derive(Debug)]
+pub(crate) struct InProcessNotifier {
+    pub(crate) connections: Arc<Connections>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl Notifier for InProcessNotifier {
+    async fn post(&self, connection: &ConnectionId, payload: &str) -> Result<(), NotifyError> {
+        match post_to_connection(
+            &self.connections,
+            &self.metrics,
+            connection.as_str(),
+            payload.to_owned(),
+        ) {
+            PostOutcome::Delivered => Ok(()),
+            PostOutcome::Gone => Err(NotifyError::Gone),
+            PostOutcome::TooLarge => Err(NotifyError::Rejected("Payload too large".into())),
         }
     }
 }

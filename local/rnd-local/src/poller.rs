@@ -3,8 +3,8 @@
 //! own checkpoint. A poller reads changes (the SQLite change log, or the DynamoDB table's
 //! stream), builds the DynamoDB stream event exactly as Lambda delivers it, applies its
 //! mapping's filter criteria, invokes its [`Consumer`] — [`Fanout`]
-//! ([`rnd_handlers::fanout::fan_out`] with the real API Gateway notifier pointed at this
-//! stack's own `@connections` endpoint) or [`Push`] ([`rnd_handlers::push::push_batch`] with
+//! ([`rnd_handlers::fanout::fan_out`] posting to this stack's connections, in-process or
+//! through the real API Gateway notifier and `@connections`) or [`Push`] ([`rnd_handlers::push::push_batch`] with
 //! the FCM sender) — and honours `batchItemFailures`: the batch is re-delivered from the
 //! earliest failed record up to `MaximumRetryAttempts` times, then skipped (logged as an
 //! error).
@@ -70,7 +70,7 @@ pub(crate) trait Consumer: Send + Sync {
     ) -> DynamoDbEventResponse;
 }
 
-/// The stream fan-out, posting to this stack's `@connections`.
+/// The stream fan-out, posting to this stack's connections.
 pub(crate) struct Fanout {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) notifier: Arc<dyn Notifier>,

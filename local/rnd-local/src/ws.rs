@@ -39,6 +39,9 @@ const SOCKET_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 /// an idle connection at a few KB of the emulator's memory instead of ~140 KB.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
+/// The most frames written to a socket before one flush (one write to the kernel) when posts
+/// queue up for it faster than it drains.
+const FRAMES_PER_FLUSH: usize = 32;
 /// Close code: normal closure (`DELETE @connections`).
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
 /// Close code: going away (idle timeout, connection time limit, shutdown).
@@ -73,6 +76,11 @@ impl LiveConnection {
     /// Queues `message` for the socket. Returns false when the socket's task has ended.
     pub(crate) fn send(&self, message: Outbound) -> bool {
         self.outbound.send(message).is_ok()
+    }
+
+    /// Whether the socket's task still takes what is queued.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.outbound.is_closed()
     }
 
     /// When the client last sent a frame (or connected).
@@ -412,18 +420,9 @@ async fn serve_socket(
                 // What the route posted while it ran (a replay) went out before its response,
                 // as API Gateway delivers a PostToConnection that returned before the
                 // integration did.
-                let mut posted_first = Vec::new();
-                while let Ok(out) = inbound.try_recv() {
-                    posted_first.push(out);
-                }
-                let mut ended = None;
-                for out in posted_first {
-                    if let Err(end) = forward(&state, &mut sink, out).await {
-                        ended = Some(end);
-                        break;
-                    }
-                }
-                if let Some(end) = ended {
+                if let Ok(out) = inbound.try_recv()
+                    && let Err(end) = forward(&state, &mut sink, out, &mut inbound).await
+                {
                     break end;
                 }
                 if let Some(answer) = answer {
@@ -435,7 +434,7 @@ async fn serve_socket(
             }
             out = inbound.recv() => match out {
                 Some(out) => {
-                    if let Err(end) = forward(&state, &mut sink, out).await {
+                    if let Err(end) = forward(&state, &mut sink, out, &mut inbound).await {
                         break end;
                     }
                 }
@@ -465,30 +464,43 @@ async fn serve_socket(
     run_disconnect(&state, &live, code, &reason).await;
 }
 
-/// Carries out one Management API request on the socket: sends a text frame, or closes.
+/// Carries out the Management API requests queued for the socket, `first` and those right
+/// behind it (up to [`FRAMES_PER_FLUSH`]): sends their text frames with one flush, or closes.
 /// Returns the close code and reason when the connection ends.
 async fn forward(
     state: &AppState,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
-    out: Outbound,
+    first: Outbound,
+    queued: &mut mpsc::UnboundedReceiver<Outbound>,
 ) -> Result<(), (u16, String)> {
-    match out {
-        Outbound::Text(text) => {
-            state.metrics.message_out(text.len());
-            sink.send(Message::Text(text.into()))
-                .await
-                .map_err(|_| (CLOSE_ABNORMAL, String::new()))
-        }
-        Outbound::Close(code, reason) => {
-            let _ = sink
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
-            Err((code, reason.into()))
+    let abnormal = |_| (CLOSE_ABNORMAL, String::new());
+    let mut next = Some(first);
+    let mut fed = 0;
+    while let Some(out) = next.take() {
+        match out {
+            Outbound::Text(text) => {
+                state.metrics.message_out(text.len());
+                sink.feed(Message::Text(text.into()))
+                    .await
+                    .map_err(abnormal)?;
+                fed += 1;
+                if fed < FRAMES_PER_FLUSH {
+                    next = queued.try_recv().ok();
+                }
+            }
+            Outbound::Close(code, reason) => {
+                // Sending the close frame flushes the frames fed before it.
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })))
+                    .await;
+                return Err((code, reason.into()));
+            }
         }
     }
+    sink.flush().await.map_err(abnormal)
 }
 
 /// Runs the message route `body` selects and returns the route response's body, if any.

@@ -13,6 +13,7 @@ use crate::helpers::*;
 on_both_stores!(
     each_location_reaches_a_subscriber_once_in_order_and_a_status_change_through_the_stream,
     a_driver_asking_for_refusals_only_hears_only_its_refusals_while_the_room_hears_everything,
+    posting_over_http_through_the_management_api_client_delivers_the_same,
 );
 
 /// A stack on `store` that accepts every location (no minimum interval), so a test can send
@@ -25,17 +26,36 @@ async fn stack_accepting_every_location(store: StoreKind) -> rnd_local::RunningS
     .await
 }
 
+async fn posting_over_http_through_the_management_api_client_delivers_the_same(store: StoreKind) {
+    // GIVEN a stack whose functions post as the Lambdas do: the API Gateway Management API
+    // client, SigV4 and HTTP to its own `@connections`
+    let stack = spawn_with(Config {
+        location_min_interval: Duration::ZERO,
+        post_over_http: true,
+        ..store.config()
+    })
+    .await;
+    // THEN the fast path and the stream deliver exactly as they do in-process
+    locations_reach_a_subscriber_once_in_order_and_a_status_change_through_the_stream(stack).await;
+}
+
+async fn each_location_reaches_a_subscriber_once_in_order_and_a_status_change_through_the_stream(
+    store: StoreKind,
+) {
+    let stack = stack_accepting_every_location(store).await;
+    locations_reach_a_subscriber_once_in_order_and_a_status_change_through_the_stream(stack).await;
+}
+
 /// A location of order-1 `step` blocks north of Austin's centre, asking for `ack`.
 fn location(step: u32, ack: &str) -> Value {
     json!({"action": "driver:location", "orderId": "order-1",
            "latitude": 30.2672 + f64::from(step) * 0.001, "longitude": -97.7431, "ack": ack})
 }
 
-async fn each_location_reaches_a_subscriber_once_in_order_and_a_status_change_through_the_stream(
-    store: StoreKind,
+async fn locations_reach_a_subscriber_once_in_order_and_a_status_change_through_the_stream(
+    stack: rnd_local::RunningStack,
 ) {
     // GIVEN order-1 picked up by driver-1, its customer subscribed
-    let stack = stack_accepting_every_location(store).await;
     let store = stack.store();
     let view = place_order(&*store, "order-1").await;
     let view = advance_to(&*store, view, OrderStatus::PickedUp).await;
