@@ -600,6 +600,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
     });
 
     let stream_arn = origin.stream_arn();
+    let records = Arc::new(poller::StreamRecords::default());
     let fanout = poller::Poller {
         source: fanout_source,
         consumer: Arc::new(poller::Fanout {
@@ -612,6 +613,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         }),
         settings: template.stream.clone(),
         stream_arn: stream_arn.clone(),
+        records: Arc::clone(&records),
         metrics: Arc::clone(&metrics),
     };
     let push = poller::Poller {
@@ -623,6 +625,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         }),
         settings: template.push_stream.clone(),
         stream_arn,
+        records,
         metrics: Arc::clone(&metrics),
     };
     let (stream_enabled, enabled_rx) = watch::channel(config.stream_enabled);
