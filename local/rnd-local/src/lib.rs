@@ -263,6 +263,8 @@ pub struct RunningStack {
     server: JoinHandle<()>,
     poller: JoinHandle<()>,
     push_poller: JoinHandle<()>,
+    /// True while the fan-out's poller has found nothing left to deliver.
+    fanout_idle: watch::Receiver<bool>,
     stream_enabled: watch::Sender<bool>,
     state: Arc<AppState>,
 }
@@ -319,6 +321,15 @@ impl RunningStack {
     /// nothing more is read until [`RunningStack::enable_stream`].
     pub fn disable_stream(&self) {
         self.stream_enabled.send_replace(false);
+    }
+
+    /// Waits until the stream's fan-out has delivered every change it has read and found
+    /// nothing more waiting (a test's "the fan-out is done with what I wrote"): returns at once
+    /// while it is idle, so call it after seeing the fan-out start on your change (e.g. its
+    /// inbox append).
+    pub async fn fanout_settled(&self) {
+        let mut idle = self.fanout_idle.clone();
+        let _ = idle.wait_for(|idle| *idle).await;
     }
 
     /// Stops gracefully: refuses new connections, closes every socket with 1001 and runs its
@@ -601,6 +612,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
 
     let stream_arn = origin.stream_arn();
     let records = Arc::new(poller::StreamRecords::default());
+    let (fanout_idle_tx, fanout_idle) = watch::channel(false);
     let fanout = poller::Poller {
         source: fanout_source,
         consumer: Arc::new(poller::Fanout {
@@ -614,6 +626,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         settings: template.stream.clone(),
         stream_arn: stream_arn.clone(),
         records: Arc::clone(&records),
+        idle: fanout_idle_tx,
         metrics: Arc::clone(&metrics),
     };
     let push = poller::Poller {
@@ -626,6 +639,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         settings: template.push_stream.clone(),
         stream_arn,
         records,
+        idle: watch::Sender::new(false),
         metrics: Arc::clone(&metrics),
     };
     let (stream_enabled, enabled_rx) = watch::channel(config.stream_enabled);
@@ -639,6 +653,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         server,
         poller,
         push_poller,
+        fanout_idle,
         stream_enabled,
         state,
     })

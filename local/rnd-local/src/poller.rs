@@ -354,7 +354,11 @@ impl StreamRecords {
     const CAPACITY: usize = 1_024;
 
     /// The record of `change`, built by [`record_json`] unless another poller already did.
-    pub(crate) fn record(&self, change: &Change, stream_arn: &str) -> Result<Arc<Value>, StoreError> {
+    pub(crate) fn record(
+        &self,
+        change: &Change,
+        stream_arn: &str,
+    ) -> Result<Arc<Value>, StoreError> {
         let lock = || {
             self.built
                 .lock()
@@ -385,6 +389,8 @@ pub(crate) struct Poller {
     pub(crate) stream_arn: String,
     /// The stream's records, shared with the other pollers of this stream.
     pub(crate) records: Arc<StreamRecords>,
+    /// Turned true when a poll found nothing waiting, false when a batch is read.
+    pub(crate) idle: watch::Sender<bool>,
     /// Counts each invocation and its time.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
@@ -449,6 +455,10 @@ impl Poller {
                 () = pause => {}
             }
             polled = match self.poll_once(&mut attempts).await {
+                Ok(Polled::Idle) => {
+                    self.idle.send_replace(true);
+                    Polled::Idle
+                }
                 Ok(polled) => polled,
                 Err(e) => {
                     tracing::error!(
@@ -468,6 +478,7 @@ impl Poller {
         if changes.is_empty() {
             return Ok(Polled::Idle);
         }
+        self.idle.send_replace(false);
         if changes.len() < limit && !self.settings.batching_window.is_zero() {
             tokio::time::sleep(self.settings.batching_window).await;
             changes = self.source.next_batch(limit).await?;
@@ -675,6 +686,7 @@ mod tests {
             },
             stream_arn: "arn:stream".into(),
             records: Arc::default(),
+            idle: watch::Sender::new(false),
             metrics: Arc::default(),
         };
         let mut attempts = 0;
@@ -737,6 +749,7 @@ mod tests {
             settings: StreamSettings::default(),
             stream_arn: "arn:stream".into(),
             records: Arc::default(),
+            idle: watch::Sender::new(false),
             metrics: Arc::default(),
         };
         let (_enabled, enabled_rx) = watch::channel(true);
