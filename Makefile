@@ -26,13 +26,16 @@
 #                        accepts every location; a row per rate (deliveries/s, p50/p99/max, lost,
 #                        server CPU) and a JSON line with kneeDeliveriesPerSecond (p99 <= 50 ms,
 #                        nothing lost)
+#   make bench-cost      the bill per million location updates against its floor (1 + S messages)
+#                        at S = 4 and S = 2 subscribers, the drivers asking for every
+#                        acknowledgement and for refusals only (BENCH_ORDERS orders, every 2 s)
 
 .POSIX:
 
 MOTO = scripts/moto.sh
 
 .PHONY: test lint moto moto-stop run deps validate sam-build test-browser \
-	bench-micro bench-init bench-load bench-scale bench-idle bench-knee
+	bench-micro bench-init bench-load bench-scale bench-idle bench-knee bench-cost
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
 SAM_ARCH = x86_64
@@ -122,3 +125,10 @@ bench-knee:
 	cargo build --release -p rnd-local -p rnd-loadgen
 	RND_LOCAL_ARGS="--location-min-interval-ms 0" $(BENCH) knee --orders $(KNEE_ORDERS) \
 		--subscribers $(KNEE_SUBSCRIBERS) --rates $(KNEE_RATES) --duration-secs $(KNEE_DURATION)
+
+bench-cost:
+	cargo build --release -p rnd-local -p rnd-loadgen
+	for s in 4 2; do for acks in all refusals; do \
+		$(BENCH) load --orders $(BENCH_ORDERS) --subscribers $$s --rate-hz $(BENCH_RATE) \
+			--duration-secs $(BENCH_DURATION) --idle 0 --acks $$acks || exit 1; \
+	done; done

@@ -1162,6 +1162,16 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
     let prepared = prepare_orders(&client, options, &run_id).await?;
     let sockets = open_connections(&client, options, &run_id, &prepared).await?;
     quiet(&client).await?;
+    // Each driver's first location of the trip goes before the measured window: it announces
+    // the order's first ETA, an event of the order (once per trip), which a short window would
+    // otherwise charge to every update as if ETAs changed that often.
+    let first_fix = LoadOptions {
+        duration: Duration::from_secs_f64(1.0 / options.rate_hz),
+        ..options.clone()
+    };
+    let sockets = measure(&client, &first_fix, &prepared, sockets)
+        .await?
+        .sockets;
     let window = measure(&client, options, &prepared, sockets).await?;
     let (report, sockets) = load_report(options, window);
     close(sockets, options.parallelism).await;
