@@ -9,6 +9,7 @@
 //! earliest failed record up to `MaximumRetryAttempts` times, then skipped (logged as an
 //! error).
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -346,7 +347,14 @@ pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, St
 /// last [`StreamRecords::CAPACITY`] records; a poller further behind builds its own again.
 #[derive(Debug, Default)]
 pub(crate) struct StreamRecords {
-    built: std::sync::Mutex<std::collections::VecDeque<(String, Arc<Value>)>>,
+    built: std::sync::Mutex<BuiltRecords>,
+}
+
+/// The kept records by sequence number, and their sequence numbers oldest first.
+#[derive(Debug, Default)]
+struct BuiltRecords {
+    by_sequence_number: HashMap<String, Arc<Value>>,
+    oldest_first: VecDeque<String>,
 }
 
 impl StreamRecords {
@@ -364,19 +372,23 @@ impl StreamRecords {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        if let Some((_, record)) = lock()
-            .iter()
-            .rev()
-            .find(|(sequence_number, _)| *sequence_number == change.sequence_number)
-        {
+        if let Some(record) = lock().by_sequence_number.get(&change.sequence_number) {
             return Ok(Arc::clone(record));
         }
         let record = Arc::new(record_json(change, stream_arn)?);
         let mut built = lock();
-        if built.len() == Self::CAPACITY {
-            built.pop_front();
+        if built.oldest_first.len() == Self::CAPACITY
+            && let Some(oldest) = built.oldest_first.pop_front()
+        {
+            built.by_sequence_number.remove(&oldest);
         }
-        built.push_back((change.sequence_number.clone(), Arc::clone(&record)));
+        if built
+            .by_sequence_number
+            .insert(change.sequence_number.clone(), Arc::clone(&record))
+            .is_none()
+        {
+            built.oldest_first.push_back(change.sequence_number.clone());
+        }
         Ok(record)
     }
 }
