@@ -7,7 +7,7 @@
 //! `driver:location` at `rate_hz` for `duration` on a fixed schedule (open loop: a slow server
 //! shows as latency, not as fewer sends), asking for every acknowledgement or for refusals only
 //! (`acks`); `idle` more connections of other customers, drivers and chefs are held open
-//! meanwhile (in their user and role rooms, not in the orders' rooms). Latency runs from the
+//! meanwhile (in their user rooms, not in the orders' rooms). Latency runs from the
 //! driver's send to each subscriber's receipt of the `driver:location_update`, matched on order
 //! and position (each send is a few metres further north).
 //! The stack's `GET /dev/metrics` is read before and after the measured window; the difference,
