@@ -137,7 +137,7 @@ async fn drivers_asking_for_refusals_only_get_no_message_per_accepted_update() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_run_holds_its_connections_and_meters_each_connect() {
+async fn an_idle_run_holds_its_connections_and_meters_each_connect_and_disconnect() {
     // GIVEN a running stack
     let stack = spawn_stack().await;
     // WHEN 20 idle connections are opened and held
@@ -160,6 +160,11 @@ async fn an_idle_run_holds_its_connections_and_meters_each_connect() {
     // 4 WRU (the idle users are customers, drivers and chefs: no admin, so no role membership)
     assert_eq!(report.lambda_invocations_per_connection, 2.0);
     assert_eq!(report.write_units_per_connection, 4.0);
+    // AND each close ran $disconnect, which read the connection row (1 RRU), deleted its one
+    // membership (1 WRU) and swapped the row for a session row in one transaction (4 WRU)
+    assert_eq!(report.lambda_invocations_per_disconnect, 1.0);
+    assert_eq!(report.read_units_per_disconnect, 1.0);
+    assert_eq!(report.write_units_per_disconnect, 5.0);
     stack.stop().await;
 }
 
