@@ -1,4 +1,4 @@
-//! `$connect`: registers the connection and its user and role rooms.
+//! `$connect`: registers the connection in its user room (and an admin's in `role:admin`).
 //!
 //! Wiring only: the handler lives in `rnd-handlers`, the cold-start set-up in `rnd-lambda`.
 

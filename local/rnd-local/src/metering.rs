@@ -837,7 +837,7 @@ mod tests {
 
     #[test]
     fn opening_and_closing_a_connection_write_its_rows_in_transactions() {
-        // GIVEN a customer's connection in its two initial rooms
+        // GIVEN a customer's connection in its initial rooms (its user room only)
         let customer = fixtures::customer();
         let connection = fixtures::connection("Ch3fConnId0001Q=", &customer, fixtures::now());
         let rooms = rnd_domain::rooms::initial_rooms(&customer);
@@ -849,14 +849,21 @@ mod tests {
             rooms: rooms.to_vec(),
         }))
         .unwrap();
-        // THEN opening is one transaction of three small rows (2 WRU each)
-        assert_eq!((opened.requests, opened.write_units), (1, 6.0));
-        // AND closing reads the row, batch-deletes two memberships and swaps row for session
+        // THEN opening is one transaction of two small rows, the connection and its user-room
+        // membership (2 WRU each)
+        assert_eq!((opened.requests, opened.write_units), (1, 4.0));
+        // AND closing reads the row, batch-deletes its one membership and swaps row for session
         assert_eq!(
             (closed.requests, closed.read_units, closed.write_units),
-            (3, 1.0, 2.0 + 4.0)
+            (3, 1.0, 1.0 + 4.0)
         );
         // AND closing a connection that was not open is the read alone
         assert_eq!(close_connection_units(None).unwrap().write_units, 0.0);
+        // AND an admin's opening also writes its role:admin membership: three rows, 6 WRU
+        let admin = fixtures::admin();
+        let connection = fixtures::connection("Adm1nConnId001Q=", &admin, fixtures::now());
+        let opened =
+            open_connection_units(&connection, &rnd_domain::rooms::initial_rooms(&admin)).unwrap();
+        assert_eq!((opened.requests, opened.write_units), (1, 6.0));
     }
 }

@@ -140,7 +140,8 @@ impl ClosedConnection {
 /// Connections and their room memberships.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
-    /// Stores a new connection and makes it a member of `rooms` (its user and role rooms).
+    /// Stores a new connection and makes it a member of `rooms` (as `$connect` decides them:
+    /// [`crate::rooms::initial_rooms`]).
     /// Fails with [`StoreError::AlreadyExists`] when the id is already open.
     async fn open_connection(
         &self,

@@ -1,7 +1,8 @@
 //! Rooms and who may join them or stream into them.
 //!
 //! Rooms are the audiences of events: `user:{id}` (every connection of a user), `role:{role}`
-//! (every connection of a role) and `order:{id}` (every connection subscribed to an order).
+//! (every connection of a role that has a room: see [`role_has_room`]) and `order:{id}` (every
+//! connection subscribed to an order).
 
 use std::fmt;
 use std::str::FromStr;
@@ -93,9 +94,28 @@ pub fn authorize_location(actor: &Actor, order: &Order) -> Result<(), RoomRefusa
     }
 }
 
-/// The rooms a new connection joins: its user's and its role's.
-pub fn initial_rooms(actor: &Actor) -> [Room; 2] {
-    [Room::User(actor.user_id.clone()), Room::Role(actor.role)]
+/// The roles whose room is an audience of some event: only `role:admin`, which hears every
+/// `order:status_update`. No event goes to `role:customer`, `role:chef` or `role:driver`.
+pub const ROLES_WITH_A_ROOM: [Role; 1] = [Role::Admin];
+
+/// Does `role` have a room (`role:{role}`) that its connections join at `$connect`?
+///
+/// Only roles whose room some event is sent to: a membership nobody reads is a write on every
+/// connect and disconnect, and all the connections of a role share one partition
+/// (`ROOM#role:{role}`), so a connect storm of drivers or customers would meet DynamoDB's
+/// limit of 1 000 writes per second per partition there for nothing.
+pub fn role_has_room(role: Role) -> bool {
+    ROLES_WITH_A_ROOM.contains(&role)
+}
+
+/// The rooms a new connection joins: its user's, and its role's when that role has a room
+/// (admins: `role:admin`; customers, chefs and drivers join their user room only).
+pub fn initial_rooms(actor: &Actor) -> Vec<Room> {
+    let mut rooms = vec![Room::User(actor.user_id.clone())];
+    if role_has_room(actor.role) {
+        rooms.push(Room::Role(actor.role));
+    }
+    rooms
 }
 
 #[cfg(test)]

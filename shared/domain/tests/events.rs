@@ -10,7 +10,7 @@ use rnd_domain::identity::Role;
 use rnd_domain::live::{DriverLocation, Eta, LiveState};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::protocol::ServerMessage;
-use rnd_domain::rooms::Room;
+use rnd_domain::rooms::{ROLES_WITH_A_ROOM, Room, role_has_room};
 
 fn order(view: &rnd_domain::OrderView) -> OrderRecord {
     OrderRecord::Order(view.order.clone())
@@ -293,6 +293,47 @@ fn every_action_changes_what_its_audience_sees() {
     assert_eq!(count("role:admin", "order:status_update"), 7);
     assert_eq!(count("user:customer-1", "order:status_update"), 7);
     assert_eq!(events.len(), 1 + 1 + 7 + 7 + 7);
+}
+
+#[test]
+fn the_role_rooms_events_go_to_are_exactly_the_role_rooms_connections_join() {
+    // GIVEN every event of an order's life: placed, each status to delivered, a cancellation,
+    // and a location with its ETA
+    let mut outgoing = derive_events(None, Some(&order(&placed())));
+    let mut prev = placed();
+    while !prev.order.status.is_final() {
+        let (who, what) = step(prev.order.status);
+        let next = prev.apply(&who, what, t(10)).unwrap();
+        outgoing.extend(derive_events(Some(&order(&prev)), Some(&order(&next))));
+        prev = next;
+    }
+    let cancelled = placed().apply(&customer(), cancel(), t(3)).unwrap();
+    outgoing.extend(derive_events(
+        Some(&order(&placed())),
+        Some(&order(&cancelled)),
+    ));
+    let moving = order_in(OrderStatus::InTransit);
+    outgoing.extend(derive_events(
+        Some(&live(&moving.live)),
+        Some(&live(&moved(&moving.live, 30, 12, 42))),
+    ));
+    // WHEN the role rooms they are addressed to are collected
+    let mut addressed: Vec<Role> = outgoing
+        .iter()
+        .flat_map(|o| o.rooms.iter())
+        .filter_map(|r| match r {
+            Room::Role(role) => Some(*role),
+            _ => None,
+        })
+        .collect();
+    addressed.sort();
+    addressed.dedup();
+    // THEN each is a room connections join at $connect (no event goes to an empty room) ...
+    assert!(addressed.iter().all(|r| role_has_room(*r)), "{addressed:?}");
+    // AND no role has a room that no event is sent to (no membership is written for nobody):
+    // only admins, for status updates
+    assert_eq!(addressed, ROLES_WITH_A_ROOM);
+    assert_eq!(addressed, [Role::Admin]);
 }
 
 #[test]

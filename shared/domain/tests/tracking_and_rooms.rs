@@ -6,9 +6,12 @@ use chrono::Duration;
 use common::*;
 use rnd_domain::eta::{EtaEstimator, EtaRequest, OfflineEta};
 use rnd_domain::geo::{GeoPoint, Latitude, Longitude};
+use rnd_domain::identity::Role;
 use rnd_domain::live::{DriverLocation, Eta};
 use rnd_domain::order::OrderStatus;
-use rnd_domain::rooms::{RoomRefusal, authorize_location, authorize_subscribe, initial_rooms};
+use rnd_domain::rooms::{
+    RoomRefusal, authorize_location, authorize_subscribe, initial_rooms, role_has_room,
+};
 use rnd_domain::tracking::OrderTracking;
 
 #[test]
@@ -109,10 +112,31 @@ fn only_the_assigned_driver_streams_and_only_in_a_driver_phase() {
 }
 
 #[test]
-fn a_new_connection_joins_its_user_and_role_rooms() {
-    let rooms = initial_rooms(&driver());
-    assert_eq!(rooms[0].to_string(), "user:driver-1");
-    assert_eq!(rooms[1].to_string(), "role:driver");
+fn a_drivers_new_connection_joins_its_user_room_and_no_role_room() {
+    // GIVEN a driver, a customer and a chef WHEN they connect
+    // THEN each joins its user room only: nothing is sent to role:driver, role:customer or
+    // role:chef, so $connect writes no membership into those shared partitions
+    for (who, user_room) in [
+        (driver(), "user:driver-1"),
+        (customer(), "user:customer-1"),
+        (chef(), "user:chef-1"),
+    ] {
+        let rooms: Vec<String> = initial_rooms(&who).iter().map(|r| r.to_string()).collect();
+        assert_eq!(rooms, [user_room]);
+        assert!(!role_has_room(who.role), "{}", who.role);
+    }
+}
+
+#[test]
+fn an_admins_new_connection_joins_its_user_room_and_role_admin() {
+    // GIVEN an admin WHEN it connects
+    // THEN it joins its user room and role:admin, where every status update goes
+    let rooms: Vec<String> = initial_rooms(&admin())
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(rooms, ["user:admin-1", "role:admin"]);
+    assert!(role_has_room(Role::Admin));
 }
 
 fn request(status: OrderStatus, driver: GeoPoint, speed: Option<f64>) -> EtaRequest {

@@ -10,7 +10,9 @@ use crate::context::{self, caller, header};
 use crate::status_response;
 
 /// `$connect`: stores the connection (id, user, role, connectedAt, source IP, user agent, TTL)
-/// and joins it to `user:{userId}` and `role:{role}`.
+/// and joins it to its initial rooms ([`initial_rooms`]): `user:{userId}`, and `role:admin` for
+/// an admin (no event goes to any other role's room, so no other role writes a membership
+/// there).
 ///
 /// Answers 200 (echoing a `Sec-WebSocket-Protocol` when the client offered some, as browsers
 /// require), 401 when the event carries no authorizer context (misconfiguration: the

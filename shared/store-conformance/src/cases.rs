@@ -476,31 +476,53 @@ pub async fn location_for_an_unknown_order_is_not_found<H: Harness>(h: &H) {
     );
 }
 
-/// A newly opened connection is readable and is in its user's and its role's rooms.
-pub async fn opened_connection_is_in_its_user_and_role_rooms<H: Harness>(h: &H) {
+/// A newly opened connection is readable and is in exactly the rooms it was opened with: an
+/// admin in its user room and `role:admin`; a driver in its user room only, so the
+/// `role:driver` room (one partition shared by every driver) gets no membership.
+pub async fn opened_connection_is_in_its_initial_rooms_and_no_other<H: Harness>(h: &H) {
     let store = h.store();
     let at = now();
-    let c = connection("c-open", &customer(), at);
-    let rooms = rnd_domain::rooms::initial_rooms(&customer());
-    store.open_connection(&c, &rooms).await.expect("open");
-    assert_eq!(
-        store
-            .get_connection(&c.connection_id, at)
-            .await
-            .expect("get"),
-        Some(c.clone())
-    );
-    for room in &rooms {
+    // GIVEN an admin's and a driver's connections WHEN opened with their initial rooms
+    let a = connection("c-open-admin", &admin(), at);
+    let admin_rooms = rnd_domain::rooms::initial_rooms(&admin());
+    store.open_connection(&a, &admin_rooms).await.expect("open");
+    let d = connection("c-open-driver", &driver(), at);
+    let driver_rooms = rnd_domain::rooms::initial_rooms(&driver());
+    store
+        .open_connection(&d, &driver_rooms)
+        .await
+        .expect("open");
+    // THEN each is readable and a member of each of its rooms
+    for (c, rooms) in [(&a, &admin_rooms), (&d, &driver_rooms)] {
         assert_eq!(
-            store.room_members(room, at).await.expect("members"),
-            vec![c.connection_id.clone()]
+            store
+                .get_connection(&c.connection_id, at)
+                .await
+                .expect("get"),
+            Some(c.clone())
         );
+        for room in rooms.iter() {
+            assert_eq!(
+                store.room_members(room, at).await.expect("members"),
+                vec![c.connection_id.clone()]
+            );
+        }
+        let mut of = store.rooms_of(&c.connection_id).await.expect("rooms");
+        of.sort();
+        let mut expected = rooms.to_vec();
+        expected.sort();
+        assert_eq!(of, expected);
     }
-    let mut of = store.rooms_of(&c.connection_id).await.expect("rooms");
-    of.sort();
-    let mut expected = rooms.to_vec();
-    expected.sort();
-    assert_eq!(of, expected);
+    // AND the admin is in role:admin, while nobody is in role:driver
+    assert_eq!(admin_rooms.len(), 2);
+    assert_eq!(driver_rooms, vec![Room::User(driver().user_id)]);
+    assert!(
+        store
+            .room_members(&Room::Role(Role::Driver), at)
+            .await
+            .expect("members")
+            .is_empty()
+    );
 }
 
 /// Joining an order room adds the connection to its members; leaving removes it.
@@ -635,11 +657,7 @@ pub async fn closing_removes_the_connection_and_every_membership<H: Harness>(h: 
     assert_eq!(closed.duration(), Duration::seconds(95));
     let mut rooms = closed.rooms.clone();
     rooms.sort();
-    let mut expected = vec![
-        order_room.clone(),
-        Room::User(driver().user_id),
-        Room::Role(Role::Driver),
-    ];
+    let mut expected = vec![order_room.clone(), Room::User(driver().user_id)];
     expected.sort();
     assert_eq!(rooms, expected);
     assert_eq!(
@@ -658,6 +676,47 @@ pub async fn closing_removes_the_connection_and_every_membership<H: Harness>(h: 
                 .is_empty(),
             "{room} still has members"
         );
+    }
+}
+
+/// Closing removes every membership the connection row lists, whatever `$connect` gave it: an
+/// admin's `role:admin`, and the `role:driver` of a driver connected before `$connect` stopped
+/// joining role rooms other than `role:admin` (such connections live up to 2 hours after the
+/// deploy, and their rows name the room).
+pub async fn closing_removes_role_memberships_too<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    // GIVEN an admin's connection in its initial rooms (its user room and role:admin) ...
+    let admin_connection = connection("c-close-admin", &admin(), at);
+    let admin_rooms = rnd_domain::rooms::initial_rooms(&admin());
+    assert!(admin_rooms.contains(&Room::Role(Role::Admin)));
+    // AND a driver's connection opened in its user room and role:driver, as before
+    let legacy = connection("c-close-legacy", &driver(), at);
+    let legacy_rooms = vec![Room::User(driver().user_id), Room::Role(Role::Driver)];
+    for (c, rooms) in [(&admin_connection, &admin_rooms), (&legacy, &legacy_rooms)] {
+        store.open_connection(c, rooms).await.expect("open");
+        // WHEN it is closed
+        let closed = store
+            .close_connection(&c.connection_id, at)
+            .await
+            .expect("close")
+            .expect("was open");
+        // THEN it reports those rooms, and none of them still has it as a member
+        let mut reported = closed.rooms.clone();
+        reported.sort();
+        let mut expected = rooms.clone();
+        expected.sort();
+        assert_eq!(reported, expected);
+        for room in rooms {
+            assert!(
+                store
+                    .room_members(room, at)
+                    .await
+                    .expect("members")
+                    .is_empty(),
+                "{room} still has members"
+            );
+        }
     }
 }
 
@@ -700,13 +759,13 @@ pub async fn expired_connections_are_invisible_before_the_store_deletes_them<H: 
     let at = now();
     let old = connection("c-stale", &customer(), at - Duration::hours(3));
     let fresh = connection("c-fresh", &other_customer(), at);
-    let role_room = Room::Role(Role::Customer);
+    let room = Room::Order(order_id("o-stale"));
     store
-        .open_connection(&old, std::slice::from_ref(&role_room))
+        .open_connection(&old, std::slice::from_ref(&room))
         .await
         .expect("open old");
     store
-        .open_connection(&fresh, std::slice::from_ref(&role_room))
+        .open_connection(&fresh, std::slice::from_ref(&room))
         .await
         .expect("open fresh");
     assert_eq!(
@@ -717,7 +776,7 @@ pub async fn expired_connections_are_invisible_before_the_store_deletes_them<H: 
         None
     );
     assert_eq!(
-        store.room_members(&role_room, at).await.expect("members"),
+        store.room_members(&room, at).await.expect("members"),
         vec![fresh.connection_id.clone()]
     );
 }
@@ -727,11 +786,9 @@ pub async fn expired_connections_are_invisible_before_the_store_deletes_them<H: 
 pub async fn connection_and_membership_rows_carry_the_ttl<H: Harness>(h: &H) {
     let store = h.store();
     let at = now();
-    let c = connection("c-ttl", &customer(), at);
-    store
-        .open_connection(&c, &rnd_domain::rooms::initial_rooms(&customer()))
-        .await
-        .expect("open");
+    let c = connection("c-ttl", &admin(), at);
+    let initial = rnd_domain::rooms::initial_rooms(&admin());
+    store.open_connection(&c, &initial).await.expect("open");
     store
         .join_room(&c.connection_id, &Room::Order(order_id("o-ttl")), at)
         .await
@@ -746,7 +803,7 @@ pub async fn connection_and_membership_rows_carry_the_ttl<H: Harness>(h: &H) {
         Some(expected)
     );
     let ttls = h.stored_membership_ttls(&c.connection_id).await;
-    assert_eq!(ttls, vec![expected; 3]);
+    assert_eq!(ttls, vec![expected; initial.len() + 1]);
 }
 
 /// Every change of an order's items is recorded, per item in write order: the first has no

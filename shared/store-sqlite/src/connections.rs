@@ -376,7 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_records_a_session_kept_for_thirty_days() {
-        // GIVEN an open connection in its user's and role's rooms
+        // GIVEN an open connection in its initial rooms (a customer's: its user room)
         let store = SqliteStore::in_memory().unwrap();
         let at = now();
         let c = connection("c-session", &customer(), at);
@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(role, "customer");
         let mut room_names: Vec<String> = serde_json::from_str(&room_names).unwrap();
         room_names.sort();
-        assert_eq!(room_names, ["role:customer", "user:customer-1"]);
+        assert_eq!(room_names, ["user:customer-1"]);
         assert_eq!(duration_ms, 90_000);
         assert_eq!(ttl, closed_at.timestamp() + SESSION_RETENTION_SECS);
     }

@@ -64,7 +64,8 @@ impl Who {
 pub struct Seed {
     /// Its id.
     pub connection: &'static str,
-    /// Whose it is (it joins that user's user and role rooms, as `$connect` does).
+    /// Whose it is (it joins the rooms `$connect` gives it: the user's room, and `role:admin`
+    /// for an admin).
     pub who: Who,
     /// Whether it is also subscribed to `order:order-1`.
     pub in_order_room: bool,

@@ -251,6 +251,14 @@ fn bench(args: BenchArgs) -> ExitCode {
                         mib(report.rss_after_bytes),
                         report.bytes_per_connection.map_or("?".into(), |b| format!("{b:.0}")),
                     );
+                    eprintln!(
+                        "bench idle: per connect {:.2} invocations, {:.2} WRU; per disconnect {:.2} invocations, {:.2} RRU, {:.2} WRU",
+                        report.lambda_invocations_per_connection,
+                        report.write_units_per_connection,
+                        report.lambda_invocations_per_disconnect,
+                        report.read_units_per_disconnect,
+                        report.write_units_per_disconnect,
+                    );
                     serde_json::to_string(&report)
                 })
         }

@@ -30,9 +30,9 @@ use serde_json::{Value, json};
 pub const CUSTOMER: &str = "Cu5t+mer/1Conn=";
 /// customer-1 on another device, in no order room.
 pub const CUSTOMER_PHONE: &str = "Cu5tPh0neConn=";
-/// chef-1, in its user and role rooms only.
+/// chef-1, in its user room only.
 pub const CHEF: &str = "Chef1C0nnId0Q=";
-/// driver-1, in its user and role rooms only.
+/// driver-1, in its user room only.
 pub const DRIVER: &str = "Dr1vErC0nnId0Q=";
 /// admin-1, also subscribed to `order:order-1` (so status updates reach it through two rooms).
 pub const ADMIN: &str = "Adm1nC0nnId0Q=";
@@ -49,7 +49,8 @@ pub fn room(name: &str) -> Room {
     name.parse().expect("valid room")
 }
 
-/// Opens `id` for `actor` (its user and role rooms), connected now.
+/// Opens `id` for `actor` in the rooms `$connect` gives it (its user room, and `role:admin` for
+/// an admin), connected now.
 pub async fn open<S: ConnectionStore + ?Sized>(store: &S, id: &str, actor: &Actor) {
     store
         .open_connection(

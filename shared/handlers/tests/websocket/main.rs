@@ -5,9 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, Role, VerifierConfig};
-use rnd_domain::ids::{ConnectionId, OrderId};
+use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::ports::Store;
 use rnd_domain::protocol::{ErrorCode, LocationRejection, ServerMessage};
@@ -20,6 +20,7 @@ use support::*;
 
 const CUSTOMER_CONN: &str = "L0SM9cOFvHcCIhw=";
 const DRIVER_CONN: &str = "Dr1vErC0nnId0Q=";
+const ADMIN_CONN: &str = "Adm1nC0nnId00Q=";
 
 fn verifier() -> JwtVerifier {
     JwtVerifier::new(VerifierConfig::hs256(DEV_JWT_SECRET)).expect("dev secret is valid")
@@ -39,6 +40,15 @@ async fn open<S: Store + ?Sized>(store: &S, user: &str, role: &str, connection: 
     let at = request_time(&json);
     let response = connect(store, &ws_event(json), at).await;
     assert_eq!(response.status_code, 200);
+}
+
+/// The open connections in `room` at `at`.
+async fn members<S: Store + ?Sized>(
+    store: &S,
+    room: &Room,
+    at: DateTime<Utc>,
+) -> Vec<ConnectionId> {
+    store.room_members(room, at).await.expect("members")
 }
 
 /// Places `order-1` (customer-1, chef-1) and moves it to `status` (driver-1 assigned on the way).
@@ -143,15 +153,13 @@ fn the_authorizer_denies_a_token_signed_with_another_secret() {
 // ---------------------------------------------------------------------------------------------
 // $connect / $disconnect
 
-async fn connect_stores_the_connection_and_its_user_and_role_rooms<S: Store + 'static>(
-    store: Arc<S>,
-) {
+async fn connect_stores_the_connection_in_its_user_room<S: Store + 'static>(store: Arc<S>) {
     // GIVEN the $connect event of customer-1, authorized
     let json = fixture("connect");
     let at = request_time(&json);
     // WHEN it is handled
     let response = connect(&*store, &ws_event(json), at).await;
-    // THEN the connection is stored with who, where from, and its TTL, in its two rooms
+    // THEN the connection is stored with who, where from, and its TTL, in its user room
     assert_eq!(response.status_code, 200);
     let stored = store
         .get_connection(&conn(CUSTOMER_CONN), at)
@@ -167,13 +175,52 @@ async fn connect_stores_the_connection_and_its_user_and_role_rooms<S: Store + 's
         stored.expires_at,
         stored.connected_at + Duration::hours(2) + Duration::minutes(5)
     );
-    for room in ["user:customer-1", "role:customer"] {
-        let members = store
-            .room_members(&room.parse().expect("room"), at)
+    assert_eq!(
+        store
+            .room_members(&"user:customer-1".parse().expect("room"), at)
             .await
-            .expect("members");
-        assert_eq!(members, vec![conn(CUSTOMER_CONN)], "{room}");
-    }
+            .expect("members"),
+        vec![conn(CUSTOMER_CONN)]
+    );
+    // AND in no role room: nothing is ever sent to role:customer
+    assert_eq!(
+        store.rooms_of(&conn(CUSTOMER_CONN)).await.expect("rooms"),
+        vec![Room::User(UserId::parse("customer-1").expect("user id"))]
+    );
+}
+
+async fn a_drivers_connect_writes_no_role_membership_and_an_admins_does<S: Store + 'static>(
+    store: Arc<S>,
+) {
+    // GIVEN the $connect events of a driver and of an admin, authorized
+    // WHEN they are handled
+    open(&*store, "driver-1", "driver", DRIVER_CONN).await;
+    open(&*store, "admin-1", "admin", ADMIN_CONN).await;
+    let at = request_time(&fixture("connect"));
+    // THEN the driver's connection is in its user room only: no membership was written into
+    // the role:driver partition that every driver shares (and so $disconnect deletes none)
+    assert_eq!(
+        store.rooms_of(&conn(DRIVER_CONN)).await.expect("rooms"),
+        vec![Room::User(UserId::parse("driver-1").expect("user id"))]
+    );
+    assert!(
+        members(&*store, &Room::Role(Role::Driver), at)
+            .await
+            .is_empty()
+    );
+    // AND the admin's is also in role:admin, where every order's status updates go
+    let mut admin_rooms = store.rooms_of(&conn(ADMIN_CONN)).await.expect("rooms");
+    admin_rooms.sort();
+    let mut expected = vec![
+        Room::User(UserId::parse("admin-1").expect("user id")),
+        Room::Role(Role::Admin),
+    ];
+    expected.sort();
+    assert_eq!(admin_rooms, expected);
+    assert_eq!(
+        members(&*store, &Room::Role(Role::Admin), at).await,
+        vec![conn(ADMIN_CONN)]
+    );
 }
 
 async fn connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol<
@@ -225,7 +272,7 @@ async fn disconnect_removes_the_connection_and_every_room_it_was_in<S: Store + '
             .expect("get"),
         None
     );
-    for room in ["user:customer-1", "role:customer", "order:order-1"] {
+    for room in ["user:customer-1", "order:order-1"] {
         let members = store
             .room_members(&room.parse().expect("room"), at)
             .await
@@ -235,6 +282,29 @@ async fn disconnect_removes_the_connection_and_every_room_it_was_in<S: Store + '
     // AND a second $disconnect (API Gateway may retry) is harmless
     let again = disconnect(&*store, &ws_event(fixture("disconnect")), at).await;
     assert_eq!(again.status_code, 200);
+}
+
+async fn an_admins_disconnect_takes_it_out_of_role_admin<S: Store + 'static>(store: Arc<S>) {
+    // GIVEN an admin connected through $connect, so in its user room and in role:admin
+    open(&*store, "admin-1", "admin", ADMIN_CONN).await;
+    let at = request_time(&fixture("connect"));
+    assert_eq!(
+        members(&*store, &Room::Role(Role::Admin), at).await,
+        vec![conn(ADMIN_CONN)]
+    );
+    // WHEN its $disconnect event arrives
+    let json = as_caller(fixture("disconnect"), "admin-1", "admin", ADMIN_CONN);
+    let at = request_time(&json);
+    let response = disconnect(&*store, &ws_event(json), at).await;
+    // THEN it is in neither room any more: status updates stop going to a closed socket
+    assert_eq!(response.status_code, 200);
+    for room in [
+        Room::Role(Role::Admin),
+        Room::User(UserId::parse("admin-1").expect("user id")),
+    ] {
+        let left = members(&*store, &room, at).await;
+        assert!(left.is_empty(), "{room} still has {left:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,9 +863,11 @@ on_both_stores!(
     a_driver_asking_for_refusals_only_hears_nothing_when_accepted_and_hears_a_refusal,
     routes_that_cannot_post_leave_the_location_to_the_stream,
     the_replaying_routes_answer_their_fixtures_after_posting_the_replay,
-    connect_stores_the_connection_and_its_user_and_role_rooms,
+    connect_stores_the_connection_in_its_user_room,
+    a_drivers_connect_writes_no_role_membership_and_an_admins_does,
     connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol,
     disconnect_removes_the_connection_and_every_room_it_was_in,
+    an_admins_disconnect_takes_it_out_of_role_admin,
     customer_subscribes_to_their_order_and_gets_its_tracking_at_once,
     customer_cannot_subscribe_to_another_customers_order,
     unsubscribe_leaves_the_order_room,

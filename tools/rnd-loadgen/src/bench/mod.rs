@@ -7,14 +7,16 @@
 //! `driver:location` at `rate_hz` for `duration` on a fixed schedule (open loop: a slow server
 //! shows as latency, not as fewer sends), asking for every acknowledgement or for refusals only
 //! (`acks`); `idle` more connections of other customers, drivers and chefs are held open
-//! meanwhile (in their user and role rooms, not in the orders' rooms). Latency runs from the
+//! meanwhile (in their user rooms, not in the orders' rooms). Latency runs from the
 //! driver's send to each subscriber's receipt of the `driver:location_update`, matched on order
 //! and position (each send is a few metres further north).
 //! The stack's `GET /dev/metrics` is read before and after the measured window; the difference,
 //! divided by the accepted updates, is the work per update, which [`cost`] prices.
 //!
 //! **Idle** ([`idle`]): the server's resident memory before and after opening `connections`
-//! connections gives the bytes per connection.
+//! connections gives the bytes per connection; the metrics before and after give the work of
+//! each connect, and, once they are closed again and their `$disconnect`s have run, of each
+//! disconnect.
 
 pub mod cost;
 
@@ -45,6 +47,10 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for the setup's events to be fanned out before measuring.
 const QUIET_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the idle bench waits for the `$disconnect`s of the sockets it closed.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The `$disconnect` function in the stack's metrics.
+const DISCONNECT_FUNCTION: &str = "$disconnect";
 /// Central Austin, where the benchmarked drivers drive.
 const CENTRE: (f64, f64) = (30.2672, -97.7431);
 /// Orders set up at once over the HTTP API.
@@ -337,6 +343,13 @@ pub struct IdleReport {
     pub lambda_invocations_per_connection: f64,
     /// DynamoDB write units per connection.
     pub write_units_per_connection: f64,
+    /// Lambda invocations per close (`$disconnect`), once every socket is closed and its
+    /// `$disconnect` has run.
+    pub lambda_invocations_per_disconnect: f64,
+    /// DynamoDB read units per close (`$disconnect` reads the connection row).
+    pub read_units_per_disconnect: f64,
+    /// DynamoDB write units per close (memberships deleted, the row swapped for a session).
+    pub write_units_per_disconnect: f64,
 }
 
 /// The authority of `url` when it is `http://HOST:PORT` on loopback (`localhost`, 127.0.0.0/8,
@@ -1363,13 +1376,15 @@ pub async fn idle(options: &IdleOptions) -> Result<IdleReport, BenchError> {
     tokio::time::sleep(options.settle).await;
     let after = snapshot(&client).await?;
     close_all(sockets, options.parallelism).await;
+    let closed = disconnected(&client, &after, u64::from(options.connections)).await?;
 
     let n = f64::from(options.connections);
     let bytes_per_connection = match (before.memory.rss_bytes, after.memory.rss_bytes) {
         (Some(b), Some(a)) => Some((a as f64 - b as f64) / n),
         _ => None,
     };
-    let invocations = |s: &MetricsSnapshot| s.lambda.values().map(|c| c.invocations).sum::<u64>();
+    let connects = IdleWork::between(&before, &after, n);
+    let disconnects = IdleWork::between(&after, &closed, n);
     Ok(IdleReport {
         mode: "idle",
         connections: options.connections,
@@ -1381,13 +1396,58 @@ pub async fn idle(options: &IdleOptions) -> Result<IdleReport, BenchError> {
         peak_rss_bytes: after.memory.peak_rss_bytes,
         connect_seconds,
         connects_per_second: n / connect_seconds.max(f64::EPSILON),
-        lambda_invocations_per_connection: invocations(&after).saturating_sub(invocations(&before))
-            as f64
-            / n,
-        write_units_per_connection: (after.dynamodb.total.write_units
-            - before.dynamodb.total.write_units)
-            / n,
+        lambda_invocations_per_connection: connects.invocations,
+        write_units_per_connection: connects.write_units,
+        lambda_invocations_per_disconnect: disconnects.invocations,
+        read_units_per_disconnect: disconnects.read_units,
+        write_units_per_disconnect: disconnects.write_units,
     })
+}
+
+/// What the stack did between two metrics snapshots, per one of the `n` connects (or
+/// disconnects) done meanwhile.
+struct IdleWork {
+    /// Lambda invocations, every function.
+    invocations: f64,
+    /// DynamoDB read request units.
+    read_units: f64,
+    /// DynamoDB write request units.
+    write_units: f64,
+}
+
+impl IdleWork {
+    fn between(from: &MetricsSnapshot, to: &MetricsSnapshot, n: f64) -> Self {
+        let invocations =
+            |s: &MetricsSnapshot| s.lambda.values().map(|c| c.invocations).sum::<u64>();
+        let (a, b) = (&from.dynamodb.total, &to.dynamodb.total);
+        Self {
+            invocations: invocations(to).saturating_sub(invocations(from)) as f64 / n,
+            read_units: (b.read_units - a.read_units) / n,
+            write_units: (b.write_units - a.write_units) / n,
+        }
+    }
+}
+
+/// The stack's metrics once `count` more `$disconnect`s than in `since` have run, waiting at
+/// most [`DISCONNECT_TIMEOUT`].
+async fn disconnected(
+    client: &Client,
+    since: &MetricsSnapshot,
+    count: u64,
+) -> Result<MetricsSnapshot, BenchError> {
+    let ran = |s: &MetricsSnapshot| {
+        s.lambda
+            .get(DISCONNECT_FUNCTION)
+            .map_or(0, |c| c.invocations)
+    };
+    let deadline = Instant::now() + DISCONNECT_TIMEOUT;
+    loop {
+        let now = snapshot(client).await?;
+        if ran(&now).saturating_sub(ran(since)) >= count || Instant::now() >= deadline {
+            return Ok(now);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[cfg(test)]

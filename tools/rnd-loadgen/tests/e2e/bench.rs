@@ -137,7 +137,7 @@ async fn drivers_asking_for_refusals_only_get_no_message_per_accepted_update() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_run_holds_its_connections_and_meters_each_connect() {
+async fn an_idle_run_holds_its_connections_and_meters_each_connect_and_disconnect() {
     // GIVEN a running stack
     let stack = spawn_stack().await;
     // WHEN 20 idle connections are opened and held
@@ -156,9 +156,15 @@ async fn an_idle_run_holds_its_connections_and_meters_each_connect() {
     );
     assert!(report.bytes_per_connection.is_some(), "{report:?}");
     // AND each connect ran the authorizer and $connect, which wrote the connection row and its
-    // user and role memberships in one transaction (2 WRU per small row)
+    // user-room membership in one transaction: 2 rows under 1 KB, 2 WRU each in a transaction,
+    // 4 WRU (the idle users are customers, drivers and chefs: no admin, so no role membership)
     assert_eq!(report.lambda_invocations_per_connection, 2.0);
-    assert_eq!(report.write_units_per_connection, 6.0);
+    assert_eq!(report.write_units_per_connection, 4.0);
+    // AND each close ran $disconnect, which read the connection row (1 RRU), deleted its one
+    // membership (1 WRU) and swapped the row for a session row in one transaction (4 WRU)
+    assert_eq!(report.lambda_invocations_per_disconnect, 1.0);
+    assert_eq!(report.read_units_per_disconnect, 1.0);
+    assert_eq!(report.write_units_per_disconnect, 5.0);
     stack.stop().await;
 }
 
