@@ -5,7 +5,8 @@
 //! mapping's filter criteria, invokes its [`Consumer`] — [`Fanout`]
 //! ([`rnd_handlers::fanout::fan_out`] posting to this stack's connections, in-process or
 //! through the real API Gateway notifier and `@connections`) or [`Push`] ([`rnd_handlers::push::push_batch`] with
-//! the FCM sender) — and honours `batchItemFailures`: the batch is re-delivered from the
+//! the FCM sender) in `ParallelizationFactor` concurrent batches split by partition key — and
+//! honours `batchItemFailures`: the batch is re-delivered from the
 //! earliest failed record up to `MaximumRetryAttempts` times, then skipped (logged as an
 //! error).
 
@@ -393,6 +394,29 @@ impl StreamRecords {
     }
 }
 
+/// The records of a batch split into at most `factor` lanes by partition key (a key's records
+/// all in one lane, in stream order); lanes without records are left out.
+fn lanes(records: &[(usize, Arc<Value>)], factor: usize) -> Vec<Vec<&Value>> {
+    use std::hash::{Hash, Hasher};
+    let factor = factor.max(1);
+    let mut lanes: Vec<Vec<&Value>> = vec![Vec::new(); factor];
+    for (_, record) in records {
+        let lane = if factor == 1 {
+            0
+        } else {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            record["dynamodb"]["Keys"]["pk"]["S"]
+                .as_str()
+                .unwrap_or_default()
+                .hash(&mut hasher);
+            usize::try_from(hasher.finish() % factor as u64).unwrap_or(0)
+        };
+        lanes[lane].push(record);
+    }
+    lanes.retain(|lane| !lane.is_empty());
+    lanes
+}
+
 /// The poller's fixed parts.
 pub(crate) struct Poller {
     pub(crate) source: Source,
@@ -483,6 +507,43 @@ impl Poller {
         }
     }
 
+    /// Invokes the consumer with the records of one lane and returns the failures it reported,
+    /// an unknown or empty identifier replaced by the lane's first record (the lane failed
+    /// from its start).
+    async fn invoke(
+        &self,
+        lane: Vec<&Value>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<aws_lambda_events::streams::DynamoDbBatchItemFailure>, StoreError> {
+        let sequence_numbers: Vec<&str> = lane
+            .iter()
+            .filter_map(|record| record["dynamodb"]["SequenceNumber"].as_str())
+            .collect();
+        let mut event = aws_lambda_events::dynamodb::Event::default();
+        event.records = lane
+            .iter()
+            .map(|record| {
+                aws_lambda_events::dynamodb::EventRecord::deserialize(*record)
+                    .map_err(StoreError::backend)
+            })
+            .collect::<Result<_, _>>()?;
+        let started = std::time::Instant::now();
+        let response = self.consumer.invoke(&event, now).await;
+        self.metrics
+            .invoked(self.consumer.function(), started.elapsed());
+        let mut failures = response.batch_item_failures;
+        for failure in &mut failures {
+            let known = failure
+                .item_identifier
+                .as_deref()
+                .is_some_and(|id| sequence_numbers.contains(&id));
+            if !known {
+                failure.item_identifier = sequence_numbers.first().map(|id| (*id).to_owned());
+            }
+        }
+        Ok(failures)
+    }
+
     /// Delivers one batch (if there is one) and moves the position past what succeeded.
     async fn poll_once(&mut self, attempts: &mut u32) -> Result<Polled, StoreError> {
         let limit = self.settings.batch_size;
@@ -511,26 +572,25 @@ impl Poller {
             self.source.commit(changes.len()).await?;
             return Ok(Polled::Delivered);
         }
-        let mut event = aws_lambda_events::dynamodb::Event::default();
-        event.records = records
-            .iter()
-            .map(|(_, record)| {
-                aws_lambda_events::dynamodb::EventRecord::deserialize(&**record)
-                    .map_err(StoreError::backend)
-            })
-            .collect::<Result<_, _>>()?;
+        // `ParallelizationFactor` batches at once, each with the records of some partition keys
+        // (in stream order), as Lambda processes one shard.
         let now = Utc::now();
-        let started = std::time::Instant::now();
-        let response = self.consumer.invoke(&event, now).await;
-        self.metrics
-            .invoked(self.consumer.function(), started.elapsed());
-        let failures = &response.batch_item_failures;
+        let lanes = lanes(&records, self.settings.parallelization_factor);
+        let invocations = lanes.into_iter().map(|lane| self.invoke(lane, now));
+        let failures: Vec<_> = futures::future::join_all(invocations)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         if failures.is_empty() || !self.settings.report_batch_item_failures {
             *attempts = 0;
             self.source.commit(changes.len()).await?;
             return Ok(Polled::Delivered);
         }
-        // The earliest failed record; an unknown or empty identifier fails the whole batch.
+        // The earliest failed record of any lane: the batch is delivered again from there (the
+        // other lanes' records after it too: at least once, each key's records in order).
         let failed_change = failures
             .iter()
             .map(|f| {
@@ -607,6 +667,53 @@ mod tests {
         let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
         keys.sort();
         keys
+    }
+
+    #[test]
+    fn a_batch_splits_into_parallel_lanes_by_partition_key_keeping_each_keys_order() {
+        // GIVEN a batch of three changes each of six orders, interleaved as a stream has them
+        let records: Vec<(usize, Arc<Value>)> = (0..18)
+            .map(|n| {
+                let record = json!({"dynamodb": {
+                    "Keys": {"pk": {"S": format!("ORDER#order-{}", n % 6)}},
+                    "SequenceNumber": format!("{n:021}"),
+                }});
+                (n, Arc::new(record))
+            })
+            .collect();
+        let key = |r: &Value| {
+            r["dynamodb"]["Keys"]["pk"]["S"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let position = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
+
+        // WHEN it is split for a ParallelizationFactor of 2, and of 1
+        let two = lanes(&records, 2);
+        let one = lanes(&records, 1);
+
+        // THEN there are at most two lanes, holding every record once, each order in one lane
+        // and in stream order
+        assert!(!two.is_empty() && two.len() <= 2);
+        assert_eq!(two.iter().map(Vec::len).sum::<usize>(), 18);
+        for lane in &two {
+            let positions: Vec<String> = lane.iter().map(|r| position(r)).collect();
+            let mut sorted = positions.clone();
+            sorted.sort();
+            assert_eq!(positions, sorted, "a lane keeps stream order");
+            for record in lane {
+                let elsewhere = two
+                    .iter()
+                    .filter(|other| !std::ptr::eq(*other, lane))
+                    .flatten()
+                    .any(|other| key(other) == key(record));
+                assert!(!elsewhere, "{} is in one lane only", key(record));
+            }
+        }
+        // AND a factor of 1 keeps the whole batch in one lane, in order
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].len(), 18);
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct StreamSettings {
     pub batch_size: usize,
     /// `MaximumBatchingWindowInSeconds` (default 0).
     pub batching_window: Duration,
+    /// `ParallelizationFactor` (1–10, default 1): how many batches of one shard are processed
+    /// at once, each holding the records of some partition keys (so each key's records stay in
+    /// order).
+    pub parallelization_factor: usize,
     /// `MaximumRetryAttempts` (default 3 here; `None` = retry until the record expires).
     pub max_retry_attempts: Option<u32>,
     /// `FunctionResponseTypes` contains `ReportBatchItemFailures`.
@@ -62,6 +66,7 @@ impl Default for StreamSettings {
             starting_position: StartingPosition::Latest,
             batch_size: 100,
             batching_window: Duration::ZERO,
+            parallelization_factor: 1,
             max_retry_attempts: Some(3),
             report_batch_item_failures: true,
             filters: Vec::new(),
@@ -180,6 +185,9 @@ fn stream_settings(props: Option<&Yaml>) -> Result<StreamSettings, TemplateError
         batching_window: number("MaximumBatchingWindowInSeconds")
             .and_then(|n| u64::try_from(n).ok())
             .map_or(defaults.batching_window, Duration::from_secs),
+        parallelization_factor: number("ParallelizationFactor")
+            .and_then(|n| usize::try_from(n).ok())
+            .map_or(defaults.parallelization_factor, |n| n.clamp(1, 10)),
         max_retry_attempts: match number("MaximumRetryAttempts") {
             Some(-1) => None,
             Some(n) => u32::try_from(n).ok(),
@@ -262,6 +270,7 @@ mod tests {
         assert_eq!(stream.starting_position, StartingPosition::Latest);
         assert_eq!(stream.batch_size, 100);
         assert_eq!(stream.batching_window, Duration::ZERO);
+        assert_eq!(stream.parallelization_factor, 2);
         assert_eq!(stream.max_retry_attempts, Some(5));
         assert!(stream.report_batch_item_failures);
         assert_eq!(stream.filters.len(), 2);
