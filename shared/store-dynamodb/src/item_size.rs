@@ -164,10 +164,15 @@ fn wrapped(variant: &str, inner: Size) -> Size {
 /// The key of a map entry: a string (its bytes), as DynamoDB map keys are.
 struct KeySizer;
 
+/// A map key that is not a string: DynamoDB map keys are.
+fn not_a_string<T>() -> Result<T, Unsized> {
+    Err(Unsized("a map key is not a string".into()))
+}
+
 macro_rules! key_refused {
     ($($method:ident($($arg:ty),*)),* $(,)?) => {
         $(fn $method(self, $(_: $arg),*) -> Result<usize, Unsized> {
-            Err(Unsized("a map key is not a string".into()))
+            not_a_string()
         })*
     };
 }
@@ -227,7 +232,7 @@ impl ser::Serializer for KeySizer {
         serialize_unit_struct(&'static str),
     );
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<usize, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -236,20 +241,20 @@ impl ser::Serializer for KeySizer {
         _: &'static str,
         _: &T,
     ) -> Result<usize, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_tuple_variant(
         self,
@@ -258,13 +263,13 @@ impl ser::Serializer for KeySizer {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
     fn serialize_struct_variant(
         self,
@@ -273,12 +278,21 @@ impl ser::Serializer for KeySizer {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, Unsized> {
-        Err(Unsized("a map key is not a string".into()))
+        not_a_string()
     }
 }
 
 /// Sizes a value as `serde_dynamo` would map it.
 struct Sizer;
+
+/// Numbers (`N`): sized by their significant digits.
+macro_rules! numbers {
+    ($($method:ident($ty:ty)),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<Size, Unsized> {
+            Ok(number(v))
+        })*
+    };
+}
 
 impl ser::Serializer for Sizer {
     type Ok = Size;
@@ -294,36 +308,18 @@ impl ser::Serializer for Sizer {
     fn serialize_bool(self, _: bool) -> Result<Size, Unsized> {
         Ok(Size::scalar(1))
     }
-    fn serialize_i8(self, v: i8) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_f32(self, v: f32) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
-    fn serialize_f64(self, v: f64) -> Result<Size, Unsized> {
-        Ok(number(v))
-    }
+    numbers!(
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64),
+    );
     fn serialize_char(self, v: char) -> Result<Size, Unsized> {
         Ok(Size::scalar(v.len_utf8()))
     }
@@ -411,79 +407,50 @@ impl ser::Serializer for Sizer {
     }
 }
 
-impl ser::SerializeSeq for Compound {
-    type Ok = Size;
-    type Error = Unsized;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
-        self.add(0, value)
-    }
-    fn end(self) -> Result<Size, Unsized> {
-        Ok(self.finish())
-    }
+/// Lists (sequences, tuples, tuple structs, tuple variants): each element sized, no key.
+macro_rules! list_compound {
+    ($($trait:ident :: $method:ident),* $(,)?) => {
+        $(impl ser::$trait for Compound {
+            type Ok = Size;
+            type Error = Unsized;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
+                self.add(0, value)
+            }
+            fn end(self) -> Result<Size, Unsized> {
+                Ok(self.finish())
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTuple for Compound {
-    type Ok = Size;
-    type Error = Unsized;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
-        self.add(0, value)
-    }
-    fn end(self) -> Result<Size, Unsized> {
-        Ok(self.finish())
-    }
+list_compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
+
+/// Structs and struct variants: each field sized with its name.
+macro_rules! struct_compound {
+    ($($trait:ident),* $(,)?) => {
+        $(impl ser::$trait for Compound {
+            type Ok = Size;
+            type Error = Unsized;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Unsized> {
+                self.add(key.len(), value)
+            }
+            fn end(self) -> Result<Size, Unsized> {
+                Ok(self.finish())
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTupleStruct for Compound {
-    type Ok = Size;
-    type Error = Unsized;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
-        self.add(0, value)
-    }
-    fn end(self) -> Result<Size, Unsized> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound {
-    type Ok = Size;
-    type Error = Unsized;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsized> {
-        self.add(0, value)
-    }
-    fn end(self) -> Result<Size, Unsized> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeStruct for Compound {
-    type Ok = Size;
-    type Error = Unsized;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Unsized> {
-        self.add(key.len(), value)
-    }
-    fn end(self) -> Result<Size, Unsized> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeStructVariant for Compound {
-    type Ok = Size;
-    type Error = Unsized;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Unsized> {
-        self.add(key.len(), value)
-    }
-    fn end(self) -> Result<Size, Unsized> {
-        Ok(self.finish())
-    }
-}
+struct_compound!(SerializeStruct, SerializeStructVariant);
 
 /// A map being summed: its key is sized when it comes, its value right after.
 struct MapCompound {
