@@ -170,7 +170,8 @@ pub struct LocationReport {
 /// Which `driver:location` messages get a `driver:location_acknowledged` answer: its `ack`
 /// field. A driver app that only needs to hear when it should act (slow down, stop sending)
 /// asks for `"refusals"` and saves a message per accepted location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LocationAcks {
     /// `"all"` (the default): every location is answered, accepted or not.
     #[default]
@@ -183,6 +184,21 @@ pub enum LocationAcks {
 impl LocationAcks {
     /// The wire values, in this order.
     pub const NAMES: [&'static str; 2] = ["all", "refusals"];
+
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationAcks::All => Self::NAMES[0],
+            LocationAcks::Refusals => Self::NAMES[1],
+        }
+    }
+
+    /// The mode named `name` on the wire, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [LocationAcks::All, LocationAcks::Refusals]
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+    }
 
     /// Whether an accepted location is answered.
     pub fn accepted(self) -> bool {
@@ -256,9 +272,9 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             accuracy: number(&obj, "accuracy")?.map(Accuracy::parse).transpose()?,
             recorded_at: timestamp(&obj, "recordedAt")?,
             ack: match obj.get("ack") {
-                None | Some(Value::Null) => LocationAcks::All,
-                Some(Value::String(a)) if a == "all" => LocationAcks::All,
-                Some(Value::String(a)) if a == "refusals" => LocationAcks::Refusals,
+                None | Some(Value::Null) => LocationAcks::default(),
+                Some(Value::String(name)) => LocationAcks::parse(name)
+                    .ok_or_else(|| invalid("ack must be \"all\" or \"refusals\""))?,
                 Some(_) => return Err(invalid("ack must be \"all\" or \"refusals\"")),
             },
         })),

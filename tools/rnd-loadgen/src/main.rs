@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rnd_domain::error::Chain;
+use rnd_domain::protocol::LocationAcks;
 use rnd_local::cli::{SecretArg, raise_open_files_limit};
 
 /// Drives a running RND Realtime local stack (`rnd-local serve`) over its public APIs.
@@ -84,28 +85,15 @@ struct LoadArgs {
     #[arg(long, default_value_t = 5)]
     grace_secs: u64,
     /// Which locations the drivers ask to have acknowledged: all, or refusals only.
-    #[arg(long, value_enum, default_value_t = AcksArg::All)]
-    acks: AcksArg,
+    #[arg(long, value_parser = acks, default_value = "all")]
+    acks: LocationAcks,
     #[command(flatten)]
     common: BenchCommon,
 }
 
-/// `driver:location`'s `ack`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum AcksArg {
-    /// Every location is answered.
-    All,
-    /// Only refused locations are answered.
-    Refusals,
-}
-
-impl From<AcksArg> for rnd_loadgen::bench::Acks {
-    fn from(a: AcksArg) -> Self {
-        match a {
-            AcksArg::All => rnd_loadgen::bench::Acks::All,
-            AcksArg::Refusals => rnd_loadgen::bench::Acks::Refusals,
-        }
-    }
+/// `--acks`: a wire value of `driver:location`'s `ack`.
+fn acks(name: &str) -> Result<LocationAcks, String> {
+    LocationAcks::parse(name).ok_or_else(|| format!("one of {}", LocationAcks::NAMES.join(", ")))
 }
 
 #[derive(Debug, Args)]
@@ -136,8 +124,8 @@ struct KneeArgs {
     #[arg(long, default_value_t = 2)]
     misses_to_stop: usize,
     /// Which locations the drivers ask to have acknowledged: all, or refusals only.
-    #[arg(long, value_enum, default_value_t = AcksArg::All)]
-    acks: AcksArg,
+    #[arg(long, value_parser = acks, default_value = "all")]
+    acks: LocationAcks,
     #[command(flatten)]
     common: BenchCommon,
 }
@@ -295,7 +283,7 @@ fn run_load(
         idle: a.idle,
         parallelism: a.common.parallel,
         grace: Duration::from_secs(a.grace_secs),
-        acks: a.acks.into(),
+        acks: a.acks,
         ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
     };
     let report = runtime.block_on(rnd_loadgen::bench::load(&options))?;
@@ -333,7 +321,7 @@ fn run_knee(
             duration: Duration::from_secs(a.duration_secs),
             parallelism: a.common.parallel,
             grace: Duration::from_secs(a.grace_secs),
-            acks: a.acks.into(),
+            acks: a.acks,
             ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
         })
     };

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt, TryStreamExt};
+use rnd_domain::protocol::LocationAcks;
 use rnd_local::metrics::MetricsSnapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -107,28 +108,7 @@ pub struct LoadOptions {
     /// How long after the last send deliveries may still arrive before they count as lost.
     pub grace: Duration,
     /// Which locations the drivers ask to have acknowledged.
-    pub acks: Acks,
-}
-
-/// Which locations the bench's drivers ask to have acknowledged (`driver:location`'s `ack`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Acks {
-    /// Every one (the protocol's default).
-    #[default]
-    All,
-    /// Refusals only: an accepted location is answered by nothing.
-    Refusals,
-}
-
-impl Acks {
-    /// The `ack` field's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Acks::All => "all",
-            Acks::Refusals => "refusals",
-        }
-    }
+    pub acks: LocationAcks,
 }
 
 impl LoadOptions {
@@ -145,7 +125,7 @@ impl LoadOptions {
             jwt_secret: jwt_secret.into(),
             parallelism: 64,
             grace: Duration::from_secs(5),
-            acks: Acks::All,
+            acks: LocationAcks::All,
         }
     }
 }
@@ -288,7 +268,7 @@ pub struct LoadReport {
     /// How long the drivers streamed, s.
     pub duration_s: f64,
     /// Which locations the drivers asked to have acknowledged.
-    pub acks: Acks,
+    pub acks: LocationAcks,
     /// Connection counts.
     pub connections: Connections,
     /// Location messages.
@@ -604,7 +584,7 @@ async fn drive(
     order_id: &str,
     period: Duration,
     (start, end): (Instant, Instant),
-    acks: Acks,
+    acks: LocationAcks,
     mut step: u32,
 ) -> Result<(Socket, Drove), BenchError> {
     let (mut sink, mut stream) = ws.split();
@@ -615,7 +595,7 @@ async fn drive(
     let mut deadline: Option<Instant> = None;
     loop {
         if let Some(deadline) = deadline {
-            let all_answered = acks == Acks::All && answered >= drove.updates.sent;
+            let all_answered = acks == LocationAcks::All && answered >= drove.updates.sent;
             if all_answered || Instant::now() >= deadline {
                 break;
             }
@@ -624,8 +604,8 @@ async fn drive(
             tick = ticker.tick(), if deadline.is_none() => {
                 if tick >= end {
                     let drain = match acks {
-                        Acks::All => ACK_TIMEOUT,
-                        Acks::Refusals => REFUSALS_DRAIN,
+                        LocationAcks::All => ACK_TIMEOUT,
+                        LocationAcks::Refusals => REFUSALS_DRAIN,
                     };
                     deadline = Some(Instant::now() + drain);
                     continue;
@@ -669,14 +649,14 @@ async fn drive(
             () = tokio::time::sleep_until(deadline.unwrap_or(end)), if deadline.is_some() => {}
         }
     }
-    if acks == Acks::All && answered < drove.updates.sent {
+    if acks == LocationAcks::All && answered < drove.updates.sent {
         return Err(BenchError::Protocol(format!(
             "{} of {} locations unanswered after {ACK_TIMEOUT:?}",
             drove.updates.sent - answered,
             drove.updates.sent
         )));
     }
-    if acks == Acks::Refusals {
+    if acks == LocationAcks::Refusals {
         // Only refusals were answered: every other send was accepted.
         drove.updates.accepted = drove
             .updates
@@ -1255,7 +1235,7 @@ pub struct KneeReport {
     /// Streaming time at each rate, s.
     pub duration_s: f64,
     /// Which locations the drivers asked to have acknowledged.
-    pub acks: Acks,
+    pub acks: LocationAcks,
     /// The p99 a rate had to keep, ms.
     pub p99_limit_ms: f64,
     /// Every rate swept, in order.

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use rnd_domain::identity::DEV_JWT_SECRET;
-use rnd_loadgen::bench::{Acks, IdleOptions, KneeOptions, LoadOptions, idle, knee, load};
+use rnd_domain::protocol::LocationAcks;
+use rnd_loadgen::bench::{IdleOptions, KneeOptions, LoadOptions, idle, knee, load};
 use rnd_local::Config;
 
 use crate::helpers::spawn_stack;
@@ -106,7 +107,7 @@ async fn drivers_asking_for_refusals_only_get_no_message_per_accepted_update() {
         orders: 2,
         subscribers: 2,
         duration: Duration::from_secs(3),
-        acks: Acks::Refusals,
+        acks: LocationAcks::Refusals,
         ..LoadOptions::new(stack.http_url(), DEV_JWT_SECRET)
     };
     let report = tokio::time::timeout(Duration::from_secs(120), load(&options))
@@ -132,7 +133,7 @@ async fn drivers_asking_for_refusals_only_get_no_message_per_accepted_update() {
         total(per.work.messages_out, updates.accepted),
         total(delivered_posts, updates.accepted) + updates.rate_limited + updates.refused
     );
-    assert_eq!(report.acks, Acks::Refusals);
+    assert_eq!(report.acks, LocationAcks::Refusals);
     stack.stop().await;
 }
 
