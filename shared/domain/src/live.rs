@@ -180,6 +180,17 @@ impl LocationOutcome {
         LocationOutcome::RateLimited { retry_after_ms }
     }
 
+    /// The refusal `live` already gives `write` for coming too soon after the last accepted
+    /// location of the same driver in a driver phase, or `None` when only the conditional write
+    /// can tell. An item read before the write may lag it but is never ahead of it, and its
+    /// last accepted location only moves later, so the write would refuse too.
+    pub fn too_soon(live: &LiveState, write: &LocationWrite) -> Option<LocationOutcome> {
+        let same_phase =
+            live.driver_id.as_ref() == Some(&write.driver_id) && live.status.is_driver_active();
+        (same_phase && !Self::allows(live, write))
+            .then(|| Self::classify_refusal(Some(live), write))
+    }
+
     /// True when `live` allows `write` (same rules the stores express as a conditional write).
     pub fn allows(live: &LiveState, write: &LocationWrite) -> bool {
         live.driver_id.as_ref() == Some(&write.driver_id)

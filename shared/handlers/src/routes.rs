@@ -442,13 +442,11 @@ where
             min_interval_ms: self.config.location_min_interval_ms,
             announced: self.notifier.is_some(),
         };
-        // The read may lag the item but is never ahead of it: a location it already finds too
-        // soon would be refused by the write too, so it is refused without one (a refused
+        // A location the read already finds too soon is refused without a write (a refused
         // conditional write costs as much as an accepted one).
-        let outcome = if too_soon(&live, &write) {
-            LocationOutcome::classify_refusal(Some(&live), &write)
-        } else {
-            self.store.record_location(&write).await?
+        let outcome = match LocationOutcome::too_soon(&live, &write) {
+            Some(refusal) => refusal,
+            None => self.store.record_location(&write).await?,
         };
         tracing::debug!(connection_id = %caller.connection_id, order_id = %report.order_id, ?outcome, "location");
         match outcome {
@@ -506,14 +504,6 @@ where
             LocationOutcome::NotFound => Err(refused(ErrorCode::NotFound, ORDER_NOT_FOUND)),
         }
     }
-}
-
-/// Whether `live` (as read) already refuses `write` for coming too soon after the last accepted
-/// location of the same driver in a driver phase.
-fn too_soon(live: &LiveState, write: &LocationWrite) -> bool {
-    live.driver_id.as_ref() == Some(&write.driver_id)
-        && live.status.is_driver_active()
-        && !LocationOutcome::allows(live, write)
 }
 
 const LOCATION_FORBIDDEN: &str = "only the assigned driver may send locations, while the order is assigned, picked up or in transit";
