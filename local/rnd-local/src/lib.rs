@@ -561,7 +561,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
                     .unwrap_or(i64::MAX),
             },
         )
-        .replaying_through(Arc::clone(&notifier)),
+        .posting_through(Arc::clone(&notifier)),
         template: template.clone(),
         connections,
         limits: Limits {

@@ -123,8 +123,8 @@ impl<S> Routes<S>
 where
     S: ConnectionStore + OrderStore + LiveLocationStore + InboxStore + ?Sized,
 {
-    /// Routes over `store`, estimating arrivals with `eta`. They replay nothing until given a
-    /// notifier ([`Routes::replaying_through`]).
+    /// Routes over `store`, estimating arrivals with `eta`. They post nothing (no replays, and
+    /// locations are left to the stream) until given a notifier ([`Routes::posting_through`]).
     pub fn new(store: Arc<S>, eta: Arc<dyn EtaEstimator>, config: RouteConfig) -> Self {
         Self {
             store,
@@ -138,7 +138,7 @@ where
     /// These routes, posting through `notifier`: replays (`resume`, `subscribe:order` with
     /// `sinceSeq`) to the caller's connection, and accepted locations to the order's room (the
     /// fast path; without a notifier the stream's fan-out delivers them).
-    pub fn replaying_through(mut self, notifier: Arc<dyn Notifier>) -> Self {
+    pub fn posting_through(mut self, notifier: Arc<dyn Notifier>) -> Self {
         self.notifier = Some(notifier);
         self
     }

@@ -282,7 +282,7 @@ async fn serve_message_routes(
     );
     if let Some(notifier) = notifier {
         routes = routes
-            .replaying_through(notifier)
+            .posting_through(notifier)
             .delivering_with(rnd_handlers::fanout::FanoutConfig::from_env());
     }
     let routes = Arc::new(routes);

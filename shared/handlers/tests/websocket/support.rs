@@ -79,7 +79,7 @@ pub fn replaying_routes<S: Store + 'static>(store: Arc<S>, api: &MockManagementA
         Arc::new(OfflineEta::default()),
         RouteConfig::default(),
     )
-    .replaying_through(Arc::new(api.notifier(Duration::from_secs(5))))
+    .posting_through(Arc::new(api.notifier(Duration::from_secs(5))))
 }
 
 /// The server message in a proxy response body.
