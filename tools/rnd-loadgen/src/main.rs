@@ -81,14 +81,22 @@ struct LoadArgs {
     /// Idle connections held open besides the orders' rooms.
     #[arg(long, default_value_t = 0)]
     idle: u32,
+    #[command(flatten)]
+    deliveries: DeliveryArgs,
+    #[command(flatten)]
+    common: BenchCommon,
+}
+
+/// How the drivers' locations are answered and how long their deliveries are waited for (the
+/// same for `load` and `knee`).
+#[derive(Debug, Args)]
+struct DeliveryArgs {
     /// Seconds after the last send before a missing delivery counts as lost.
     #[arg(long, default_value_t = 5)]
     grace_secs: u64,
     /// Which locations the drivers ask to have acknowledged: all, or refusals only.
     #[arg(long, value_parser = acks, default_value = "all")]
     acks: LocationAcks,
-    #[command(flatten)]
-    common: BenchCommon,
 }
 
 /// `--acks`: a wire value of `driver:location`'s `ack`.
@@ -114,18 +122,14 @@ struct KneeArgs {
     /// How long the drivers stream at each rate, seconds.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
-    /// Seconds after the last send before a missing delivery counts as lost.
-    #[arg(long, default_value_t = 5)]
-    grace_secs: u64,
     /// The p99 a rate must keep to count, milliseconds.
     #[arg(long, default_value_t = 50.0)]
     p99_limit_ms: f64,
     /// Stop after this many rates in a row miss the limit.
     #[arg(long, default_value_t = 2)]
     misses_to_stop: usize,
-    /// Which locations the drivers ask to have acknowledged: all, or refusals only.
-    #[arg(long, value_parser = acks, default_value = "all")]
-    acks: LocationAcks,
+    #[command(flatten)]
+    deliveries: DeliveryArgs,
     #[command(flatten)]
     common: BenchCommon,
 }
@@ -282,8 +286,8 @@ fn run_load(
         duration: Duration::from_secs(a.duration_secs),
         idle: a.idle,
         parallelism: a.common.parallel,
-        grace: Duration::from_secs(a.grace_secs),
-        acks: a.acks,
+        grace: Duration::from_secs(a.deliveries.grace_secs),
+        acks: a.deliveries.acks,
         ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
     };
     let report = runtime.block_on(rnd_loadgen::bench::load(&options))?;
@@ -320,8 +324,8 @@ fn run_knee(
             subscribers: a.subscribers,
             duration: Duration::from_secs(a.duration_secs),
             parallelism: a.common.parallel,
-            grace: Duration::from_secs(a.grace_secs),
-            acks: a.acks,
+            grace: Duration::from_secs(a.deliveries.grace_secs),
+            acks: a.deliveries.acks,
             ..rnd_loadgen::bench::LoadOptions::new(a.common.url, a.common.secret.jwt_secret)
         })
     };
