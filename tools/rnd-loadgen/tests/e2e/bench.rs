@@ -9,6 +9,14 @@ use rnd_local::Config;
 
 use crate::helpers::spawn_stack;
 
+/// The load bench's report, once it has ended by itself (within two minutes) and succeeded.
+async fn load_to_the_end(options: &LoadOptions) -> rnd_loadgen::bench::LoadReport {
+    tokio::time::timeout(Duration::from_secs(120), load(options))
+        .await
+        .expect("the bench ends by itself")
+        .expect("the bench succeeds")
+}
+
 /// `per_update × accepted`, back to a whole count.
 fn total(per_update: f64, accepted: u64) -> u64 {
     (per_update * accepted as f64).round() as u64
@@ -27,10 +35,7 @@ async fn a_tiny_load_run_delivers_every_accepted_update_and_meters_the_work_per_
         idle: 3,
         ..LoadOptions::new(stack.http_url(), DEV_JWT_SECRET)
     };
-    let report = tokio::time::timeout(Duration::from_secs(120), load(&options))
-        .await
-        .expect("the bench ends by itself")
-        .expect("the bench succeeds");
+    let report = load_to_the_end(&options).await;
     let updates = report.updates;
 
     // THEN every send was acknowledged, at least the first of each driver accepted
@@ -110,10 +115,7 @@ async fn drivers_asking_for_refusals_only_get_no_message_per_accepted_update() {
         acks: LocationAcks::Refusals,
         ..LoadOptions::new(stack.http_url(), DEV_JWT_SECRET)
     };
-    let report = tokio::time::timeout(Duration::from_secs(120), load(&options))
-        .await
-        .expect("the bench ends by itself")
-        .expect("the bench succeeds");
+    let report = load_to_the_end(&options).await;
     let updates = report.updates;
     // THEN every accepted update reached both subscribers
     assert!(updates.accepted >= 2, "{report:?}");
