@@ -3,8 +3,6 @@
 //! Wiring only: the Router lives in `rnd-http-api`, the cold-start set-up (DynamoDB store, JWT
 //! verifier from SSM) in `rnd-lambda`; `lambda_http` runs the one with the other.
 
-use std::sync::Arc;
-
 use rnd_http_api::{AppState, router};
 
 #[tokio::main]
@@ -12,6 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     rnd_lambda::init_tracing();
     let config = rnd_lambda::aws_config().await;
     let store = rnd_lambda::dynamo_store(&config)?;
-    let verifier = Arc::new(rnd_lambda::verifier(&config).await?);
+    let verifier = rnd_lambda::verifier(&config).await?;
     lambda_http::run(router(AppState::new(store, verifier))).await
 }

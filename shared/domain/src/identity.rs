@@ -391,6 +391,21 @@ impl JwtVerifier {
     }
 }
 
+/// Verifies bearer tokens: the port the authorizer and the HTTP API check tokens through. A
+/// [`JwtVerifier`] holds a fixed key set; an adapter may hold one it refreshes (a JWKS URL).
+#[async_trait::async_trait]
+pub trait VerifyTokens: Send + Sync + fmt::Debug {
+    /// Verifies `token` and returns the identity it proves, or why it is refused.
+    async fn verify(&self, token: &str) -> Result<Identity, AuthError>;
+}
+
+#[async_trait::async_trait]
+impl VerifyTokens for JwtVerifier {
+    async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        JwtVerifier::verify(self, token)
+    }
+}
+
 /// Signs claims with HS256. For the local stack's `token` helper and for tests.
 pub fn issue_hs256(
     claims: &TokenClaims,

@@ -10,7 +10,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use rnd_domain::identity::{AuthError, JwtVerifier, extract_token};
+use rnd_domain::identity::{AuthError, VerifyTokens, extract_token};
 use serde_json::{Value, json};
 
 use crate::context::keys;
@@ -20,8 +20,8 @@ use crate::context::keys;
 /// Always answers a policy: Allow for `methodArn` with context `{userId, role, name, exp}`, or
 /// Deny (principal `anonymous`, empty context). The reason for a Deny is logged, never the
 /// token.
-pub fn authorize(
-    verifier: &JwtVerifier,
+pub async fn authorize<V: VerifyTokens + ?Sized>(
+    verifier: &V,
     request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
 ) -> ApiGatewayCustomAuthorizerResponse {
     let method_arn = request.method_arn.clone().unwrap_or_else(|| "*".into());
@@ -29,9 +29,10 @@ pub fn authorize(
     let token = extract_token(query, |name| {
         request.headers.get(name).and_then(|v| v.to_str().ok())
     });
-    let result = token
-        .ok_or(AuthError::Missing)
-        .and_then(|t| verifier.verify(t));
+    let result = match token {
+        Some(token) => verifier.verify(token).await,
+        None => Err(AuthError::Missing),
+    };
     match result {
         Ok(identity) => {
             tracing::info!(user_id = %identity.actor.user_id, role = %identity.actor.role, "connection authorized");

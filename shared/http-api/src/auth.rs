@@ -1,5 +1,5 @@
 //! Authentication: every request needs `Authorization: Bearer <JWT>`, verified by the same
-//! [`JwtVerifier`](rnd_domain::identity::JwtVerifier) as the WebSocket authorizer.
+//! [`VerifyTokens`](rnd_domain::identity::VerifyTokens) as the WebSocket authorizer.
 //! [`authenticate`] runs before routing (so an unauthenticated caller learns nothing, not even
 //! which routes exist) and leaves the [`Identity`] in the request; handlers take a [`Caller`].
 
@@ -30,9 +30,10 @@ pub(crate) async fn authenticate(
             .flatten()
             .and_then(|v| v.to_str().ok())
     });
-    let verified = token
-        .ok_or(AuthError::Missing)
-        .and_then(|token| state.verifier().verify(token));
+    let verified = match token {
+        Some(token) => state.verifier().verify(token).await,
+        None => Err(AuthError::Missing),
+    };
     match verified {
         Ok(identity) => {
             request.extensions_mut().insert(identity);

@@ -47,7 +47,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router, middleware};
 use chrono::{DateTime, Utc};
-use rnd_domain::identity::JwtVerifier;
+use rnd_domain::identity::VerifyTokens;
 use rnd_domain::ports::ApiStore;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -81,7 +81,7 @@ impl Clock for SystemClock {
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<dyn ApiStore>,
-    verifier: Arc<JwtVerifier>,
+    verifier: Arc<dyn VerifyTokens>,
     clock: Arc<dyn Clock>,
 }
 
@@ -96,7 +96,7 @@ impl fmt::Debug for AppState {
 impl AppState {
     /// State over `store` (any `Arc<dyn Store>` upcasts to it), verifying tokens with
     /// `verifier`, on the system clock.
-    pub fn new(store: Arc<dyn ApiStore>, verifier: Arc<JwtVerifier>) -> Self {
+    pub fn new(store: Arc<dyn ApiStore>, verifier: Arc<dyn VerifyTokens>) -> Self {
         Self {
             store,
             verifier,
@@ -113,8 +113,8 @@ impl AppState {
         &*self.store
     }
 
-    pub(crate) fn verifier(&self) -> &JwtVerifier {
-        &self.verifier
+    pub(crate) fn verifier(&self) -> &dyn VerifyTokens {
+        &*self.verifier
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {

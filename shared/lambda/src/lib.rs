@@ -6,11 +6,14 @@
 //! |---|---|
 //! | `CONNECTIONS_TABLE`, `ORDERS_TABLE` | table names (required) |
 //! | `DYNAMODB_ENDPOINT` | endpoint override (a DynamoDB-compatible server, e.g. moto); unset in AWS |
+//! | `JWT_JWKS_URL` | an identity provider's JWKS, fetched at cold start and refreshed (`rnd-jwks`), or |
+//! | `JWT_PUBLIC_KEY_PARAMETER` + `JWT_ALGORITHM` (`RS256`/`ES256`) | name of an SSM parameter holding a PEM public key, or |
 //! | `JWT_SECRET_PARAMETER` | name of an SSM SecureString holding the HS256 secret (deployed stacks), or |
 //! | `JWT_SECRET` | HS256 shared secret (≥ 32 bytes; local runs), or |
-//! | `JWT_PUBLIC_KEY_PEM` + `JWT_ALGORITHM` (`RS256`/`ES256`) | a public key, or |
+//! | `JWT_PUBLIC_KEY_PEM` + `JWT_ALGORITHM` | a public key, or |
 //! | `JWT_JWKS` | a JWKS document (JSON) |
 //! | `JWT_ISSUER`, `JWT_AUDIENCE` | checked when set |
+//! | `JWT_ALLOW_DEV_SECRET` | `true` lets a local run use the public development secret; without it a function refuses to start with it |
 //! | `WEBSOCKET_DOMAIN_NAME` + `WEBSOCKET_STAGE` | the WebSocket API the fan-out and the message routes post to (`https://{domain}/{stage}`), or |
 //! | `WEBSOCKET_API_ENDPOINT` | a full Management API endpoint URL (local stack); wins when set |
 //! | `FANOUT_CONCURRENCY`, `FANOUT_MAX_ATTEMPTS`, `FANOUT_RETRY_BASE_MS` | fan-out tuning (defaults 32, 3, 50) |
@@ -30,13 +33,14 @@
 //! |---|---|---|---|
 //! | (none) | [`init_tracing`], [`aws_config`], [`ConfigError`] | the runtime, `aws-config` | all |
 //! | `store` | `table_names`, `dynamo_store` | the DynamoDB store and client | all but the authorizer |
-//! | `jwt` | `verifier` | `aws-sdk-ssm` | `ws-authorizer`, `http-api` |
+//! | `ssm` | reading SSM parameters | `aws-sdk-ssm` | (through the two below) |
+//! | `jwt` | `verifier` | `ssm`, `rnd-jwks` | `ws-authorizer`, `http-api` |
 //! | `authorizer` | `serve_authorizer` | `jwt`, the handlers | `ws-authorizer` |
 //! | `websocket` | `serve_connect`, `serve_disconnect`, `serve_routes` | `store`, the handlers | `ws-connect`, `ws-disconnect`, `ws-unsubscribe`, `ws-default` |
 //! | `notifier` | `management_endpoint` | the Management API client | (through the two below) |
 //! | `posting` | `serve_posting_routes` | `websocket`, `notifier` | `ws-subscribe`, `ws-resume`, `ws-driver-location` |
 //! | `fanout` | `serve_fanout` | `store`, `notifier`, the handlers | `stream-fanout` |
-//! | `push` | `serve_push` | `store`, the SSM client, the FCM adapter, the SQS client | `stream-push` |
+//! | `push` | `serve_push` | `store`, `ssm`, the FCM adapter, the SQS client | `stream-push` |
 
 #[cfg(any(feature = "store", feature = "notifier", feature = "authorizer"))]
 use std::sync::Arc;
@@ -56,6 +60,11 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 
 pub use lambda_runtime;
 
+#[cfg(feature = "jwt")]
+mod jwt;
+#[cfg(feature = "jwt")]
+pub use jwt::{Parameters, verifier, verifier_from};
+
 /// A configuration problem found at cold start. The function cannot serve; Lambda reports the
 /// init error.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +78,14 @@ pub enum ConfigError {
     /// The JWT verification keys are unusable.
     #[error("JWT verification is misconfigured")]
     Jwt(#[from] rnd_domain::identity::ConfigError),
+    /// The HS256 secret is the public development secret (`DEV_JWT_SECRET`), which anyone can
+    /// sign with; only a local run may opt in (`JWT_ALLOW_DEV_SECRET=true`).
+    #[error("the JWT secret is the public development secret; configure the stage's own")]
+    DevSecret,
+    /// The JWKS at `JWT_JWKS_URL` could not be fetched or holds no usable key.
+    #[cfg(feature = "jwt")]
+    #[error("the JWKS could not be loaded")]
+    Jwks(#[source] rnd_jwks::JwksError),
     /// A secret could not be read from SSM.
     #[error("could not read the secret in SSM parameter {name}")]
     Ssm {
@@ -131,7 +148,7 @@ pub fn dynamo_store(
 }
 
 /// Reads the SecureString parameter `name`, decrypted.
-#[cfg(any(feature = "jwt", feature = "push"))]
+#[cfg(feature = "ssm")]
 async fn ssm_secret(config: &aws_config::SdkConfig, name: &str) -> Result<String, ConfigError> {
     let failed = |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::Ssm {
         name: name.to_owned(),
@@ -150,57 +167,19 @@ async fn ssm_secret(config: &aws_config::SdkConfig, name: &str) -> Result<String
         .ok_or_else(|| failed("the parameter has no value".into()))
 }
 
-/// The JWT verifier from the environment (see the crate docs); reads the secret from SSM when
-/// `JWT_SECRET_PARAMETER` is set.
-#[cfg(feature = "jwt")]
-pub async fn verifier(
-    config: &aws_config::SdkConfig,
-) -> Result<rnd_domain::identity::JwtVerifier, ConfigError> {
-    use rnd_domain::identity::{DEFAULT_LEEWAY_SECS, JwtVerifier, KeySource, VerifierConfig};
-    let keys = if let Some(name) = var("JWT_SECRET_PARAMETER") {
-        KeySource::Hs256Secret(ssm_secret(config, &name).await?.into_bytes())
-    } else if let Some(secret) = var("JWT_SECRET") {
-        KeySource::Hs256Secret(secret.into_bytes())
-    } else if let Some(jwks) = var("JWT_JWKS") {
-        KeySource::Jwks(jwks)
-    } else if let Some(pem) = var("JWT_PUBLIC_KEY_PEM") {
-        match var("JWT_ALGORITHM").as_deref() {
-            Some("RS256") => KeySource::Rs256PublicKeyPem(pem),
-            Some("ES256") => KeySource::Es256PublicKeyPem(pem),
-            other => {
-                return Err(ConfigError::Invalid(
-                    "JWT_ALGORITHM",
-                    format!("expected RS256 or ES256, got {other:?}"),
-                ));
-            }
-        }
-    } else {
-        return Err(ConfigError::Missing(
-            "JWT_SECRET (or JWT_JWKS, JWT_PUBLIC_KEY_PEM)",
-        ));
-    };
-    Ok(JwtVerifier::new(VerifierConfig {
-        keys,
-        issuer: var("JWT_ISSUER"),
-        audience: var("JWT_AUDIENCE"),
-        leeway_secs: DEFAULT_LEEWAY_SECS,
-    })?)
-}
-
 /// Serves the `$connect` REQUEST authorizer.
 #[cfg(feature = "authorizer")]
 pub async fn serve_authorizer() -> Result<(), Error> {
     use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
     init_tracing();
-    let verifier = Arc::new(verifier(&aws_config().await).await?);
+    let verifier = verifier(&aws_config().await).await?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
             let verifier = Arc::clone(&verifier);
             async move {
-                Ok::<_, Error>(rnd_handlers::authorizer::authorize(
-                    &verifier,
-                    &event.payload,
-                ))
+                Ok::<_, Error>(
+                    rnd_handlers::authorizer::authorize(&*verifier, &event.payload).await,
+                )
             }
         },
     ))

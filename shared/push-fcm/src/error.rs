@@ -28,7 +28,7 @@ use hyper::StatusCode;
 use rnd_domain::push::PushError;
 use serde::Deserialize;
 
-use crate::http::Answer;
+use rnd_http_client::Answer;
 
 /// Longest part of an answer's message kept in an error.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -183,6 +183,7 @@ mod tests {
         Answer {
             status: StatusCode::from_u16(status).unwrap(),
             retry_after: Some(Duration::from_secs(7)),
+            max_age: None,
             body: Bytes::from(body.to_string()),
         }
     }
@@ -275,6 +276,7 @@ mod tests {
         let not_google = Answer {
             status: StatusCode::NOT_FOUND,
             retry_after: None,
+            max_age: None,
             body: Bytes::from_static(b"<html>Not Found</html>"),
         };
         assert!(matches!(classify(not_google), Err(PushError::Rejected(_))));

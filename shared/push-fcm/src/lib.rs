@@ -21,7 +21,7 @@
 //! - `token`: the assertion, the token request and the shared token cache.
 //! - `message`: a [`PushMessage`] as FCM v1's request body.
 //! - `error`: FCM's error answers to [`PushError`] (the table of what becomes what).
-//! - `http`: the HTTP client (timeout, `Retry-After`).
+//! - The HTTP client (timeout, `Retry-After`) is `rnd-http-client`'s.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +33,13 @@ use rnd_domain::push::{PushError, PushMessage, PushSender};
 
 mod account;
 mod error;
-mod http;
 mod message;
 mod token;
 
 pub use account::{ServiceAccount, ServiceAccountError};
 
 use error::Outcome;
-use http::HttpClient;
+use rnd_http_client::HttpClient;
 use token::{AccessToken, TokenError, TokenSource};
 
 /// FCM's endpoint.

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FCM_SCOPE;
 use crate::account::ServiceAccount;
-use crate::http::{HttpClient, TransportError};
+use rnd_http_client::{HttpClient, TransportError};
 
 /// The grant type of a service account's token request.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";

@@ -223,6 +223,8 @@ impl Bench {
             .env("ORDERS_TABLE", &self.tables.orders)
             .env("DYNAMODB_ENDPOINT", &self.dynamodb_endpoint)
             .env("JWT_SECRET", DEV_JWT_SECRET)
+            // A local run: the fixtures are signed with the public development secret.
+            .env("JWT_ALLOW_DEV_SECRET", "true")
             .env("WEBSOCKET_API_ENDPOINT", self.management.endpoint())
             .env("FCM_CREDENTIALS", self.fcm.dev_service_account_json())
             .env("FCM_ENDPOINT", self.fcm.base_url())

@@ -1,7 +1,8 @@
-//! The HTTP client both of FCM's endpoints are called with: hyper's pooled client over
-//! rustls (the `ring` provider, the system's root certificates) for `https`, plain TCP for
-//! `http` (the emulator). Every exchange, connecting and reading the answer included, is
-//! bounded by one timeout, and an answer's body by [`MAX_ANSWER_BYTES`].
+//! The HTTP client our adapters call other services with (FCM's two endpoints, an identity
+//! provider's JWKS): hyper's pooled client over rustls (the `ring` provider, the system's root
+//! certificates) for `https`, plain TCP for `http` (emulators and contract servers in tests).
+//! Every exchange, connecting and reading the answer included, is bounded by one timeout, and
+//! an answer's body by [`MAX_ANSWER_BYTES`].
 
 use std::time::Duration;
 
@@ -16,12 +17,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rnd_domain::ports::BoxError;
 
-/// Largest answer body read (FCM's and the token endpoint's are well under 1 KiB).
-pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// Largest answer body read (FCM's and the token endpoint's are well under 1 KiB, a JWKS a few
+/// KiB).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// How an exchange failed before an answer was read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TransportError {
+pub enum TransportError {
     /// The request could not be built (a header value that is not one).
     #[error("the request could not be built")]
     Request(#[source] hyper::http::Error),
@@ -36,17 +38,18 @@ pub(crate) enum TransportError {
     Timeout(Duration),
 }
 
-/// An answer: its status, its `Retry-After` and its body.
+/// An answer: its status, its `Retry-After`, its `Cache-Control` and its body.
 #[derive(Debug)]
-pub(crate) struct Answer {
-    pub(crate) status: StatusCode,
-    pub(crate) retry_after: Option<Duration>,
-    pub(crate) body: Bytes,
+pub struct Answer {
+    pub status: StatusCode,
+    pub retry_after: Option<Duration>,
+    pub max_age: Option<Duration>,
+    pub body: Bytes,
 }
 
 /// A pooled HTTP/1.1 client; cheap to clone (clones share the pool).
 #[derive(Clone)]
-pub(crate) struct HttpClient {
+pub struct HttpClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
 }
@@ -63,7 +66,7 @@ impl HttpClient {
     /// A client whose exchanges each take at most `timeout`.
     ///
     /// Fails when the system's root certificates cannot be loaded (none found).
-    pub(crate) fn new(timeout: Duration) -> std::io::Result<Self> {
+    pub fn new(timeout: Duration) -> std::io::Result<Self> {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -86,7 +89,7 @@ impl HttpClient {
     /// the whole answer, whatever its status.
     ///
     /// Fails with a [`TransportError`] when no whole answer arrives within the timeout.
-    pub(crate) async fn post(
+    pub async fn post(
         &self,
         uri: &Uri,
         content_type: &'static str,
@@ -101,6 +104,19 @@ impl HttpClient {
         }
         let request = request
             .body(Full::new(body))
+            .map_err(TransportError::Request)?;
+        tokio::time::timeout(self.timeout, self.exchange(request))
+            .await
+            .map_err(|_| TransportError::Timeout(self.timeout))?
+    }
+
+    /// GETs `uri` (accepting JSON) and reads the whole answer, whatever its status.
+    ///
+    /// Fails with a [`TransportError`] when no whole answer arrives within the timeout.
+    pub async fn get(&self, uri: &Uri) -> Result<Answer, TransportError> {
+        let request = Request::get(uri.clone())
+            .header(header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
             .map_err(TransportError::Request)?;
         tokio::time::timeout(self.timeout, self.exchange(request))
             .await
@@ -122,6 +138,7 @@ impl HttpClient {
         Ok(Answer {
             status: parts.status,
             retry_after: retry_after(&parts.headers, Utc::now()),
+            max_age: max_age(&parts.headers),
             body,
         })
     }
@@ -129,7 +146,7 @@ impl HttpClient {
 
 /// The wait a `Retry-After` header asks for at `now`: delay-seconds, or an HTTP date (a date
 /// already past asks for no wait). `None` without the header or when it does not parse.
-pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -141,6 +158,30 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Dur
             .to_std()
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// How long `Cache-Control` lets the answer be kept: its `max-age`, zero for `no-store` or
+/// `no-cache`, `None` when it says neither.
+pub fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut age = None;
+    for directive in value.split(',').map(str::trim) {
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
+        {
+            return Some(Duration::ZERO);
+        }
+        if let Some((name, seconds)) = directive.split_once('=')
+            && name.trim().eq_ignore_ascii_case("max-age")
+        {
+            age = seconds
+                .trim()
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    age
 }
 
 #[cfg(test)]
@@ -179,6 +220,26 @@ mod tests {
             retry_after(&with_retry_after("Wed, 21 Oct 2026 07:00:00 GMT"), now()),
             Some(Duration::ZERO)
         );
+    }
+
+    fn with_cache_control(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn cache_control_max_age_is_how_long_an_answer_may_be_kept() {
+        assert_eq!(
+            max_age(&with_cache_control("public, max-age=3600, must-revalidate")),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            max_age(&with_cache_control("no-store")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(max_age(&with_cache_control("public")), None);
+        assert_eq!(max_age(&HeaderMap::new()), None);
     }
 
     #[test]
