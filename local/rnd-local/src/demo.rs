@@ -53,8 +53,8 @@ struct TokenRequest {
     name: Option<String>,
 }
 
-/// The demo page's routes, signing dev tokens with `jwt_secret`.
-pub(crate) fn router(jwt_secret: &str) -> Router {
+/// The demo page and its assets.
+pub(crate) fn page() -> Router {
     Router::new()
         .route("/", get(|| asset("text/html; charset=utf-8", INDEX_HTML)))
         .route(
@@ -65,7 +65,12 @@ pub(crate) fn router(jwt_secret: &str) -> Router {
             "/demo.css",
             get(|| asset("text/css; charset=utf-8", DEMO_CSS)),
         )
-        .route("/dev/token", post(dev_token))
+}
+
+/// `POST /dev/token`, signing with `jwt_secret` (served on loopback only: `exposure`).
+pub(crate) fn dev_token(jwt_secret: &str) -> Router {
+    Router::new()
+        .route("/dev/token", post(issue))
         .with_state(DemoState {
             jwt_secret: jwt_secret.into(),
         })
@@ -86,7 +91,7 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// Signs a token for the body's `sub`/`role`/`name`: 200 `{"token": ...}`, or 400 with a
 /// `problem+json` body when the user id or role is invalid.
-async fn dev_token(
+async fn issue(
     State(state): State<DemoState>,
     body: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {

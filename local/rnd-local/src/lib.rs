@@ -21,6 +21,8 @@
 //! - [`start`], [`Config`], [`RunningStack`], [`issue_token`] (this file): wiring and lifecycle.
 //! - `ws`: the WebSocket API (authorizer, `$connect`, routes, `$disconnect`, timeouts).
 //! - `demo`: the demo page at `/` and its dev-only `POST /dev/token` (local stack only).
+//! - `exposure`: loopback by default; `--allow-remote` and what it turns off; the `Host` check
+//!   of the dev-only routes.
 //! - `management`: the Management API (`POST`/`GET`/`DELETE @connections`).
 //! - `poller`: the stream pollers, one per consumer: the fan-out ([`STREAM_CONSUMER`]) and the
 //!   push consumer ([`PUSH_CONSUMER`]), which sends to the built-in FCM sink (the FCM emulator
@@ -39,6 +41,7 @@
 pub mod cli;
 mod demo;
 mod events;
+mod exposure;
 mod management;
 mod metering;
 pub mod metrics;
@@ -148,6 +151,10 @@ pub struct Config {
     /// HTTP with SigV4, as a Lambda does (false: they post in-process, to the same
     /// PostToConnection, with the same outcomes and metrics and a fraction of the CPU).
     pub post_over_http: bool,
+    /// Whether `host` may be an address other machines reach (false: loopback only). Needs a
+    /// secret other than the development one; the dev-only routes and the Management API are
+    /// then not served.
+    pub allow_remote: bool,
 }
 
 /// Where the push consumer sends.
@@ -199,6 +206,7 @@ impl Config {
             ),
             fcm: FcmConfig::Builtin,
             post_over_http: false,
+            allow_remote: false,
         }
     }
 }
@@ -230,6 +238,19 @@ pub enum StartError {
     /// The DynamoDB orders table has no stream.
     #[error("the orders table {0} has no stream")]
     NoStream(String),
+    /// `host` is not loopback and remote access was not allowed.
+    #[error(
+        "refusing to listen on {0}, which other machines can reach: pass --allow-remote (with a secret of your own) or listen on 127.0.0.1"
+    )]
+    RemoteNotAllowed(String),
+    /// Remote access with the public development secret: anyone could sign an admin token.
+    #[error(
+        "--allow-remote needs a JWT secret of your own (--jwt-secret or JWT_SECRET); the development secret is public"
+    )]
+    RemoteWithTheDevSecret,
+    /// Remote access turns the Management API off, which posting over HTTP needs.
+    #[error("--post-over-http needs the Management API, which --allow-remote turns off")]
+    RemoteWithoutManagementApi,
 }
 
 /// Limits of WebSocket connections.
@@ -476,6 +497,7 @@ async fn open_store(config: &StoreConfig) -> Result<(Arc<dyn Store>, StreamOrigi
 /// Fails when the template or JWT secret is unusable, the store cannot be opened (or the
 /// DynamoDB tables created), or the address cannot be bound.
 pub async fn start(config: Config) -> Result<RunningStack, StartError> {
+    let exposure = exposure::Exposure::of(&config)?;
     let template = match &config.template {
         Some(text) => Template::parse(text)?,
         None => Template::embedded()?,
@@ -573,19 +595,26 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         metrics: Arc::clone(&metrics),
     });
 
-    let app = Router::new()
-        .route(&format!("/{}", events::STAGE), get(ws::upgrade))
+    // What exists only in this local stack, or that AWS guards with IAM: served on loopback
+    // only, and there only to requests addressed to a loopback host (`exposure`).
+    let local_only = Router::new()
         .route(
             &format!("/{}/@connections/{{connection_id}}", events::STAGE),
             axum::routing::post(management::post)
                 .get(management::get)
                 .delete(management::delete),
         )
-        // What AWS would bill (local stack only, like `POST /dev/token`).
+        // What AWS would bill.
         .route("/dev/metrics", get(metrics::serve))
         .with_state(Arc::clone(&state))
-        // The demo page and its dev-only `POST /dev/token` (local stack only).
-        .merge(demo::router(&config.jwt_secret))
+        // The demo page's `POST /dev/token`.
+        .merge(demo::dev_token(&config.jwt_secret))
+        .layer(axum::middleware::from_fn(exposure::loopback_host_only));
+    let mut app = Router::new()
+        .route(&format!("/{}", events::STAGE), get(ws::upgrade))
+        .with_state(Arc::clone(&state))
+        // The demo page.
+        .merge(demo::page())
         // The built-in FCM sink: Google's token endpoint and FCM v1 `messages:send`, and what
         // a phone would show at `GET /fcm/messages?token=…` (local stack only).
         .nest("/fcm", fcm_emulator.router())
@@ -596,6 +625,9 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
                 config.jwt_secret.as_bytes(),
             ))?),
         )));
+    if exposure == exposure::Exposure::Loopback {
+        app = app.merge(local_only);
+    }
     let mut server_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
         let serve = axum::serve(

@@ -74,6 +74,11 @@ struct ServeArgs {
     /// instead of in-process (same outcomes and metrics, far less CPU).
     #[arg(long)]
     post_over_http: bool,
+    /// Let --host be an address other machines reach (loopback only without it). Needs a JWT
+    /// secret of your own; the dev-only routes (/dev/token, /dev/metrics) and the Management
+    /// API (@connections) are then not served
+    #[arg(long)]
+    allow_remote: bool,
     /// Send push notifications to this FCM HTTP v1 endpoint (e.g. https://fcm.googleapis.com)
     /// instead of the built-in FCM sink at /fcm; needs --fcm-credentials.
     #[arg(long, requires = "fcm_credentials")]
@@ -187,6 +192,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         inbox_retention: Duration::from_secs(args.inbox_retention_secs),
         location_min_interval: Duration::from_millis(args.location_min_interval_ms),
         post_over_http: args.post_over_http,
+        allow_remote: args.allow_remote,
         fcm,
     };
     let runtime = match tokio::runtime::Runtime::new() {
