@@ -118,6 +118,15 @@ impl Notifier for InProcessNotifier {
             PostOutcome::TooLarge => Err(NotifyError::Rejected("Payload too large".into())),
         }
     }
+
+    /// As `DELETE @connections/{id}` ([`delete_connection`]).
+    async fn disconnect(&self, connection: &ConnectionId) -> Result<(), NotifyError> {
+        if delete_connection(&self.connections, connection.as_str()) {
+            Ok(())
+        } else {
+            Err(NotifyError::Gone)
+        }
+    }
 }
 
 /// `GET`: `{connectedAt, identity: {sourceIp, userAgent}, lastActiveAt}` (ISO-8601 times), or
@@ -147,11 +156,21 @@ pub(crate) async fn delete(
     State(state): State<Arc<AppState>>,
     Path(connection_id): Path<String>,
 ) -> Response {
-    match state.connections.remove(&connection_id) {
+    if delete_connection(&state.connections, &connection_id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        gone()
+    }
+}
+
+/// DeleteConnection: closes the connection to the API (later posts get 410) and its socket
+/// with 1000 (`$disconnect` runs right after). False when it was not open.
+pub(crate) fn delete_connection(connections: &Connections, connection_id: &str) -> bool {
+    match connections.remove(connection_id) {
         Some(live) => {
             live.send(Outbound::Close(CLOSE_NORMAL, ""));
-            StatusCode::NO_CONTENT.into_response()
+            true
         }
-        None => gone(),
+        None => false,
     }
 }

@@ -36,7 +36,7 @@ use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
 use rnd_domain::ports::{
     ClosedConnection, Connection, ConnectionStore, DeviceStore, InboxStore, LiveLocationStore,
-    OrderPage, OrderQuery, OrderStore, ProfileStore, PushLedger, Store, StoreError,
+    OrderPage, OrderQuery, OrderStore, ProfileStore, PushLedger, RoomMembers, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
@@ -95,14 +95,15 @@ fn assumed_user() -> UserId {
     UserId::parse("u".repeat(ASSUMED_USER_ID_BYTES)).expect("a user id of letters is valid")
 }
 
-/// The size of the membership row of `connection` in `room`.
+/// The size of the membership row of `connection` in `room` (living until `ttl`, its token
+/// expiring then too: epoch seconds of the same width).
 fn membership_bytes(
     connection: &ConnectionId,
     user: &UserId,
     room: &Room,
     ttl: i64,
 ) -> Result<usize, StoreError> {
-    items::membership_size(connection, user, room, ttl)
+    items::membership_size(connection, user, room, ttl, ttl)
 }
 
 /// The GSI key attributes (`gsiNpk`) an order row carries, by name and value.
@@ -443,12 +444,16 @@ impl ConnectionStore for MeteredStore {
         &self,
         room: &Room,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ConnectionId>, StoreError> {
+    ) -> Result<RoomMembers, StoreError> {
         let result = self.inner.room_members(room, now).await;
-        let members = result.as_deref().unwrap_or(&[]);
+        // Every row read counts, whether its token is valid or not.
+        let members: Vec<ConnectionId> = result
+            .as_ref()
+            .map(|m| m.open.iter().chain(&m.token_expired).cloned().collect())
+            .unwrap_or_default();
         self.record_or_request(
             "room_members",
-            room_members_units(room, members),
+            room_members_units(room, &members),
             units(1, 0.5, 0.0),
         );
         result

@@ -635,22 +635,33 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
-    use rnd_domain::ids::ConnectionId;
-    use rnd_domain::ports::{ConnectionStore, NotifyError, OrderStore};
-    use rnd_domain::rooms::initial_rooms;
+    use rnd_domain::ports::OrderStore;
     use rnd_store_conformance::fixtures;
 
     use super::*;
 
-    /// A notifier whose every post is throttled, counting them.
+    /// A consumer that fails every batch from its first record (as the fan-out does when our
+    /// store fails), counting its invocations.
     #[derive(Debug, Default)]
-    struct AlwaysThrottled(AtomicUsize);
+    struct AlwaysFailing(AtomicUsize);
 
     #[async_trait]
-    impl Notifier for AlwaysThrottled {
-        async fn post(&self, _: &ConnectionId, _: &str) -> Result<(), NotifyError> {
+    impl Consumer for AlwaysFailing {
+        fn function(&self) -> &'static str {
+            "always-failing"
+        }
+
+        async fn invoke(
+            &self,
+            event: &aws_lambda_events::dynamodb::Event,
+            _now: DateTime<Utc>,
+        ) -> DynamoDbEventResponse {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Err(NotifyError::Throttled)
+            let mut failure = aws_lambda_events::streams::DynamoDbBatchItemFailure::default();
+            failure.item_identifier = event.records[0].change.sequence_number.clone();
+            let mut response = DynamoDbEventResponse::default();
+            response.batch_item_failures.push(failure);
+            response
         }
     }
 
@@ -767,14 +778,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_that_keeps_failing_is_retried_up_to_the_limit_then_skipped() {
-        // GIVEN a chef connected and an order placed, and a notifier that is always throttled
+        // GIVEN an order placed, and a consumer that fails every batch
         let sqlite = Arc::new(SqliteStore::in_memory().unwrap());
-        let chef = fixtures::chef();
-        let connection = fixtures::connection("Ch3fConnId0001Q=", &chef, fixtures::now());
-        sqlite
-            .open_connection(&connection, &initial_rooms(&chef))
-            .await
-            .unwrap();
         let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
         sqlite.create_order(&view).await.unwrap();
         let last = sqlite
@@ -784,21 +789,12 @@ mod tests {
             .last()
             .unwrap()
             .position;
-        let notifier = Arc::new(AlwaysThrottled::default());
+        let consumer = Arc::new(AlwaysFailing::default());
         let mut poller = Poller {
             source: Source::sqlite(Arc::clone(&sqlite), STREAM_CONSUMER)
                 .await
                 .unwrap(),
-            consumer: Arc::new(Fanout {
-                store: Arc::clone(&sqlite) as Arc<dyn Store>,
-                notifier: Arc::clone(&notifier) as Arc<dyn Notifier>,
-                config: FanoutConfig {
-                    max_attempts: 1,
-                    base_delay: Duration::from_millis(1),
-                    max_delay: Duration::from_millis(1),
-                    ..FanoutConfig::default()
-                },
-            }),
+            consumer: Arc::clone(&consumer) as Arc<dyn Consumer>,
             settings: StreamSettings {
                 max_retry_attempts: Some(2),
                 ..StreamSettings::default()
@@ -816,15 +812,15 @@ mod tests {
             // THEN the checkpoint stays before the failed record
             assert_eq!(sqlite.checkpoint(STREAM_CONSUMER).await.unwrap(), 0);
         }
-        assert_eq!(notifier.0.load(Ordering::SeqCst), 2);
+        assert_eq!(consumer.0.load(Ordering::SeqCst), 2);
 
         // WHEN the second retry (the limit) fails too
         poller.poll_once(&mut attempts).await.unwrap();
         // THEN the batch is skipped: the checkpoint moves past it and it is not delivered again
-        assert_eq!(notifier.0.load(Ordering::SeqCst), 3);
+        assert_eq!(consumer.0.load(Ordering::SeqCst), 3);
         assert_eq!(sqlite.checkpoint(STREAM_CONSUMER).await.unwrap(), last);
         poller.poll_once(&mut attempts).await.unwrap();
-        assert_eq!(notifier.0.load(Ordering::SeqCst), 3);
+        assert_eq!(consumer.0.load(Ordering::SeqCst), 3);
     }
 
     /// A consumer that records the sequence numbers it was invoked with.

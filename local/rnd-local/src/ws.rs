@@ -17,7 +17,8 @@ use aws_lambda_events::iam::IamPolicyEffect;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
@@ -213,7 +214,7 @@ fn has_identity_source(request: &UpgradeRequest, headers: &HeaderMap) -> bool {
 /// context API Gateway passes on to the routes (the policy's context plus `principalId` and
 /// `integrationLatency`). Fails with the status the upgrade is refused with: 403 when the
 /// policy does not allow every statement, 500 when the event cannot be built.
-fn authorize(
+async fn authorize(
     state: &AppState,
     conn: &ConnectionContext,
     request: &UpgradeRequest,
@@ -225,7 +226,7 @@ fn authorize(
             tracing::error!(error = %e, "could not build the authorizer event");
             500_u16
         })?;
-    let policy = rnd_handlers::authorizer::authorize(&state.verifier, &auth_request);
+    let policy = rnd_handlers::authorizer::authorize(&state.verifier, &auth_request).await;
     state
         .metrics
         .invoked(crate::metrics::AUTHORIZER_FUNCTION, started.elapsed());
@@ -303,27 +304,31 @@ fn open_socket(
         .lock()
         .insert(live.context.connection_id.clone(), Arc::clone(&live));
     let guard = TaskGuard::new(Arc::clone(&state));
-    let mut ws = ws
+    let ws = ws
         .max_message_size(SOCKET_LIMIT_BYTES)
         .max_frame_size(SOCKET_LIMIT_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES);
-    if let Some(protocol) = protocol {
-        ws = ws.protocols([protocol]);
-    }
     let (failed_state, failed_live) = (Arc::clone(&state), Arc::clone(&live));
-    ws.on_failed_upgrade(move |e| {
-        tracing::warn!(error = %e, "WebSocket upgrade failed");
-        tokio::spawn(async move {
-            failed_state
-                .connections
-                .remove(&failed_live.context.connection_id);
-            run_disconnect(&failed_state, &failed_live, CLOSE_ABNORMAL, "").await;
+    let mut response = ws
+        .on_failed_upgrade(move |e| {
+            tracing::warn!(error = %e, "WebSocket upgrade failed");
+            tokio::spawn(async move {
+                failed_state
+                    .connections
+                    .remove(&failed_live.context.connection_id);
+                run_disconnect(&failed_state, &failed_live, CLOSE_ABNORMAL, "").await;
+            });
+        })
+        .on_upgrade(move |socket| async move {
+            let _guard = guard;
+            serve_socket(state, live, socket, inbound).await;
         });
-    })
-    .on_upgrade(move |socket| async move {
-        let _guard = guard;
-        serve_socket(state, live, socket, inbound).await;
-    })
+    // As API Gateway does: `$connect`'s answer goes to the client as it is (axum would only
+    // answer a protocol the client offered).
+    if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    response
 }
 
 /// `GET /realtime`: the upgrade request. Answers 401 without a token, 403 when the authorizer
@@ -347,7 +352,7 @@ pub(crate) async fn upgrade(
     if !has_identity_source(&request, &headers) {
         return status(401);
     }
-    conn.authorizer = match authorize(&state, &conn, &request, now) {
+    conn.authorizer = match authorize(&state, &conn, &request, now).await {
         Ok(context) => Some(context),
         Err(code) => return status(code),
     };

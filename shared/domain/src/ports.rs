@@ -137,6 +137,17 @@ impl ClosedConnection {
     }
 }
 
+/// A room's connections at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomMembers {
+    /// Connections whose token is still valid: what events are delivered to.
+    pub open: Vec<ConnectionId>,
+    /// Connections whose token has expired ([`Connection::token_expires_at`] not after the
+    /// moment): nothing is delivered to them; the fan-out tells each `token_expired` and closes
+    /// it.
+    pub token_expired: Vec<ConnectionId>,
+}
+
 /// Connections and their room memberships.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
@@ -168,13 +179,14 @@ pub trait ConnectionStore: Send + Sync {
     /// Removes the connection from `room`. Returns whether it was a member.
     async fn leave_room(&self, id: &ConnectionId, room: &Room) -> Result<bool, StoreError>;
 
-    /// The open connections in `room` at `now` (rows past their TTL are not returned even if
-    /// the store has not deleted them yet).
+    /// The connections in `room` at `now`: those to deliver to, and those whose token has
+    /// expired (deliver nothing to them). Rows past their TTL are not returned even if the
+    /// store has not deleted them yet.
     async fn room_members(
         &self,
         room: &Room,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ConnectionId>, StoreError>;
+    ) -> Result<RoomMembers, StoreError>;
 
     /// The rooms the connection is in.
     async fn rooms_of(&self, id: &ConnectionId) -> Result<Vec<Room>, StoreError>;
@@ -421,4 +433,8 @@ impl NotifyError {
 pub trait Notifier: Send + Sync {
     /// Sends `payload` (a JSON text) to the connection.
     async fn post(&self, connection: &ConnectionId, payload: &str) -> Result<(), NotifyError>;
+
+    /// Closes the connection from the server's side (API Gateway then runs `$disconnect`).
+    /// Fails with [`NotifyError::Gone`] when it is already closed.
+    async fn disconnect(&self, connection: &ConnectionId) -> Result<(), NotifyError>;
 }

@@ -17,6 +17,12 @@ use crate::live::DriverLocation;
 use crate::order::{OrderItem, OrderStatus};
 use crate::tracking::OrderTracking;
 
+/// The WebSocket subprotocol the server speaks. A client that offers subprotocols (a browser
+/// passing its token as `bearer.<jwt>` must offer at least one) gets this name back in
+/// `Sec-WebSocket-Protocol`, whatever else it offered, so a token is never reflected; offer it
+/// first: `new WebSocket(url, ["rnd.v1", "bearer." + token])`.
+pub const SUBPROTOCOL: &str = "rnd.v1";
+
 /// Largest client message we read: 128 KB, as API Gateway WebSocket frames allow.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
@@ -652,5 +658,14 @@ impl ServerMessage {
             code,
             message: message.into(),
         })
+    }
+
+    /// The `token_expired` error a connection past its token's expiry gets, for a message it
+    /// sent or instead of an event it would have been sent (then the connection is closed).
+    pub fn token_expired() -> ServerMessage {
+        ServerMessage::error(
+            ErrorCode::TokenExpired,
+            "the token has expired; reconnect with a fresh token",
+        )
     }
 }

@@ -4,6 +4,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::http::HeaderValue;
 use chrono::{DateTime, TimeZone, Utc};
 use rnd_domain::ports::{Connection, ConnectionStore};
+use rnd_domain::protocol::SUBPROTOCOL;
 use rnd_domain::rooms::initial_rooms;
 
 use crate::context::{self, caller, header};
@@ -14,8 +15,8 @@ use crate::status_response;
 /// an admin (no event goes to any other role's room, so no other role writes a membership
 /// there).
 ///
-/// Answers 200 (echoing a `Sec-WebSocket-Protocol` when the client offered some, as browsers
-/// require), 401 when the event carries no authorizer context (misconfiguration: the
+/// Answers 200 (with `Sec-WebSocket-Protocol: rnd.v1` when the client offered any subprotocol, as
+/// browsers require an answer then; never one of the offered entries, which may be the token), 401 when the event carries no authorizer context (misconfiguration: the
 /// authorizer must guard `$connect`), 500 when the store fails — API Gateway then refuses the
 /// connection, so nothing half-registered is left open.
 pub async fn connect<S: ConnectionStore + ?Sized>(
@@ -57,10 +58,11 @@ pub async fn connect<S: ConnectionStore + ?Sized>(
                 "connected"
             );
             let mut response = status_response(200);
-            if let Some(protocol) = chosen_subprotocol(event)
-                && let Ok(value) = HeaderValue::from_str(&protocol)
-            {
-                response.headers.insert("sec-websocket-protocol", value);
+            if offered_a_subprotocol(event) {
+                response.headers.insert(
+                    "sec-websocket-protocol",
+                    HeaderValue::from_static(SUBPROTOCOL),
+                );
             }
             response
         }
@@ -71,19 +73,10 @@ pub async fn connect<S: ConnectionStore + ?Sized>(
     }
 }
 
-/// The subprotocol to accept: the first offered one that is not a token, else the first one.
-fn chosen_subprotocol(event: &ApiGatewayWebsocketProxyRequest) -> Option<String> {
-    let offered = header(&event.headers, "sec-websocket-protocol")?;
-    let entries: Vec<&str> = offered
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    entries
-        .iter()
-        .find(|p| p.split('.').count() < 3)
-        .or(entries.first())
-        .map(|p| (*p).to_owned())
+/// Whether the upgrade request offered any subprotocol (then the answer must name one).
+fn offered_a_subprotocol(event: &ApiGatewayWebsocketProxyRequest) -> bool {
+    header(&event.headers, "sec-websocket-protocol")
+        .is_some_and(|offered| offered.split(',').any(|p| !p.trim().is_empty()))
 }
 
 /// `$disconnect`: removes the connection and all its memberships, keeping a session record

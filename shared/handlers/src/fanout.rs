@@ -17,15 +17,20 @@
 //! 4. reads each distinct room once (`room_members`, one query of one partition; never a scan)
 //!    and sends each event once to each connection in any of its rooms (through its user room,
 //!    with that user's cursor);
+//!    A member whose token has expired gets none of them: it is told `token_expired` once and
+//!    closed (`DeleteConnection`; one that already went is removed as on a 410);
 //! 5. posts with bounded concurrency, one task per connection sending that connection's events
-//!    in stream order. A 410 Gone closes *that* connection (and its memberships) and skips its
-//!    other events; throttling and 5xx are retried with full-jitter exponential backoff; a
-//!    post that still fails stops that connection's later events (they come back with the
-//!    retry) and marks the record the event came from as failed;
-//! 6. answers `batchItemFailures` with the sequence number of the earliest failed record:
-//!    Lambda checkpoints before it and redelivers from there, so the records before it are not
-//!    sent again. Redelivered events carry the same `seq`, so clients drop what they already
-//!    have.
+//!    in stream order. A 410 Gone closes *that* connection (and its memberships; when its row
+//!    is already gone, the memberships this batch found) and skips its other events;
+//!    throttling and 5xx are retried with full-jitter exponential backoff; a connection whose
+//!    post still fails is skipped for the rest of the batch, counted and logged by id. It does
+//!    **not** fail the record: a redelivery would resend the whole shard to everyone and stall
+//!    it behind one slow socket, and the client sees the gap in `seq` and catches up (`resume`);
+//! 6. answers `batchItemFailures` with the sequence number of the earliest record whose events
+//!    our side could not handle (an inbox that could not keep them, a room that could not be
+//!    read: what a retry can fix): Lambda checkpoints before it and redelivers from there, so
+//!    the records before it are not sent again. Redelivered events carry the same `seq`, so
+//!    clients drop what they already have.
 //!
 //! [`BatchMetrics`] counts what happened; [`BatchMetrics::to_emf`] renders them as one
 //! CloudWatch Embedded Metric Format line.
@@ -40,7 +45,9 @@ use futures::stream::{self, StreamExt};
 use rnd_domain::events::{Outgoing, derive_events};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::inbox::{Cursor, DEFAULT_RETENTION_SECS, InboxEvent};
-use rnd_domain::ports::{ConnectionStore, InboxStore, Notifier, NotifyError, StoreError};
+use rnd_domain::ports::{
+    ConnectionStore, InboxStore, Notifier, NotifyError, RoomMembers, StoreError,
+};
 use rnd_domain::protocol::ServerMessage;
 use rnd_domain::rooms::Room;
 
@@ -138,10 +145,16 @@ pub struct BatchMetrics {
     pub deliveries: u64,
     /// Connections that answered 410 Gone and were closed.
     pub gone: u64,
+    /// Connections past their token's expiry, told `token_expired` and closed instead of
+    /// being sent the batch's events.
+    pub expired: u64,
     /// Posts retried after throttling or a 5xx.
     pub retried: u64,
-    /// Posts that still failed after the last attempt, plus events whose rooms could not be
-    /// read or that could not be kept in an inbox: what makes the batch report a failure.
+    /// Connections whose post still failed after the last attempt: skipped for the rest of
+    /// the batch (they catch up with `resume`), not a failure of the batch.
+    pub skipped: u64,
+    /// Events whose rooms could not be read or that could not be kept in an inbox: what makes
+    /// the batch report a failure.
     pub failed: u64,
     /// Posts refused for good (payload too large, forbidden): logged, not retried.
     pub rejected: u64,
@@ -165,7 +178,9 @@ impl BatchMetrics {
             ("RoomLookups", self.room_lookups),
             ("Deliveries", self.deliveries),
             ("Gone", self.gone),
+            ("TokenExpired", self.expired),
             ("Retried", self.retried),
+            ("Skipped", self.skipped),
             ("Failed", self.failed),
             ("Rejected", self.rejected),
             ("Malformed", self.malformed),
@@ -260,12 +275,12 @@ struct ConnectionReport {
     retried: u64,
     rejected: u64,
     gone: bool,
-    /// The event (index into the planned events) that still failed after the last attempt.
-    failed: Option<usize>,
+    /// A post still failed after the last attempt: the connection's later events were skipped.
+    skipped: bool,
 }
 
-/// What every connection's delivery shares: the ports, the settings, the time, and the
-/// batch's events with their payloads.
+/// What every connection's delivery shares: the ports, the settings, the time, the batch's
+/// events with their payloads, and the rooms each connection was found in.
 struct Delivery<'a, S: ?Sized> {
     store: &'a S,
     notifier: &'a dyn Notifier,
@@ -273,6 +288,7 @@ struct Delivery<'a, S: ?Sized> {
     now: DateTime<Utc>,
     planned: &'a [Planned],
     payloads: &'a Payloads,
+    found_in: &'a HashMap<&'a ConnectionId, Vec<&'a Room>>,
 }
 
 /// One event to one connection: the event (index into the planned events) and the payload it
@@ -285,8 +301,8 @@ struct Post {
 
 impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
     /// Posts `posts` to `connection` in order. On Gone, closes the connection and stops; on a
-    /// post that still fails after the last attempt, stops (the later events are redelivered
-    /// with the retry of the failed record).
+    /// post that still fails after the last attempt, skips the connection's later events (it
+    /// sees the gap in `seq` and resumes).
     async fn to(&self, connection: &ConnectionId, posts: &[Post]) -> ConnectionReport {
         let mut report = ConnectionReport::default();
         for &Post { event, payload } in posts {
@@ -304,7 +320,7 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
                     }
                     Err(NotifyError::Gone) => {
                         report.gone = true;
-                        close_gone(self.store, connection, self.now).await;
+                        self.close_gone(connection).await;
                         return report;
                     }
                     Err(NotifyError::Rejected(e)) => {
@@ -337,9 +353,9 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
                             seq = message.seq(),
                             attempts = attempt,
                             error = &e as &dyn std::error::Error,
-                            "post failed after the last attempt"
+                            "post failed after the last attempt; connection skipped for this batch"
                         );
-                        report.failed = Some(event);
+                        report.skipped = true;
                         return report;
                     }
                 }
@@ -349,24 +365,94 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
     }
 }
 
-/// Closes a connection that answered 410 Gone: removes it and its memberships. A store failure
-/// is logged only: the rows expire by TTL, and the next event to it meets the 410 again.
-async fn close_gone<S: ConnectionStore + ?Sized>(
-    store: &S,
-    connection: &ConnectionId,
-    now: DateTime<Utc>,
-) {
-    match store.close_connection(connection, now).await {
-        Ok(closed) => tracing::info!(
-            connection_id = %connection,
-            known = closed.is_some(),
-            "connection gone; removed"
-        ),
-        Err(e) => tracing::warn!(
-            connection_id = %connection,
-            error = &e as &dyn std::error::Error,
-            "connection gone, but removing it failed"
-        ),
+impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
+    /// Tells a connection past its token's expiry so (`token_expired`) and closes it. Nothing
+    /// is retried: a connection still there meets the next event's attempt. One that has gone
+    /// is removed as on a 410.
+    async fn expire(&self, connection: &ConnectionId) {
+        let told = self
+            .notifier
+            .post(connection, &ServerMessage::token_expired().to_json())
+            .await;
+        let closed = match told {
+            Err(NotifyError::Gone) => Err(NotifyError::Gone),
+            _ => self.notifier.disconnect(connection).await,
+        };
+        match closed {
+            Ok(()) => {
+                tracing::info!(connection_id = %connection, "token expired; connection closed")
+            }
+            Err(NotifyError::Gone) => self.close_gone(connection).await,
+            Err(e) => tracing::warn!(
+                connection_id = %connection,
+                error = &e as &dyn std::error::Error,
+                "token expired, but closing the connection failed"
+            ),
+        }
+    }
+}
+
+/// The rooms each member was found in (open or past its token).
+fn rooms_by_member<'a>(
+    members: &'a HashMap<&'a Room, Result<RoomMembers, StoreError>>,
+) -> HashMap<&'a ConnectionId, Vec<&'a Room>> {
+    let mut found: HashMap<&ConnectionId, Vec<&Room>> = HashMap::new();
+    for (room, result) in members {
+        if let Ok(m) = result {
+            for id in m.open.iter().chain(&m.token_expired) {
+                found.entry(id).or_default().push(*room);
+            }
+        }
+    }
+    found
+}
+
+/// The members of the rooms read whose token has expired, each once.
+fn expired_members<'a>(
+    members: &'a HashMap<&Room, Result<RoomMembers, StoreError>>,
+) -> Vec<&'a ConnectionId> {
+    let mut seen = HashSet::new();
+    members
+        .values()
+        .filter_map(|m| m.as_ref().ok())
+        .flat_map(|m| &m.token_expired)
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
+    /// Closes a connection that answered 410 Gone: removes it and its memberships. When its
+    /// row is already gone (a `$disconnect` that removed it but not every membership), removes
+    /// the memberships this batch found it in, so they stop costing a 410 on every event. A
+    /// store failure is logged only: the rows expire by TTL, and the next event to it meets
+    /// the 410 again.
+    async fn close_gone(&self, connection: &ConnectionId) {
+        match self.store.close_connection(connection, self.now).await {
+            Ok(Some(_)) => tracing::info!(connection_id = %connection, "connection gone; removed"),
+            Ok(None) => {
+                let rooms = self.found_in.get(connection).map_or(&[][..], Vec::as_slice);
+                for room in rooms {
+                    if let Err(e) = self.store.leave_room(connection, room).await {
+                        tracing::warn!(
+                            connection_id = %connection,
+                            %room,
+                            error = &e as &dyn std::error::Error,
+                            "could not remove the membership of a gone connection"
+                        );
+                    }
+                }
+                tracing::info!(
+                    connection_id = %connection,
+                    rooms = rooms.len(),
+                    "connection gone and its row already removed; its memberships removed"
+                );
+            }
+            Err(e) => tracing::warn!(
+                connection_id = %connection,
+                error = &e as &dyn std::error::Error,
+                "connection gone, but removing it failed"
+            ),
+        }
     }
 }
 
@@ -379,6 +465,8 @@ async fn close_gone<S: ConnectionStore + ?Sized>(
 /// are retried up to `config.max_attempts` first; a 410 Gone closes the connection and is not
 /// a failure; a refused post (e.g. too large) is logged and is not a failure; a room that
 /// cannot be read, or an inbox that cannot keep an event, fails the records of those events.
+/// A connection whose posts still fail is skipped, never a failure: one slow socket must not
+/// stall the shard.
 pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     store: &S,
     notifier: &dyn Notifier,
@@ -407,8 +495,10 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     metrics.room_lookups = delivered.room_lookups;
     metrics.deliveries = delivered.deliveries;
     metrics.retried = delivered.retried;
+    metrics.skipped = delivered.skipped;
     metrics.rejected = delivered.rejected;
     metrics.gone = delivered.gone;
+    metrics.expired = delivered.expired;
     metrics.failed = delivered.failed.len() as u64;
     failed_records.extend(delivered.failed.iter().map(|&event| planned[event].record));
 
@@ -420,6 +510,8 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
         inbox_kept = metrics.inbox_kept,
         deliveries = metrics.deliveries,
         gone = metrics.gone,
+        expired = metrics.expired,
+        skipped = metrics.skipped,
         failed = metrics.failed,
         "fan-out batch done"
     );
@@ -435,9 +527,10 @@ struct Delivered {
     retried: u64,
     rejected: u64,
     gone: u64,
-    /// Events (indexes into the planned events) not delivered everywhere: an inbox could not
-    /// keep them, a room of theirs could not be read, or a post still failed; one entry per
-    /// such failure.
+    expired: u64,
+    skipped: u64,
+    /// Events (indexes into the planned events) our side could not handle: an inbox could not
+    /// keep them or a room of theirs could not be read; one entry per such failure.
     failed: Vec<usize>,
 }
 
@@ -467,7 +560,10 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
         .failed
         .extend(addressed.unaddressed.iter().copied());
 
-    // 5. Deliver, a bounded number of connections at once.
+    // 5. Deliver, a bounded number of connections at once; close those past their token.
+    let expired = expired_members(&members);
+    delivered.expired = expired.len() as u64;
+    let found_in = rooms_by_member(&members);
     let delivery = Delivery {
         store,
         notifier,
@@ -475,6 +571,7 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
         now,
         planned,
         payloads: &payloads,
+        found_in: &found_in,
     };
     let posts: Vec<_> = addressed
         .connections
@@ -485,12 +582,17 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
         .buffer_unordered(config.concurrency.max(1))
         .collect()
         .await;
+    let closings: Vec<_> = expired.into_iter().map(|id| delivery.expire(id)).collect();
+    let _: Vec<()> = stream::iter(closings)
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
     for report in &reports {
         delivered.deliveries += report.delivered;
         delivered.retried += report.retried;
         delivered.rejected += report.rejected;
         delivered.gone += u64::from(report.gone);
-        delivered.failed.extend(report.failed);
+        delivered.skipped += u64::from(report.skipped);
     }
     delivered
 }
@@ -502,9 +604,13 @@ pub struct Announced {
     pub deliveries: u64,
     /// Connections that answered 410 Gone and were closed.
     pub gone: u64,
+    /// Connections past their token's expiry, told so and closed.
+    pub expired: u64,
     /// Posts retried after throttling or a 5xx.
     pub retried: u64,
-    /// Events not delivered everywhere (a room not read, a post that still failed).
+    /// Connections skipped because their post still failed after the last attempt.
+    pub skipped: u64,
+    /// Events not delivered everywhere because a room could not be read.
     pub failed: u64,
 }
 
@@ -535,7 +641,9 @@ pub async fn announce<S: ConnectionStore + InboxStore + ?Sized>(
     let announced = Announced {
         deliveries: delivered.deliveries,
         gone: delivered.gone,
+        expired: delivered.expired,
         retried: delivered.retried,
+        skipped: delivered.skipped,
         failed: delivered.failed.len() as u64,
     };
     if announced.failed > 0 {
@@ -647,7 +755,7 @@ async fn read_rooms<'a, S: ConnectionStore + ?Sized>(
     config: &FanoutConfig,
     planned: &'a [Planned],
     now: DateTime<Utc>,
-) -> HashMap<&'a Room, Result<Vec<ConnectionId>, StoreError>> {
+) -> HashMap<&'a Room, Result<RoomMembers, StoreError>> {
     let mut rooms: Vec<&Room> = Vec::new();
     let mut seen: HashSet<&Room> = HashSet::new();
     for room in planned.iter().flat_map(|p| &p.rooms) {
@@ -661,7 +769,7 @@ async fn read_rooms<'a, S: ConnectionStore + ?Sized>(
         .into_iter()
         .map(|room| members_of(store, room, now))
         .collect();
-    let members: HashMap<&Room, Result<Vec<ConnectionId>, StoreError>> = stream::iter(lookups)
+    let members: HashMap<&Room, Result<RoomMembers, StoreError>> = stream::iter(lookups)
         .buffer_unordered(config.concurrency.max(1))
         .collect()
         .await;
@@ -716,7 +824,7 @@ struct Addressed<'a> {
 fn address<'a>(
     planned: &[Planned],
     kept: &Kept,
-    members: &'a HashMap<&Room, Result<Vec<ConnectionId>, StoreError>>,
+    members: &'a HashMap<&Room, Result<RoomMembers, StoreError>>,
     payloads: &Payloads,
 ) -> Addressed<'a> {
     let mut addressed = Addressed::default();
@@ -727,7 +835,7 @@ fn address<'a>(
         let mut audience: HashMap<&ConnectionId, usize> = HashMap::new();
         let mut unaddressed = false;
         for room in &p.rooms {
-            let Ok(ids) = &members[room] else {
+            let Ok(RoomMembers { open: ids, .. }) = &members[room] else {
                 unaddressed = true;
                 continue;
             };
@@ -765,7 +873,7 @@ async fn members_of<'a, S: ConnectionStore + ?Sized>(
     store: &'a S,
     room: &'a Room,
     now: DateTime<Utc>,
-) -> (&'a Room, Result<Vec<ConnectionId>, StoreError>) {
+) -> (&'a Room, Result<RoomMembers, StoreError>) {
     (room, store.room_members(room, now).await)
 }
 

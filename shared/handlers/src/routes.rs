@@ -181,10 +181,7 @@ where
             }
         };
         if caller.identity.expires_at <= now {
-            return Some(ServerMessage::error(
-                ErrorCode::TokenExpired,
-                "the token has expired; reconnect with a fresh token",
-            ));
+            return Some(ServerMessage::token_expired());
         }
         let body = event.body.as_deref().unwrap_or("");
         let result = match parse_client_message(body) {

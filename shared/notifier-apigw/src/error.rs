@@ -1,6 +1,7 @@
-//! From `PostToConnection` SDK errors to [`NotifyError`].
+//! From `PostToConnection` and `DeleteConnection` SDK errors to [`NotifyError`].
 
 use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use rnd_domain::ports::NotifyError;
 
@@ -40,11 +41,33 @@ pub(crate) fn classify(err: SdkError<PostToConnectionError>) -> NotifyError {
     }
 }
 
+/// What a failed `DeleteConnection` means, as for a post: `GoneException` (410) is `Gone`
+/// (already closed), throttling is `Throttled`, 5xx and transport failures are `Unavailable`,
+/// the rest `Rejected`.
+pub(crate) fn classify_delete(err: SdkError<DeleteConnectionError>) -> NotifyError {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match &err {
+        SdkError::ServiceError(service) => match service.err() {
+            DeleteConnectionError::GoneException(_) => NotifyError::Gone,
+            DeleteConnectionError::LimitExceededException(_) => NotifyError::Throttled,
+            DeleteConnectionError::ForbiddenException(_) => NotifyError::Rejected(err.into()),
+            other => {
+                let code = other.code().map(str::to_owned);
+                by_status(code.as_deref(), status, err)
+            }
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            NotifyError::Unavailable(err.into())
+        }
+        _ => by_status(None, status, err),
+    }
+}
+
 /// An error the model does not name, classified by its code and HTTP status.
-fn by_status(
+fn by_status<E: std::error::Error + Send + Sync + 'static>(
     code: Option<&str>,
     status: Option<u16>,
-    err: SdkError<PostToConnectionError>,
+    err: SdkError<E>,
 ) -> NotifyError {
     match (code, status) {
         (_, Some(410)) => NotifyError::Gone,

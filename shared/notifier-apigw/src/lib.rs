@@ -105,6 +105,18 @@ impl Notifier for ApiGatewayNotifier {
             .map(|_| ())
             .map_err(error::classify)
     }
+
+    /// One `DeleteConnection`: API Gateway closes the socket and runs `$disconnect`. Fails as a
+    /// post does (410 `GoneException` is [`NotifyError::Gone`]).
+    async fn disconnect(&self, connection: &ConnectionId) -> Result<(), NotifyError> {
+        self.client
+            .delete_connection()
+            .connection_id(connection.as_str())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(error::classify_delete)
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use rnd_domain::inbox::InboxEvent;
 use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
 use rnd_domain::ports::{
-    ConnectionStore, DeviceStore, InboxStore, LiveLocationStore, OrderFilter, OrderQuery,
-    OrderStore, ProfileStore, PushLedger, StoreError,
+    Connection, ConnectionStore, DeviceStore, InboxStore, LiveLocationStore, OrderFilter,
+    OrderQuery, OrderStore, ProfileStore, PushLedger, StoreError,
 };
 use rnd_domain::rooms::Room;
 use rnd_domain::{Actor, OrderRecord, OrderView};
@@ -503,7 +503,7 @@ pub async fn opened_connection_is_in_its_initial_rooms_and_no_other<H: Harness>(
         );
         for room in rooms.iter() {
             assert_eq!(
-                store.room_members(room, at).await.expect("members"),
+                store.room_members(room, at).await.expect("members").open,
                 vec![c.connection_id.clone()]
             );
         }
@@ -521,6 +521,7 @@ pub async fn opened_connection_is_in_its_initial_rooms_and_no_other<H: Harness>(
             .room_members(&Room::Role(Role::Driver), at)
             .await
             .expect("members")
+            .open
             .is_empty()
     );
 }
@@ -542,7 +543,7 @@ pub async fn joining_and_leaving_an_order_room<H: Harness>(h: &H) {
         .join_room(&b.connection_id, &room, at)
         .await
         .expect("join b");
-    let mut members = store.room_members(&room, at).await.expect("members");
+    let mut members = store.room_members(&room, at).await.expect("members").open;
     members.sort();
     assert_eq!(
         members,
@@ -562,7 +563,7 @@ pub async fn joining_and_leaving_an_order_room<H: Harness>(h: &H) {
         "leaving twice reports it was not a member"
     );
     assert_eq!(
-        store.room_members(&room, at).await.expect("members"),
+        store.room_members(&room, at).await.expect("members").open,
         vec![b.connection_id.clone()]
     );
     assert_eq!(
@@ -587,7 +588,7 @@ pub async fn joining_twice_is_idempotent<H: Harness>(h: &H) {
         .await
         .expect("join again");
     assert_eq!(
-        store.room_members(&room, at).await.expect("members"),
+        store.room_members(&room, at).await.expect("members").open,
         vec![c.connection_id.clone()]
     );
     assert_eq!(
@@ -631,6 +632,7 @@ pub async fn joining_with_a_closed_connection_is_refused<H: Harness>(h: &H) {
             .room_members(&room, at)
             .await
             .expect("members")
+            .open
             .is_empty()
     );
 }
@@ -673,6 +675,7 @@ pub async fn closing_removes_the_connection_and_every_membership<H: Harness>(h: 
                 .room_members(&room, later)
                 .await
                 .expect("members")
+                .open
                 .is_empty(),
             "{room} still has members"
         );
@@ -713,6 +716,7 @@ pub async fn closing_removes_role_memberships_too<H: Harness>(h: &H) {
                     .room_members(room, at)
                     .await
                     .expect("members")
+                    .open
                     .is_empty(),
                 "{room} still has members"
             );
@@ -776,7 +780,7 @@ pub async fn expired_connections_are_invisible_before_the_store_deletes_them<H: 
         None
     );
     assert_eq!(
-        store.room_members(&room, at).await.expect("members"),
+        store.room_members(&room, at).await.expect("members").open,
         vec![fresh.connection_id.clone()]
     );
 }
@@ -1031,15 +1035,84 @@ pub async fn opening_a_connection_id_twice_is_refused<H: Harness>(h: &H) {
             .room_members(&Room::User(other_customer().user_id), at)
             .await
             .expect("members")
+            .open
             .is_empty()
     );
+}
+
+/// A room lists the members whose token has expired apart from the open ones, from the instant
+/// of the expiry, whether they joined at `$connect` or later: nothing is to be delivered to them.
+pub async fn members_past_their_token_are_listed_apart_from_the_open_ones<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let room = Room::Order(order_id("o-tokens"));
+    // GIVEN two customers' connections in the order room (one joined at connect, one later),
+    // the first token expiring in 10 minutes and the second in an hour
+    let short = Connection {
+        token_expires_at: at + Duration::minutes(10),
+        ..connection("c-short", &customer(), at)
+    };
+    let long = connection("c-long", &other_customer(), at);
+    store
+        .open_connection(&short, std::slice::from_ref(&room))
+        .await
+        .expect("open short");
+    store.open_connection(&long, &[]).await.expect("open long");
+    store
+        .join_room(&long.connection_id, &room, at)
+        .await
+        .expect("join long");
+    let late = Connection {
+        token_expires_at: at + Duration::minutes(10),
+        ..connection("c-late", &driver(), at)
+    };
+    store.open_connection(&late, &[]).await.expect("open late");
+    store
+        .join_room(&late.connection_id, &room, at)
+        .await
+        .expect("join late");
+    let expiry = short.token_expires_at;
+
+    // WHEN the room is read a second before the short tokens expire
+    let before = store
+        .room_members(&room, expiry - Duration::seconds(1))
+        .await
+        .expect("members");
+    // THEN all three are open
+    let mut open = before.open.clone();
+    open.sort();
+    assert_eq!(
+        open,
+        vec![
+            late.connection_id.clone(),
+            long.connection_id.clone(),
+            short.connection_id.clone()
+        ]
+    );
+    assert!(before.token_expired.is_empty());
+
+    // WHEN it is read at the instant they expire
+    let after = store.room_members(&room, expiry).await.expect("members");
+    // THEN the two short ones are listed apart, whichever way they joined
+    let mut expired = after.token_expired.clone();
+    expired.sort();
+    assert_eq!(
+        expired,
+        vec![late.connection_id.clone(), short.connection_id.clone()]
+    );
+    assert_eq!(after.open, vec![long.connection_id.clone()]);
 }
 
 /// At the TTL instant a connection and its memberships are gone; a second before, they are
 /// alive. Every store agrees to the second.
 pub async fn a_connection_is_dead_from_the_instant_of_its_ttl<H: Harness>(h: &H) {
     let store = h.store();
-    let c = connection("c-edge", &customer(), now());
+    let at = now();
+    // A token that outlives the connection: only the TTL ends it.
+    let c = Connection {
+        token_expires_at: Connection::expiry_for(at) + Duration::hours(1),
+        ..connection("c-edge", &customer(), at)
+    };
     let room = Room::User(customer().user_id);
     store
         .open_connection(&c, std::slice::from_ref(&room))
@@ -1054,7 +1127,11 @@ pub async fn a_connection_is_dead_from_the_instant_of_its_ttl<H: Harness>(h: &H)
             .is_some()
     );
     assert_eq!(
-        store.room_members(&room, before).await.expect("members"),
+        store
+            .room_members(&room, before)
+            .await
+            .expect("members")
+            .open,
         vec![c.connection_id.clone()]
     );
     assert!(
@@ -1069,6 +1146,7 @@ pub async fn a_connection_is_dead_from_the_instant_of_its_ttl<H: Harness>(h: &H)
             .room_members(&room, c.expires_at)
             .await
             .expect("members")
+            .open
             .is_empty()
     );
 }

@@ -82,6 +82,7 @@ macro_rules! conformance_suite {
             a_cursor_the_store_did_not_issue_is_refused,
             opening_a_connection_id_twice_is_refused,
             a_connection_is_dead_from_the_instant_of_its_ttl,
+            members_past_their_token_are_listed_apart_from_the_open_ones,
             a_profile_round_trips_through_the_store,
             saving_a_profile_again_replaces_it,
             an_unknown_profile_is_none,

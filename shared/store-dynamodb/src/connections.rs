@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rnd_domain::identity::Role;
 use rnd_domain::ids::{ConnectionId, UserId};
 use rnd_domain::ports::{
-    ClosedConnection, Connection, ConnectionStore, SESSION_RETENTION_SECS, StoreError,
+    ClosedConnection, Connection, ConnectionStore, RoomMembers, SESSION_RETENTION_SECS, StoreError,
 };
 use rnd_domain::rooms::Room;
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,9 @@ use crate::keys::{
     CONNECTION_SK, Item, PK, SESSION_SK, TTL, connection_pk, get_n, get_s, key, membership_sk, n,
     room_pk, s,
 };
+
+/// A membership row's copy of its connection's token expiry (epoch seconds).
+const TOKEN_EXP: &str = "tokenExp";
 
 /// Most delete requests in one `BatchWriteItem`.
 const BATCH_WRITE_MAX: usize = 25;
@@ -124,15 +127,20 @@ pub(crate) struct MembershipRow<'a> {
     room: &'a Room,
     user_id: &'a UserId,
     ttl: i64,
+    /// When the connection's token expires (epoch seconds), so a room's reader can tell the
+    /// connections it must deliver nothing to without reading their rows.
+    token_exp: i64,
 }
 
 impl<'a> MembershipRow<'a> {
-    /// The membership row of `connection_id` (of `user_id`) in `room`, living until `ttl`.
+    /// The membership row of `connection_id` (of `user_id`) in `room`, living until `ttl`, its
+    /// connection's token expiring at `token_exp` (both epoch seconds).
     pub(crate) fn new(
         connection_id: &'a ConnectionId,
         user_id: &'a UserId,
         room: &'a Room,
         ttl: i64,
+        token_exp: i64,
     ) -> Self {
         MembershipRow {
             item_type: "membership",
@@ -140,6 +148,7 @@ impl<'a> MembershipRow<'a> {
             room,
             user_id,
             ttl,
+            token_exp,
         }
     }
 
@@ -292,6 +301,7 @@ impl ConnectionStore for DynamoStore {
                 &connection.user_id,
                 room,
                 row.ttl,
+                connection.token_expires_at.timestamp(),
             );
             items.push(put(table, membership.to_item()?, None)?);
         }
@@ -349,7 +359,13 @@ impl ConnectionStore for DynamoStore {
             .expression_attribute_values(":now", n(now.timestamp()))
             .build()
             .map_err(backend)?;
-        let membership = MembershipRow::new(id, &row.user_id, room, row.ttl);
+        let membership = MembershipRow::new(
+            id,
+            &row.user_id,
+            room,
+            row.ttl,
+            row.token_expires_at.timestamp(),
+        );
         let items = vec![
             TransactWriteItem::builder().update(update).build(),
             put(table, membership.to_item()?, None)?,
@@ -452,9 +468,9 @@ impl ConnectionStore for DynamoStore {
         &self,
         room: &Room,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ConnectionId>, StoreError> {
+    ) -> Result<RoomMembers, StoreError> {
         let table = self.connections_table();
-        let mut members = Vec::new();
+        let mut members = RoomMembers::default();
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -462,10 +478,11 @@ impl ConnectionStore for DynamoStore {
                 .query()
                 .table_name(table)
                 .key_condition_expression("#pk = :pk")
-                .projection_expression("#cid, #ttl")
+                .projection_expression("#cid, #ttl, #exp")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#cid", "connectionId")
                 .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_names("#exp", TOKEN_EXP)
                 .expression_attribute_values(":pk", s(room_pk(room)))
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -483,7 +500,12 @@ impl ConnectionStore for DynamoStore {
                         ConnectionId::parse(id)
                             .map_err(|e| corrupt(format_args!("{table} room {room}"), e))
                     })?;
-                members.push(id);
+                // A row written before memberships carried the token's expiry is left to its
+                // TTL.
+                match get_n::<i64>(item, TOKEN_EXP) {
+                    Some(exp) if exp <= now.timestamp() => members.token_expired.push(id),
+                    _ => members.open.push(id),
+                }
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),

@@ -56,24 +56,27 @@ pub fn session(closed: &ClosedConnection) -> Result<Item, StoreError> {
     .to_item(SESSION_SK)
 }
 
-/// The membership row of `connection` (of `user`) in `room`, living until `ttl` (epoch s).
+/// The membership row of `connection` (of `user`) in `room`, living until `ttl`, its token
+/// expiring at `token_exp` (both epoch s).
 pub fn membership(
     connection: &ConnectionId,
     user: &UserId,
     room: &Room,
     ttl: i64,
+    token_exp: i64,
 ) -> Result<Item, StoreError> {
-    crate::connections::MembershipRow::new(connection, user, room, ttl).to_item()
+    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp).to_item()
 }
 
-/// The size of [`membership`]`(connection, user, room, ttl)`, without building it.
+/// The size of [`membership`]`(connection, user, room, ttl, token_exp)`, without building it.
 pub fn membership_size(
     connection: &ConnectionId,
     user: &UserId,
     room: &Room,
     ttl: i64,
+    token_exp: i64,
 ) -> Result<usize, StoreError> {
-    crate::connections::MembershipRow::new(connection, user, room, ttl).size()
+    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp).size()
 }
 
 /// The profile row of `profile`.
@@ -192,8 +195,11 @@ mod tests {
         let room: Room = "order:order-1".parse().expect("room");
         // WHEN it is sized for metering THEN it is the size of the item DynamoStore writes
         assert_eq!(
-            membership_size(&connection, &user, &room, 1_773_491_170).expect("sized"),
-            size(&membership(&connection, &user, &room, 1_773_491_170).expect("item"))
+            membership_size(&connection, &user, &room, 1_773_491_170, 1_773_487_570)
+                .expect("sized"),
+            size(
+                &membership(&connection, &user, &room, 1_773_491_170, 1_773_487_570).expect("item")
+            )
         );
     }
 

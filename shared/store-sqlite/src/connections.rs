@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rnd_domain::ids::{ConnectionId, UserId};
 use rnd_domain::ports::{
-    ClosedConnection, Connection, ConnectionStore, SESSION_RETENTION_SECS, StoreError,
+    ClosedConnection, Connection, ConnectionStore, RoomMembers, SESSION_RETENTION_SECS, StoreError,
 };
 use rnd_domain::{Role, Room};
 use rusqlite::{OptionalExtension, TransactionBehavior, named_params, params};
@@ -149,7 +149,8 @@ impl ConnectionStore for SqliteStore {
     }
 
     /// The connections with a membership of `room` whose TTL is after `now` (in epoch seconds),
-    /// sorted by connection id.
+    /// sorted by connection id, split by whether their connection's token is still valid at
+    /// `now`.
     ///
     /// Fails with [`StoreError::Corrupt`] when a stored id does not parse, and with
     /// [`StoreError::Backend`] when SQLite fails.
@@ -157,27 +158,32 @@ impl ConnectionStore for SqliteStore {
         &self,
         room: &Room,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ConnectionId>, StoreError> {
+    ) -> Result<RoomMembers, StoreError> {
         let room = room.to_string();
         self.run(move |conn| {
+            // The token's expiry is the connection row's (a membership lives and dies with it).
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT connection_id FROM memberships
-                     WHERE room = ?1 AND ttl > ?2
-                     ORDER BY connection_id",
+                    "SELECT m.connection_id, c.token_expires_at > ?3
+                     FROM memberships m JOIN connections c USING (connection_id)
+                     WHERE m.room = ?1 AND m.ttl > ?2
+                     ORDER BY m.connection_id",
                 )
                 .db()?;
-            let ids = stmt
-                .query_map(params![room, ttl_of(now)], |row| row.get::<_, String>(0))
+            let rows = stmt
+                .query_map(params![room, ttl_of(now), encode_time(now)], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+                })
                 .db()?;
-            let mut members = Vec::new();
-            for id in ids {
-                let id = id.db()?;
-                members.push(parse_column(
-                    "memberships.connection_id",
-                    &id,
-                    ConnectionId::parse,
-                )?);
+            let mut members = RoomMembers::default();
+            for row in rows {
+                let (id, token_valid) = row.db()?;
+                let id = parse_column("memberships.connection_id", &id, ConnectionId::parse)?;
+                if token_valid {
+                    members.open.push(id);
+                } else {
+                    members.token_expired.push(id);
+                }
             }
             Ok(members)
         })

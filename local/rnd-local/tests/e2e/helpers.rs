@@ -169,7 +169,12 @@ impl Client {
 
     /// Connects to the WebSocket API at `websocket_url` as `sub`/`role`.
     pub async fn connect_to(websocket_url: &str, sub: &str, role: &str) -> Client {
-        let url = format!("{websocket_url}?token={}", token(sub, role));
+        Client::connect_with(websocket_url, &token(sub, role)).await
+    }
+
+    /// Connects to the WebSocket API at `websocket_url` with `token` in the query.
+    pub async fn connect_with(websocket_url: &str, token: &str) -> Client {
+        let url = format!("{websocket_url}?token={token}");
         let (ws, response) = tokio_tungstenite::connect_async(url)
             .await
             .expect("the upgrade succeeds");
@@ -311,6 +316,7 @@ pub async fn connections_of(store: &dyn Store, user: &str) -> Vec<ConnectionId> 
         .room_members(&room, chrono::Utc::now())
         .await
         .expect("read the room")
+        .open
 }
 
 /// Places `id` (customer-1 → chef-1) directly through the store port.

@@ -10,6 +10,7 @@
 
 mod continuity;
 mod demo;
+mod exposure;
 mod fast_path;
 mod helpers;
 mod push;
@@ -35,7 +36,8 @@ on_both_stores!(
     the_real_management_client_posts_describes_and_deletes_a_connection,
     stopping_the_stack_closes_sockets_with_1001_and_runs_disconnect,
     a_restart_on_the_same_data_loses_no_order_and_delivers_changes_made_while_down_once,
-    a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_echoed,
+    a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_answered,
+    a_subscriber_past_its_token_is_told_and_closed_at_the_next_event,
 );
 
 async fn customer_connects_with_a_token_in_the_query_and_hello_answers_connected(store: StoreKind) {
@@ -369,8 +371,41 @@ async fn the_customer_receives_an_eta_update_when_the_driver_streams_a_location(
     stack.stop().await;
 }
 
-/// Waits until `user` has no open connection in the store ($disconnect ran).
-async fn a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_echoed(
+async fn a_subscriber_past_its_token_is_told_and_closed_at_the_next_event(store: StoreKind) {
+    // GIVEN a customer whose token expires two seconds after connecting, watching their order,
+    // and the same customer connected again with a fresh token
+    let stack = spawn_on(store).await;
+    let store = stack.store();
+    let view = place_order(&*store, "order-exp").await;
+    let short = rnd_local::issue_token(
+        rnd_domain::identity::DEV_JWT_SECRET,
+        "customer-1",
+        "customer",
+        None,
+        Duration::from_secs(2),
+    )
+    .expect("a token");
+    let mut expiring = Client::connect_with(&stack.websocket_url(), &short).await;
+    expiring.subscribe("order-exp").await;
+    let mut fresh = Client::connect(&stack, "customer-1", "customer").await;
+    fresh.subscribe("order-exp").await;
+
+    // WHEN the token has expired and the order moves on
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    step(&*store, view).await;
+
+    // THEN the expiring connection gets token_expired instead of the update, then a close
+    let told = expiring.next().await;
+    assert_eq!(told["event"], "error", "{told}");
+    assert_eq!(told["data"]["code"], "token_expired", "{told}");
+    assert_eq!(expiring.closed_with().await, CloseCode::Normal);
+    // AND the fresh connection gets the update
+    let update = fresh.next_event("order:status_update").await;
+    assert_eq!(update["data"]["status"], "payment_confirmed", "{update}");
+    stack.stop().await;
+}
+
+async fn a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_answered(
     store: StoreKind,
 ) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -378,20 +413,57 @@ async fn a_browser_token_in_the_subprotocol_is_accepted_and_the_app_protocol_ech
     // Sec-WebSocket-Protocol next to the application protocol
     let stack = spawn_on(store).await;
     let mut request = stack.websocket_url().into_client_request().unwrap();
-    let offered = format!("rnd.v1, bearer.{}", token("customer-1", "customer"));
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", offered.parse().unwrap());
+    let bearer = format!("bearer.{}", token("customer-1", "customer"));
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("rnd.v1, {bearer}").parse().unwrap(),
+    );
     // WHEN it connects
     let (_ws, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("the upgrade succeeds");
-    // THEN the application protocol (never the token) is echoed, as $connect chose it
+    // THEN the application protocol (never the token) is answered, as $connect chose it
     assert_eq!(
         response.headers().get("sec-websocket-protocol").unwrap(),
         "rnd.v1"
     );
+
+    // WHEN a client offers the token alone
+    let head = upgrade_head(stack.addr(), &bearer).await;
+    // THEN the answer still names the fixed protocol and never reflects the token
+    assert!(head.starts_with("HTTP/1.1 101"), "{head:.40}");
+    let answered: Vec<&str> = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+        .map(|(_, value)| value.trim())
+        .collect();
+    assert_eq!(answered, ["rnd.v1"]);
+    assert!(!head.contains(&bearer[7..]), "the token is reflected");
     stack.stop().await;
+}
+
+/// The head of the answer to a raw WebSocket upgrade offering `protocols`.
+async fn upgrade_head(addr: std::net::SocketAddr, protocols: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /realtime HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: {protocols}\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            socket.read(&mut byte).await.unwrap(),
+            1,
+            "the stack hung up"
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).expect("an HTTP head")
 }
 
 /// One HTTP/1.1 request over a raw socket; returns the status and the body.

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use rnd_domain::identity::Actor;
 use rnd_domain::ids::{ConnectionId, UserId};
 use rnd_domain::inbox::{Appended, InboxEvent, InboxPage};
-use rnd_domain::ports::{ClosedConnection, Connection, ConnectionStore, InboxStore, StoreError};
+use rnd_domain::ports::{
+    ClosedConnection, Connection, ConnectionStore, InboxStore, RoomMembers, StoreError,
+};
 use rnd_domain::protocol::ServerMessage;
 use rnd_domain::rooms::{Room, initial_rooms};
 use rnd_handlers::fanout::{BatchOutcome, FanoutConfig, fan_out};
@@ -309,7 +311,7 @@ impl<S: ConnectionStore> ConnectionStore for CountingStore<S> {
         &self,
         room: &Room,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ConnectionId>, StoreError> {
+    ) -> Result<RoomMembers, StoreError> {
         self.record(format!("room_members {room}"));
         if self.failing_room.as_ref() == Some(room) {
             return Err(StoreError::backend("injected: the room cannot be read"));

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use harness::*;
-use rnd_domain::ports::Store;
+use rnd_domain::ports::{ConnectionStore, Store};
 use rnd_handlers::fanout::BatchOutcome;
 use rnd_store_conformance::fixtures;
 use serde_json::{Value, json};
@@ -270,6 +270,107 @@ async fn events_carry_the_documented_payloads() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Expired tokens
+
+/// An admin who connected with a token valid for three hours and watches order-1.
+const FRESH_ADMIN: &str = "Fr3shAdm1nC0nn=";
+
+async fn a_member_past_its_token_is_told_once_and_closed_instead_of_getting_events<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    // GIVEN the cast, whose tokens expire an hour after they connected, and an admin whose
+    // token lasts three hours, all watching order-1
+    open_cast(&*store).await;
+    let at = fixtures::now();
+    let fresh = rnd_domain::ports::Connection {
+        token_expires_at: at + chrono::Duration::hours(3),
+        ..fixtures::connection(FRESH_ADMIN, &fixtures::admin(), at)
+    };
+    store
+        .open_connection(
+            &fresh,
+            &rnd_domain::rooms::initial_rooms(&fixtures::admin()),
+        )
+        .await
+        .expect("open");
+    join(&*store, FRESH_ADMIN, "order:order-1").await;
+    let fanout = Fanout::start().await;
+
+    // WHEN a status update and a location are fanned out 61 minutes later
+    let later = at + chrono::Duration::minutes(61);
+    let outcome = fanout
+        .run_at(
+            &*store,
+            &batch(&["order-in-transit", "live-location"]),
+            later,
+        )
+        .await;
+
+    // THEN the batch succeeds, and the admin with a valid token got both events
+    assert_no_failures(&outcome, "expired tokens");
+    let names: Vec<&str> = fanout
+        .events_to(FRESH_ADMIN)
+        .iter()
+        .map(|(e, _)| *e)
+        .collect();
+    assert_eq!(names, [STATUS, LOCATION]);
+    // AND every member past its token got no event, only one token_expired, and was closed
+    for expired in [CUSTOMER, CUSTOMER_PHONE, ADMIN] {
+        let received = fanout.received(expired);
+        assert_eq!(received.len(), 1, "{expired}: {received:?}");
+        assert_eq!(
+            received[0],
+            rnd_domain::protocol::ServerMessage::token_expired(),
+            "{expired}"
+        );
+    }
+    let mut closed = fanout.api.deleted();
+    closed.sort();
+    let mut expected = vec![CUSTOMER, CUSTOMER_PHONE, ADMIN];
+    expected.sort();
+    assert_eq!(closed, expected);
+    assert_eq!(outcome.metrics.expired, 3);
+    // AND the members of no room of these events were left alone
+    for untouched in [CHEF, DRIVER, STRANGER] {
+        assert!(fanout.received(untouched).is_empty(), "{untouched}");
+    }
+}
+
+async fn an_expired_member_that_has_already_gone_is_removed<S: Store + 'static>(store: Arc<S>) {
+    // GIVEN the cast, and the customer's connection already gone at API Gateway
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer(CUSTOMER, 410);
+
+    // WHEN a status update is fanned out after the tokens expired
+    let later = fixtures::now() + chrono::Duration::minutes(61);
+    let outcome = fanout
+        .run_at(&*store, &batch(&["order-in-transit"]), later)
+        .await;
+
+    // THEN the batch succeeds and the gone connection is removed from the store
+    assert_no_failures(&outcome, "expired and gone");
+    assert_eq!(
+        store
+            .get_connection(&conn(CUSTOMER), later)
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(
+        store
+            .room_members(&room("order:order-1"), later)
+            .await
+            .expect("members")
+            .token_expired
+            .iter()
+            .all(|c| c.as_str() != CUSTOMER)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // 410 Gone
 
 async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: Store + 'static>(
@@ -310,7 +411,11 @@ async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: 
             .is_empty()
     );
     for room_name in ["order:order-1", "user:customer-1"] {
-        let members = store.room_members(&room(room_name), now).await.unwrap();
+        let members = store
+            .room_members(&room(room_name), now)
+            .await
+            .unwrap()
+            .open;
         assert!(!members.contains(&conn(CUSTOMER_PHONE)), "{room_name}");
     }
     for id in CAST.iter().filter(|id| **id != CUSTOMER_PHONE) {
@@ -327,7 +432,8 @@ async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: 
         store
             .room_members(&room("user:customer-1"), now)
             .await
-            .unwrap(),
+            .unwrap()
+            .open,
         vec![conn(CUSTOMER)]
     );
     // AND the others received both updates
@@ -339,7 +445,9 @@ async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: 
 // ---------------------------------------------------------------------------------------------
 // Failures and retries
 
-async fn a_post_that_keeps_failing_reports_the_earliest_failed_record<S: Store + 'static>(
+async fn a_connection_whose_posts_keep_failing_is_skipped_and_the_shard_moves_on<
+    S: Store + 'static,
+>(
     store: Arc<S>,
 ) {
     // GIVEN the cast, and API Gateway answering 500 to every post to the customer
@@ -351,39 +459,42 @@ async fn a_post_that_keeps_failing_reports_the_earliest_failed_record<S: Store +
     // WHEN a batch of three records is fanned out
     let outcome = fanout.run(&*store, &batch(&names)).await;
 
-    // THEN the response names the first record with an undelivered event, exactly as Lambda
-    // expects it, so Lambda retries from there and not from the batch's start
-    assert_eq!(
-        serde_json::to_value(&outcome.response).unwrap(),
-        json!({"batchItemFailures": [{"itemIdentifier": sequence_number("order-payment-confirmed")}]})
-    );
-    // AND the customer's post was tried max_attempts times, the later update to the customer
-    // waits for the retry, and everyone else got everything
+    // THEN the batch succeeds: nothing is sent again to everyone else, and nothing waits
+    assert_no_failures(&outcome, "a failing connection");
+    // AND the customer's first post was tried max_attempts times, then the customer was
+    // skipped for the rest of the batch, counted
     assert_eq!(fanout.api.attempts_to(CUSTOMER), 3);
     assert_eq!(outcome.metrics.retried, 2);
-    assert_eq!(outcome.metrics.failed, 1);
+    assert_eq!(outcome.metrics.skipped, 1);
+    assert_eq!(outcome.metrics.failed, 0);
+    assert!(fanout.events_to(CUSTOMER).is_empty());
+    // AND everyone else got everything, once
     assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
     assert_eq!(fanout.events_to(ADMIN), [(STATUS, 2), (STATUS, 3)]);
-    assert!(fanout.events_to(CUSTOMER).is_empty());
 
-    // WHEN API Gateway recovers and Lambda redelivers from the reported record on
+    // WHEN API Gateway recovers and the next change is fanned out
     fanout.api.accept(CUSTOMER);
-    let retry = fanout
-        .run(&*store, &redelivery(&names, &failures(&outcome)[0]))
+    let next = fanout
+        .run(&*store, &batch(&["order-ready-for-pickup"]))
         .await;
 
-    // THEN the records before it are not sent again, the customer gets both updates in
-    // order, and the admin's duplicates carry the same seq as before, so its client drops them
-    assert_no_failures(&retry, "retry");
-    assert_eq!(retry.metrics.records, 2);
-    assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
-    assert_eq!(fanout.events_to(CUSTOMER), [(STATUS, 2), (STATUS, 3)]);
-    assert_eq!(
-        fanout.events_to(ADMIN),
-        [(STATUS, 2), (STATUS, 3), (STATUS, 2), (STATUS, 3)]
-    );
-    let admin = fanout.bodies_to(ADMIN);
-    assert_eq!(admin[0], admin[2]);
+    // THEN the customer gets it, and it shows the gap: its previous status was seq 3, which
+    // the customer never saw, so it resumes from its inbox, which kept both it missed
+    assert_no_failures(&next, "next");
+    let received = fanout.bodies_to(CUSTOMER);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["data"]["seq"], 4);
+    assert_eq!(received[0]["data"]["previousStatusSeq"], 3);
+    let inbox = store
+        .read_inbox(&fixtures::customer().user_id, 0, 10, fixtures::now())
+        .await
+        .expect("the inbox");
+    let kept: Vec<u64> = inbox
+        .events
+        .iter()
+        .filter_map(|e| e.message.seq())
+        .collect();
+    assert_eq!(kept, [2, 3, 4]);
 }
 
 /// What Lambda sends after a partial failure: the batch's records from the reported sequence
@@ -505,14 +616,13 @@ async fn a_room_that_cannot_be_read_fails_the_records_addressed_to_it() {
     // GIVEN a store that cannot read role:admin
     let inner = rnd_test_support::sqlite().await;
     open_cast(&*inner).await;
-    let store = CountingStore::new(inner).failing("role:admin");
+    let mut store = CountingStore::new(inner).failing("role:admin");
     let fanout = Fanout::start().await;
+    let names = ["order-insert", "order-accepted"];
 
     // WHEN an insert (to the chef) and a status update (to the order and the admins) are
     // fanned out
-    let outcome = fanout
-        .run(&store, &batch(&["order-insert", "order-accepted"]))
-        .await;
+    let outcome = fanout.run(&store, &batch(&names)).await;
 
     // THEN the status update's record is reported, what could be addressed was delivered
     assert_eq!(failures(&outcome), [sequence_number("order-accepted")]);
@@ -523,15 +633,27 @@ async fn a_room_that_cannot_be_read_fails_the_records_addressed_to_it() {
         [(STATUS, 3)],
         "through order:order-1"
     );
+
+    // WHEN the store recovers and Lambda redelivers from the reported record on
+    store.heal();
+    let retry = fanout
+        .run(&store, &redelivery(&names, &failures(&outcome)[0]))
+        .await;
+
+    // THEN the record before it is not sent again, and the status update is, with its seq
+    assert_no_failures(&retry, "retry");
+    assert_eq!(retry.metrics.records, 1);
+    assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
+    assert_eq!(fanout.events_to(ADMIN), [(STATUS, 3), (STATUS, 3)]);
 }
 
 #[tokio::test]
 async fn a_failed_record_without_a_sequence_number_fails_the_whole_batch() {
-    // GIVEN a record without its sequence number, and the customer failing
-    let store = rnd_test_support::sqlite().await;
-    open_cast(&*store).await;
+    // GIVEN a record without its sequence number, and a room of its event that cannot be read
+    let inner = rnd_test_support::sqlite().await;
+    open_cast(&*inner).await;
+    let store = CountingStore::new(inner).failing("role:admin");
     let fanout = Fanout::start().await;
-    fanout.api.answer(CUSTOMER, 500);
     let mut fixture = stream_fixture("order-accepted");
     fixture["Records"][0]["dynamodb"]
         .as_object_mut()
@@ -539,7 +661,7 @@ async fn a_failed_record_without_a_sequence_number_fails_the_whole_batch() {
         .remove("SequenceNumber");
 
     // WHEN it is fanned out
-    let outcome = fanout.run(&*store, &event(fixture)).await;
+    let outcome = fanout.run(&store, &event(fixture)).await;
 
     // THEN the failure is an empty identifier, which makes Lambda retry the whole batch
     assert_eq!(failures(&outcome), [""]);
@@ -671,10 +793,64 @@ async fn each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read<S: S
 support::on_both_stores!(
     every_seed_event_reaches_exactly_its_audience_once,
     a_gone_connection_is_removed_with_its_memberships_and_only_that_one,
-    a_post_that_keeps_failing_reports_the_earliest_failed_record,
+    a_connection_whose_posts_keep_failing_is_skipped_and_the_shard_moves_on,
     coalescing_sends_only_the_newest_location_and_eta_per_order_but_every_status_update,
     each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read,
+    a_member_past_its_token_is_told_once_and_closed_instead_of_getting_events,
+    an_expired_member_that_has_already_gone_is_removed,
 );
+
+/// Only DynamoDB can hold a membership without its connection row (SQLite's memberships cascade
+/// with their connection): a `$disconnect` that removed the row but not every membership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_whose_connection_row_vanished_is_removed_at_its_first_410() {
+    // GIVEN the cast, the customer's connection row deleted behind the store's back, and API
+    // Gateway answering 410 for it
+    let store = rnd_test_support::dynamodb().await;
+    open_cast(&*store).await;
+    store
+        .client()
+        .delete_item()
+        .table_name(&store.tables().connections)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CONN#{CUSTOMER}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONN".into()),
+        )
+        .send()
+        .await
+        .expect("delete the connection row");
+    let fanout = Fanout::start().await;
+    fanout.api.answer(CUSTOMER, 410);
+
+    // WHEN a status update is fanned out, and then another
+    let first = fanout
+        .run(&*store, &batch(&["order-payment-confirmed"]))
+        .await;
+    let second = fanout.run(&*store, &batch(&["order-accepted"])).await;
+
+    // THEN the first 410 removed its memberships: the second update costs it no post
+    assert_no_failures(&first, "first");
+    assert_no_failures(&second, "second");
+    assert_eq!(first.metrics.gone, 1);
+    assert_eq!(fanout.api.attempts_to(CUSTOMER), 1);
+    let now = fixtures::now();
+    for room_name in ["order:order-1", "user:customer-1"] {
+        let members = store
+            .room_members(&room(room_name), now)
+            .await
+            .expect("members");
+        assert!(
+            !members.open.contains(&conn(CUSTOMER)),
+            "{room_name}: {members:?}"
+        );
+    }
+    // AND the customer's phone, in the same user room, still got both
+    assert_eq!(fanout.events_to(CUSTOMER_PHONE), [(STATUS, 2), (STATUS, 3)]);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The real stream (of the test database)

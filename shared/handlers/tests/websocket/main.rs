@@ -10,7 +10,7 @@ use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, Role, VerifierConfig};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::ports::Store;
-use rnd_domain::protocol::{ErrorCode, LocationRejection, ServerMessage};
+use rnd_domain::protocol::{ErrorCode, LocationRejection, SUBPROTOCOL, ServerMessage};
 use rnd_domain::rooms::Room;
 use rnd_handlers::authorizer::authorize;
 use rnd_handlers::connection::{connect, disconnect};
@@ -48,7 +48,7 @@ async fn members<S: Store + ?Sized>(
     room: &Room,
     at: DateTime<Utc>,
 ) -> Vec<ConnectionId> {
-    store.room_members(room, at).await.expect("members")
+    store.room_members(room, at).await.expect("members").open
 }
 
 /// Places `order-1` (customer-1, chef-1) and moves it to `status` (driver-1 assigned on the way).
@@ -93,14 +93,14 @@ fn error_code(message: &ServerMessage) -> ErrorCode {
 // ---------------------------------------------------------------------------------------------
 // Authorizer
 
-#[test]
-fn the_authorizer_allows_a_valid_token_from_the_query_header_or_subprotocol() {
+#[tokio::test]
+async fn the_authorizer_allows_a_valid_token_from_the_query_header_or_subprotocol() {
     for name in [
         "authorizer-query-token",
         "authorizer-bearer-header",
         "authorizer-subprotocol",
     ] {
-        let response = authorize(&verifier(), &authorizer_event(name));
+        let response = authorize(&verifier(), &authorizer_event(name)).await;
         let policy = serde_json::to_value(&response).expect("serializes");
         assert_eq!(policy["principalId"], "customer-1", "{name}");
         assert_eq!(
@@ -118,14 +118,14 @@ fn the_authorizer_allows_a_valid_token_from_the_query_header_or_subprotocol() {
     }
 }
 
-#[test]
-fn the_authorizer_denies_expired_tampered_and_missing_tokens() {
+#[tokio::test]
+async fn the_authorizer_denies_expired_tampered_and_missing_tokens() {
     for name in [
         "authorizer-expired-token",
         "authorizer-tampered-token",
         "authorizer-no-token",
     ] {
-        let response = authorize(&verifier(), &authorizer_event(name));
+        let response = authorize(&verifier(), &authorizer_event(name)).await;
         let policy = serde_json::to_value(&response).expect("serializes");
         assert_eq!(
             policy["policyDocument"]["Statement"][0]["Effect"], "Deny",
@@ -139,13 +139,13 @@ fn the_authorizer_denies_expired_tampered_and_missing_tokens() {
     }
 }
 
-#[test]
-fn the_authorizer_denies_a_token_signed_with_another_secret() {
+#[tokio::test]
+async fn the_authorizer_denies_a_token_signed_with_another_secret() {
     let other = JwtVerifier::new(VerifierConfig::hs256(
         "a-completely-different-secret-of-enough-length",
     ))
     .expect("valid");
-    let response = authorize(&other, &authorizer_event("authorizer-query-token"));
+    let response = authorize(&other, &authorizer_event("authorizer-query-token")).await;
     let policy = serde_json::to_value(&response).expect("serializes");
     assert_eq!(policy["policyDocument"]["Statement"][0]["Effect"], "Deny");
 }
@@ -179,7 +179,8 @@ async fn connect_stores_the_connection_in_its_user_room<S: Store + 'static>(stor
         store
             .room_members(&"user:customer-1".parse().expect("room"), at)
             .await
-            .expect("members"),
+            .expect("members")
+            .open,
         vec![conn(CUSTOMER_CONN)]
     );
     // AND in no role room: nothing is ever sent to role:customer
@@ -223,23 +224,55 @@ async fn a_drivers_connect_writes_no_role_membership_and_an_admins_does<S: Store
     );
 }
 
-async fn connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol<
+async fn connect_with_a_token_in_the_subprotocol_answers_the_fixed_protocol_name<
     S: Store + 'static,
 >(
     store: Arc<S>,
 ) {
+    // GIVEN upgrades offering `rnd.v1` and the token, the token alone, and the token first
     let json = fixture("connect-subprotocol");
-    let at = request_time(&json);
-    let response = connect(&*store, &ws_event(json), at).await;
-    assert_eq!(response.status_code, 200);
-    assert_eq!(
-        response
+    let offered = json["headers"]["Sec-WebSocket-Protocol"]
+        .as_str()
+        .expect("the fixture offers subprotocols")
+        .to_owned();
+    let token = offered
+        .split(',')
+        .map(str::trim)
+        .find(|p| p.starts_with("bearer."))
+        .expect("the fixture offers its token")
+        .to_owned();
+    for (n, protocols) in [
+        offered.clone(),
+        token.clone(),
+        token.trim_start_matches("bearer.").to_owned(),
+        format!("{token}, rnd.v1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut json = json.clone();
+        json["requestContext"]["connectionId"] = format!("conn-{n}=").into();
+        json["headers"]["Sec-WebSocket-Protocol"] = protocols.clone().into();
+        json["multiValueHeaders"]["Sec-WebSocket-Protocol"] = serde_json::json!([protocols]);
+        let at = request_time(&json);
+        // WHEN $connect answers
+        let response = connect(&*store, &ws_event(json), at).await;
+        // THEN it accepts with the fixed name, never reflecting what was offered
+        assert_eq!(response.status_code, 200);
+        let answered = response
             .headers
             .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok()),
-        Some("rnd.v1"),
-        "the token is not echoed back"
-    );
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(answered, Some(SUBPROTOCOL), "offered {protocols:.20}…");
+    }
+
+    // GIVEN an upgrade offering no subprotocol (the token in the query)
+    let json = fixture("connect");
+    let at = request_time(&json);
+    let response = connect(&*store, &ws_event(json), at).await;
+    // THEN the answer names none
+    assert_eq!(response.status_code, 200);
+    assert!(!response.headers.contains_key("sec-websocket-protocol"));
 }
 
 async fn disconnect_removes_the_connection_and_every_room_it_was_in<S: Store + 'static>(
@@ -276,7 +309,8 @@ async fn disconnect_removes_the_connection_and_every_room_it_was_in<S: Store + '
         let members = store
             .room_members(&room.parse().expect("room"), at)
             .await
-            .expect("members");
+            .expect("members")
+            .open;
         assert!(members.is_empty(), "{room} still has {members:?}");
     }
     // AND a second $disconnect (API Gateway may retry) is harmless
@@ -331,7 +365,8 @@ async fn customer_subscribes_to_their_order_and_gets_its_tracking_at_once<S: Sto
     let members = store
         .room_members(&Room::Order(order_1()), at)
         .await
-        .expect("members");
+        .expect("members")
+        .open;
     assert_eq!(members, vec![conn(CUSTOMER_CONN)]);
 }
 
@@ -373,6 +408,7 @@ async fn customer_cannot_subscribe_to_another_customers_order<S: Store + 'static
             .room_members(&Room::Order(order_1()), at)
             .await
             .expect("members")
+            .open
             .is_empty()
     );
 }
@@ -403,6 +439,7 @@ async fn unsubscribe_leaves_the_order_room<S: Store + 'static>(store: Arc<S>) {
             .room_members(&Room::Order(order_1()), at)
             .await
             .expect("members")
+            .open
             .is_empty()
     );
 }
@@ -865,7 +902,7 @@ on_both_stores!(
     the_replaying_routes_answer_their_fixtures_after_posting_the_replay,
     connect_stores_the_connection_in_its_user_room,
     a_drivers_connect_writes_no_role_membership_and_an_admins_does,
-    connect_with_a_token_in_the_subprotocol_echoes_the_application_protocol,
+    connect_with_a_token_in_the_subprotocol_answers_the_fixed_protocol_name,
     disconnect_removes_the_connection_and_every_room_it_was_in,
     an_admins_disconnect_takes_it_out_of_role_admin,
     customer_subscribes_to_their_order_and_gets_its_tracking_at_once,
