@@ -59,7 +59,11 @@ pub fn run(data: &[u8]) {
 pub fn answer(data: &[u8]) -> Option<ApiGatewayCustomAuthorizerResponse> {
     let (&selector, rest) = data.split_first()?;
     let token = match selector % 4 {
-        0 => return serde_json::from_slice(rest).ok().map(|request| check(&request)),
+        0 => {
+            return serde_json::from_slice(rest)
+                .ok()
+                .map(|request| check(&request));
+        }
         1 => signed(HS256_HEADER.as_bytes(), rest),
         2 => signed(rest, VALID_CLAIMS.as_bytes()),
         _ => String::from_utf8_lossy(rest).into_owned(),
@@ -70,9 +74,8 @@ pub fn answer(data: &[u8]) -> Option<ApiGatewayCustomAuthorizerResponse> {
 /// `header.payload.signature`, signed HS256 with the dev secret.
 fn signed(header: &[u8], payload: &[u8]) -> String {
     static KEY: OnceLock<EncodingKey> = OnceLock::new();
-    let key = KEY.get_or_init(|| {
-        EncodingKey::from_secret(DEV_JWT_SECRET.as_bytes()).expect("an HMAC key")
-    });
+    let key = KEY
+        .get_or_init(|| EncodingKey::from_secret(DEV_JWT_SECRET.as_bytes()).expect("an HMAC key"));
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
@@ -147,7 +150,10 @@ fn check(
             event.request_context.connection_id = Some("L0SM9cOFvHcCIhw=".into());
             event.request_context.authorizer.fields = context;
             let read_back = caller(&event).expect("an Allow's context describes a caller");
-            assert_eq!(read_back.identity, identity, "the routes see the token's identity");
+            assert_eq!(
+                read_back.identity, identity,
+                "the routes see the token's identity"
+            );
         }
         _ => {
             assert_eq!(response.principal_id.as_deref(), Some("anonymous"));

@@ -34,6 +34,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use rnd_domain::OrderView;
 use rnd_domain::device::{Device, DeviceId, DeviceRegistration, Registered};
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierConfig, issue_hs256};
 use rnd_domain::ids::{OrderId, UserId};
@@ -42,7 +43,6 @@ use rnd_domain::ports::{
     DeviceStore, OrderFilter, OrderPage, OrderQuery, OrderStore, ProfileStore, StoreError,
 };
 use rnd_domain::profile::Profile;
-use rnd_domain::OrderView;
 use rnd_http_api::{AppState, Clock, PROBLEM_JSON};
 use rnd_store_conformance::fixtures;
 use tower::ServiceExt;
@@ -109,8 +109,10 @@ pub fn answer(data: &[u8]) -> Option<Answer> {
     let (method, path) = REQUESTS[usize::from(*which) % REQUESTS.len()];
     let (user, role) = CALLERS[usize::from(*who) % CALLERS.len()];
     let content_type = CONTENT_TYPES[usize::from(*who / 4) % CONTENT_TYPES.len()];
-    let builder = Request::builder()
-        .header(header::AUTHORIZATION, format!("Bearer {}", token(user, role)));
+    let builder = Request::builder().header(
+        header::AUTHORIZATION,
+        format!("Bearer {}", token(user, role)),
+    );
     let request = if method == "GET" {
         builder
             .method(Method::GET)
@@ -357,4 +359,3 @@ impl DeviceStore for SeededStore {
         Ok(false)
     }
 }
-

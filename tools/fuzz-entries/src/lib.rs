@@ -22,9 +22,12 @@ pub mod http_bodies;
 pub mod stream_record;
 pub mod ws_message;
 
+/// The entry function of a fuzz target: one input, panicking on a finding.
+pub type Entry = fn(&[u8]);
+
 /// Every fuzz target: its name (the file `fuzz/fuzz_targets/{name}.rs` and the corpus folder
 /// `fuzz/corpus/{name}/`) and its entry function.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Entry); 4] = [
     ("ws_message", ws_message::run),
     ("stream_record", stream_record::run),
     ("authorizer_token", authorizer_token::run),

@@ -66,10 +66,22 @@ fn the_token_seeds_are_allowed_or_denied_as_the_fixtures_say() {
         ("event-authorizer-expired-token", IamPolicyEffect::Deny),
         ("event-authorizer-tampered-token", IamPolicyEffect::Deny),
         ("event-authorizer-no-token", IamPolicyEffect::Deny),
-        ("claims-authorizer-bearer-header-at-0", IamPolicyEffect::Allow),
-        ("claims-authorizer-bearer-header-at-1", IamPolicyEffect::Allow),
-        ("claims-authorizer-bearer-header-at-2", IamPolicyEffect::Allow),
-        ("claims-authorizer-expired-token-at-0", IamPolicyEffect::Deny),
+        (
+            "claims-authorizer-bearer-header-at-0",
+            IamPolicyEffect::Allow,
+        ),
+        (
+            "claims-authorizer-bearer-header-at-1",
+            IamPolicyEffect::Allow,
+        ),
+        (
+            "claims-authorizer-bearer-header-at-2",
+            IamPolicyEffect::Allow,
+        ),
+        (
+            "claims-authorizer-expired-token-at-0",
+            IamPolicyEffect::Deny,
+        ),
         ("header-authorizer-bearer-header", IamPolicyEffect::Allow),
         ("header-kid", IamPolicyEffect::Allow),
         ("token-authorizer-bearer-header", IamPolicyEffect::Allow),
@@ -80,6 +92,9 @@ fn the_token_seeds_are_allowed_or_denied_as_the_fixtures_say() {
         // WHEN it runs through the entry function
         let response = authorizer_token::answer(&input).expect("an authorizer event");
         // THEN the connection is allowed or denied as the fixture's token says
-        assert_eq!(response.policy_document.statement[0].effect, effect, "{name}");
+        assert_eq!(
+            response.policy_document.statement[0].effect, effect,
+            "{name}"
+        );
     }
 }
