@@ -21,8 +21,9 @@
 # Installs cargo-fuzz (pinned below) into target/tools with `cargo install` when it is missing
 # or another version; needs the nightly toolchain (rustup installs it when missing). Each run
 # reads the committed corpus and writes what it finds to fuzz/target/corpus/TARGET; a crash is
-# saved in fuzz/artifacts/TARGET/ (replay it: cargo +nightly fuzz run TARGET FILE). Prints
-# executions, crashes and corpus size per target; fails when any target crashed.
+# saved in fuzz/artifacts/TARGET/ (replay it: cargo +nightly fuzz run -s none TARGET FILE).
+# Prints per target the executions, the seconds fuzzed, the crashes (libFuzzer stops at the
+# first), the corpus size and the coverage (edges) at the end; fails when any target crashed.
 set -eu
 
 CARGO_FUZZ_VERSION=0.13.2
@@ -52,7 +53,7 @@ nice -n 19 cargo +nightly fuzz build --sanitizer "$SANITIZER"
 LOGS=$ROOT/fuzz/target/logs
 mkdir -p "$LOGS"
 SUMMARY=$LOGS/summary.txt
-printf '%-18s %12s %6s %8s %7s\n' target executions secs crashes corpus >"$SUMMARY"
+printf '%-18s %12s %6s %8s %7s %6s\n' target executions secs crashes corpus edges >"$SUMMARY"
 failed=0
 for target in $TARGETS; do
     [ -d "fuzz/corpus/$target" ] || { echo "no target $target (fuzz/corpus/$target)" >&2; exit 2; }
@@ -76,6 +77,7 @@ for target in $TARGETS; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
     corpus=$(sed -n 's/.*DONE .* corp: \([0-9]*\)\/.*/\1/p' "$log" | tail -n 1)
+    edges=$(sed -n 's/.*DONE *cov: \([0-9]*\) .*/\1/p' "$log" | tail -n 1)
     crashes=$(($(find "$artifacts" -type f | wc -l) - before))
     if [ "$status" = crashed ]; then
         # libFuzzer stops at the first crash: say where it is.
@@ -83,8 +85,8 @@ for target in $TARGETS; do
         execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$log" | tail -n 1)
         [ "$crashes" -gt 0 ] || crashes=1
     fi
-    printf '%-18s %12s %6s %8s %7s\n' "$target" "${execs:-?}" "${secs:-?}" "$crashes" \
-        "${corpus:-?}" >>"$SUMMARY"
+    printf '%-18s %12s %6s %8s %7s %6s\n' "$target" "${execs:-?}" "${secs:-?}" "$crashes" \
+        "${corpus:-?}" "${edges:-?}" >>"$SUMMARY"
     if [ "$MERGE" = 1 ] && [ "$status" = ok ]; then
         echo "==> $target: merging what adds coverage into fuzz/corpus/$target"
         nice -n 19 cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" \

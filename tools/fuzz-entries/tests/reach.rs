@@ -98,3 +98,22 @@ fn the_token_seeds_are_allowed_or_denied_as_the_fixtures_say() {
         );
     }
 }
+
+#[test]
+fn a_token_text_that_reads_like_the_denys_own_words_is_denied_without_a_false_alarm() {
+    // GIVEN the first run's only crash: raw token text (mode 3) `Some("anonymous") {`, which
+    // the target once mistook for a leak because it is a substring of how it printed a Deny
+    let input = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/authorizer_token/crash-harness-token-in-deny-text"),
+    )
+    .expect("the crash input is in the corpus");
+    // WHEN it runs through the entry function
+    let response = authorizer_token::answer(&input).expect("an authorizer event");
+    // THEN the connection is denied, and the target's checks pass
+    assert_eq!(
+        response.policy_document.statement[0].effect,
+        IamPolicyEffect::Deny
+    );
+    assert_eq!(response.principal_id.as_deref(), Some("anonymous"));
+}
