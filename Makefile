@@ -29,13 +29,18 @@
 #   make bench-cost      the bill per million location updates against its floor (1 + S messages)
 #                        at S = 4 and S = 2 subscribers, the drivers asking for every
 #                        acknowledgement and for refusals only (BENCH_ORDERS orders, every 2 s)
+#   make fuzz            coverage-guided fuzzing (cargo-fuzz, nightly; not in `make test` nor CI)
+#                        of the WebSocket parser, the stream-record decoder, the authorizer and
+#                        the HTTP bodies: FUZZ_SECS s per target (default 120), then executions,
+#                        crashes and corpus size per target (FUZZ_TARGETS: only these;
+#                        scripts/fuzz.sh, fuzz/README.md)
 
 .POSIX:
 
 MOTO = scripts/moto.sh
 
 .PHONY: test lint moto moto-stop run deps validate sam-build test-browser \
-	bench-micro bench-init bench-load bench-scale bench-idle bench-knee bench-cost
+	bench-micro bench-init bench-load bench-scale bench-idle bench-knee bench-cost fuzz
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
 SAM_ARCH = x86_64
@@ -57,6 +62,9 @@ KNEE_SUBSCRIBERS = 2
 KNEE_RATES = 1,2,4,6,8,10,12,14,16,20
 KNEE_DURATION = 10
 BENCH_CONNECTIONS = 10000
+FUZZ_SECS = 120
+# Empty: every target; or some of ws_message stream_record authorizer_token http_bodies.
+FUZZ_TARGETS =
 BENCH_LOAD_ARGS = --orders $(BENCH_ORDERS) --subscribers $(BENCH_SUBSCRIBERS) \
 	--rate-hz $(BENCH_RATE) --duration-secs $(BENCH_DURATION)
 
@@ -132,3 +140,6 @@ bench-cost:
 		$(BENCH) load --orders $(BENCH_ORDERS) --subscribers $$s --rate-hz $(BENCH_RATE) \
 			--duration-secs $(BENCH_DURATION) --idle 0 --acks $$acks || exit 1; \
 	done; done
+
+fuzz:
+	FUZZ_SECS=$(FUZZ_SECS) scripts/fuzz.sh $(FUZZ_TARGETS)
