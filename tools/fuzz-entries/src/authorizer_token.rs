@@ -119,7 +119,7 @@ fn presenting(token: &str, place: u8) -> Option<ApiGatewayCustomAuthorizerReques
 fn check(
     request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
 ) -> ApiGatewayCustomAuthorizerResponse {
-    let response = authorize(verifier(), request);
+    let response = crate::runtime().block_on(authorize(verifier(), request));
     let token = extract_token(request.query_string_parameters.first("token"), |name| {
         request.headers.get(name).and_then(|v| v.to_str().ok())
     });

@@ -128,7 +128,7 @@ pub fn answer(data: &[u8]) -> Option<Answer> {
     };
     // Not a URI: no request reaches the API with it.
     let request = request.ok()?;
-    let (status, content_type, bytes) = runtime().block_on(async {
+    let (status, content_type, bytes) = crate::runtime().block_on(async {
         let response = router()
             .clone()
             .oneshot(request)
@@ -194,15 +194,6 @@ fn token(user: &str, role: &str) -> &'static str {
     });
     debug_assert!(CALLERS.contains(&(user, role)));
     &tokens[user]
-}
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a tokio runtime")
-    })
 }
 
 /// A clock stuck at [`now`].

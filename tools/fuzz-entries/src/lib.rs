@@ -22,6 +22,16 @@ pub mod http_bodies;
 pub mod stream_record;
 pub mod ws_message;
 
+/// The one current-thread runtime the async entry points run on (the authorizer, the Router).
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
 /// The entry function of a fuzz target: one input, panicking on a finding.
 pub type Entry = fn(&[u8]);
 
