@@ -11,5 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = rnd_lambda::aws_config().await;
     let store = rnd_lambda::dynamo_store(&config)?;
     let verifier = rnd_lambda::verifier(&config).await?;
-    lambda_http::run(router(AppState::new(store, verifier))).await
+    let state = AppState::new(store, verifier)
+        .with_driver_access(rnd_domain::visibility::DriverAccess::from_env());
+    lambda_http::run(router(state)).await
 }

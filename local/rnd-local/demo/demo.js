@@ -445,9 +445,17 @@
   }
 
   function renderMap(t) {
-    const pts = [[t.chefLatitude, t.chefLongitude], [t.deliveryLatitude, t.deliveryLongitude]];
-    const hasDriver = t.driverLatitude != null && t.driverLongitude != null;
-    if (hasDriver) pts.push([t.driverLatitude, t.driverLongitude]);
+    // A party sees only some points (the chef's before acceptance is the chef's and the
+    // admins'; the delivery point likewise the customer's): draw what the payload has.
+    const known = (lat, lng) => (lat != null && lng != null ? [lat, lng] : null);
+    const chef = known(t.chefLatitude, t.chefLongitude);
+    const customer = known(t.deliveryLatitude, t.deliveryLongitude);
+    const driver = known(t.driverLatitude, t.driverLongitude);
+    const pts = [chef, customer, driver].filter(Boolean);
+    const show = (id, on) => $(id).setAttribute('visibility', on ? 'visible' : 'hidden');
+    show('chef-pin', chef); show('customer-pin', customer);
+    show('route', chef && customer); show('driver-marker', driver);
+    if (pts.length === 0) return;
     const lats = pts.map((p) => p[0]);
     const lngs = pts.map((p) => p[1]);
     const [W, H, PAD] = [400, 300, 40];
@@ -460,21 +468,23 @@
     const oy = (H - spanLat * scale) / 2;
     const project = ([lat, lng]) => [ox + (lng - minLng) * scale, oy + (maxLat - lat) * scale];
     const fmt = (n) => n.toFixed(2);
-    const [cx, cy] = project(pts[0]);
-    const [dx, dy] = project(pts[1]);
-    $('chef-pin').setAttribute('transform', `translate(${fmt(cx)} ${fmt(cy)})`);
-    $('customer-pin').setAttribute('transform', `translate(${fmt(dx)} ${fmt(dy)})`);
-    const route = $('route');
-    route.setAttribute('x1', fmt(cx)); route.setAttribute('y1', fmt(cy));
-    route.setAttribute('x2', fmt(dx)); route.setAttribute('y2', fmt(dy));
-    const marker = $('driver-marker');
-    if (hasDriver) {
-      const [x, y] = project(pts[2]);
+    const place = (id, point) => {
+      const [x, y] = project(point);
+      $(id).setAttribute('transform', `translate(${fmt(x)} ${fmt(y)})`);
+      return [x, y];
+    };
+    const c = chef && place('chef-pin', chef);
+    const d = customer && place('customer-pin', customer);
+    if (c && d) {
+      const route = $('route');
+      route.setAttribute('x1', fmt(c[0])); route.setAttribute('y1', fmt(c[1]));
+      route.setAttribute('x2', fmt(d[0])); route.setAttribute('y2', fmt(d[1]));
+    }
+    if (driver) {
+      const [x, y] = project(driver);
+      const marker = $('driver-marker');
       marker.setAttribute('cx', fmt(x));
       marker.setAttribute('cy', fmt(y));
-      marker.setAttribute('visibility', 'visible');
-    } else {
-      marker.setAttribute('visibility', 'hidden');
     }
   }
 

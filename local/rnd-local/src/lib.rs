@@ -581,6 +581,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
             RouteConfig {
                 location_min_interval_ms: i64::try_from(config.location_min_interval.as_millis())
                     .unwrap_or(i64::MAX),
+                ..RouteConfig::default()
             },
         )
         .posting_through(Arc::clone(&notifier)),

@@ -50,7 +50,7 @@ fn messages() -> [(&'static str, ServerMessage); 3] {
                 order_number: "RND-20260314-0001".into(),
                 status: OrderStatus::Accepted,
                 previous_status: OrderStatus::PaymentConfirmed,
-                changed_by: user("chef-1"),
+                changed_by: Some(user("chef-1")),
                 timestamp: at("2026-03-14T12:05:00Z"),
                 reason: None,
                 seq: 3,

@@ -104,7 +104,6 @@ fn order_new(order: &Order) -> Outgoing {
             order_number: order.order_number.clone(),
             status: order.status,
             customer_name: order.customer_name.clone(),
-            delivery_address: order.delivery_address.clone(),
             items: order.items.clone(),
             notes: order.notes.clone(),
             created_at: order.created_at,
@@ -130,9 +129,11 @@ fn status_update(
         order_number: order.order_number.clone(),
         status: order.status,
         previous_status,
-        changed_by: entry
-            .map(|c| c.changed_by.clone())
-            .unwrap_or_else(|| order.customer_id.clone()),
+        changed_by: Some(
+            entry
+                .map(|c| c.changed_by.clone())
+                .unwrap_or_else(|| order.customer_id.clone()),
+        ),
         timestamp: entry.map(|c| c.timestamp).unwrap_or(order.updated_at),
         reason: entry.and_then(|c| c.reason.clone()),
         seq,

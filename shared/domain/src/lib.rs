@@ -38,6 +38,7 @@ pub mod protocol;
 pub mod push;
 pub mod rooms;
 pub mod tracking;
+pub mod visibility;
 
 pub use change::ChangeKind;
 pub use error::ValidationError;

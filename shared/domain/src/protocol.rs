@@ -452,7 +452,6 @@ pub struct OrderNewData {
     pub order_number: String,
     pub status: OrderStatus,
     pub customer_name: String,
-    pub delivery_address: String,
     pub items: Vec<OrderItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -475,7 +474,9 @@ pub struct StatusUpdateData {
     pub order_number: String,
     pub status: OrderStatus,
     pub previous_status: OrderStatus,
-    pub changed_by: UserId,
+    /// Who made the change: sent to admins only ([`ServerMessage::seen_by`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<UserId>,
     pub timestamp: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -658,6 +659,32 @@ impl ServerMessage {
             code,
             message: message.into(),
         })
+    }
+
+    /// The message as a viewer of `role` may see it ([`crate::visibility`]): who changed a
+    /// status is an admin's to know only. Every other message is the same for everyone.
+    pub fn seen_by(self, role: Role) -> ServerMessage {
+        if role == Role::Admin {
+            self
+        } else {
+            self.without_admin_fields()
+        }
+    }
+
+    /// The message without what only admins see (a status update's `changedBy`).
+    pub fn without_admin_fields(self) -> ServerMessage {
+        match self {
+            ServerMessage::StatusUpdate(mut data) => {
+                data.changed_by = None;
+                ServerMessage::StatusUpdate(data)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the message carries something only admins see.
+    pub fn has_admin_fields(&self) -> bool {
+        matches!(self, ServerMessage::StatusUpdate(data) if data.changed_by.is_some())
     }
 
     /// The `token_expired` error a connection past its token's expiry gets, for a message it

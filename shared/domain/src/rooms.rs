@@ -7,12 +7,14 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
 use crate::identity::{Actor, Role};
 use crate::ids::{OrderId, UserId};
 use crate::order::{Order, Relation};
+use crate::visibility::DriverAccess;
 
 /// An audience of events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,10 +77,16 @@ pub enum RoomRefusal {
     Forbidden,
 }
 
-/// May `actor` subscribe to `order`'s room? Its customer, its chef, its assigned driver and
-/// admins may; anyone else is told the order does not exist.
-pub fn authorize_subscribe(actor: &Actor, order: &Order) -> Result<(), RoomRefusal> {
-    match order.relation(actor) {
+/// May `actor` subscribe to `order`'s room at `now`? Its customer, its chef, admins, and its
+/// assigned driver until `driver_access` after the order ended may; anyone else is told the
+/// order does not exist.
+pub fn authorize_subscribe(
+    actor: &Actor,
+    order: &Order,
+    now: DateTime<Utc>,
+    driver_access: DriverAccess,
+) -> Result<(), RoomRefusal> {
+    match order.relation_at(actor, now, driver_access) {
         Relation::Stranger => Err(RoomRefusal::NotFound),
         _ => Ok(()),
     }

@@ -1,9 +1,11 @@
-//! The tracking payload, exactly as the product notes list it, plus `seq`.
+//! The tracking payload, as the product notes list it, plus `seq`, shaped for its viewer
+//! ([`Visibility`]): what a party may not see is absent.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::order::{OrderStatus, OrderView, StatusChange};
+use crate::visibility::Visibility;
 
 /// One entry of the tracking payload's status history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,12 +20,13 @@ pub struct TrackingStatus {
     pub changed_by: Option<String>,
 }
 
-impl From<&StatusChange> for TrackingStatus {
-    fn from(c: &StatusChange) -> Self {
+impl TrackingStatus {
+    /// The entry of `change`, naming who made it only when `seen` allows.
+    pub fn of(change: &StatusChange, seen: Visibility) -> Self {
         TrackingStatus {
-            status: c.status,
-            timestamp: c.timestamp,
-            changed_by: Some(c.changed_by.to_string()),
+            status: change.status,
+            timestamp: change.timestamp,
+            changed_by: seen.changed_by.then(|| change.changed_by.to_string()),
         }
     }
 }
@@ -37,14 +40,22 @@ pub struct OrderTracking {
     pub order_number: String,
     pub status: OrderStatus,
     pub customer_name: String,
-    pub delivery_address: String,
-    pub delivery_latitude: f64,
-    pub delivery_longitude: f64,
+    /// Absent for the chef until they accept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_latitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_longitude: Option<f64>,
     pub chef_name: String,
     pub chef_business_name: String,
-    pub chef_address: String,
-    pub chef_latitude: f64,
-    pub chef_longitude: f64,
+    /// Absent for the customer until the chef accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_latitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_longitude: Option<f64>,
     pub driver_assigned: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver_name: Option<String>,
@@ -78,9 +89,12 @@ pub struct OrderTracking {
     pub seq: u64,
 }
 
-impl From<&OrderView> for OrderTracking {
-    fn from(view: &OrderView) -> Self {
+impl OrderTracking {
+    /// The tracking of `view` as a viewer who may see `seen` sees it.
+    pub fn of(view: &OrderView, seen: Visibility) -> Self {
         let o = &view.order;
+        let delivery = seen.delivery_location;
+        let chef = seen.chef_location;
         // A location is only meaningful while a driver is working the order.
         let location = view.live.location.as_ref().filter(|_| o.driver.is_some());
         let eta = view.live.eta.filter(|_| !o.status.is_final());
@@ -89,23 +103,31 @@ impl From<&OrderView> for OrderTracking {
             order_number: o.order_number.clone(),
             status: o.status,
             customer_name: o.customer_name.clone(),
-            delivery_address: o.delivery_address.clone(),
-            delivery_latitude: o.delivery_latitude.get(),
-            delivery_longitude: o.delivery_longitude.get(),
+            delivery_address: delivery.then(|| o.delivery_address.clone()),
+            delivery_latitude: delivery.then(|| o.delivery_latitude.get()),
+            delivery_longitude: delivery.then(|| o.delivery_longitude.get()),
             chef_name: o.chef.chef_name.clone(),
             chef_business_name: o.chef.chef_business_name.clone(),
-            chef_address: o.chef.chef_address.clone(),
-            chef_latitude: o.chef.chef_latitude.get(),
-            chef_longitude: o.chef.chef_longitude.get(),
+            chef_address: chef.then(|| o.chef.chef_address.clone()),
+            chef_latitude: chef.then(|| o.chef.chef_latitude.get()),
+            chef_longitude: chef.then(|| o.chef.chef_longitude.get()),
             driver_assigned: o.driver.is_some(),
             driver_name: o.driver.as_ref().map(|d| d.driver_name.clone()),
-            driver_phone: o.driver.as_ref().and_then(|d| d.driver_phone.clone()),
+            driver_phone: o
+                .driver
+                .as_ref()
+                .and_then(|d| d.driver_phone.clone())
+                .filter(|_| seen.driver_phone),
             driver_latitude: location.map(|l| l.latitude.get()),
             driver_longitude: location.map(|l| l.longitude.get()),
             last_location_update: location.map(|l| l.recorded_at),
             estimated_delivery_time: eta.map(|e| e.estimated_delivery_time),
             eta_minutes: eta.map(|e| e.eta_minutes),
-            status_history: o.status_history.iter().map(TrackingStatus::from).collect(),
+            status_history: o
+                .status_history
+                .iter()
+                .map(|c| TrackingStatus::of(c, seen))
+                .collect(),
             created_at: o.created_at,
             payment_confirmed_at: o.payment_confirmed_at,
             accepted_at: o.accepted_at,

@@ -87,7 +87,7 @@ fn each_status_change_goes_to_the_order_room_admins_and_the_customer_with_its_se
         };
         assert_eq!(d.previous_status, prev.order.status);
         assert_eq!(d.status, next.order.status);
-        assert_eq!(d.changed_by, who.user_id);
+        assert_eq!(d.changed_by, Some(who.user_id.clone()));
         assert_eq!(d.timestamp, t(10));
         assert_eq!(d.seq, expected_seq);
         // AND it names the seq of the status update before it (the creation's for the first)

@@ -10,6 +10,7 @@ use rnd_domain::protocol::{
     ServerMessage, SubscribedData, parse_client_message,
 };
 use rnd_domain::tracking::OrderTracking;
+use rnd_domain::visibility::Visibility;
 use serde_json::json;
 
 fn code(text: &str) -> ErrorCode {
@@ -217,7 +218,7 @@ fn the_subscribed_answer_carries_the_tracking_payload_with_the_seeds_names() {
     let msg = ServerMessage::Subscribed(Box::new(SubscribedData {
         order_id: view.order.order_id.clone(),
         seq: view.seq(),
-        tracking: OrderTracking::from(&view),
+        tracking: OrderTracking::of(&view, Visibility::ALL),
         continuity: None,
         replayed: None,
     }));

@@ -14,6 +14,7 @@ use rnd_domain::protocol::{
     parse_client_message,
 };
 use rnd_domain::tracking::OrderTracking;
+use rnd_domain::visibility::Visibility;
 use rnd_domain::{OrderRecord, derive_events};
 
 fn doc() -> String {
@@ -64,7 +65,7 @@ fn examples() -> Vec<ServerMessage> {
         ServerMessage::Subscribed(Box::new(SubscribedData {
             order_id: view.order.order_id.clone(),
             seq: view.seq(),
-            tracking: OrderTracking::from(&view),
+            tracking: OrderTracking::of(&view, Visibility::ALL),
             continuity: Some(rnd_domain::inbox::Continuity::Ok),
             replayed: Some(2),
         })),

@@ -13,6 +13,7 @@ use rnd_domain::rooms::{
     RoomRefusal, authorize_location, authorize_subscribe, initial_rooms, role_has_room,
 };
 use rnd_domain::tracking::OrderTracking;
+use rnd_domain::visibility::{DriverAccess, Visibility};
 
 #[test]
 fn tracking_shows_the_driver_position_and_eta_while_in_transit() {
@@ -30,7 +31,7 @@ fn tracking_shows_the_driver_position_and_eta_while_in_transit() {
         estimated_delivery_time: t(38),
         computed_at: t(26),
     });
-    let tr = OrderTracking::from(&view);
+    let tr = OrderTracking::of(&view, Visibility::ALL);
     assert_eq!(tr.order_number, "RND-20260131-0001");
     assert!(tr.driver_assigned);
     assert_eq!(tr.driver_name.as_deref(), Some("John Driver"));
@@ -45,7 +46,7 @@ fn tracking_shows_the_driver_position_and_eta_while_in_transit() {
 
 #[test]
 fn tracking_of_an_unassigned_order_has_no_driver_fields() {
-    let tr = OrderTracking::from(&placed());
+    let tr = OrderTracking::of(&placed(), Visibility::ALL);
     assert!(!tr.driver_assigned);
     let v = serde_json::to_value(&tr).unwrap();
     for key in ["driverName", "driverLatitude", "etaMinutes", "acceptedAt"] {
@@ -54,11 +55,33 @@ fn tracking_of_an_unassigned_order_has_no_driver_fields() {
 }
 
 #[test]
+fn a_driver_may_no_longer_subscribe_once_its_access_after_delivery_has_passed() {
+    // GIVEN a delivered order, and a driver access of six hours
+    let view = order_in(OrderStatus::Delivered);
+    let ended = view.order.ended_at().expect("delivered");
+    let access = DriverAccess(Duration::hours(6));
+    // THEN its driver may subscribe until then, and is told it does not exist after
+    assert_eq!(
+        authorize_subscribe(&driver(), &view.order, ended + Duration::hours(5), access),
+        Ok(())
+    );
+    assert_eq!(
+        authorize_subscribe(&driver(), &view.order, ended + Duration::hours(6), access),
+        Err(RoomRefusal::NotFound)
+    );
+    // AND its customer still may
+    assert_eq!(
+        authorize_subscribe(&customer(), &view.order, ended + Duration::days(30), access),
+        Ok(())
+    );
+}
+
+#[test]
 fn the_orders_parties_and_admins_may_subscribe_and_strangers_are_told_not_found() {
     let view = order_in(OrderStatus::InTransit);
     for who in [customer(), chef(), driver(), admin()] {
         assert_eq!(
-            authorize_subscribe(&who, &view.order),
+            authorize_subscribe(&who, &view.order, t(30), DriverAccess::default()),
             Ok(()),
             "{}",
             who.user_id
@@ -66,7 +89,7 @@ fn the_orders_parties_and_admins_may_subscribe_and_strangers_are_told_not_found(
     }
     for who in [other_customer(), other_chef(), other_driver()] {
         assert_eq!(
-            authorize_subscribe(&who, &view.order),
+            authorize_subscribe(&who, &view.order, t(30), DriverAccess::default()),
             Err(RoomRefusal::NotFound),
             "{}",
             who.user_id

@@ -709,9 +709,10 @@ async fn keep<S: InboxStore + ?Sized>(
     let appends: Vec<_> = by_user
         .into_iter()
         .map(|(user, events)| async move {
+            // A user's inbox is a party's: it keeps nothing only admins see.
             let kept: Vec<InboxEvent> = events
                 .iter()
-                .filter_map(|&i| InboxEvent::of(&planned[i].message))
+                .filter_map(|&i| InboxEvent::of(&planned[i].message.clone().without_admin_fields()))
                 .collect();
             let result = store.append_to_inbox(user, &kept, now, retention).await;
             (user, events, result)
@@ -785,11 +786,15 @@ async fn read_rooms<'a, S: ConnectionStore + ?Sized>(
     members
 }
 
-/// The texts posted: first each event as derived (index = event), then each copy sent through
-/// a user's room with that user's cursor.
+/// The texts posted: first each event as derived, with what only admins see (index = event;
+/// sent through `role:admin`), then the copies without it for every other room of the events
+/// that have some, then each copy sent through a user's room with that user's cursor (without
+/// it too: user rooms are the parties').
 #[derive(Debug)]
 struct Payloads {
     texts: Vec<String>,
+    /// event → index of its copy without what only admins see, for the events that differ.
+    for_parties: HashMap<usize, usize>,
     /// `(event, user)` → index of the copy with the user's cursor.
     with_cursor: HashMap<(usize, UserId), usize>,
 }
@@ -797,16 +802,42 @@ struct Payloads {
 impl Payloads {
     fn of(planned: &[Planned], kept: &Kept) -> Payloads {
         let mut texts: Vec<String> = planned.iter().map(|p| p.message.to_json()).collect();
+        let mut for_parties = HashMap::new();
+        for (event, p) in planned.iter().enumerate() {
+            if p.message.has_admin_fields() {
+                for_parties.insert(event, texts.len());
+                texts.push(p.message.clone().without_admin_fields().to_json());
+            }
+        }
         let mut with_cursor = HashMap::new();
         for ((event, user), cursor) in &kept.cursors {
             let copy = planned[*event]
                 .message
                 .clone()
+                .without_admin_fields()
                 .delivered(Some(cursor.clone()), false);
             with_cursor.insert((*event, user.clone()), texts.len());
             texts.push(copy.to_json());
         }
-        Payloads { texts, with_cursor }
+        Payloads {
+            texts,
+            for_parties,
+            with_cursor,
+        }
+    }
+
+    /// The copy of `event` a member of `room` gets, and how strongly it claims a connection
+    /// in several of the event's rooms: a user room's (with its cursor) over `role:admin`'s
+    /// (with what admins see) over any other's.
+    fn through(&self, event: usize, room: &Room) -> (usize, u8) {
+        match room {
+            Room::User(user) => match self.with_cursor.get(&(event, user.clone())) {
+                Some(&copy) => (copy, 2),
+                None => (self.for_parties.get(&event).copied().unwrap_or(event), 0),
+            },
+            Room::Role(rnd_domain::Role::Admin) => (event, 1),
+            _ => (self.for_parties.get(&event).copied().unwrap_or(event), 0),
+        }
     }
 }
 
@@ -832,32 +863,26 @@ fn address<'a>(
         if kept.failed.contains(&event) {
             continue;
         }
-        let mut audience: HashMap<&ConnectionId, usize> = HashMap::new();
+        // Connection → (payload, its claim): the strongest claim wins.
+        let mut audience: HashMap<&ConnectionId, (usize, u8)> = HashMap::new();
         let mut unaddressed = false;
         for room in &p.rooms {
             let Ok(RoomMembers { open: ids, .. }) = &members[room] else {
                 unaddressed = true;
                 continue;
             };
-            let through_user = match room {
-                Room::User(user) => payloads.with_cursor.get(&(event, user.clone())).copied(),
-                _ => None,
-            };
+            let copy = payloads.through(event, room);
             for id in ids {
-                match through_user {
-                    Some(payload) => {
-                        audience.insert(id, payload);
-                    }
-                    None => {
-                        audience.entry(id).or_insert(event);
-                    }
+                let held = audience.entry(id).or_insert(copy);
+                if copy.1 > held.1 {
+                    *held = copy;
                 }
             }
         }
         if unaddressed {
             addressed.unaddressed.push(event);
         }
-        for (id, payload) in audience {
+        for (id, (payload, _)) in audience {
             let queue = addressed.queues.entry(id).or_insert_with(|| {
                 addressed.connections.push(id);
                 Vec::new()

@@ -41,6 +41,7 @@ use rnd_domain::protocol::{
 };
 use rnd_domain::rooms::{Room, RoomRefusal, authorize_location, authorize_subscribe};
 use rnd_domain::tracking::OrderTracking;
+use rnd_domain::visibility::{DriverAccess, Visibility};
 use rnd_domain::{OrderId, OrderView};
 
 use crate::context::{Caller, caller};
@@ -55,18 +56,22 @@ pub const DEFAULT_LOCATION_MIN_INTERVAL_MS: i64 = 1_000;
 pub struct RouteConfig {
     /// Minimum spacing between accepted locations of one order, ms.
     pub location_min_interval_ms: i64,
+    /// How long an order's driver may still subscribe to it after it ended.
+    pub driver_access: DriverAccess,
 }
 
 impl Default for RouteConfig {
     fn default() -> Self {
         Self {
             location_min_interval_ms: DEFAULT_LOCATION_MIN_INTERVAL_MS,
+            driver_access: DriverAccess::default(),
         }
     }
 }
 
 impl RouteConfig {
-    /// Reads `LOCATION_MIN_INTERVAL_MS` from the environment (default 1000).
+    /// Reads `LOCATION_MIN_INTERVAL_MS` (default 1000) and `DRIVER_ACCESS_HOURS` (default 6)
+    /// from the environment.
     pub fn from_env() -> Self {
         let location_min_interval_ms = std::env::var("LOCATION_MIN_INTERVAL_MS")
             .ok()
@@ -75,6 +80,7 @@ impl RouteConfig {
             .unwrap_or(DEFAULT_LOCATION_MIN_INTERVAL_MS);
         Self {
             location_min_interval_ms,
+            driver_access: DriverAccess::from_env(),
         }
     }
 }
@@ -244,14 +250,20 @@ where
         &self,
         caller: &Caller,
         order_id: &OrderId,
+        now: DateTime<Utc>,
     ) -> Result<OrderView, RouteError> {
         let view = self
             .store
             .get_order(order_id)
             .await?
             .ok_or_else(|| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
-        authorize_subscribe(&caller.identity.actor, &view.order)
-            .map_err(|_| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
+        authorize_subscribe(
+            &caller.identity.actor,
+            &view.order,
+            now,
+            self.config.driver_access,
+        )
+        .map_err(|_| refused(ErrorCode::NotFound, ORDER_NOT_FOUND))?;
         Ok(view)
     }
 
@@ -262,7 +274,7 @@ where
         since_seq: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<ServerMessage, RouteError> {
-        self.visible_order(caller, &order_id).await?;
+        self.visible_order(caller, &order_id, now).await?;
         let room = Room::Order(order_id.clone());
         match self
             .store
@@ -280,7 +292,7 @@ where
         }
         // Read the snapshot after joining: a change in between is then either in the snapshot
         // or delivered as an event (the client drops events with seq ≤ the snapshot's).
-        let view = self.visible_order(caller, &order_id).await?;
+        let view = self.visible_order(caller, &order_id, now).await?;
         // What the client missed, rebuilt from the history: the status updates after
         // `sinceSeq`. A `sinceSeq` the order never reached, or a history too old to rebuild,
         // cannot be answered exactly: continuity is lost (the snapshot still tells the state).
@@ -292,9 +304,12 @@ where
                     .flatten();
                 match missed {
                     Some(updates) => {
-                        let messages = updates
-                            .into_iter()
-                            .map(|u| ServerMessage::StatusUpdate(u).delivered(None, true));
+                        let role = caller.identity.actor.role;
+                        let messages = updates.into_iter().map(|u| {
+                            ServerMessage::StatusUpdate(u)
+                                .seen_by(role)
+                                .delivered(None, true)
+                        });
                         let count = self.replay(&caller.connection_id, messages).await?;
                         (Some(Continuity::Ok), Some(count))
                     }
@@ -306,7 +321,10 @@ where
         Ok(ServerMessage::Subscribed(Box::new(SubscribedData {
             order_id,
             seq: view.seq(),
-            tracking: OrderTracking::from(&view),
+            tracking: OrderTracking::of(
+                &view,
+                Visibility::for_actor(&caller.identity.actor, &view.order),
+            ),
             continuity,
             replayed,
         })))
@@ -365,7 +383,10 @@ where
                     epoch: page.epoch,
                     position: event.position,
                 };
-                let message = event.message.delivered(Some(position.encode(user)), true);
+                let message = event
+                    .message
+                    .seen_by(caller.identity.actor.role)
+                    .delivered(Some(position.encode(user)), true);
                 self.replay(&caller.connection_id, [message]).await?;
                 first.get_or_insert(event.position);
                 after = event.position;

@@ -49,6 +49,7 @@ use axum::{Extension, Router, middleware};
 use chrono::{DateTime, Utc};
 use rnd_domain::identity::VerifyTokens;
 use rnd_domain::ports::ApiStore;
+use rnd_domain::visibility::DriverAccess;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -83,6 +84,7 @@ pub struct AppState {
     store: Arc<dyn ApiStore>,
     verifier: Arc<dyn VerifyTokens>,
     clock: Arc<dyn Clock>,
+    driver_access: DriverAccess,
 }
 
 impl fmt::Debug for AppState {
@@ -101,6 +103,15 @@ impl AppState {
             store,
             verifier,
             clock: Arc::new(SystemClock),
+            driver_access: DriverAccess::default(),
+        }
+    }
+
+    /// The same state, letting an order's driver see it for `access` after it ended.
+    pub fn with_driver_access(self, access: DriverAccess) -> Self {
+        Self {
+            driver_access: access,
+            ..self
         }
     }
 
@@ -119,6 +130,10 @@ impl AppState {
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    pub(crate) fn driver_access(&self) -> DriverAccess {
+        self.driver_access
     }
 }
 

@@ -4,12 +4,13 @@
 //! matches, so a new status or role cannot be left out of the document.
 
 use chrono::{DateTime, Utc};
-use rnd_domain::Role;
 use rnd_domain::device::{Device, Platform};
 use rnd_domain::order::{Order, OrderItem, OrderStatus, StatusChange};
 use rnd_domain::ports::OrderPage;
 use rnd_domain::profile::Profile;
 use rnd_domain::tracking::{OrderTracking, TrackingStatus};
+use rnd_domain::visibility::Visibility;
+use rnd_domain::{Actor, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -149,8 +150,9 @@ pub struct StatusChangeBody {
     pub status: Status,
     /// When.
     pub timestamp: DateTime<Utc>,
-    /// Who made the change (user id).
-    pub changed_by: String,
+    /// Who made the change (user id): admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
     /// The reason, for cancellations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -160,12 +162,13 @@ pub struct StatusChangeBody {
     pub seq: Option<u64>,
 }
 
-impl From<&StatusChange> for StatusChangeBody {
-    fn from(c: &StatusChange) -> Self {
+impl StatusChangeBody {
+    /// The entry of `c`, naming who made it only when `seen` allows.
+    fn of(c: &StatusChange, seen: Visibility) -> Self {
         StatusChangeBody {
             status: c.status.into(),
             timestamp: c.timestamp,
-            changed_by: c.changed_by.to_string(),
+            changed_by: seen.changed_by.then(|| c.changed_by.to_string()),
             reason: c.reason.clone(),
             seq: c.seq,
         }
@@ -189,24 +192,30 @@ pub struct OrderBody {
     pub customer_id: String,
     /// The customer's name (from their profile).
     pub customer_name: String,
-    /// Drop-off address.
-    pub delivery_address: String,
-    /// Drop-off latitude.
-    pub delivery_latitude: f64,
-    /// Drop-off longitude.
-    pub delivery_longitude: f64,
+    /// Drop-off address (absent for the chef until they accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_address: Option<String>,
+    /// Drop-off latitude (absent for the chef until they accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_latitude: Option<f64>,
+    /// Drop-off longitude (absent for the chef until they accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_longitude: Option<f64>,
     /// The chef's user id.
     pub chef_id: String,
     /// The chef's name (from their profile).
     pub chef_name: String,
     /// The chef's business name.
     pub chef_business_name: String,
-    /// Pickup address.
-    pub chef_address: String,
-    /// Pickup latitude.
-    pub chef_latitude: f64,
-    /// Pickup longitude.
-    pub chef_longitude: f64,
+    /// Pickup address (absent for the customer until the chef accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_address: Option<String>,
+    /// Pickup latitude (absent for the customer until the chef accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_latitude: Option<f64>,
+    /// Pickup longitude (absent for the customer until the chef accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_longitude: Option<f64>,
     /// The assigned driver's user id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver_id: Option<String>,
@@ -256,8 +265,10 @@ pub struct OrderBody {
     pub cancellation_reason: Option<String>,
 }
 
-impl From<&Order> for OrderBody {
-    fn from(o: &Order) -> Self {
+impl OrderBody {
+    /// The order as a viewer who may see `seen` sees it ([`Visibility`]).
+    pub fn of(o: &Order, seen: Visibility) -> Self {
+        let (delivery, chef) = (seen.delivery_location, seen.chef_location);
         OrderBody {
             order_id: o.order_id.to_string(),
             order_number: o.order_number.clone(),
@@ -265,24 +276,28 @@ impl From<&Order> for OrderBody {
             seq: o.seq,
             customer_id: o.customer_id.to_string(),
             customer_name: o.customer_name.clone(),
-            delivery_address: o.delivery_address.clone(),
-            delivery_latitude: o.delivery_latitude.get(),
-            delivery_longitude: o.delivery_longitude.get(),
+            delivery_address: delivery.then(|| o.delivery_address.clone()),
+            delivery_latitude: delivery.then(|| o.delivery_latitude.get()),
+            delivery_longitude: delivery.then(|| o.delivery_longitude.get()),
             chef_id: o.chef.chef_id.to_string(),
             chef_name: o.chef.chef_name.clone(),
             chef_business_name: o.chef.chef_business_name.clone(),
-            chef_address: o.chef.chef_address.clone(),
-            chef_latitude: o.chef.chef_latitude.get(),
-            chef_longitude: o.chef.chef_longitude.get(),
+            chef_address: chef.then(|| o.chef.chef_address.clone()),
+            chef_latitude: chef.then(|| o.chef.chef_latitude.get()),
+            chef_longitude: chef.then(|| o.chef.chef_longitude.get()),
             driver_id: o.driver.as_ref().map(|d| d.driver_id.to_string()),
             driver_name: o.driver.as_ref().map(|d| d.driver_name.clone()),
-            driver_phone: o.driver.as_ref().and_then(|d| d.driver_phone.clone()),
+            driver_phone: o
+                .driver
+                .as_ref()
+                .and_then(|d| d.driver_phone.clone())
+                .filter(|_| seen.driver_phone),
             items: o.items.iter().map(OrderLine::from).collect(),
             notes: o.notes.clone(),
             status_history: o
                 .status_history
                 .iter()
-                .map(StatusChangeBody::from)
+                .map(|c| StatusChangeBody::of(c, seen))
                 .collect(),
             created_at: o.created_at,
             updated_at: o.updated_at,
@@ -310,10 +325,15 @@ pub struct OrderPageBody {
     pub next_cursor: Option<String>,
 }
 
-impl From<&OrderPage> for OrderPageBody {
-    fn from(page: &OrderPage) -> Self {
+impl OrderPageBody {
+    /// The page as `viewer` sees each of its orders.
+    pub fn seen_by(page: &OrderPage, viewer: &Actor) -> Self {
         OrderPageBody {
-            orders: page.orders.iter().map(OrderBody::from).collect(),
+            orders: page
+                .orders
+                .iter()
+                .map(|o| OrderBody::of(o, Visibility::for_actor(viewer, o)))
+                .collect(),
             next_cursor: page.next_cursor.clone(),
         }
     }
@@ -365,22 +385,28 @@ pub struct TrackingBody {
     pub status: Status,
     /// The customer's name.
     pub customer_name: String,
-    /// Drop-off address.
-    pub delivery_address: String,
-    /// Drop-off latitude.
-    pub delivery_latitude: f64,
-    /// Drop-off longitude.
-    pub delivery_longitude: f64,
+    /// Drop-off address (absent for the chef until they accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_address: Option<String>,
+    /// Drop-off latitude (absent for the chef until they accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_latitude: Option<f64>,
+    /// Drop-off longitude (absent for the chef until they accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_longitude: Option<f64>,
     /// The chef's name.
     pub chef_name: String,
     /// The chef's business name.
     pub chef_business_name: String,
-    /// Pickup address.
-    pub chef_address: String,
-    /// Pickup latitude.
-    pub chef_latitude: f64,
-    /// Pickup longitude.
-    pub chef_longitude: f64,
+    /// Pickup address (absent for the customer until the chef accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_address: Option<String>,
+    /// Pickup latitude (absent for the customer until the chef accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_latitude: Option<f64>,
+    /// Pickup longitude (absent for the customer until the chef accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef_longitude: Option<f64>,
     /// Whether a driver is assigned.
     pub driver_assigned: bool,
     /// The driver's name.

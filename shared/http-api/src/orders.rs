@@ -15,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use rnd_domain::geo::GeoPoint;
 use rnd_domain::ids::{OrderId, UserId};
 use rnd_domain::order::{Action, NewOrder, OrderItem, TransitionError};
-use rnd_domain::ports::{OrderFilter, OrderQuery, StoreError};
+use rnd_domain::ports::{OrderFilter, OrderPage, OrderQuery, StoreError};
 use rnd_domain::profile::{NotReady, parse_text};
 use rnd_domain::tracking::OrderTracking;
+use rnd_domain::visibility::Visibility;
 use rnd_domain::{Order, OrderView, Role, ValidationError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -177,7 +178,13 @@ async fn visible_order(
     id: &OrderId,
 ) -> Result<OrderView, OrderError> {
     match state.store().get_order(id).await? {
-        Some(view) if view.order.is_visible_to(&caller.actor) => Ok(view),
+        Some(view)
+            if view
+                .order
+                .is_visible_to_at(&caller.actor, state.now(), state.driver_access()) =>
+        {
+            Ok(view)
+        }
         _ => Err(OrderError::NotFound(id.to_string())),
     }
 }
@@ -322,7 +329,11 @@ pub(crate) async fn create_order(
     store.create_order(&view).await.map_err(OrderError::from)?;
     tracing::info!(order_number = %view.order.order_number, "order placed");
     let location = format!("/orders/{}/tracking", view.order.order_id);
-    let mut response = (StatusCode::CREATED, Json(OrderBody::from(&view.order))).into_response();
+    let body = OrderBody::of(
+        &view.order,
+        Visibility::for_actor(&caller.actor, &view.order),
+    );
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -354,7 +365,8 @@ pub(crate) async fn tracking(
 ) -> Result<Json<TrackingBody>, ApiError> {
     let id = order_id(&id)?;
     let view = visible_order(&state, &caller, &id).await?;
-    Ok(Json(TrackingBody::from(&OrderTracking::from(&view))))
+    let seen = Visibility::for_actor(&caller.actor, &view.order);
+    Ok(Json(TrackingBody::from(&OrderTracking::of(&view, seen))))
 }
 
 /// `GET /orders`: the caller's orders, newest first — a customer's placed, a chef's received, a
@@ -412,7 +424,18 @@ pub(crate) async fn list_orders(
         })
         .await
         .map_err(OrderError::from)?;
-    Ok(Json(OrderPageBody::from(&page)))
+    // A driver's orders that ended longer ago than their access are no longer theirs to see;
+    // the cursor still moves past them.
+    let (now, access) = (state.now(), state.driver_access());
+    let page = OrderPage {
+        orders: page
+            .orders
+            .into_iter()
+            .filter(|o| o.is_visible_to_at(&caller.actor, now, access))
+            .collect(),
+        next_cursor: page.next_cursor,
+    };
+    Ok(Json(OrderPageBody::seen_by(&page, &caller.actor)))
 }
 
 /// Applies `action` to order `id` as `caller` and commits it, re-reading and re-applying on a
@@ -469,7 +492,10 @@ async fn simple_transition(
 ) -> Result<Json<OrderBody>, ApiError> {
     let id = order_id(&id)?;
     let view = transition(&state, &caller, &id, action).await?;
-    Ok(Json(OrderBody::from(&view.order)))
+    Ok(Json(OrderBody::of(
+        &view.order,
+        Visibility::for_actor(&caller.actor, &view.order),
+    )))
 }
 
 /// Defines the body-less transitions from one table: each row is a `POST /orders/{id}/…` that
@@ -575,7 +601,10 @@ pub(crate) async fn assign(
         .and_then(|p| p.driver_info().ok())
         .ok_or_else(|| OrderError::NotADriver(driver_id.to_string()))?;
     let view = transition(&state, &caller, &order, Action::AssignDriver(driver)).await?;
-    Ok(Json(OrderBody::from(&view.order)))
+    Ok(Json(OrderBody::of(
+        &view.order,
+        Visibility::for_actor(&caller.actor, &view.order),
+    )))
 }
 
 #[utoipa::path(

@@ -370,6 +370,54 @@ async fn customer_subscribes_to_their_order_and_gets_its_tracking_at_once<S: Sto
     assert_eq!(members, vec![conn(CUSTOMER_CONN)]);
 }
 
+async fn the_subscribed_snapshot_is_shaped_for_its_viewer<S: Store + 'static>(store: Arc<S>) {
+    // GIVEN an order whose payment is confirmed but which the chef has not accepted, and its
+    // customer, its chef and an admin connected
+    order_in(&*store, OrderStatus::PaymentConfirmed).await;
+    let parties = [
+        ("customer-1", "customer", "Cust1C0nnId0Q="),
+        ("chef-1", "chef", "Chef1C0nnId0Q="),
+        ("admin-1", "admin", "Adm1nC0nnId0Q="),
+    ];
+    let mut snapshots = Vec::new();
+    for (user, role, connection) in parties {
+        open(&*store, user, role, connection).await;
+        // WHEN each subscribes
+        let answer = send(
+            &store,
+            "subscribe-order",
+            user,
+            role,
+            connection,
+            json!({"action": "subscribe:order", "orderId": "order-1"}),
+            0,
+        )
+        .await;
+        let ServerMessage::Subscribed(data) = answer else {
+            panic!("{answer:?}")
+        };
+        snapshots.push(data.tracking);
+    }
+    let [customer, chef, admin] = <[_; 3]>::try_from(snapshots).unwrap();
+    // THEN the chef has no delivery address before accepting, the customer no chef address
+    assert_eq!(chef.delivery_address, None);
+    assert_eq!(chef.delivery_latitude, None);
+    assert!(chef.chef_address.is_some());
+    assert_eq!(customer.chef_address, None);
+    assert_eq!(customer.chef_longitude, None);
+    assert!(customer.delivery_address.is_some());
+    // AND only the admin learns who changed each status
+    assert!(
+        customer
+            .status_history
+            .iter()
+            .all(|e| e.changed_by.is_none())
+    );
+    assert!(chef.status_history.iter().all(|e| e.changed_by.is_none()));
+    assert!(admin.status_history.iter().all(|e| e.changed_by.is_some()));
+    assert!(admin.delivery_address.is_some() && admin.chef_address.is_some());
+}
+
 async fn customer_cannot_subscribe_to_another_customers_order<S: Store + 'static>(store: Arc<S>) {
     order_in(&*store, OrderStatus::Accepted).await;
     open(&*store, "customer-2", "customer", "Cust2C0nnId0Q=").await;
@@ -906,6 +954,7 @@ on_both_stores!(
     disconnect_removes_the_connection_and_every_room_it_was_in,
     an_admins_disconnect_takes_it_out_of_role_admin,
     customer_subscribes_to_their_order_and_gets_its_tracking_at_once,
+    the_subscribed_snapshot_is_shaped_for_its_viewer,
     customer_cannot_subscribe_to_another_customers_order,
     unsubscribe_leaves_the_order_room,
     assigned_driver_streams_a_location_and_gets_an_eta,
