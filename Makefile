@@ -2,15 +2,20 @@
 #
 #   make test            every test: the cargo tests with the test database (moto's DynamoDB
 #                        server, installed into target/moto and started and stopped for the
-#                        run), then the demo page's browser test (headless chromium)
+#                        run), then the demo page's browser test (headless chromium), then the
+#                        HTTP API's contract test
 #   make lint            rustfmt check + clippy with warnings as errors
 #   make moto            start the test database in the background for manual work
 #   make moto-stop
 #   make run             the local stack (rnd-local)
-#   make deps            install the npm dev dependencies (playwright-core) and moto
+#   make deps            install the npm dev dependencies (playwright-core), moto and schemathesis
 #   make validate        sam validate --lint and cfn-lint with the serverless rules
 #   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
 #   make test-browser    only the demo page's browser test (headless Debian chromium + playwright-core)
+#   make test-contract   only the HTTP API's contract test: schemathesis (pinned in
+#                        tools/schemathesis, installed into target/schemathesis) runs every
+#                        operation of the OpenAPI document with `--checks all` against a fresh
+#                        in-memory rnd-local, as each role, with a fixed seed; any failure fails
 #   make bench-micro     criterion micro-benchmarks of the hot paths (derivation, serialization, JWT)
 #   make bench-init      init / first / warm invocation times of the release functions (RUNS=5)
 #   make bench-load      load bench (`rnd-loadgen bench`) against a fresh in-memory stack
@@ -39,7 +44,7 @@
 
 MOTO = scripts/moto.sh
 
-.PHONY: test lint moto moto-stop run deps validate sam-build test-browser \
+.PHONY: test lint moto moto-stop run deps validate sam-build test-browser test-contract \
 	bench-micro bench-init bench-load bench-scale bench-idle bench-knee bench-cost fuzz
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
@@ -71,6 +76,7 @@ BENCH_LOAD_ARGS = --orders $(BENCH_ORDERS) --subscribers $(BENCH_SUBSCRIBERS) \
 test:
 	$(MOTO) run -- cargo test --workspace --all-targets
 	scripts/browser-test.sh
+	scripts/contract-test.sh
 
 lint:
 	cargo fmt --all -- --check
@@ -91,6 +97,7 @@ run:
 deps:
 	npm ci --no-audit --no-fund
 	$(MOTO) install
+	scripts/python-venv.sh schemathesis tools/schemathesis/requirements.txt target/schemathesis/venv
 
 validate:
 	$(DEPLOY_TOOLS) sam validate --lint --template-file template.yaml
@@ -101,6 +108,9 @@ sam-build:
 
 test-browser:
 	scripts/browser-test.sh
+
+test-contract:
+	scripts/contract-test.sh
 
 # Every Lambda function (package = binary name).
 FUNCTIONS = ws-authorizer ws-connect ws-disconnect ws-subscribe ws-unsubscribe \

@@ -88,25 +88,7 @@ clear_state() {
 
 # Creates the venv and installs the pins when it is missing or the pins changed since.
 ensure_venv() {
-    local stamp="$VENV/.requirements.sha256" want have=""
-    want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
-    if [[ -x "$VENV/bin/python" && "$want" == "$have" ]]; then
-        return 0
-    fi
-    command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found: install Python 3 (Debian: apt-get install -y python3 python3-venv)"
-    "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 ||
-        die "'$PYTHON' has no venv/ensurepip (Debian: apt-get install -y python3-venv)"
-    log "installing moto from tools/moto/requirements.txt into $VENV"
-    rm -rf "$VENV"
-    mkdir -p "$(dirname "$VENV")"
-    "$PYTHON" -m venv "$VENV" >&2 || die "could not create the virtual environment $VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-        --requirement "$REQUIREMENTS" >&2 || {
-        rm -rf "$VENV"
-        die "pip could not install tools/moto/requirements.txt"
-    }
-    printf '%s\n' "$want" >"$stamp"
+    PYTHON="$PYTHON" "$ROOT/scripts/python-venv.sh" moto "$REQUIREMENTS" "$VENV"
 }
 
 # --- ports -----------------------------------------------------------------

@@ -35,6 +35,9 @@ pub const MAX_LABEL_CHARS: usize = 64;
 pub struct DeviceToken(String);
 
 impl DeviceToken {
+    /// Exactly the tokens [`DeviceToken::parse`] accepts, as a JSON Schema (ECMA-262) pattern.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_:.-]{1,4096}$";
+
     /// Parses a token. Fails when it is empty, too long, or has a character outside the
     /// alphabet.
     pub fn parse(token: impl Into<String>) -> Result<DeviceToken, ValidationError> {
@@ -135,6 +138,9 @@ impl FromStr for Platform {
 pub struct DeviceId(String);
 
 impl DeviceId {
+    /// Exactly the ids [`DeviceId::parse`] accepts, as a JSON Schema (ECMA-262) pattern.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9-]{1,64}$";
+
     /// A device id as stored or given in a path. Fails when empty or longer than 64 characters
     /// of letters, digits and `-`.
     pub fn parse(id: impl Into<String>) -> Result<DeviceId, ValidationError> {
@@ -229,7 +235,8 @@ pub struct Registered {
 }
 
 /// Checks an optional label (`appVersion`, `locale`): trimmed, at most [`MAX_LABEL_CHARS`]
-/// printable characters; empty means absent.
+/// printable characters; empty means absent. As a pattern:
+/// [`optional_text_pattern`](crate::profile::optional_text_pattern)`(`[`MAX_LABEL_CHARS`]`)`.
 pub fn parse_label(
     field: &'static str,
     value: Option<&str>,

@@ -35,13 +35,17 @@ fn check(field: &'static str, value: &str, extra: &[char]) -> Result<(), Validat
 }
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $extra:expr) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $extra:expr, $pattern:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
+            /// Exactly the ids [`Self::parse`] accepts, as a JSON Schema (ECMA-262) pattern: 1 to
+            /// [`MAX_ID_LEN`] characters of its alphabet. The OpenAPI document uses it.
+            pub const PATTERN: &'static str = $pattern;
+
             /// Parses an id; fails with a [`ValidationError`] naming the field when it is empty,
             /// longer than [`MAX_ID_LEN`] or has characters outside the allowed set.
             pub fn parse(value: impl Into<String>) -> Result<Self, ValidationError> {
@@ -81,19 +85,22 @@ id_type!(
     /// An order's id.
     OrderId,
     "orderId",
-    &[]
+    &[],
+    "^[A-Za-z0-9._-]{1,128}$"
 );
 id_type!(
     /// A user's id (the JWT `sub`).
     UserId,
     "userId",
-    &['@', '|', ':']
+    &['@', '|', ':'],
+    "^[A-Za-z0-9._@|:-]{1,128}$"
 );
 id_type!(
     /// An API Gateway WebSocket connection id (base64-like, e.g. `L0SM9cOFvHcCIhw=`).
     ConnectionId,
     "connectionId",
-    &['=', '+', '/']
+    &['=', '+', '/'],
+    "^[A-Za-z0-9._=+/-]{1,128}$"
 );
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::geo::{GeoPoint, Latitude, Longitude};
 use crate::identity::{Actor, Role};
 use crate::ids::{OrderId, UserId};
 use crate::live::LiveState;
+use crate::profile::parse_text;
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -538,17 +539,7 @@ impl OrderView {
             Action::StartTransit => order.in_transit_at = Some(now),
             Action::Deliver => order.delivered_at = Some(now),
             Action::Cancel { reason } => {
-                let reason = reason.trim().to_owned();
-                if reason.is_empty() {
-                    return Err(ValidationError::new("reason", "must not be empty").into());
-                }
-                if reason.chars().count() > MAX_REASON_LEN {
-                    return Err(ValidationError::new(
-                        "reason",
-                        format!("must be at most {MAX_REASON_LEN} characters"),
-                    )
-                    .into());
-                }
+                let reason = parse_text("reason", &reason, MAX_REASON_LEN)?;
                 order.cancelled_at = Some(now);
                 order.cancellation_reason = Some(reason.clone());
                 reason_for_history = Some(reason);

@@ -86,7 +86,49 @@ pub enum NotReady {
     NoPickupLocation,
 }
 
+/// Unicode's White_Space characters, which `str::trim` strips, as the body of an ECMA-262
+/// character class.
+const WHITE_SPACE: &str = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+/// A character that may begin or end a trimmed text: neither white space nor a control
+/// character (Unicode Cc: U+0000–U+001F, U+007F–U+009F).
+const EDGE: &str =
+    r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// A character inside a text: anything but a control character.
+const INSIDE: &str = r"[^\u0000-\u001f\u007f-\u009f]";
+
+/// Exactly the values [`parse_text`] accepts for `max` (at least 2), as a JSON Schema (ECMA-262)
+/// pattern: white space around 1–`max` characters without control characters that begin and
+/// end with something else than white space. The OpenAPI document uses it.
+pub fn text_pattern(max: usize) -> String {
+    assert!(max >= 2, "a text of at most {max} characters");
+    format!(
+        "^[{WHITE_SPACE}]*{EDGE}(?:{INSIDE}{{0,{inner}}}{EDGE})?[{WHITE_SPACE}]*$",
+        inner = max - 2
+    )
+}
+
+/// Like [`text_pattern`], for a text that may also be blank (only white space, or empty), which
+/// means absent: notes, device labels.
+pub fn optional_text_pattern(max: usize) -> String {
+    assert!(max >= 2, "a text of at most {max} characters");
+    format!(
+        "^[{WHITE_SPACE}]*(?:{EDGE}(?:{INSIDE}{{0,{inner}}}{EDGE})?[{WHITE_SPACE}]*)?$",
+        inner = max - 2
+    )
+}
+
+/// The charset and digit count [`parse_phone`] accepts, as a JSON Schema (ECMA-262) pattern:
+/// white space around an optional `+` and 7–15 digits among spaces, `-`, `.` and parentheses.
+/// With [`text_pattern`]`(`[`MAX_PHONE_LEN`]`)`, which bounds the length, it is exactly what
+/// [`parse_phone`] accepts (one pattern cannot say both without look-arounds).
+pub fn phone_pattern() -> String {
+    format!(
+        r"^[{WHITE_SPACE}]*\+?[ .()-]*(?:[0-9][ .()-]*){{{MIN_PHONE_DIGITS},{MAX_PHONE_DIGITS}}}[{WHITE_SPACE}]*$"
+    )
+}
+
 /// A trimmed text field of 1–`max` characters without control characters; fails naming `field`.
+/// [`text_pattern`] says the same as a pattern.
 pub fn parse_text(field: &'static str, value: &str, max: usize) -> Result<String, ValidationError> {
     let value = value.trim();
     if value.is_empty() {
@@ -154,16 +196,8 @@ impl Profile {
     ) -> Result<Profile, ValidationError> {
         let name = parse_text("name", &fields.name, MAX_NAME_LEN)?;
         let phone = fields.phone.as_deref().map(parse_phone).transpose()?;
-        if role != Role::Chef {
-            let chef_only = [
-                ("businessName", fields.business_name.is_some()),
-                ("address", fields.address.is_some()),
-                ("latitude", fields.latitude.is_some()),
-                ("longitude", fields.longitude.is_some()),
-            ];
-            if let Some((field, _)) = chef_only.into_iter().find(|(_, given)| *given) {
-                return Err(ValidationError::new(field, "is only for chefs"));
-            }
+        if let Some(field) = Profile::chef_only_field(role, &fields) {
+            return Err(ValidationError::new(field, "is only for chefs"));
         }
         let business_name = fields
             .business_name
@@ -201,6 +235,23 @@ impl Profile {
             location,
             updated_at: now,
         })
+    }
+
+    /// The first chef-only field (`businessName`, `address`, `latitude`, `longitude`) that
+    /// `fields` set, when `role` is not a chef's; [`Profile::parse`] refuses it. An API may ask
+    /// first, to refuse it as something the caller may not do rather than as an invalid value.
+    pub fn chef_only_field(role: Role, fields: &ProfileFields) -> Option<&'static str> {
+        if role == Role::Chef {
+            return None;
+        }
+        [
+            ("businessName", fields.business_name.is_some()),
+            ("address", fields.address.is_some()),
+            ("latitude", fields.latitude.is_some()),
+            ("longitude", fields.longitude.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(field, given)| given.then_some(field))
     }
 
     /// The chef's side of an order, copied from this profile.

@@ -199,6 +199,32 @@ fn a_cancellation_needs_a_reason_of_sane_length() {
 }
 
 #[test]
+fn a_cancellation_reason_is_text_like_every_other_without_control_characters() {
+    // GIVEN a pending order
+    let view = order_in(OrderStatus::Pending);
+    for reason in [
+        "wrong\u{0}address",
+        "bell\u{7}",
+        "two\nlines",
+        "c1\u{85}control",
+    ] {
+        // WHEN its customer cancels it with a reason holding a control character
+        let result = view.apply(
+            &customer(),
+            Action::Cancel {
+                reason: reason.into(),
+            },
+            t(1),
+        );
+        // THEN it is refused naming the reason, as a name or an address would be
+        assert!(
+            matches!(&result, Err(TransitionError::Invalid(e)) if e.field == "reason"),
+            "{reason:?}: {result:?}"
+        );
+    }
+}
+
+#[test]
 fn a_transition_moves_the_sequence_past_live_location_updates() {
     let mut view = order_in(OrderStatus::InTransit);
     // Locations accepted since the last transition moved only the live item.

@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::model::{DeviceBody, DeviceRequest, DevicesBody};
 use crate::problem::{ApiError, responses};
+use crate::schema::DeviceIdPath;
 
 /// Why a device request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,8 @@ impl From<DeviceError> for ApiError {
     summary = "Register a device for push notifications",
     request_body(content = DeviceRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "A new device (Location: /devices/{deviceId})", body = DeviceBody),
+        (status = 201, description = "A new device", body = DeviceBody,
+            headers(("location" = String, description = "Where it is: the path of `DELETE /devices/{deviceId}`"))),
         (status = 200, description = "The token was registered by you already: the same device, refreshed", body = DeviceBody),
         responses::BadRequest,
         responses::Unauthorized,
@@ -135,7 +137,7 @@ pub(crate) async fn list_devices(
     path = "/devices/{deviceId}",
     tag = "devices",
     summary = "Remove one of your devices",
-    params(("deviceId" = String, Path, description = "The device's id")),
+    params(DeviceIdPath),
     responses(
         (status = 204, description = "Removed: no more pushes to it"),
         responses::Unauthorized,

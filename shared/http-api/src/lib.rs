@@ -30,6 +30,8 @@
 //! - `profiles`: `GET`/`PUT /profiles/me`.
 //! - `devices`: `POST`/`GET /devices`, `DELETE /devices/{deviceId}`.
 //! - [`model`]: request and response bodies (their schemas make the OpenAPI document).
+//! - `schema`: what the derives cannot say in the document: the exact patterns of ids and texts
+//!   (from the domain's parsers), path parameters, the profile body.
 
 mod auth;
 mod body;
@@ -38,6 +40,7 @@ pub mod model;
 mod orders;
 mod problem;
 mod profiles;
+mod schema;
 
 use std::fmt;
 use std::sync::Arc;
@@ -56,7 +59,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use body::MAX_BODY_BYTES;
-pub use orders::{DEFAULT_PAGE, MAX_PAGE, TRANSITION_ATTEMPTS};
+pub use orders::{DEFAULT_PAGE, MAX_CURSOR_LEN, MAX_PAGE, TRANSITION_ATTEMPTS};
 pub use problem::{PROBLEM_JSON, Problem, ProblemCode};
 
 use crate::problem::ApiError;

@@ -14,6 +14,8 @@ use rnd_domain::{Actor, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::schema;
+
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -84,11 +86,47 @@ impl From<Role> for RoleName {
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
     /// Dish name, 1–100 characters.
-    #[schema(example = "Tamales")]
+    #[schema(schema_with = schema::item_name)]
     pub name: String,
-    /// How many, 1–99.
+    /// How many, 1–99: a whole number (`6`, or `6.0` as some JSON encoders write it).
+    #[serde(deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 99, example = 6)]
     pub quantity: u32,
+}
+
+/// Reads a `u32` from any JSON number without a fractional part: JSON, and JSON Schema's
+/// `integer`, do not tell `6` from `6.0`, and encoders whose numbers are floats write the latter.
+/// Anything else is refused as a number of the wrong kind or range.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    struct Whole;
+
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = u32;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a whole number from 0 to {}", u32::MAX)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u32, E> {
+            u32::try_from(v)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u32, E> {
+            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                // Whole and in range: the cast is exact.
+                Ok(v as u32)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Whole)
 }
 
 impl From<&OrderItem> for OrderLine {
@@ -105,22 +143,24 @@ impl From<&OrderItem> for OrderLine {
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrderRequest {
     /// The chef to order from (their user id).
-    #[schema(example = "chef-1")]
+    #[schema(schema_with = schema::chef_id)]
     pub chef_id: String,
     /// Drop-off address, 1–200 characters.
-    #[schema(example = "1 Congress Ave, Austin, TX")]
+    #[schema(schema_with = schema::delivery_address)]
     pub delivery_address: String,
     /// Drop-off latitude, −90 to 90.
-    #[schema(example = 30.2747)]
+    #[schema(minimum = -90, maximum = 90, example = 30.2747)]
     pub delivery_latitude: f64,
     /// Drop-off longitude, −180 to 180.
-    #[schema(example = -97.7404)]
+    #[schema(minimum = -180, maximum = 180, example = -97.7404)]
     pub delivery_longitude: f64,
     /// What to cook (at most 50 lines).
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub items: Option<Vec<OrderLine>>,
     /// Notes for the chef and driver, at most 500 characters.
     #[serde(default)]
+    #[schema(schema_with = schema::notes)]
     pub notes: Option<String>,
 }
 
@@ -129,7 +169,7 @@ pub struct CreateOrderRequest {
 #[serde(rename_all = "camelCase")]
 pub struct AssignRequest {
     /// The driver to assign (their user id; they need a driver profile).
-    #[schema(example = "driver-1")]
+    #[schema(schema_with = schema::driver_id)]
     pub driver_id: String,
 }
 
@@ -138,7 +178,7 @@ pub struct AssignRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
     /// Why, 1–500 characters.
-    #[schema(example = "changed my mind")]
+    #[schema(schema_with = schema::reason)]
     pub reason: String,
 }
 
@@ -343,10 +383,12 @@ impl OrderPageBody {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Page size, 1–100 (default 20).
+    /// Page size, 1–100 (default 20): a whole number (`20`, or `20.0`).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// The `nextCursor` of the previous page.
+    /// The `nextCursor` of the previous page, as it was given (empty: the first page). A cursor
+    /// this API did not issue for this listing is refused with 400 `invalid_cursor`.
+    #[param(pattern = "^[A-Za-z0-9_-]*$", max_length = 1024)]
     pub cursor: Option<String>,
 }
 
@@ -496,16 +538,15 @@ impl From<&OrderTracking> for TrackingBody {
     }
 }
 
-/// `PUT /profiles/me`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// `PUT /profiles/me`. Its schema is written out in `schema`: the pickup point's `latitude` and
+/// `longitude` come together or not at all.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileRequest {
     /// Display name, 1–100 characters.
-    #[schema(example = "Carla Chef")]
     pub name: String,
     /// Phone: digits, optional leading `+`, spaces, `-`, `.`, parentheses; 7–15 digits.
     #[serde(default)]
-    #[schema(example = "+1 512 555 0101")]
     pub phone: Option<String>,
     /// Chefs only: business name, 1–100 characters.
     #[serde(default)]
@@ -616,19 +657,19 @@ impl From<Platform> for PlatformName {
 #[serde(rename_all = "camelCase")]
 pub struct DeviceRequest {
     /// The FCM registration token: at most 4 096 bytes of letters, digits, `-`, `_`, `:`, `.`.
-    #[schema(max_length = 4096, example = "dXa1b2C3d4E5:APA91bH-example")]
+    #[schema(schema_with = schema::device_token)]
     pub token: String,
     /// `android`, `ios` or `web`.
     #[schema(value_type = PlatformName)]
     pub platform: String,
     /// The app's version, at most 64 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 64, example = "1.4.0")]
+    #[schema(schema_with = schema::app_version)]
     pub app_version: Option<String>,
     /// The device's locale (e.g. `es-MX`), at most 64 characters; apps localize pushes with
     /// the `data` payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 64, example = "en-US")]
+    #[schema(schema_with = schema::locale)]
     pub locale: Option<String>,
 }
 

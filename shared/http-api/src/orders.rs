@@ -31,6 +31,7 @@ use crate::model::{
     OrderPageBody, TrackingBody,
 };
 use crate::problem::{ApiError, ProblemCode, responses};
+use crate::schema::OrderIdPath;
 
 /// How many times a transition is read, applied and committed before giving up with 409.
 pub const TRANSITION_ATTEMPTS: u32 = 5;
@@ -38,6 +39,8 @@ pub const TRANSITION_ATTEMPTS: u32 = 5;
 pub const DEFAULT_PAGE: u32 = 20;
 /// Largest page size of `GET /orders`.
 pub const MAX_PAGE: u32 = 100;
+/// Longest list cursor: the stores' cursors are far shorter (a few hundred characters at most).
+pub const MAX_CURSOR_LEN: usize = 1024;
 /// Most lines in one order.
 pub const MAX_ITEMS: usize = 50;
 /// Largest quantity of one line.
@@ -126,7 +129,7 @@ impl From<OrderError> for ApiError {
         let detail = e.to_string();
         match e {
             OrderError::NotFound(_) => ApiError::NotFound(detail),
-            OrderError::Forbidden(_) => ApiError::Forbidden(detail),
+            OrderError::Forbidden(_) => ApiError::forbidden(detail),
             OrderError::InvalidTransition(_) => ApiError::Conflict {
                 code: ProblemCode::InvalidTransition,
                 detail,
@@ -260,7 +263,7 @@ fn parse_new_order(body: CreateOrderRequest) -> Result<ParsedOrder, OrderError> 
     request_body(content = CreateOrderRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Placed", body = OrderBody,
-            headers(("location" = String, description = "/orders/{id}/tracking"))),
+            headers(("location" = String, description = "Where to track it: the path of `GET /orders/{id}/tracking`"))),
         responses::BadRequest,
         responses::Unauthorized,
         responses::Forbidden,
@@ -347,7 +350,7 @@ pub(crate) async fn create_order(
     path = "/orders/{id}/tracking",
     tag = "orders",
     summary = "Track an order",
-    params(("id" = String, Path, description = "The order's id")),
+    params(OrderIdPath),
     responses(
         (status = 200, description = "The tracking payload", body = TrackingBody),
         responses::BadRequest,
@@ -395,17 +398,12 @@ pub(crate) async fn list_orders(
         params.map_err(|_| OrderError::invalid("query", "the query string is malformed"))?;
     let limit = match params.limit.as_deref() {
         None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                OrderError::invalid(
-                    "limit",
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-                )
-            })?,
+        Some(raw) => parse_limit(raw).ok_or_else(|| {
+            OrderError::invalid(
+                "limit",
+                format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+            )
+        })?,
     };
     let user = caller.actor.user_id.clone();
     let filter = match caller.role() {
@@ -415,6 +413,9 @@ pub(crate) async fn list_orders(
         Role::Admin => OrderFilter::All,
     };
     let cursor = params.cursor.filter(|c| !c.is_empty());
+    if cursor.as_deref().is_some_and(|c| !is_cursor_shaped(c)) {
+        return Err(OrderError::InvalidCursor.into());
+    }
     let page = state
         .store()
         .list_orders(&OrderQuery {
@@ -436,6 +437,34 @@ pub(crate) async fn list_orders(
         next_cursor: page.next_cursor,
     };
     Ok(Json(OrderPageBody::seen_by(&page, &caller.actor)))
+}
+
+/// The page size of `limit=`: a number of 1 to [`MAX_PAGE`] without a fractional part, as
+/// JSON Schema's `integer` has it (`20`, and `20.0` from an encoder whose numbers are floats).
+/// Nothing around it: ` 20` is not a number.
+fn parse_limit(raw: &str) -> Option<u32> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let whole = match raw.split_once('.') {
+        None => raw,
+        Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+        Some(_) => return None,
+    };
+    if !digits(whole) {
+        return None;
+    }
+    whole
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+}
+
+/// Whether `cursor` has the shape of every cursor this API issues, as the document says: at most
+/// [`MAX_CURSOR_LEN`] characters of the base64url alphabet (both stores' cursors are).
+fn is_cursor_shaped(cursor: &str) -> bool {
+    cursor.len() <= MAX_CURSOR_LEN
+        && cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 /// Applies `action` to order `id` as `caller` and commits it, re-reading and re-applying on a
@@ -510,7 +539,7 @@ macro_rules! body_less_transitions {
                 path = $path,
                 tag = "orders",
                 summary = $summary,
-                params(("id" = String, Path, description = "The order's id")),
+                params(OrderIdPath),
                 responses(
                     (status = 200, description = "The updated order", body = OrderBody),
                     responses::TransitionRefusals,
@@ -565,7 +594,7 @@ body_less_transitions! {
     tag = "orders",
     summary = "Assign a driver (admin): ready_for_pickup → assigned_to_driver",
     request_body(content = AssignRequest, content_type = "application/json"),
-    params(("id" = String, Path, description = "The order's id")),
+    params(OrderIdPath),
     responses(
         (status = 200, description = "The updated order, with the driver's name and phone from their profile", body = OrderBody),
         responses::TransitionRefusals,
@@ -613,7 +642,7 @@ pub(crate) async fn assign(
     tag = "orders",
     summary = "Cancel: the customer while pending or paid, the chef before ready, an admin before delivery",
     request_body(content = CancelRequest, content_type = "application/json"),
-    params(("id" = String, Path, description = "The order's id")),
+    params(OrderIdPath),
     responses(
         (status = 200, description = "The cancelled order", body = OrderBody),
         responses::TransitionRefusals,

@@ -42,8 +42,8 @@ pub struct Problem {
     /// A stable, machine-readable code: one of [`ProblemCode`]'s, as the document lists them.
     #[schema(value_type = ProblemCode)]
     pub code: String,
-    /// The offending request field (its JSON name or path, e.g. `items[0].quantity`), for
-    /// validation errors.
+    /// The offending request field (its JSON name or path, e.g. `items[0].quantity`): for
+    /// validation errors, and for a field the caller may not send (403).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
@@ -152,7 +152,7 @@ pub(crate) mod responses {
     #[response(status = 401, content_type = "application/problem+json")]
     pub(crate) struct Unauthorized(Problem);
 
-    /// The caller may not do this (`forbidden`).
+    /// The caller may not do this, or send this field (`forbidden`, naming the field).
     #[derive(IntoResponses)]
     #[response(status = 403, content_type = "application/problem+json")]
     pub(crate) struct Forbidden(Problem);
@@ -230,8 +230,13 @@ pub(crate) enum ApiError {
         presented: bool,
     },
     /// Known caller, not allowed (403).
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{detail}")]
+    Forbidden {
+        /// The request field the caller may not send, when that is why.
+        field: Option<String>,
+        /// Why.
+        detail: String,
+    },
     /// No such resource, or not one the caller may see (404).
     #[error("{0}")]
     NotFound(String),
@@ -286,6 +291,14 @@ impl ApiError {
         ApiError::Unexpected(source.into())
     }
 
+    /// A 403 without a field.
+    pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            field: None,
+            detail: detail.into(),
+        }
+    }
+
     /// A 400 naming `field`.
     pub(crate) fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
         ApiError::Invalid {
@@ -298,7 +311,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -316,7 +329,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. }
             | ApiError::Invalid { code, .. }
             | ApiError::Unprocessable { code, .. } => *code,
-            ApiError::Forbidden(_) => ProblemCode::Forbidden,
+            ApiError::Forbidden { .. } => ProblemCode::Forbidden,
             ApiError::NotFound(_) => ProblemCode::NotFound,
             ApiError::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
@@ -327,9 +340,9 @@ impl ApiError {
 
     fn field(&self) -> Option<String> {
         match self {
-            ApiError::Invalid { field, .. } | ApiError::Unprocessable { field, .. } => {
-                field.clone()
-            }
+            ApiError::Invalid { field, .. }
+            | ApiError::Unprocessable { field, .. }
+            | ApiError::Forbidden { field, .. } => field.clone(),
             _ => None,
         }
     }

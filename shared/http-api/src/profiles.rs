@@ -22,6 +22,9 @@ pub(crate) enum ProfileError {
     /// A field is invalid.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// A chef-only field from someone who is not a chef.
+    #[error("{0} is only for chefs")]
+    ChefOnly(&'static str),
     /// The store failed.
     #[error("store failure")]
     Store(#[from] StoreError),
@@ -32,6 +35,10 @@ impl From<ProfileError> for ApiError {
         match e {
             ProfileError::NotFound => ApiError::NotFound(e.to_string()),
             ProfileError::Invalid(v) => v.into(),
+            ProfileError::ChefOnly(field) => ApiError::Forbidden {
+                field: Some(field.to_owned()),
+                detail: e.to_string(),
+            },
             ProfileError::Store(source) => ApiError::unexpected(source),
         }
     }
@@ -66,7 +73,8 @@ pub(crate) async fn get_profile(
 }
 
 /// `PUT /profiles/me`: saves the caller's profile whole (fields left out are removed) and
-/// answers it. Refuses invalid fields naming them, and business fields from non-chefs (400).
+/// answers it. Refuses invalid fields naming them (400), and business fields from anyone but a
+/// chef (403, naming the field).
 #[utoipa::path(
     put,
     path = "/profiles/me",
@@ -77,6 +85,7 @@ pub(crate) async fn get_profile(
         (status = 200, description = "The saved profile", body = ProfileBody),
         responses::BadRequest,
         responses::Unauthorized,
+        responses::Forbidden,
         responses::PayloadTooLarge,
         responses::UnsupportedMediaType,
         responses::Internal,
@@ -89,17 +98,22 @@ pub(crate) async fn put_profile(
     caller: Caller,
     JsonBody(body): JsonBody<ProfileRequest>,
 ) -> Result<Json<ProfileBody>, ApiError> {
+    let fields = ProfileFields {
+        name: body.name,
+        phone: body.phone,
+        business_name: body.business_name,
+        address: body.address,
+        latitude: body.latitude,
+        longitude: body.longitude,
+    };
+    // Well-formed for a chef, so not invalid: the caller may not send it.
+    if let Some(field) = Profile::chef_only_field(caller.role(), &fields) {
+        return Err(ProfileError::ChefOnly(field).into());
+    }
     let profile = Profile::parse(
         caller.actor.user_id.clone(),
         caller.role(),
-        ProfileFields {
-            name: body.name,
-            phone: body.phone,
-            business_name: body.business_name,
-            address: body.address,
-            latitude: body.latitude,
-            longitude: body.longitude,
-        },
+        fields,
         state.now(),
     )
     .map_err(ProfileError::from)?;

@@ -205,6 +205,47 @@ async fn invalid_order_fields_are_refused_naming_the_field(store: Arc<dyn Store>
     }
 }
 
+async fn a_quantity_is_any_whole_json_number_and_nothing_else(store: Arc<dyn Store>) {
+    // GIVEN profiles
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    for (quantity, answer) in [
+        // JSON (and JSON Schema's `integer`) do not tell 6 from 6.0 or 6e0
+        (json!(6.0), Ok(6)),
+        (serde_json::from_str::<Value>("6e0").unwrap(), Ok(6)),
+        (json!(99), Ok(99)),
+        (json!(6.5), Err(())),
+        (json!(1e2), Err(())),
+        (json!(-0.5), Err(())),
+        (json!(4294967296.0), Err(())),
+        (json!("6"), Err(())),
+    ] {
+        // WHEN an order is placed with that quantity
+        let mut body = new_order_body();
+        body["items"][0]["quantity"] = quantity.clone();
+        let response = app.post("/orders", CUSTOMER, Some(body)).await;
+        // THEN a whole number in range is that number, anything else a 400 naming the field
+        match answer {
+            Ok(n) => {
+                assert_eq!(
+                    response.status,
+                    StatusCode::CREATED,
+                    "{quantity}: {response:?}"
+                );
+                assert_eq!(response.body["items"][0]["quantity"], n);
+            }
+            Err(()) => {
+                assert_eq!(
+                    response.status,
+                    StatusCode::BAD_REQUEST,
+                    "{quantity}: {response:?}"
+                );
+                assert_eq!(response.field(), Some("items[0].quantity"), "{quantity}");
+            }
+        }
+    }
+}
+
 async fn fifty_concurrent_orders_on_one_day_get_fifty_distinct_numbers(store: Arc<dyn Store>) {
     // GIVEN profiles, and a clock stuck on one day
     let day = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
@@ -602,17 +643,25 @@ async fn cancelling_needs_a_reason_and_records_it(store: Arc<dyn Store>) {
     let id = app.place_order().await;
     let path = format!("/orders/{id}/cancel");
 
-    // WHEN the customer cancels without a reason, with an empty one, then with a real one
+    // WHEN the customer cancels without a reason, with an empty one, one with a control
+    // character, then with a real one
     let missing = app.post(&path, CUSTOMER, Some(json!({}))).await;
     let empty = app
         .post(&path, CUSTOMER, Some(json!({"reason": "   "})))
+        .await;
+    let control = app
+        .post(
+            &path,
+            CUSTOMER,
+            Some(json!({"reason": "changed\u{0}my mind"})),
+        )
         .await;
     let cancelled = app
         .post(&path, CUSTOMER, Some(json!({"reason": "changed my mind"})))
         .await;
 
-    // THEN the first two are 400s naming `reason`, the last cancels the order
-    for response in [missing, empty] {
+    // THEN the first three are 400s naming `reason`, the last cancels the order
+    for response in [missing, empty, control] {
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{response:?}");
         assert_eq!(response.field(), Some("reason"));
     }
@@ -743,6 +792,69 @@ async fn a_bad_limit_or_a_cursor_the_api_did_not_issue_is_a_400_naming_it(store:
     );
 }
 
+async fn a_limit_is_a_whole_number_written_either_way_and_nothing_else(store: Arc<dyn Store>) {
+    // GIVEN three orders
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    for _ in 0..3 {
+        app.place_order().await;
+    }
+    // WHEN orders are listed two at a time, the limit written as an integer or as a float
+    for limit in ["2", "2.0", "2.000"] {
+        let response = app.get(&format!("/orders?limit={limit}"), CUSTOMER).await;
+        // THEN the page holds two
+        assert_eq!(response.status, StatusCode::OK, "{limit}: {response:?}");
+        assert_eq!(response.body["orders"].as_array().map(Vec::len), Some(2));
+    }
+    // WHEN the limit is anything but a whole number from 1 to 100
+    for limit in [
+        "%202", "2%20", "+2", "2.", ".0", "2.5", "2e0", "0.0", "101.0", "-1", "",
+    ] {
+        let response = app.get(&format!("/orders?limit={limit}"), CUSTOMER).await;
+        // THEN it is a 400 naming it
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{limit}: {response:?}"
+        );
+        assert_eq!(response.field(), Some("limit"), "{limit}");
+    }
+}
+
+async fn a_cursor_outside_the_documented_shape_is_refused_before_any_store_reads_it(
+    store: Arc<dyn Store>,
+) {
+    use base64::Engine;
+    // GIVEN an order, and cursors that are no cursor of this API's by their shape alone: a
+    // character outside base64url, and one longer than the document allows — a cursor the
+    // DynamoDB store would read (its own JSON, padded past the limit)
+    let app = spawn_app(store);
+    app.seed_profiles().await;
+    app.place_order().await;
+    let padded = serde_json::to_vec(&json!({
+        "m": Utc::now().format("%Y-%m").to_string(),
+        "pad": "x".repeat(rnd_http_api::MAX_CURSOR_LEN),
+    }))
+    .unwrap();
+    let long = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(padded);
+    assert!(long.len() > rnd_http_api::MAX_CURSOR_LEN);
+    for cursor in [long.as_str(), "ab%2Bcd", "ab%3D", "%C3%A4"] {
+        // WHEN an admin lists orders after it
+        let response = app.get(&format!("/orders?cursor={cursor}"), ADMIN).await;
+        // THEN it is the documented 400 invalid_cursor
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{cursor}: {response:?}"
+        );
+        assert_eq!(response.problem_code(), "invalid_cursor", "{cursor}");
+        assert_eq!(response.field(), Some("cursor"));
+    }
+    // AND an empty cursor is the first page
+    let first = app.get("/orders?cursor=", ADMIN).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+}
+
 // ---------------------------------------------------------------- profiles
 
 async fn profiles_are_saved_whole_and_read_back(store: Arc<dyn Store>) {
@@ -793,16 +905,6 @@ async fn invalid_profiles_are_refused_naming_the_field(store: Arc<dyn Store>) {
             "phone",
         ),
         (
-            CUSTOMER,
-            json!({"name": "Ada", "businessName": "Ada's"}),
-            "businessName",
-        ),
-        (
-            DRIVER,
-            json!({"name": "Dan", "latitude": 1.0, "longitude": 1.0}),
-            "latitude",
-        ),
-        (
             CHEF,
             json!({"name": "Carla", "latitude": 30.0}),
             "longitude",
@@ -832,6 +934,58 @@ async fn invalid_profiles_are_refused_naming_the_field(store: Arc<dyn Store>) {
         app.get("/profiles/me", CHEF).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+async fn chef_fields_from_anyone_but_a_chef_are_forbidden_naming_the_field(store: Arc<dyn Store>) {
+    let app = spawn_app(store);
+    for (who, body, field) in [
+        (
+            CUSTOMER,
+            json!({"name": "Ada", "businessName": "Ada's"}),
+            "businessName",
+        ),
+        (
+            DRIVER,
+            json!({"name": "Dan", "latitude": 1.0, "longitude": 1.0}),
+            "latitude",
+        ),
+        (
+            ADMIN,
+            json!({"name": "Ana", "address": "1 Main St"}),
+            "address",
+        ),
+        // Even a business name a chef could not save: who may send it comes first.
+        (
+            CUSTOMER,
+            json!({"name": "Ada", "businessName": ""}),
+            "businessName",
+        ),
+    ] {
+        // WHEN someone who is not a chef saves a profile with a chef's field, well-formed or not
+        let response = app.put("/profiles/me", who, body.clone()).await;
+        // THEN it is a 403 naming the field (a chef could send it), and nothing is saved
+        assert_eq!(
+            response.status,
+            StatusCode::FORBIDDEN,
+            "{who:?} {body}: {response:?}"
+        );
+        assert_eq!(response.problem_code(), "forbidden");
+        assert_eq!(response.field(), Some(field), "{body}: {response:?}");
+        assert_eq!(
+            app.get("/profiles/me", who).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // AND a chef's field sent as null is no field at all
+    let saved = app
+        .put(
+            "/profiles/me",
+            CUSTOMER,
+            json!({"name": "Ada", "businessName": null, "latitude": null, "longitude": null}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{saved:?}");
+    assert!(saved.body.get("businessName").is_none());
 }
 
 // ---------------------------------------------------------------- refusals at the edge
@@ -1210,8 +1364,12 @@ on_both_stores!(
     assigning_needs_a_driver_with_a_profile,
     each_party_lists_their_own_orders_newest_first_a_page_at_a_time,
     a_bad_limit_or_a_cursor_the_api_did_not_issue_is_a_400_naming_it,
+    a_limit_is_a_whole_number_written_either_way_and_nothing_else,
+    a_cursor_outside_the_documented_shape_is_refused_before_any_store_reads_it,
+    a_quantity_is_any_whole_json_number_and_nothing_else,
     profiles_are_saved_whole_and_read_back,
     invalid_profiles_are_refused_naming_the_field,
+    chef_fields_from_anyone_but_a_chef_are_forbidden_naming_the_field,
     missing_invalid_and_expired_tokens_are_401_problems,
     oversize_non_json_and_malformed_bodies_are_4xx_problems,
     unknown_routes_and_methods_are_problems_too,
@@ -1360,6 +1518,201 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
             }
         }
         Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The schema at `pointer` of the document, following one `$ref` at its end.
+fn schema_at<'a>(doc: &'a Value, pointer: &str) -> &'a Value {
+    let value = doc
+        .pointer(pointer)
+        .unwrap_or_else(|| panic!("no {pointer} in the document"));
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(target) => schema_at(doc, target.trim_start_matches('#')),
+        None => value,
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_gives_every_path_id_the_pattern_of_its_parser() {
+    // GIVEN the document
+    let doc = serde_json::to_value(rnd_http_api::openapi()).unwrap();
+    // WHEN every path parameter is read
+    let mut seen = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] != "path" {
+                    continue;
+                }
+                let name = parameter["name"].as_str().unwrap();
+                seen.insert(name.to_owned());
+                // THEN each is required and carries exactly its id's pattern and length
+                let (pattern, max) = match name {
+                    "id" => (rnd_domain::OrderId::PATTERN, rnd_domain::ids::MAX_ID_LEN),
+                    "deviceId" => (rnd_domain::device::DeviceId::PATTERN, 64),
+                    other => panic!("{method} {path}: an unknown path parameter {other}"),
+                };
+                assert_eq!(parameter["required"], true, "{method} {path}");
+                let schema = &parameter["schema"];
+                assert_eq!(
+                    (
+                        &schema["type"],
+                        &schema["pattern"],
+                        &schema["minLength"],
+                        &schema["maxLength"]
+                    ),
+                    (&json!("string"), &json!(pattern), &json!(1), &json!(max)),
+                    "{method} {path} {name}"
+                );
+                // AND its name is the one in the path
+                assert!(path.contains(&format!("{{{name}}}")), "{method} {path}");
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(["id".to_owned(), "deviceId".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_says_what_each_request_field_accepts() {
+    use rnd_domain::profile::{optional_text_pattern, phone_pattern, text_pattern};
+    // GIVEN the document
+    let doc = serde_json::to_value(rnd_http_api::openapi()).unwrap();
+    let order = "/components/schemas/CreateOrderRequest/properties";
+    let profile = "/components/schemas/ProfileRequest/allOf/0/properties";
+    let device = "/components/schemas/DeviceRequest/properties";
+    let user_id = rnd_domain::UserId::PATTERN.to_owned();
+
+    // THEN every text and id of a request body has the pattern of the parser that reads it
+    for (pointer, pattern) in [
+        (format!("{order}/chefId"), user_id.clone()),
+        (format!("{order}/deliveryAddress"), text_pattern(200)),
+        (format!("{order}/notes"), optional_text_pattern(500)),
+        (
+            "/components/schemas/OrderLine/properties/name".into(),
+            text_pattern(100),
+        ),
+        (
+            "/components/schemas/AssignRequest/properties/driverId".into(),
+            user_id,
+        ),
+        (
+            "/components/schemas/CancelRequest/properties/reason".into(),
+            text_pattern(500),
+        ),
+        (format!("{profile}/name"), text_pattern(100)),
+        (format!("{profile}/businessName"), text_pattern(100)),
+        (format!("{profile}/address"), text_pattern(200)),
+        (format!("{profile}/phone/allOf/1"), phone_pattern()),
+        (format!("{profile}/phone/allOf/2"), text_pattern(32)),
+        (
+            format!("{device}/token"),
+            rnd_domain::device::DeviceToken::PATTERN.into(),
+        ),
+        (format!("{device}/appVersion"), optional_text_pattern(64)),
+        (format!("{device}/locale"), optional_text_pattern(64)),
+    ] {
+        assert_eq!(schema_at(&doc, &pointer)["pattern"], pattern, "{pointer}");
+    }
+    // AND the optional ones may be null, which the API reads as absent
+    for pointer in [
+        format!("{order}/notes"),
+        format!("{profile}/businessName"),
+        format!("{profile}/address"),
+        format!("{profile}/phone/allOf/0"),
+        format!("{device}/appVersion"),
+        format!("{device}/locale"),
+    ] {
+        assert_eq!(
+            schema_at(&doc, &pointer)["type"],
+            json!(["string", "null"]),
+            "{pointer}"
+        );
+    }
+    // AND every number has its range
+    for (pointer, bound) in [
+        (format!("{order}/deliveryLatitude"), 90),
+        (format!("{order}/deliveryLongitude"), 180),
+        (format!("{profile}/latitude"), 90),
+        (format!("{profile}/longitude"), 180),
+    ] {
+        let schema = schema_at(&doc, &pointer);
+        assert_eq!(
+            (&schema["minimum"], &schema["maximum"]),
+            (&json!(-bound), &json!(bound)),
+            "{pointer}"
+        );
+    }
+    let quantity = schema_at(&doc, "/components/schemas/OrderLine/properties/quantity");
+    assert_eq!(
+        (
+            &quantity["type"],
+            &quantity["minimum"],
+            &quantity["maximum"]
+        ),
+        (&json!("integer"), &json!(1), &json!(99))
+    );
+    assert_eq!(schema_at(&doc, &format!("{order}/items"))["maxItems"], 50);
+    // AND the pickup point is both coordinates or neither
+    assert_eq!(
+        schema_at(&doc, "/components/schemas/ProfileRequest/allOf/1")["anyOf"],
+        json!([
+            {"type": "object", "required": ["latitude", "longitude"],
+             "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"}}},
+            {"type": "object",
+             "properties": {"latitude": {"type": "null"}, "longitude": {"type": "null"}}}
+        ])
+    );
+    // AND a profile with a chef's field from anyone else is a documented 403
+    assert!(doc["paths"]["/profiles/me"]["put"]["responses"]["403"].is_object());
+    // AND the listing's parameters are a whole limit of 1 to 100 and a base64url cursor
+    let parameters = doc["paths"]["/orders"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let parameter = |name: &str| {
+        &parameters
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["schema"]
+    };
+    let limit = parameter("limit");
+    assert_eq!(
+        (&limit["type"], &limit["minimum"], &limit["maximum"]),
+        (&json!("integer"), &json!(1), &json!(rnd_http_api::MAX_PAGE))
+    );
+    let cursor = parameter("cursor");
+    assert_eq!(
+        (&cursor["pattern"], &cursor["maxLength"]),
+        (
+            &json!("^[A-Za-z0-9_-]*$"),
+            &json!(rnd_http_api::MAX_CURSOR_LEN)
+        )
+    );
+    assert!(doc["paths"]["/orders"]["get"]["responses"]["400"].is_object());
+}
+
+#[tokio::test]
+async fn no_string_in_the_openapi_document_reads_as_a_path_of_the_api() {
+    // GIVEN the document, which tools that crawl responses read like any other (schemathesis
+    // follows every same-origin path it finds in a response, `{id}` and all)
+    let doc = serde_json::to_value(rnd_http_api::openapi()).unwrap();
+    // WHEN every string in it is read
+    let mut strings = Vec::new();
+    collect_strings(&doc, &mut strings);
+    // THEN none is a path: descriptions name paths inside prose, never alone
+    for s in strings {
+        assert!(!s.starts_with('/'), "{s:?}");
+    }
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
         _ => {}
     }
 }
