@@ -128,12 +128,17 @@ impl DynamoStore {
             OrderFilter::Driver(id) => (OrderIndex::Driver, vec![(None, driver_gsi_pk(id))]),
             OrderFilter::All => {
                 let current = Month::of(Utc::now());
+                let oldest = Month(current.0 - (MONTHS - 1));
                 let start = match cursor.as_ref().map(|c| c.month.as_deref()) {
                     None => current,
                     Some(Some(m)) => Month::parse(m).ok_or_else(|| invalid_cursor("bad month"))?,
                     Some(None) => return Err(invalid_cursor("no month")),
                 };
-                let oldest = Month(current.0 - (MONTHS - 1));
+                // Only a month this listing walks: a cursor is never issued for another, and a
+                // forged one must not make one request query thousands of partitions.
+                if !(oldest..=current).contains(&start) {
+                    return Err(invalid_cursor("a month outside the listing"));
+                }
                 let months = (oldest.0..=start.0)
                     .rev()
                     .map(|m| {

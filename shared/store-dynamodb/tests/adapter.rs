@@ -293,6 +293,37 @@ async fn a_cursor_from_another_listing_or_not_a_cursor_is_refused() {
 }
 
 #[tokio::test]
+async fn an_admin_cursor_naming_a_month_outside_the_listing_is_refused_before_any_query() {
+    // GIVEN cursors forged for the whole listing: a month far in the future (walking back from
+    // it would query one partition per month, thousands of them), one before the listed year,
+    // and one this listing does walk
+    let (store, _, _) = store().await;
+    let forge = |month: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"m":"{month}"}}"#))
+    };
+    let last_month = (now() - Duration::days(31)).format("%Y-%m").to_string();
+    // WHEN an admin lists with each
+    for (month, accepted) in [("9999-12", false), ("1900-01", false), (&*last_month, true)] {
+        let result = store
+            .list_orders(&OrderQuery {
+                filter: OrderFilter::All,
+                limit: 10,
+                cursor: Some(forge(month)),
+            })
+            .await;
+        // THEN only the month the listing walks is accepted
+        match accepted {
+            true => assert!(result.is_ok(), "{month}: {result:?}"),
+            false => assert!(
+                matches!(result, Err(StoreError::InvalidCursor)),
+                "{month}: {result:?}"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
 async fn closing_keeps_a_session_row_for_thirty_days() {
     let (store, client, tables) = store().await;
     let at = now();
