@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::order::{OrderStatus, OrderView, StatusChange};
-use crate::visibility::Visibility;
+use crate::visibility::{Place, Visibility};
 
 /// One entry of the tracking payload's status history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ impl TrackingStatus {
         TrackingStatus {
             status: change.status,
             timestamp: change.timestamp,
-            changed_by: seen.changed_by.then(|| change.changed_by.to_string()),
+            changed_by: seen.changed_by(change),
         }
     }
 }
@@ -93,8 +93,9 @@ impl OrderTracking {
     /// The tracking of `view` as a viewer who may see `seen` sees it.
     pub fn of(view: &OrderView, seen: Visibility) -> Self {
         let o = &view.order;
-        let delivery = seen.delivery_location;
-        let chef = seen.chef_location;
+        let (delivery_address, delivery_latitude, delivery_longitude) =
+            Place::split(seen.delivery(o));
+        let (chef_address, chef_latitude, chef_longitude) = Place::split(seen.chef(o));
         // A location is only meaningful while a driver is working the order.
         let location = view.live.location.as_ref().filter(|_| o.driver.is_some());
         let eta = view.live.eta.filter(|_| !o.status.is_final());
@@ -103,21 +104,17 @@ impl OrderTracking {
             order_number: o.order_number.clone(),
             status: o.status,
             customer_name: o.customer_name.clone(),
-            delivery_address: delivery.then(|| o.delivery_address.clone()),
-            delivery_latitude: delivery.then(|| o.delivery_latitude.get()),
-            delivery_longitude: delivery.then(|| o.delivery_longitude.get()),
+            delivery_address,
+            delivery_latitude,
+            delivery_longitude,
             chef_name: o.chef.chef_name.clone(),
             chef_business_name: o.chef.chef_business_name.clone(),
-            chef_address: chef.then(|| o.chef.chef_address.clone()),
-            chef_latitude: chef.then(|| o.chef.chef_latitude.get()),
-            chef_longitude: chef.then(|| o.chef.chef_longitude.get()),
+            chef_address,
+            chef_latitude,
+            chef_longitude,
             driver_assigned: o.driver.is_some(),
             driver_name: o.driver.as_ref().map(|d| d.driver_name.clone()),
-            driver_phone: o
-                .driver
-                .as_ref()
-                .and_then(|d| d.driver_phone.clone())
-                .filter(|_| seen.driver_phone),
+            driver_phone: seen.driver_phone(o),
             driver_latitude: location.map(|l| l.latitude.get()),
             driver_longitude: location.map(|l| l.longitude.get()),
             last_location_update: location.map(|l| l.recorded_at),

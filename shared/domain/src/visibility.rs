@@ -15,7 +15,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::identity::Actor;
-use crate::order::{Order, Relation};
+use crate::order::{Order, Relation, StatusChange};
 
 /// How long an order's assigned driver may still see it after it was delivered or cancelled:
 /// 6 hours unless configured (`DriverAccessHours`).
@@ -99,6 +99,59 @@ impl Visibility {
     /// What `actor` sees of `order`.
     pub fn for_actor(actor: &Actor, order: &Order) -> Visibility {
         Visibility::of(order.relation(actor), order)
+    }
+
+    /// The delivery address and point, when they may be seen.
+    pub fn delivery(self, order: &Order) -> Option<Place> {
+        self.delivery_location.then(|| Place {
+            address: order.delivery_address.clone(),
+            latitude: order.delivery_latitude.get(),
+            longitude: order.delivery_longitude.get(),
+        })
+    }
+
+    /// The chef's address and point, when they may be seen.
+    pub fn chef(self, order: &Order) -> Option<Place> {
+        self.chef_location.then(|| Place {
+            address: order.chef.chef_address.clone(),
+            latitude: order.chef.chef_latitude.get(),
+            longitude: order.chef.chef_longitude.get(),
+        })
+    }
+
+    /// The assigned driver's phone, when there is one and it may be seen.
+    pub fn driver_phone(self, order: &Order) -> Option<String> {
+        order
+            .driver
+            .as_ref()
+            .and_then(|d| d.driver_phone.clone())
+            .filter(|_| self.driver_phone)
+    }
+
+    /// Who made `change` (a user id), when that may be seen.
+    pub fn changed_by(self, change: &StatusChange) -> Option<String> {
+        self.changed_by.then(|| change.changed_by.to_string())
+    }
+}
+
+/// An address and its point, as a viewer may be shown them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    /// The address.
+    pub address: String,
+    /// Its latitude.
+    pub latitude: f64,
+    /// Its longitude.
+    pub longitude: f64,
+}
+
+impl Place {
+    /// The address, latitude and longitude of `place`, each absent when it is.
+    pub fn split(place: Option<Place>) -> (Option<String>, Option<f64>, Option<f64>) {
+        match place {
+            Some(p) => (Some(p.address), Some(p.latitude), Some(p.longitude)),
+            None => (None, None, None),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use rnd_domain::order::{Order, OrderItem, OrderStatus, StatusChange};
 use rnd_domain::ports::OrderPage;
 use rnd_domain::profile::Profile;
 use rnd_domain::tracking::{OrderTracking, TrackingStatus};
-use rnd_domain::visibility::Visibility;
+use rnd_domain::visibility::{Place, Visibility};
 use rnd_domain::{Actor, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -208,7 +208,7 @@ impl StatusChangeBody {
         StatusChangeBody {
             status: c.status.into(),
             timestamp: c.timestamp,
-            changed_by: seen.changed_by.then(|| c.changed_by.to_string()),
+            changed_by: seen.changed_by(c),
             reason: c.reason.clone(),
             seq: c.seq,
         }
@@ -308,7 +308,9 @@ pub struct OrderBody {
 impl OrderBody {
     /// The order as a viewer who may see `seen` sees it ([`Visibility`]).
     pub fn of(o: &Order, seen: Visibility) -> Self {
-        let (delivery, chef) = (seen.delivery_location, seen.chef_location);
+        let (delivery_address, delivery_latitude, delivery_longitude) =
+            Place::split(seen.delivery(o));
+        let (chef_address, chef_latitude, chef_longitude) = Place::split(seen.chef(o));
         OrderBody {
             order_id: o.order_id.to_string(),
             order_number: o.order_number.clone(),
@@ -316,22 +318,18 @@ impl OrderBody {
             seq: o.seq,
             customer_id: o.customer_id.to_string(),
             customer_name: o.customer_name.clone(),
-            delivery_address: delivery.then(|| o.delivery_address.clone()),
-            delivery_latitude: delivery.then(|| o.delivery_latitude.get()),
-            delivery_longitude: delivery.then(|| o.delivery_longitude.get()),
+            delivery_address,
+            delivery_latitude,
+            delivery_longitude,
             chef_id: o.chef.chef_id.to_string(),
             chef_name: o.chef.chef_name.clone(),
             chef_business_name: o.chef.chef_business_name.clone(),
-            chef_address: chef.then(|| o.chef.chef_address.clone()),
-            chef_latitude: chef.then(|| o.chef.chef_latitude.get()),
-            chef_longitude: chef.then(|| o.chef.chef_longitude.get()),
+            chef_address,
+            chef_latitude,
+            chef_longitude,
             driver_id: o.driver.as_ref().map(|d| d.driver_id.to_string()),
             driver_name: o.driver.as_ref().map(|d| d.driver_name.clone()),
-            driver_phone: o
-                .driver
-                .as_ref()
-                .and_then(|d| d.driver_phone.clone())
-                .filter(|_| seen.driver_phone),
+            driver_phone: seen.driver_phone(o),
             items: o.items.iter().map(OrderLine::from).collect(),
             notes: o.notes.clone(),
             status_history: o
