@@ -392,6 +392,9 @@
         state.history.push({ status: data.status, timestamp: data.timestamp });
         if (data.status === 'delivered' || data.status === 'cancelled') state.etaAt = null;
         log(`status ${data.status} (seq ${data.seq}${tag})`);
+        // Acceptance shows each party the other side's address, an assignment the driver:
+        // fetch the tracking again for what this viewer may now see.
+        if (data.status === 'accepted' || data.status === 'assigned_to_driver') refreshTracking();
         break;
       case 'driver:location_update':
         t.driverLatitude = data.latitude;
@@ -409,6 +412,16 @@
     }
     render();
     save();
+  }
+
+  async function refreshTracking() {
+    const orderId = state.orderId;
+    try {
+      const t = await api('GET', `/orders/${encodeURIComponent(orderId)}/tracking`);
+      if (state.orderId === orderId && (t.seq || 0) >= lastSeq()) applySnapshot(t);
+    } catch (e) {
+      log(`could not refresh the tracking: ${e.message}`);
+    }
   }
 
   function applySnapshot(t) {
