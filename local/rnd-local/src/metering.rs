@@ -35,8 +35,9 @@ use rnd_domain::inbox::{Appended, EventKey, InboxEvent, InboxPage};
 use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
 use rnd_domain::ports::{
-    ClosedConnection, Connection, ConnectionStore, DeviceStore, InboxStore, LiveLocationStore,
-    OrderPage, OrderQuery, OrderStore, ProfileStore, PushLedger, RoomMembers, Store, StoreError,
+    ClosedConnection, Connection, ConnectionStore, DeviceStore, IdempotencyStore, InboxStore,
+    KeptAnswer, KeyClaim, LiveLocationStore, OrderPage, OrderQuery, OrderStore, ProfileStore,
+    PushLedger, RoomMembers, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
@@ -710,6 +711,56 @@ impl PushLedger for MeteredStore {
     ) -> Result<bool, StoreError> {
         let result = self.inner.record_pushed(key, user, now, retention).await;
         self.record("record_pushed", units(1, 0.0, 1.0));
+        result
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MeteredStore {
+    /// A conditional `PutItem` of a small item (1 WRU, refused or not), then, when a claim
+    /// holds the key, a consistent `GetItem` (its answer: 1 RRU per 4 KB).
+    async fn claim_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<KeyClaim, StoreError> {
+        let result = self
+            .inner
+            .claim_idempotency_key(user, key, fingerprint, now, expires_at)
+            .await;
+        let counted = match &result {
+            Ok(KeyClaim::Held { answer, .. }) => {
+                let bytes = answer.as_ref().map_or(0, |a| a.body.len());
+                units(2, read_units(bytes, true), 1.0)
+            }
+            _ => units(1, 0.0, 1.0),
+        };
+        self.record("claim_idempotency_key", counted);
+        result
+    }
+
+    /// An `UpdateItem` of the claim with the answer (1 WRU per KB).
+    async fn keep_idempotent_answer(
+        &self,
+        user: &UserId,
+        key: &str,
+        answer: &KeptAnswer,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.keep_idempotent_answer(user, key, answer).await;
+        self.record(
+            "keep_idempotent_answer",
+            units(1, 0.0, write_units(answer.body.len() + 100)),
+        );
+        result
+    }
+
+    /// A `DeleteItem` (1 WRU).
+    async fn release_idempotency_key(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
+        let result = self.inner.release_idempotency_key(user, key).await;
+        self.record("release_idempotency_key", units(1, 0.0, 1.0));
         result
     }
 }

@@ -375,11 +375,64 @@ pub trait PushLedger: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// What the HTTP API uses: orders, profiles and devices. Rust cannot name `dyn OrderStore +
-/// ProfileStore + DeviceStore`, so this capability names them; every [`Store`] is one, and an
-/// `Arc<dyn Store>` upcasts to `Arc<dyn ApiStore>`.
-pub trait ApiStore: OrderStore + ProfileStore + DeviceStore {}
-impl<T: OrderStore + ProfileStore + DeviceStore> ApiStore for T {}
+/// The answer a request gave, kept with its idempotency key to give again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// `Location`, when it had one.
+    pub location: Option<String>,
+    /// The body.
+    pub body: String,
+}
+
+/// Who holds an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// Nobody did (or their claim expired): the caller holds it now and runs the request.
+    Claimed,
+    /// A request holds it: its fingerprint, and its answer once it has one.
+    Held {
+        /// What the first request was (method, path and body, hashed).
+        fingerprint: String,
+        /// What it answered; `None` while it runs.
+        answer: Option<KeptAnswer>,
+    },
+}
+
+/// `Idempotency-Key`s of the HTTP API, per user.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for `user`'s request `fingerprint` until `expires_at`, with a conditional
+    /// write, so that of two requests racing with one key exactly one runs.
+    async fn claim_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<KeyClaim, StoreError>;
+
+    /// Keeps the answer of the request holding `key`.
+    async fn keep_idempotent_answer(
+        &self,
+        user: &UserId,
+        key: &str,
+        answer: &KeptAnswer,
+    ) -> Result<(), StoreError>;
+
+    /// Gives `key` up (its request failed on our side), so that a retry runs again.
+    async fn release_idempotency_key(&self, user: &UserId, key: &str) -> Result<(), StoreError>;
+}
+
+/// What the HTTP API uses: orders, profiles, devices and idempotency keys. Rust cannot name
+/// `dyn OrderStore + ProfileStore + …`, so this capability names them; every [`Store`] is
+/// one, and an `Arc<dyn Store>` upcasts to `Arc<dyn ApiStore>`.
+pub trait ApiStore: OrderStore + ProfileStore + DeviceStore + IdempotencyStore {}
+impl<T: OrderStore + ProfileStore + DeviceStore + IdempotencyStore> ApiStore for T {}
 
 /// Everything a store adapter provides.
 pub trait Store:
@@ -401,6 +454,7 @@ impl<T> Store for T where
         + InboxStore
         + DeviceStore
         + PushLedger
+        + IdempotencyStore
 {
 }
 

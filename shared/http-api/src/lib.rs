@@ -36,6 +36,7 @@
 mod auth;
 mod body;
 mod devices;
+pub mod idempotency;
 pub mod model;
 mod orders;
 mod problem;
@@ -219,15 +220,22 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
 }
 
+/// The routes and their OpenAPI 3.1 document.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = api().split_for_parts();
+    idempotency::document(&mut doc);
+    (routes, doc)
+}
+
 /// The OpenAPI 3.1 document of [`router`]'s routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    routes_and_document().1
 }
 
 /// The HTTP API as one Router: every route behind the 64 KiB body limit and bearer-token
 /// authentication; unknown paths answer 404 and unknown methods 405, as problem+json.
 pub fn router(state: AppState) -> Router {
-    let (routes, doc) = api().split_for_parts();
+    let (routes, doc) = routes_and_document();
     let doc = OpenApiJson(Arc::new(
         doc.to_json()
             .expect("the OpenAPI document is plain data and always serializes"),
@@ -237,6 +245,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // After authentication: keys are per user.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::guard,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

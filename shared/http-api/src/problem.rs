@@ -85,13 +85,17 @@ pub enum ProblemCode {
     UnsupportedMediaType,
     /// The route exists, the method does not (405).
     MethodNotAllowed,
+    /// An `Idempotency-Key` used before with another request (422).
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still running (409).
+    RequestInProgress,
     /// An unexpected failure, logged and never described (500).
     Internal,
 }
 
 impl ProblemCode {
     /// Every code.
-    pub const ALL: [ProblemCode; 17] = [
+    pub const ALL: [ProblemCode; 19] = [
         ProblemCode::Unauthorized,
         ProblemCode::TokenExpired,
         ProblemCode::Forbidden,
@@ -108,6 +112,8 @@ impl ProblemCode {
         ProblemCode::PayloadTooLarge,
         ProblemCode::UnsupportedMediaType,
         ProblemCode::MethodNotAllowed,
+        ProblemCode::IdempotencyKeyReused,
+        ProblemCode::RequestInProgress,
         ProblemCode::Internal,
     ];
 
@@ -130,6 +136,8 @@ impl ProblemCode {
             ProblemCode::PayloadTooLarge => "payload_too_large",
             ProblemCode::UnsupportedMediaType => "unsupported_media_type",
             ProblemCode::MethodNotAllowed => "method_not_allowed",
+            ProblemCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ProblemCode::RequestInProgress => "request_in_progress",
             ProblemCode::Internal => "internal",
         }
     }

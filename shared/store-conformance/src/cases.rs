@@ -13,8 +13,8 @@ use rnd_domain::inbox::InboxEvent;
 use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
 use rnd_domain::ports::{
-    Connection, ConnectionStore, DeviceStore, InboxStore, LiveLocationStore, OrderFilter,
-    OrderQuery, OrderStore, ProfileStore, PushLedger, StoreError,
+    Connection, ConnectionStore, DeviceStore, IdempotencyStore, InboxStore, KeptAnswer, KeyClaim,
+    LiveLocationStore, OrderFilter, OrderQuery, OrderStore, ProfileStore, PushLedger, StoreError,
 };
 use rnd_domain::rooms::Room;
 use rnd_domain::{Actor, OrderRecord, OrderView};
@@ -1698,4 +1698,113 @@ pub async fn the_push_ledger_records_a_notification_once_per_user<H: Harness>(h:
             .await
             .expect("record")
     );
+}
+
+/// An idempotency key is claimed once per user: a second request with it finds the first's
+/// fingerprint, then its answer once kept; another user's key of the same text is another key;
+/// an expired or released claim can be claimed again.
+pub async fn an_idempotency_key_is_claimed_once_and_then_answers_what_its_request_answered<
+    H: Harness,
+>(
+    h: &H,
+) {
+    let store = h.store();
+    let at = now();
+    let until = at + Duration::hours(24);
+    let user = customer().user_id;
+    // GIVEN a request claiming a key
+    let first = store
+        .claim_idempotency_key(&user, "k-1", "POST /orders #a", at, until)
+        .await
+        .expect("claim");
+    assert_eq!(first, KeyClaim::Claimed);
+    // WHEN a retry claims it while the request runs
+    let running = store
+        .claim_idempotency_key(&user, "k-1", "POST /orders #a", at, until)
+        .await
+        .expect("claim");
+    // THEN it finds the request, without an answer yet
+    assert_eq!(
+        running,
+        KeyClaim::Held {
+            fingerprint: "POST /orders #a".into(),
+            answer: None
+        }
+    );
+    // WHEN the request's answer is kept, and the key claimed again
+    let answer = KeptAnswer {
+        status: 201,
+        content_type: "application/json".into(),
+        location: Some("/orders/o-1/tracking".into()),
+        body: r#"{"orderId":"o-1"}"#.into(),
+    };
+    store
+        .keep_idempotent_answer(&user, "k-1", &answer)
+        .await
+        .expect("keep");
+    let answered = store
+        .claim_idempotency_key(&user, "k-1", "POST /orders #b", at, until)
+        .await
+        .expect("claim");
+    // THEN the answer comes back with the first request's fingerprint
+    assert_eq!(
+        answered,
+        KeyClaim::Held {
+            fingerprint: "POST /orders #a".into(),
+            answer: Some(answer)
+        }
+    );
+    // AND another user's key of the same text is theirs
+    assert_eq!(
+        store
+            .claim_idempotency_key(&other_customer().user_id, "k-1", "x", at, until)
+            .await
+            .expect("claim"),
+        KeyClaim::Claimed
+    );
+    // AND after its expiry, or once released, a key can be claimed again
+    assert_eq!(
+        store
+            .claim_idempotency_key(&user, "k-1", "later", until, until + Duration::hours(24))
+            .await
+            .expect("claim"),
+        KeyClaim::Claimed
+    );
+    store
+        .release_idempotency_key(&user, "k-1")
+        .await
+        .expect("release");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&user, "k-1", "again", at, until)
+            .await
+            .expect("claim"),
+        KeyClaim::Claimed
+    );
+}
+
+/// Of requests racing with one key, exactly one claims it.
+pub async fn racing_claims_of_one_idempotency_key_leave_exactly_one_claimant<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let user = customer().user_id;
+    let claims = join_all((0..8).map(|i| {
+        let store = Arc::clone(&store);
+        let user = user.clone();
+        async move {
+            store
+                .claim_idempotency_key(
+                    &user,
+                    "race",
+                    &format!("request {i}"),
+                    at,
+                    at + Duration::hours(24),
+                )
+                .await
+                .expect("claim")
+        }
+    }))
+    .await;
+    let winners = claims.iter().filter(|c| **c == KeyClaim::Claimed).count();
+    assert_eq!(winners, 1, "{claims:?}");
 }

@@ -40,6 +40,7 @@ use aws_sdk_dynamodb::Client;
 mod connections;
 mod devices;
 mod error;
+mod idempotency;
 mod inbox;
 mod item_size;
 pub mod items;

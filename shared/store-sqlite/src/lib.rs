@@ -42,6 +42,7 @@ mod change_log;
 mod codec;
 mod connections;
 mod devices;
+mod idempotency;
 mod inbox;
 mod location;
 mod orders;

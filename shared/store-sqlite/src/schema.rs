@@ -12,10 +12,10 @@ use rnd_domain::ports::StoreError;
 use crate::codec::DbResultExt;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5];
 
 /// Version 1: every item of the DynamoDB design, the change log and checkpoints.
 const V1: &str = r#"
@@ -165,6 +165,22 @@ CREATE TABLE push_ledger (
     user_id  TEXT    NOT NULL,
     ttl      INTEGER NOT NULL,
     PRIMARY KEY (push_key, user_id)
+) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 5: the HTTP API's idempotency keys (DynamoDB: `IDEM#{userId}` / `KEY#{key}` in the
+/// connections table).
+const V5: &str = r#"
+CREATE TABLE idempotency_keys (
+    user_id      TEXT    NOT NULL,
+    key          TEXT    NOT NULL,
+    fingerprint  TEXT    NOT NULL,
+    status       INTEGER,          -- the answer, once there is one
+    content_type TEXT,
+    location     TEXT,
+    body         TEXT,
+    ttl          INTEGER NOT NULL, -- epoch seconds
+    PRIMARY KEY (user_id, key)
 ) STRICT, WITHOUT ROWID;
 "#;
 

@@ -40,7 +40,8 @@ use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierCon
 use rnd_domain::ids::{OrderId, UserId};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::ports::{
-    DeviceStore, OrderFilter, OrderPage, OrderQuery, OrderStore, ProfileStore, StoreError,
+    DeviceStore, IdempotencyStore, KeptAnswer, KeyClaim, OrderFilter, OrderPage, OrderQuery,
+    OrderStore, ProfileStore, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_http_api::{AppState, Clock, PROBLEM_JSON};
@@ -311,6 +312,34 @@ impl ProfileStore for SeededStore {
     }
 
     async fn put_profile(&self, _profile: &Profile) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Read-only: every key is free, and nothing is kept.
+#[async_trait]
+impl IdempotencyStore for SeededStore {
+    async fn claim_idempotency_key(
+        &self,
+        _user: &UserId,
+        _key: &str,
+        _fingerprint: &str,
+        _now: DateTime<Utc>,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<KeyClaim, StoreError> {
+        Ok(KeyClaim::Claimed)
+    }
+
+    async fn keep_idempotent_answer(
+        &self,
+        _user: &UserId,
+        _key: &str,
+        _answer: &KeptAnswer,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, _user: &UserId, _key: &str) -> Result<(), StoreError> {
         Ok(())
     }
 }

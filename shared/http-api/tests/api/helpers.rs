@@ -14,7 +14,8 @@ use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierCon
 use rnd_domain::ids::{OrderId, UserId};
 use rnd_domain::live::{LocationOutcome, LocationWrite};
 use rnd_domain::ports::{
-    DeviceStore, OrderPage, OrderQuery, OrderStore, ProfileStore, Store, StoreError,
+    DeviceStore, IdempotencyStore, KeptAnswer, KeyClaim, OrderPage, OrderQuery, OrderStore,
+    ProfileStore, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_http_api::{AppState, Clock};
@@ -353,6 +354,33 @@ impl ProfileStore for Meddling {
     }
     async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError> {
         self.inner.put_profile(profile).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for Meddling {
+    async fn claim_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<KeyClaim, StoreError> {
+        self.inner
+            .claim_idempotency_key(user, key, fingerprint, now, expires_at)
+            .await
+    }
+    async fn keep_idempotent_answer(
+        &self,
+        user: &UserId,
+        key: &str,
+        answer: &KeptAnswer,
+    ) -> Result<(), StoreError> {
+        self.inner.keep_idempotent_answer(user, key, answer).await
+    }
+    async fn release_idempotency_key(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
+        self.inner.release_idempotency_key(user, key).await
     }
 }
 

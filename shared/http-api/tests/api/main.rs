@@ -6,6 +6,7 @@
 //! `scripts/moto.sh run -- cargo test -p rnd-http-api`.
 
 mod helpers;
+mod idempotency;
 mod visibility;
 
 use std::collections::BTreeSet;
@@ -16,6 +17,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use chrono::{TimeZone, Utc};
 use futures::future::join_all;
 use helpers::*;
+use idempotency::*;
 use rnd_domain::geo::{Latitude, Longitude};
 use rnd_domain::live::{DriverLocation, LocationWrite};
 use rnd_domain::order::Relation;
@@ -1339,6 +1341,11 @@ async fn devices_need_a_token() {
 }
 
 on_both_stores!(
+    a_retried_order_with_its_key_answers_the_same_order_and_places_no_second,
+    the_same_key_with_another_request_is_refused,
+    a_retried_transition_that_succeeded_answers_its_200_not_409,
+    a_retry_while_the_first_runs_is_told_to_wait,
+    a_key_that_is_not_visible_ascii_is_refused,
     each_party_sees_its_shape_of_an_order_in_every_status,
     a_transition_answers_the_order_as_its_caller_sees_it,
     the_driver_loses_an_order_hours_after_it_was_delivered,
