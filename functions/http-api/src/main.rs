@@ -12,6 +12,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = rnd_lambda::dynamo_store(&config)?;
     let verifier = rnd_lambda::verifier(&config).await?;
     let state = AppState::new(store, verifier)
-        .with_driver_access(rnd_domain::visibility::DriverAccess::from_env());
+        .with_driver_access(rnd_domain::visibility::DriverAccess::from_env())
+        .with_order_limit(
+            rnd_domain::limits::Limit::ORDERS_PER_CUSTOMER.from_env("ORDERS_PER_CUSTOMER_PER_HOUR"),
+        );
     lambda_http::run(router(state)).await
 }

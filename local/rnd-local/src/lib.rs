@@ -63,6 +63,7 @@ use rnd_domain::identity::{
     JwtVerifier, Role, TokenClaims, UnknownRole, VerifierConfig, issue_hs256,
 };
 use rnd_domain::ids::UserId;
+use rnd_domain::limits::Limit;
 use rnd_domain::ports::{Notifier, Store, StoreError};
 use rnd_domain::push::PushSender;
 use rnd_handlers::fanout::FanoutConfig;
@@ -155,6 +156,11 @@ pub struct Config {
     /// secret other than the development one; the dev-only routes and the Management API are
     /// then not served.
     pub allow_remote: bool,
+    /// Orders a customer may place per hour (10; the template's `OrdersPerCustomerPerHour`).
+    pub orders_per_customer_per_hour: u32,
+    /// `subscribe:order`/`unsubscribe:order` messages a connection may send per minute (60; the
+    /// template's `RoomChangesPerMinute`).
+    pub room_changes_per_minute: u32,
 }
 
 /// Where the push consumer sends.
@@ -207,6 +213,8 @@ impl Config {
             fcm: FcmConfig::Builtin,
             post_over_http: false,
             allow_remote: false,
+            orders_per_customer_per_hour: Limit::ORDERS_PER_CUSTOMER.per_window,
+            room_changes_per_minute: Limit::ROOM_CHANGES_PER_CONNECTION.per_window,
         }
     }
 }
@@ -581,6 +589,10 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
             RouteConfig {
                 location_min_interval_ms: i64::try_from(config.location_min_interval.as_millis())
                     .unwrap_or(i64::MAX),
+                room_changes: Limit {
+                    per_window: config.room_changes_per_minute.max(1),
+                    ..Limit::ROOM_CHANGES_PER_CONNECTION
+                },
                 ..RouteConfig::default()
             },
         )
@@ -620,12 +632,18 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         // a phone would show at `GET /fcm/messages?token=…` (local stack only).
         .nest("/fcm", fcm_emulator.router())
         // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
-        .merge(rnd_http_api::router(rnd_http_api::AppState::new(
-            Arc::<dyn Store>::clone(&metered),
-            Arc::new(JwtVerifier::new(VerifierConfig::hs256(
-                config.jwt_secret.as_bytes(),
-            ))?),
-        )));
+        .merge(rnd_http_api::router(
+            rnd_http_api::AppState::new(
+                Arc::<dyn Store>::clone(&metered),
+                Arc::new(JwtVerifier::new(VerifierConfig::hs256(
+                    config.jwt_secret.as_bytes(),
+                ))?),
+            )
+            .with_order_limit(Limit {
+                per_window: config.orders_per_customer_per_hour.max(1),
+                ..Limit::ORDERS_PER_CUSTOMER
+            }),
+        ));
     if exposure == exposure::Exposure::Loopback {
         app = app.merge(local_only);
     }

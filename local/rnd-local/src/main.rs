@@ -79,6 +79,14 @@ struct ServeArgs {
     /// API (@connections) are then not served
     #[arg(long)]
     allow_remote: bool,
+    /// Orders a customer may place per hour; more get 429 with Retry-After (the template's
+    /// OrdersPerCustomerPerHour)
+    #[arg(long, default_value_t = 10)]
+    orders_per_customer_per_hour: u32,
+    /// subscribe:order and unsubscribe:order messages a connection may send per minute; more
+    /// get rate_limited with retryAfterMs (the template's RoomChangesPerMinute)
+    #[arg(long, default_value_t = 60)]
+    room_changes_per_minute: u32,
     /// Send push notifications to this FCM HTTP v1 endpoint (e.g. https://fcm.googleapis.com)
     /// instead of the built-in FCM sink at /fcm; needs --fcm-credentials.
     #[arg(long, requires = "fcm_credentials")]
@@ -193,6 +201,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         location_min_interval: Duration::from_millis(args.location_min_interval_ms),
         post_over_http: args.post_over_http,
         allow_remote: args.allow_remote,
+        orders_per_customer_per_hour: args.orders_per_customer_per_hour,
+        room_changes_per_minute: args.room_changes_per_minute,
         fcm,
     };
     let runtime = match tokio::runtime::Runtime::new() {

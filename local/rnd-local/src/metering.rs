@@ -32,12 +32,13 @@ use rnd_domain::OrderRecord;
 use rnd_domain::device::{Device, DeviceId, DeviceRegistration, Registered};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::inbox::{Appended, EventKey, InboxEvent, InboxPage};
+use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
 use rnd_domain::ports::{
     ClosedConnection, Connection, ConnectionStore, DeviceStore, IdempotencyStore, InboxStore,
     KeptAnswer, KeyClaim, LiveLocationStore, OrderPage, OrderQuery, OrderStore, ProfileStore,
-    PushLedger, RoomMembers, Store, StoreError,
+    PushLedger, RateLimitStore, RoomMembers, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
@@ -711,6 +712,21 @@ impl PushLedger for MeteredStore {
     ) -> Result<bool, StoreError> {
         let result = self.inner.record_pushed(key, user, now, retention).await;
         self.record("record_pushed", units(1, 0.0, 1.0));
+        result
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for MeteredStore {
+    /// A conditional `UpdateItem` of a small item (1 WRU, refused or not).
+    async fn take(
+        &self,
+        limit: Limit,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Allowance, StoreError> {
+        let result = self.inner.take(limit, subject, now).await;
+        self.record("take", units(1, 0.0, 1.0));
         result
     }
 }

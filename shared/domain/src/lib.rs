@@ -30,6 +30,7 @@ pub mod geo;
 pub mod identity;
 pub mod ids;
 pub mod inbox;
+pub mod limits;
 pub mod live;
 pub mod order;
 pub mod ports;

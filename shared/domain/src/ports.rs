@@ -428,11 +428,31 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release_idempotency_key(&self, user: &UserId, key: &str) -> Result<(), StoreError>;
 }
 
+/// Fixed-window counters of the [`crate::limits`].
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Counts one use of `limit` for `subject` in the window holding `now`, unless the window
+    /// has counted `limit.per_window` already: a conditional write, so that concurrent
+    /// invocations share the limit. Refused, it says how long until the window ends.
+    async fn take(
+        &self,
+        limit: crate::limits::Limit,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<crate::limits::Allowance, StoreError>;
+}
+
 /// What the HTTP API uses: orders, profiles, devices and idempotency keys. Rust cannot name
 /// `dyn OrderStore + ProfileStore + …`, so this capability names them; every [`Store`] is
 /// one, and an `Arc<dyn Store>` upcasts to `Arc<dyn ApiStore>`.
-pub trait ApiStore: OrderStore + ProfileStore + DeviceStore + IdempotencyStore {}
-impl<T: OrderStore + ProfileStore + DeviceStore + IdempotencyStore> ApiStore for T {}
+pub trait ApiStore:
+    OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore
+{
+}
+impl<T: OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore> ApiStore
+    for T
+{
+}
 
 /// Everything a store adapter provides.
 pub trait Store:
@@ -455,6 +475,7 @@ impl<T> Store for T where
         + DeviceStore
         + PushLedger
         + IdempotencyStore
+        + RateLimitStore
 {
 }
 

@@ -69,6 +69,8 @@ pub struct ProtocolError {
     pub code: ErrorCode,
     /// Client-safe explanation.
     pub message: String,
+    /// For `rate_limited`: send again after this many milliseconds.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ProtocolError {
@@ -77,6 +79,15 @@ impl ProtocolError {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// A `rate_limited` refusal: send again after `retry_after_ms`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Self {
+            retry_after_ms: Some(retry_after_ms),
+            ..Self::new(ErrorCode::RateLimited, message)
         }
     }
 
@@ -85,6 +96,7 @@ impl ProtocolError {
         ServerMessage::Error(ErrorData {
             code: self.code,
             message: self.message.clone(),
+            retry_after_ms: self.retry_after_ms,
         })
     }
 }
@@ -441,6 +453,9 @@ pub struct PongData {
 pub struct ErrorData {
     pub code: ErrorCode,
     pub message: String,
+    /// For `rate_limited`: send again after this many milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// Payload of `order:new` (to the chef).
@@ -658,6 +673,7 @@ impl ServerMessage {
         ServerMessage::Error(ErrorData {
             code,
             message: message.into(),
+            retry_after_ms: None,
         })
     }
 

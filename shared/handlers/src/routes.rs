@@ -30,9 +30,11 @@ use rnd_domain::events::location_announcements;
 use rnd_domain::events::status_updates_since;
 use rnd_domain::ids::ConnectionId;
 use rnd_domain::inbox::{self, Continuity, Cursor, MAX_REPLAY, REPLAY_PAGE};
+use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::ports::{
-    ConnectionStore, InboxStore, LiveLocationStore, Notifier, NotifyError, OrderStore, StoreError,
+    ConnectionStore, InboxStore, LiveLocationStore, Notifier, NotifyError, OrderStore,
+    RateLimitStore, StoreError,
 };
 use rnd_domain::protocol::{
     ClientMessage, ConnectedData, ErrorCode, LocationAckData, LocationRejection, LocationReport,
@@ -58,6 +60,8 @@ pub struct RouteConfig {
     pub location_min_interval_ms: i64,
     /// How long an order's driver may still subscribe to it after it ended.
     pub driver_access: DriverAccess,
+    /// `subscribe:order` and `unsubscribe:order` messages a connection may send per window.
+    pub room_changes: Limit,
 }
 
 impl Default for RouteConfig {
@@ -65,13 +69,14 @@ impl Default for RouteConfig {
         Self {
             location_min_interval_ms: DEFAULT_LOCATION_MIN_INTERVAL_MS,
             driver_access: DriverAccess::default(),
+            room_changes: Limit::ROOM_CHANGES_PER_CONNECTION,
         }
     }
 }
 
 impl RouteConfig {
-    /// Reads `LOCATION_MIN_INTERVAL_MS` (default 1000) and `DRIVER_ACCESS_HOURS` (default 6)
-    /// from the environment.
+    /// Reads `LOCATION_MIN_INTERVAL_MS` (default 1000), `DRIVER_ACCESS_HOURS` (default 6) and
+    /// `ROOM_CHANGES_PER_MINUTE` (default 60) from the environment.
     pub fn from_env() -> Self {
         let location_min_interval_ms = std::env::var("LOCATION_MIN_INTERVAL_MS")
             .ok()
@@ -81,6 +86,7 @@ impl RouteConfig {
         Self {
             location_min_interval_ms,
             driver_access: DriverAccess::from_env(),
+            room_changes: Limit::ROOM_CHANGES_PER_CONNECTION.from_env("ROOM_CHANGES_PER_MINUTE"),
         }
     }
 }
@@ -127,7 +133,7 @@ const ORDER_NOT_FOUND: &str = "order not found";
 
 impl<S> Routes<S>
 where
-    S: ConnectionStore + OrderStore + LiveLocationStore + InboxStore + ?Sized,
+    S: ConnectionStore + OrderStore + LiveLocationStore + InboxStore + RateLimitStore + ?Sized,
 {
     /// Routes over `store`, estimating arrivals with `eta`. They post nothing (no replays, and
     /// locations are left to the stream) until given a notifier ([`Routes::posting_through`]).
@@ -233,9 +239,13 @@ where
             ClientMessage::SubscribeOrder {
                 order_id,
                 since_seq,
-            } => self.subscribe(caller, order_id, since_seq, now).await,
+            } => {
+                self.count_room_change(caller, now).await?;
+                self.subscribe(caller, order_id, since_seq, now).await
+            }
             ClientMessage::Resume { cursor } => self.resume(caller, cursor.as_deref(), now).await,
             ClientMessage::UnsubscribeOrder { order_id } => {
+                self.count_room_change(caller, now).await?;
                 let room = Room::Order(order_id.clone());
                 self.store.leave_room(&caller.connection_id, &room).await?;
                 tracing::info!(connection_id = %caller.connection_id, order_id = %order_id, "unsubscribed");
@@ -244,6 +254,32 @@ where
             ClientMessage::DriverLocation(report) => return self.location(caller, report, now).await,
         }
         .map(Some)
+    }
+
+    /// Counts a `subscribe:order`/`unsubscribe:order` of the caller's connection against its
+    /// limit ([`RouteConfig::room_changes`]); refused, `rate_limited` with `retryAfterMs`.
+    async fn count_room_change(
+        &self,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Result<(), RouteError> {
+        let limit = self.config.room_changes;
+        match self
+            .store
+            .take(limit, caller.connection_id.as_str(), now)
+            .await?
+        {
+            Allowance::Granted => Ok(()),
+            Allowance::Refused { retry_after } => {
+                Err(RouteError::Refused(ProtocolError::rate_limited(
+                    format!(
+                        "at most {} subscribe and unsubscribe messages per minute",
+                        limit.per_window
+                    ),
+                    u64::try_from(retry_after.num_milliseconds()).unwrap_or(0),
+                )))
+            }
+        }
     }
 
     async fn visible_order(

@@ -7,8 +7,8 @@
 //! `idempotency_key_reused`), and a retry while the first still runs is told to wait (409
 //! `request_in_progress`, `Retry-After`). The key is claimed with a conditional write before the
 //! request runs, so of two racing requests exactly one runs. Answers are kept for
-//! [`KEEP_HOURS`]; a request that fails on our side (5xx) gives its key up, so a retry runs
-//! again. Without a key nothing changes.
+//! [`KEEP_HOURS`]; a request that fails on our side (5xx) or is refused for now (429) gives its
+//! key up, so a retry runs again. Without a key nothing changes.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -120,7 +120,10 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             let response = next
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await;
-            if response.status().is_server_error() {
+            // A failure on our side, or a refusal to run it now (429), is no answer to keep:
+            // a retry with the key runs again.
+            let status = response.status();
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 if let Err(e) = store.release_idempotency_key(&user, &key).await {
                     tracing::warn!(
                         error = &e as &dyn std::error::Error,

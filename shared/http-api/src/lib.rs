@@ -52,6 +52,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router, middleware};
 use chrono::{DateTime, Utc};
 use rnd_domain::identity::VerifyTokens;
+use rnd_domain::limits::Limit;
 use rnd_domain::ports::ApiStore;
 use rnd_domain::visibility::DriverAccess;
 use utoipa::OpenApi;
@@ -89,6 +90,7 @@ pub struct AppState {
     verifier: Arc<dyn VerifyTokens>,
     clock: Arc<dyn Clock>,
     driver_access: DriverAccess,
+    order_limit: Limit,
 }
 
 impl fmt::Debug for AppState {
@@ -108,6 +110,15 @@ impl AppState {
             verifier,
             clock: Arc::new(SystemClock),
             driver_access: DriverAccess::default(),
+            order_limit: Limit::ORDERS_PER_CUSTOMER,
+        }
+    }
+
+    /// The same state, admitting `limit` orders per customer and window.
+    pub fn with_order_limit(self, limit: Limit) -> Self {
+        Self {
+            order_limit: limit,
+            ..self
         }
     }
 
@@ -138,6 +149,10 @@ impl AppState {
 
     pub(crate) fn driver_access(&self) -> DriverAccess {
         self.driver_access
+    }
+
+    pub(crate) fn order_limit(&self) -> Limit {
+        self.order_limit
     }
 }
 

@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rnd_domain::geo::GeoPoint;
 use rnd_domain::ids::{OrderId, UserId};
+use rnd_domain::limits::Allowance;
 use rnd_domain::order::{Action, NewOrder, OrderItem, TransitionError};
 use rnd_domain::ports::{OrderFilter, OrderPage, OrderQuery, StoreError};
 use rnd_domain::profile::{NotReady, parse_text};
@@ -254,7 +255,8 @@ fn parse_new_order(body: CreateOrderRequest) -> Result<ParsedOrder, OrderError> 
 ///
 /// Answers 201 with the order (`pending`, number `RND-YYYYMMDD-NNNN` from the day's atomic
 /// counter). Refuses non-customers (403), invalid fields (400 naming the field), callers without
-/// a profile, chef ids that are not chefs and chefs without a pickup location (422).
+/// a profile, chef ids that are not chefs and chefs without a pickup location (422), and a
+/// customer past their orders per hour (429 with `Retry-After`).
 #[utoipa::path(
     post,
     path = "/orders",
@@ -270,6 +272,7 @@ fn parse_new_order(body: CreateOrderRequest) -> Result<ParsedOrder, OrderError> 
         responses::PayloadTooLarge,
         responses::UnsupportedMediaType,
         responses::Unprocessable,
+        responses::TooManyRequests,
         responses::Internal,
     ),
     security(("bearer" = []))
@@ -308,6 +311,18 @@ pub(crate) async fn create_order(
         None => return Err(OrderError::NotAChef(chef_id.to_string()).into()),
     };
     let now = state.now();
+    // Counted once the request would place an order: refusals above cost nothing.
+    let limit = state.order_limit();
+    if let Allowance::Refused { retry_after } = store
+        .take(limit, caller.actor.user_id.as_str(), now)
+        .await
+        .map_err(OrderError::from)?
+    {
+        return Err(ApiError::RateLimited {
+            detail: format!("at most {} orders per hour; retry later", limit.per_window),
+            retry_after: retry_after.to_std().unwrap_or_default(),
+        });
+    }
     let number = store
         .next_order_number(now.date_naive())
         .await

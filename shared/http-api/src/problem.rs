@@ -89,13 +89,15 @@ pub enum ProblemCode {
     IdempotencyKeyReused,
     /// A request with this `Idempotency-Key` is still running (409).
     RequestInProgress,
+    /// Too many of these requests; retry after `Retry-After` seconds (429).
+    RateLimited,
     /// An unexpected failure, logged and never described (500).
     Internal,
 }
 
 impl ProblemCode {
     /// Every code.
-    pub const ALL: [ProblemCode; 19] = [
+    pub const ALL: [ProblemCode; 20] = [
         ProblemCode::Unauthorized,
         ProblemCode::TokenExpired,
         ProblemCode::Forbidden,
@@ -114,6 +116,7 @@ impl ProblemCode {
         ProblemCode::MethodNotAllowed,
         ProblemCode::IdempotencyKeyReused,
         ProblemCode::RequestInProgress,
+        ProblemCode::RateLimited,
         ProblemCode::Internal,
     ];
 
@@ -138,6 +141,7 @@ impl ProblemCode {
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::IdempotencyKeyReused => "idempotency_key_reused",
             ProblemCode::RequestInProgress => "request_in_progress",
+            ProblemCode::RateLimited => "rate_limited",
             ProblemCode::Internal => "internal",
         }
     }
@@ -217,6 +221,15 @@ pub(crate) mod responses {
     #[response(status = 422, content_type = "application/problem+json")]
     pub(crate) struct Unprocessable(Problem);
 
+    /// Too many of these requests (`rate_limited`); retry after `Retry-After` seconds.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 429,
+        content_type = "application/problem+json",
+        headers(("retry-after" = u64, description = "Seconds until a retry may succeed"))
+    )]
+    pub(crate) struct TooManyRequests(Problem);
+
     /// An unexpected failure (`internal`); details are logged, never sent.
     #[derive(IntoResponses)]
     #[response(status = 500, content_type = "application/problem+json")]
@@ -288,6 +301,14 @@ pub(crate) enum ApiError {
     /// The route exists, the method does not (405).
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
+    /// Too many of these requests (429).
+    #[error("{detail}")]
+    RateLimited {
+        /// Why, with the limit.
+        detail: String,
+        /// When a retry may succeed.
+        retry_after: std::time::Duration,
+    },
     /// Anything we did not expect: a backend failure, corrupt data (500). Never shown.
     #[error("unexpected failure")]
     Unexpected(#[source] BoxError),
@@ -327,6 +348,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -342,6 +364,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
             ApiError::MethodNotAllowed => ProblemCode::MethodNotAllowed,
+            ApiError::RateLimited { .. } => ProblemCode::RateLimited,
             ApiError::Unexpected(_) => ProblemCode::Internal,
         }
     }
@@ -391,6 +414,11 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let ApiError::RateLimited { retry_after, .. } = &self {
+            // Whole seconds, rounded up: a client that waits that long is not refused again.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         if let ApiError::Unauthorized { presented, .. } = &self {
             let challenge = if *presented {
                 "Bearer error=\"invalid_token\""

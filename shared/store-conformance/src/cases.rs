@@ -10,11 +10,13 @@ use rnd_domain::device::{DEVICE_TTL_DAYS, MAX_DEVICES_PER_USER, Platform};
 use rnd_domain::geo::{Latitude, Longitude, Speed};
 use rnd_domain::identity::Role;
 use rnd_domain::inbox::InboxEvent;
+use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
 use rnd_domain::ports::{
     Connection, ConnectionStore, DeviceStore, IdempotencyStore, InboxStore, KeptAnswer, KeyClaim,
-    LiveLocationStore, OrderFilter, OrderQuery, OrderStore, ProfileStore, PushLedger, StoreError,
+    LiveLocationStore, OrderFilter, OrderQuery, OrderStore, ProfileStore, PushLedger,
+    RateLimitStore, StoreError,
 };
 use rnd_domain::rooms::Room;
 use rnd_domain::{Actor, OrderRecord, OrderView};
@@ -1807,4 +1809,60 @@ pub async fn racing_claims_of_one_idempotency_key_leave_exactly_one_claimant<H: 
     .await;
     let winners = claims.iter().filter(|c| **c == KeyClaim::Claimed).count();
     assert_eq!(winners, 1, "{claims:?}");
+}
+
+/// A limit admits its uses per window, then refuses until the window ends; the next window
+/// admits again; subjects are counted apart.
+pub async fn a_limit_admits_its_uses_per_window_then_says_when_to_come_back<H: Harness>(h: &H) {
+    let store = h.store();
+    let limit = Limit {
+        name: "test",
+        per_window: 3,
+        window: Duration::minutes(1),
+    };
+    let start = limit.window_start(now());
+    let at = start + Duration::seconds(20);
+    // WHEN four uses come in one window
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(store.take(limit, "user-a", at).await.expect("take"));
+    }
+    // THEN three are granted and the fourth is told to come back when the window ends
+    assert_eq!(answers[..3], [Allowance::Granted; 3]);
+    assert_eq!(
+        answers[3],
+        Allowance::Refused {
+            retry_after: Duration::seconds(40)
+        }
+    );
+    // AND another subject has its own count, and the next window admits again
+    assert_eq!(
+        store.take(limit, "user-b", at).await.expect("take"),
+        Allowance::Granted
+    );
+    assert_eq!(
+        store
+            .take(limit, "user-a", start + limit.window)
+            .await
+            .expect("take"),
+        Allowance::Granted
+    );
+}
+
+/// Concurrent uses share a limit: exactly `per_window` of them are granted.
+pub async fn concurrent_uses_of_a_limit_grant_exactly_its_uses<H: Harness>(h: &H) {
+    let store = h.store();
+    let limit = Limit {
+        name: "race",
+        per_window: 4,
+        window: Duration::hours(1),
+    };
+    let at = now();
+    let answers = join_all((0..10).map(|_| {
+        let store = Arc::clone(&store);
+        async move { store.take(limit, "user", at).await.expect("take") }
+    }))
+    .await;
+    let granted = answers.iter().filter(|a| **a == Allowance::Granted).count();
+    assert_eq!(granted, 4, "{answers:?}");
 }

@@ -85,6 +85,8 @@ macro_rules! conformance_suite {
             members_past_their_token_are_listed_apart_from_the_open_ones,
             an_idempotency_key_is_claimed_once_and_then_answers_what_its_request_answered,
             racing_claims_of_one_idempotency_key_leave_exactly_one_claimant,
+            a_limit_admits_its_uses_per_window_then_says_when_to_come_back,
+            concurrent_uses_of_a_limit_grant_exactly_its_uses,
             a_profile_round_trips_through_the_store,
             saving_a_profile_again_replaces_it,
             an_unknown_profile_is_none,

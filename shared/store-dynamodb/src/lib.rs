@@ -45,6 +45,7 @@ mod inbox;
 mod item_size;
 pub mod items;
 mod keys;
+mod limits;
 mod listing;
 mod live;
 mod orders;

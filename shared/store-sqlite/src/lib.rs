@@ -44,6 +44,7 @@ mod connections;
 mod devices;
 mod idempotency;
 mod inbox;
+mod limits;
 mod location;
 mod orders;
 mod profiles;

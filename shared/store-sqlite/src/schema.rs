@@ -12,10 +12,10 @@ use rnd_domain::ports::StoreError;
 use crate::codec::DbResultExt;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6];
 
 /// Version 1: every item of the DynamoDB design, the change log and checkpoints.
 const V1: &str = r#"
@@ -181,6 +181,18 @@ CREATE TABLE idempotency_keys (
     body         TEXT,
     ttl          INTEGER NOT NULL, -- epoch seconds
     PRIMARY KEY (user_id, key)
+) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 6: the limits' fixed-window counters (DynamoDB: `LIMIT#{bucket}` / `W#{start}` in the
+/// connections table).
+const V6: &str = r#"
+CREATE TABLE rate_windows (
+    bucket       TEXT    NOT NULL, -- {limit}#{subject}
+    window_start INTEGER NOT NULL, -- epoch ms
+    uses         INTEGER NOT NULL,
+    ttl          INTEGER NOT NULL, -- epoch seconds: the window's end
+    PRIMARY KEY (bucket, window_start)
 ) STRICT, WITHOUT ROWID;
 "#;
 

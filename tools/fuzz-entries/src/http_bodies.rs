@@ -38,10 +38,11 @@ use rnd_domain::OrderView;
 use rnd_domain::device::{Device, DeviceId, DeviceRegistration, Registered};
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierConfig, issue_hs256};
 use rnd_domain::ids::{OrderId, UserId};
+use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::ports::{
     DeviceStore, IdempotencyStore, KeptAnswer, KeyClaim, OrderFilter, OrderPage, OrderQuery,
-    OrderStore, ProfileStore, StoreError,
+    OrderStore, ProfileStore, RateLimitStore, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_http_api::{AppState, Clock, PROBLEM_JSON};
@@ -313,6 +314,19 @@ impl ProfileStore for SeededStore {
 
     async fn put_profile(&self, _profile: &Profile) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Read-only: every use is granted, and nothing is counted.
+#[async_trait]
+impl RateLimitStore for SeededStore {
+    async fn take(
+        &self,
+        _limit: Limit,
+        _subject: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Allowance, StoreError> {
+        Ok(Allowance::Granted)
     }
 }
 

@@ -418,6 +418,80 @@ async fn the_subscribed_snapshot_is_shaped_for_its_viewer<S: Store + 'static>(st
     assert!(admin.delivery_address.is_some() && admin.chef_address.is_some());
 }
 
+async fn a_connection_churning_rooms_is_rate_limited_and_told_when_to_come_back<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    // GIVEN a connection that sent its minute's worth of subscribe and unsubscribe messages
+    order_in(&*store, OrderStatus::Accepted).await;
+    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
+    let limit = rnd_domain::limits::Limit::ROOM_CHANGES_PER_CONNECTION;
+    let at = request_time(&fixture("unsubscribe-order"));
+    let into_window = at - limit.window_start(at);
+    for n in 0..limit.per_window {
+        let (fixture_name, body) = if n % 2 == 0 {
+            (
+                "subscribe-order",
+                json!({"action": "subscribe:order", "orderId": "order-1"}),
+            )
+        } else {
+            (
+                "unsubscribe-order",
+                json!({"action": "unsubscribe:order", "orderId": "order-1"}),
+            )
+        };
+        let answer = send(
+            &store,
+            fixture_name,
+            "customer-1",
+            "customer",
+            CUSTOMER_CONN,
+            body,
+            0,
+        )
+        .await;
+        assert!(
+            !matches!(answer, ServerMessage::Error(_)),
+            "{n}: {answer:?}"
+        );
+    }
+    // WHEN it sends one more in the same minute
+    let answer = send(
+        &store,
+        "unsubscribe-order",
+        "customer-1",
+        "customer",
+        CUSTOMER_CONN,
+        json!({"action": "unsubscribe:order", "orderId": "order-1"}),
+        0,
+    )
+    .await;
+    // THEN it is refused rate_limited, told how long until the minute is over
+    let ServerMessage::Error(e) = &answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    let expected = (limit.window - into_window).num_milliseconds();
+    assert_eq!(e.retry_after_ms, Some(u64::try_from(expected).unwrap()));
+    // AND once that minute is over it may again
+    let later = expected + 1;
+    let answer = send(
+        &store,
+        "unsubscribe-order",
+        "customer-1",
+        "customer",
+        CUSTOMER_CONN,
+        json!({"action": "unsubscribe:order", "orderId": "order-1"}),
+        later,
+    )
+    .await;
+    assert!(
+        matches!(answer, ServerMessage::Unsubscribed(_)),
+        "{answer:?}"
+    );
+}
+
 async fn customer_cannot_subscribe_to_another_customers_order<S: Store + 'static>(store: Arc<S>) {
     order_in(&*store, OrderStatus::Accepted).await;
     open(&*store, "customer-2", "customer", "Cust2C0nnId0Q=").await;
@@ -955,6 +1029,7 @@ on_both_stores!(
     an_admins_disconnect_takes_it_out_of_role_admin,
     customer_subscribes_to_their_order_and_gets_its_tracking_at_once,
     the_subscribed_snapshot_is_shaped_for_its_viewer,
+    a_connection_churning_rooms_is_rate_limited_and_told_when_to_come_back,
     customer_cannot_subscribe_to_another_customers_order,
     unsubscribe_leaves_the_order_room,
     assigned_driver_streams_a_location_and_gets_an_eta,

@@ -12,10 +12,11 @@ use rnd_domain::OrderView;
 use rnd_domain::device::{Device, DeviceId, DeviceRegistration, Registered};
 use rnd_domain::identity::{DEV_JWT_SECRET, JwtVerifier, TokenClaims, VerifierConfig, issue_hs256};
 use rnd_domain::ids::{OrderId, UserId};
+use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::live::{LocationOutcome, LocationWrite};
 use rnd_domain::ports::{
     DeviceStore, IdempotencyStore, KeptAnswer, KeyClaim, OrderPage, OrderQuery, OrderStore,
-    ProfileStore, Store, StoreError,
+    ProfileStore, RateLimitStore, Store, StoreError,
 };
 use rnd_domain::profile::Profile;
 use rnd_http_api::{AppState, Clock};
@@ -354,6 +355,18 @@ impl ProfileStore for Meddling {
     }
     async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError> {
         self.inner.put_profile(profile).await
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for Meddling {
+    async fn take(
+        &self,
+        limit: Limit,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Allowance, StoreError> {
+        self.inner.take(limit, subject, now).await
     }
 }
 

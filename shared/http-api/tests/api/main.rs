@@ -19,6 +19,7 @@ use futures::future::join_all;
 use helpers::*;
 use idempotency::*;
 use rnd_domain::geo::{Latitude, Longitude};
+use rnd_domain::limits::Limit;
 use rnd_domain::live::{DriverLocation, LocationWrite};
 use rnd_domain::order::Relation;
 use rnd_domain::ports::Store;
@@ -26,6 +27,7 @@ use rnd_domain::profile::{Profile, ProfileFields};
 use rnd_domain::tracking::OrderTracking;
 use rnd_domain::visibility::Visibility;
 use rnd_domain::{Role, UserId};
+use rnd_http_api::AppState;
 use serde_json::{Value, json};
 use visibility::*;
 
@@ -248,10 +250,50 @@ async fn a_quantity_is_any_whole_json_number_and_nothing_else(store: Arc<dyn Sto
     }
 }
 
+async fn a_customer_past_their_orders_per_hour_is_told_when_to_come_back(store: Arc<dyn Store>) {
+    // GIVEN a customer who placed ten orders this hour (the limit), on a clock at 12:15
+    let quarter_past = Utc.with_ymd_and_hms(2026, 11, 28, 12, 15, 0).unwrap();
+    let app = spawn_app_at(Arc::clone(&store), quarter_past);
+    app.seed_profiles().await;
+    for _ in 0..Limit::ORDERS_PER_CUSTOMER.per_window {
+        let placed = app.post("/orders", CUSTOMER, Some(new_order_body())).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{placed:?}");
+    }
+    // WHEN they place an eleventh
+    let refused = app.post("/orders", CUSTOMER, Some(new_order_body())).await;
+    // THEN it is refused with 429, and Retry-After says when the hour is over (45 minutes)
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{refused:?}");
+    assert_eq!(refused.problem_code(), "rate_limited");
+    assert_eq!(refused.headers[header::RETRY_AFTER], "2700");
+    // AND a refusal for another reason costs nothing: an invalid order is still a 400
+    let mut invalid = new_order_body();
+    invalid["deliveryLatitude"] = json!(200.0);
+    assert_eq!(
+        app.post("/orders", CUSTOMER, Some(invalid)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // AND when the next hour starts they may place orders again
+    let next_hour = spawn_app_at(store, quarter_past + chrono::Duration::minutes(45));
+    let placed = next_hour
+        .post("/orders", CUSTOMER, Some(new_order_body()))
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED);
+}
+
 async fn fifty_concurrent_orders_on_one_day_get_fifty_distinct_numbers(store: Arc<dyn Store>) {
-    // GIVEN profiles, and a clock stuck on one day
+    // GIVEN profiles, a clock stuck on one day, and no orders-per-hour limit in the way
     let day = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
-    let app = Arc::new(spawn_app_at(store, day));
+    let app = Arc::new(TestApp {
+        router: rnd_http_api::router(
+            AppState::new(Arc::<dyn Store>::clone(&store), verifier())
+                .with_clock(Arc::new(FixedClock(day)))
+                .with_order_limit(Limit {
+                    per_window: 100,
+                    ..Limit::ORDERS_PER_CUSTOMER
+                }),
+        ),
+        store,
+    });
     app.seed_profiles().await;
 
     // WHEN fifty orders are placed at once
@@ -1360,6 +1402,7 @@ on_both_stores!(
     a_customer_without_a_profile_is_asked_to_create_one,
     invalid_order_fields_are_refused_naming_the_field,
     fifty_concurrent_orders_on_one_day_get_fifty_distinct_numbers,
+    a_customer_past_their_orders_per_hour_is_told_when_to_come_back,
     the_whole_lifecycle_runs_end_to_end_and_tracking_shows_it,
     tracking_with_a_live_location_carries_the_driver_position_and_eta,
     tracking_is_for_the_orders_parties_and_admins_and_404_for_anyone_else,
