@@ -22,7 +22,7 @@ use rnd_domain::ports::{DeviceStore, PushLedger, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::DynamoStore;
-use crate::error::{TxFailure, backend, backoff, corrupt, transact};
+use crate::error::{TxFailure, backend, backoff, corrupt, put_unless_live, transact};
 use crate::keys::{ITEM_TYPE, Item, PK, SK, TTL, get_n, get_s, key, n, s, user_pk};
 
 /// Attempts of a registration that keeps losing to racing ones (then `Backend`).
@@ -422,26 +422,6 @@ impl PushLedger for DynamoStore {
         let mut item = key(pushed_pk(key_text), user_pk(user));
         item.insert(ITEM_TYPE.into(), s("pushed"));
         item.insert(TTL.into(), n((now + retention).timestamp()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(self.connections_table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend(e)),
-        }
+        put_unless_live(&self.client, self.connections_table(), item, now).await
     }
 }

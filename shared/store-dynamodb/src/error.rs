@@ -230,6 +230,38 @@ pub(crate) async fn transact(
     }
 }
 
+/// One `PutItem` of `item` into `table` unless a live item (its `ttl` after `now`) holds its
+/// key: the claim of a ledger entry or an idempotency key. True when written, false when a live
+/// item was there.
+pub(crate) async fn put_unless_live(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: crate::keys::Item,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    use crate::keys::{PK, TTL, n};
+    let result = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#ttl", TTL)
+        .expression_attribute_values(":now", n(now.timestamp()))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(backend(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use rnd_domain::ids::UserId;
 use rnd_domain::ports::{IdempotencyStore, KeptAnswer, KeyClaim, StoreError};
 
 use crate::DynamoStore;
-use crate::error::backend;
+use crate::error::{backend, put_unless_live};
 use crate::keys::{ITEM_TYPE, Item, PK, TTL, get_n, get_s, key, n, s};
 
 /// Claims a key lost to a racing claim that then expired are retried this many times.
@@ -35,23 +35,8 @@ impl IdempotencyStore for DynamoStore {
             item.insert(ITEM_TYPE.into(), s("idempotency"));
             item.insert("fingerprint".into(), s(fingerprint));
             item.insert(TTL.into(), n(expires_at.timestamp()));
-            let put = self
-                .client
-                .put_item()
-                .table_name(self.connections_table())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#ttl", TTL)
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .send()
-                .await;
-            match put {
-                Ok(_) => return Ok(KeyClaim::Claimed),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(backend(e)),
+            if put_unless_live(&self.client, self.connections_table(), item, now).await? {
+                return Ok(KeyClaim::Claimed);
             }
             let held = self
                 .client
