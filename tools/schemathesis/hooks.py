@@ -6,6 +6,8 @@ and no schema can express it. This check keeps those exceptions exactly that nar
 must carry one of the problem codes that say so.
 """
 
+import uuid
+
 import schemathesis
 
 # (method, path template) -> {status: the problem codes a schema-valid request may get}
@@ -43,4 +45,21 @@ def valid_requests_are_refused_only_for_state(ctx, response, case):
             f"which is about its shape: the schema should not allow it"
             + (f" (only {sorted(codes)} may answer it)" if codes else "")
         )
+    return None
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """A schema-valid Idempotency-Key gets a value of its own per request.
+
+    Generated keys repeat (`0`, `!`), and a key used again with another request is refused
+    (422 `idempotency_key_reused`), so most transitions would only ever meet that refusal and
+    never run. What a key does is tested in the HTTP API's own tests; here each request runs.
+    Negative cases keep their (invalid) key, which must still be refused.
+    """
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = uuid.uuid4().hex
     return None
