@@ -9,8 +9,8 @@ use common::*;
 use rnd_domain::live::{DriverLocation, Eta, LiveState};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::protocol::{
-    ClientMessage, ConnectedData, ErrorCode, LocationAckData, LocationAcks, LocationRejection,
-    PongData, ResumedData, ServerMessage, SubscribedData, UnsubscribedData, action,
+    ClientMessage, ConnectedData, LocationAckData, LocationAcks, LocationRejection, PongData,
+    ProtocolError, ResumedData, ServerMessage, SubscribedData, UnsubscribedData, action,
     parse_client_message,
 };
 use rnd_domain::tracking::OrderTracking;
@@ -86,7 +86,7 @@ fn examples() -> Vec<ServerMessage> {
             replayed: 1,
             continuity: rnd_domain::inbox::Continuity::Ok,
         }),
-        ServerMessage::error(ErrorCode::NotFound, "order not found"),
+        ProtocolError::rate_limited("slow down", 1_500).to_message(),
     ];
     // The order events, as derived, with notes, a reason, a heading and a speed.
     let mut placed = placed();

@@ -9,18 +9,6 @@ use rnd_domain::order::{OrderStatus, Relation};
 use rnd_domain::tracking::OrderTracking;
 use rnd_domain::visibility::{DriverAccess, Visibility};
 
-const STATUSES: [OrderStatus; 9] = [
-    OrderStatus::Pending,
-    OrderStatus::PaymentConfirmed,
-    OrderStatus::Accepted,
-    OrderStatus::ReadyForPickup,
-    OrderStatus::AssignedToDriver,
-    OrderStatus::PickedUp,
-    OrderStatus::InTransit,
-    OrderStatus::Delivered,
-    OrderStatus::Cancelled,
-];
-
 /// Whether the chef had accepted by `status` on the way `order_in` takes there (a cancelled
 /// order here was cancelled while pending).
 fn accepted_by(status: OrderStatus) -> bool {
@@ -32,7 +20,7 @@ fn accepted_by(status: OrderStatus) -> bool {
 
 #[test]
 fn each_party_sees_what_the_table_says_in_every_status() {
-    for status in STATUSES {
+    for status in OrderStatus::ALL {
         let view = order_in(status);
         let accepted = accepted_by(status);
         // relation → (delivery location, chef location, driver phone, changedBy)

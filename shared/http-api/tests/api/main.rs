@@ -1584,6 +1584,43 @@ fn schema_at<'a>(doc: &'a Value, pointer: &str) -> &'a Value {
 }
 
 #[tokio::test]
+async fn the_openapi_document_names_the_idempotency_key_and_the_limits_refusal() {
+    // GIVEN the document
+    let doc = serde_json::to_value(rnd_http_api::openapi()).unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    // THEN every POST that places or moves an order takes Idempotency-Key and documents the
+    // 409 and 422 it may answer with, and nothing else takes it
+    let mut keyed = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let takes_key = operation["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key"));
+            let should = method == "post" && path.starts_with("/orders");
+            assert_eq!(takes_key, should, "{method} {path}");
+            if should {
+                keyed += 1;
+                for status in ["409", "422"] {
+                    assert!(
+                        operation["responses"].get(status).is_some(),
+                        "{method} {path} documents {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(keyed >= 9, "placing and every transition: {keyed}");
+    // AND placing an order documents its 429 with Retry-After
+    let too_many = &paths["/orders"]["post"]["responses"]["429"];
+    assert!(
+        too_many
+            .get("headers")
+            .is_some_and(|h| h.get("retry-after").is_some()),
+        "{too_many}"
+    );
+}
+
+#[tokio::test]
 async fn the_openapi_document_gives_every_path_id_the_pattern_of_its_parser() {
     // GIVEN the document
     let doc = serde_json::to_value(rnd_http_api::openapi()).unwrap();
