@@ -10,7 +10,7 @@
 //! earliest failed record up to `MaximumRetryAttempts` times, then skipped (logged as an
 //! error).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::template::StreamSettings;
+use crate::template::{FilterFields, StreamSettings};
 
 /// How often a poller looks at the DynamoDB stream for new records (nothing wakes it: other
 /// writers, a Lambda's for one, write to the table too).
@@ -341,25 +341,111 @@ pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, St
     }))
 }
 
+/// The parts of `change`'s stream record that `fields` names (see
+/// [`StreamSettings::filter_fields`]): each image the record has, holding only the named
+/// attributes, and the event name if named. A filter accepts it exactly when it accepts the
+/// whole record, which costs several times more to build (the keys, both whole images as
+/// DynamoDB JSON, an event id): most changes (accepted locations) are dropped on this alone.
+///
+/// The new image's item comes from `records`, so the pollers of one stream build it once.
+pub(crate) fn filter_view(
+    change: &Change,
+    fields: &FilterFields,
+    records: &StreamRecords,
+) -> Result<Value, StoreError> {
+    let named = |whole: &Item, names: &BTreeSet<String>| {
+        let named: Item = names
+            .iter()
+            .filter_map(|name| Some((name.clone(), whole.get(name)?.clone())))
+            .collect();
+        dynamodb_json(named)
+    };
+    let mut dynamodb = serde_json::Map::new();
+    if change.change.new.is_some() {
+        let image = match records.new_image(change)? {
+            Some(whole) if !fields.new_image.is_empty() => named(&whole, &fields.new_image)?,
+            _ => json!({}),
+        };
+        dynamodb.insert("NewImage".to_owned(), image);
+    }
+    if let Some(old) = &change.change.old {
+        let image = if fields.old_image.is_empty() {
+            json!({})
+        } else {
+            named(&item(old)?, &fields.old_image)?
+        };
+        dynamodb.insert("OldImage".to_owned(), image);
+    }
+    let mut view = json!({ "dynamodb": dynamodb });
+    if fields.event_name {
+        view["eventName"] = change.change.kind.as_str().into();
+    }
+    Ok(view)
+}
+
 /// The stream records of recent changes, built once and shared by the event source mappings
 /// that read the same stream, as in AWS both read one stream record (same `eventID`). Building
 /// a record (the item images as DynamoDB JSON) was a quarter of the stack's CPU per location
-/// update when each poller built its own, only for the filter to drop most of them. Holds the
-/// last [`StreamRecords::CAPACITY`] records; a poller further behind builds its own again.
+/// update when each poller built its own, only for the filter to drop most of them; now a
+/// poller filters on a [`filter_view`] and builds the record only for what passes. The new
+/// image's item, which both views need, is kept too. Holds the last
+/// [`StreamRecords::CAPACITY`] of each; a poller further behind builds its own again.
 #[derive(Debug, Default)]
 pub(crate) struct StreamRecords {
-    built: std::sync::Mutex<BuiltRecords>,
+    records: std::sync::Mutex<Kept<Arc<Value>>>,
+    new_images: std::sync::Mutex<Kept<Arc<Item>>>,
 }
 
-/// The kept records by sequence number, and their sequence numbers oldest first.
-#[derive(Debug, Default)]
-struct BuiltRecords {
-    by_sequence_number: HashMap<String, Arc<Value>>,
+/// Values by sequence number, the oldest forgotten first.
+#[derive(Debug)]
+struct Kept<T> {
+    by_sequence_number: HashMap<String, T>,
     oldest_first: VecDeque<String>,
 }
 
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Self {
+            by_sequence_number: HashMap::new(),
+            oldest_first: VecDeque::new(),
+        }
+    }
+}
+
+impl<T: Clone> Kept<T> {
+    /// The value kept for `change`, or `build`'s, kept from now on (built outside the lock).
+    fn get_or_build(
+        kept: &std::sync::Mutex<Self>,
+        change: &Change,
+        build: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lock = || {
+            kept.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(value) = lock().by_sequence_number.get(&change.sequence_number) {
+            return Ok(value.clone());
+        }
+        let value = build()?;
+        let mut kept = lock();
+        if kept.oldest_first.len() == StreamRecords::CAPACITY
+            && let Some(oldest) = kept.oldest_first.pop_front()
+        {
+            kept.by_sequence_number.remove(&oldest);
+        }
+        if kept
+            .by_sequence_number
+            .insert(change.sequence_number.clone(), value.clone())
+            .is_none()
+        {
+            kept.oldest_first.push_back(change.sequence_number.clone());
+        }
+        Ok(value)
+    }
+}
+
 impl StreamRecords {
-    /// How many recent records are kept: a few batches of the default size.
+    /// How many recent records (and new images) are kept: a few batches of the default size.
     const CAPACITY: usize = 1_024;
 
     /// The record of `change`, built by [`record_json`] unless another poller already did.
@@ -368,29 +454,17 @@ impl StreamRecords {
         change: &Change,
         stream_arn: &str,
     ) -> Result<Arc<Value>, StoreError> {
-        let lock = || {
-            self.built
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        Kept::get_or_build(&self.records, change, || {
+            record_json(change, stream_arn).map(Arc::new)
+        })
+    }
+
+    /// The item of `change`'s new image (`None` for a removal), built once for the stream.
+    fn new_image(&self, change: &Change) -> Result<Option<Arc<Item>>, StoreError> {
+        let Some(new) = &change.change.new else {
+            return Ok(None);
         };
-        if let Some(record) = lock().by_sequence_number.get(&change.sequence_number) {
-            return Ok(Arc::clone(record));
-        }
-        let record = Arc::new(record_json(change, stream_arn)?);
-        let mut built = lock();
-        if built.oldest_first.len() == Self::CAPACITY
-            && let Some(oldest) = built.oldest_first.pop_front()
-        {
-            built.by_sequence_number.remove(&oldest);
-        }
-        if built
-            .by_sequence_number
-            .insert(change.sequence_number.clone(), Arc::clone(&record))
-            .is_none()
-        {
-            built.oldest_first.push_back(change.sequence_number.clone());
-        }
-        Ok(record)
+        Kept::get_or_build(&self.new_images, change, || item(new).map(Arc::new)).map(Some)
     }
 }
 
@@ -450,6 +524,7 @@ impl Poller {
     ) {
         let mut attempts: u32 = 0;
         let mut polled = Polled::Delivered;
+        let fields = self.settings.filter_fields();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -490,7 +565,7 @@ impl Poller {
                 }
                 () = pause => {}
             }
-            polled = match self.poll_once(&mut attempts).await {
+            polled = match self.poll_once(&mut attempts, fields.as_ref()).await {
                 Ok(Polled::Idle) => {
                     self.idle.send_replace(true);
                     Polled::Idle
@@ -544,8 +619,27 @@ impl Poller {
         Ok(failures)
     }
 
-    /// Delivers one batch (if there is one) and moves the position past what succeeded.
-    async fn poll_once(&mut self, attempts: &mut u32) -> Result<Polled, StoreError> {
+    /// Whether the filter criteria pass `change`: judged on its [`filter_view`] when `fields`
+    /// say what the patterns read, else on its whole record.
+    fn accepts(&self, change: &Change, fields: Option<&FilterFields>) -> Result<bool, StoreError> {
+        match fields {
+            Some(fields) => Ok(self
+                .settings
+                .accepts(&filter_view(change, fields, &self.records)?)),
+            None => {
+                let record = self.records.record(change, &self.stream_arn)?;
+                Ok(self.settings.accepts(&record))
+            }
+        }
+    }
+
+    /// Delivers one batch (if there is one) and moves the position past what succeeded. The
+    /// filter criteria are judged on `fields` when given ([`StreamSettings::filter_fields`]).
+    async fn poll_once(
+        &mut self,
+        attempts: &mut u32,
+        fields: Option<&FilterFields>,
+    ) -> Result<Polled, StoreError> {
         let limit = self.settings.batch_size;
         let mut changes = self.source.next_batch(limit).await?;
         if changes.is_empty() {
@@ -558,9 +652,14 @@ impl Poller {
         }
         let mut records = Vec::new();
         for (index, change) in changes.iter().enumerate() {
-            match self.records.record(change, &self.stream_arn) {
-                Ok(record) if self.settings.accepts(&record) => records.push((index, record)),
-                Ok(_) => {}
+            let record = match self.accepts(change, fields) {
+                Ok(true) => self.records.record(change, &self.stream_arn).map(Some),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match record {
+                Ok(Some(record)) => records.push((index, record)),
+                Ok(None) => {}
                 Err(e) => tracing::error!(
                     sequence_number = %change.sequence_number,
                     error = %rnd_domain::error::Chain(&e),
@@ -745,6 +844,61 @@ mod tests {
         assert_eq!(first["eventID"], second["eventID"]);
     }
 
+    #[test]
+    fn the_filters_judge_a_change_by_its_filter_view_as_they_would_by_its_whole_record() {
+        // GIVEN changes of every kind the table makes: an order placed, its status changed,
+        // its live row moved with and without the fast path's announcedSeq, almost there and
+        // not, and the order removed
+        let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
+        let order = OrderRecord::Order(view.order.clone());
+        let mut accepted = view.order.clone();
+        accepted.status = rnd_domain::OrderStatus::Accepted;
+        accepted.seq += 1;
+        let live = |announced: Option<u64>, eta_minutes: Option<u32>| {
+            let mut live = view.live.clone();
+            live.seq += 1;
+            live.announced_seq = announced;
+            live.eta = eta_minutes.map(|eta_minutes| rnd_domain::Eta {
+                eta_minutes,
+                estimated_delivery_time: fixtures::now(),
+                computed_at: fixtures::now(),
+            });
+            OrderRecord::Live(live)
+        };
+        let was = OrderRecord::Live(view.live.clone());
+        let changes = [
+            (None, Some(order.clone())),
+            (Some(order.clone()), Some(OrderRecord::Order(accepted))),
+            (Some(was.clone()), Some(live(None, None))),
+            (Some(was.clone()), Some(live(Some(2), None))),
+            (Some(was.clone()), Some(live(Some(2), Some(3)))),
+            (Some(was.clone()), Some(live(None, Some(12)))),
+            (Some(order), None),
+            (Some(was), None),
+        ];
+        let template = crate::template::Template::embedded().unwrap();
+        let mut outcomes = std::collections::BTreeSet::new();
+        for settings in [&template.stream, &template.push_stream] {
+            let fields = settings.filter_fields().unwrap();
+            for (n, (old, new)) in changes.iter().cloned().enumerate() {
+                let change = Change {
+                    sequence_number: format!("{}", SEQUENCE_BASE + n as u128),
+                    change: OrderChange::between(old, new).unwrap(),
+                    at: Utc::now(),
+                };
+                // WHEN a mapping's filter judges each by its filter view
+                let by_view = settings
+                    .accepts(&filter_view(&change, &fields, &StreamRecords::default()).unwrap());
+                // THEN it decides as it does on the whole record
+                let by_record = settings.accepts(&record_json(&change, "arn:stream").unwrap());
+                assert_eq!(by_view, by_record, "change {n}");
+                outcomes.insert(by_view);
+            }
+        }
+        // AND the changes include some each way (the comparison can fail)
+        assert_eq!(outcomes.len(), 2);
+    }
+
     #[tokio::test]
     async fn records_have_the_shape_and_attributes_of_the_real_stream_fixtures() {
         // GIVEN a placed order, as the change log holds its insert
@@ -808,18 +962,18 @@ mod tests {
 
         // WHEN the poller delivers it and it fails, then retries it once
         for _ in 0..2 {
-            poller.poll_once(&mut attempts).await.unwrap();
+            poller.poll_once(&mut attempts, None).await.unwrap();
             // THEN the checkpoint stays before the failed record
             assert_eq!(sqlite.checkpoint(STREAM_CONSUMER).await.unwrap(), 0);
         }
         assert_eq!(consumer.0.load(Ordering::SeqCst), 2);
 
         // WHEN the second retry (the limit) fails too
-        poller.poll_once(&mut attempts).await.unwrap();
+        poller.poll_once(&mut attempts, None).await.unwrap();
         // THEN the batch is skipped: the checkpoint moves past it and it is not delivered again
         assert_eq!(consumer.0.load(Ordering::SeqCst), 3);
         assert_eq!(sqlite.checkpoint(STREAM_CONSUMER).await.unwrap(), last);
-        poller.poll_once(&mut attempts).await.unwrap();
+        poller.poll_once(&mut attempts, None).await.unwrap();
         assert_eq!(consumer.0.load(Ordering::SeqCst), 3);
     }
 

@@ -2,6 +2,7 @@
 //! DynamoDB event source mapping settings of the stream's two consumers (the fan-out and the
 //! push function).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rnd_store_dynamodb::stream::StartingPosition;
@@ -80,6 +81,51 @@ impl StreamSettings {
     pub fn accepts(&self, record: &Value) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|p| matches_pattern(p, record))
     }
+
+    /// The parts of a stream record the filter patterns look at, when they look at nothing
+    /// but `eventName` and attributes of `dynamodb.NewImage` and `dynamodb.OldImage` (as the
+    /// template's do); `None` when there is no filter or a pattern looks anywhere else.
+    ///
+    /// A pattern only ever reads the fields it names, so a record cut down to these fields
+    /// (each image present when the record has it, holding only the named attributes) passes
+    /// [`StreamSettings::accepts`] exactly when the whole record does: a poller can drop a
+    /// record without building it.
+    pub fn filter_fields(&self) -> Option<FilterFields> {
+        if self.filters.is_empty() {
+            return None;
+        }
+        let mut fields = FilterFields::default();
+        for pattern in &self.filters {
+            for (key, value) in pattern.as_object()? {
+                match (key.as_str(), value) {
+                    ("eventName", _) => fields.event_name = true,
+                    ("dynamodb", Value::Object(dynamodb)) => {
+                        for (image, attributes) in dynamodb {
+                            let names = match image.as_str() {
+                                "NewImage" => &mut fields.new_image,
+                                "OldImage" => &mut fields.old_image,
+                                _ => return None,
+                            };
+                            names.extend(attributes.as_object()?.keys().cloned());
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(fields)
+    }
+}
+
+/// What [`StreamSettings::filter_fields`] found the patterns look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterFields {
+    /// The record's `eventName`.
+    pub event_name: bool,
+    /// Attributes of `dynamodb.NewImage`, by name.
+    pub new_image: BTreeSet<String>,
+    /// Attributes of `dynamodb.OldImage`, by name.
+    pub old_image: BTreeSet<String>,
 }
 
 /// What the local stack takes from `template.yaml`.
@@ -378,5 +424,71 @@ mod tests {
         assert!(!push.accepts(&live(45)));
         assert!(!push.accepts(&json!({"dynamodb": {"NewImage": {"itemType": {"S": "live"}}}})));
         assert!(!push.accepts(&json!({"dynamodb": {"NewImage": {"itemType": {"S": "counter"}}}})));
+    }
+
+    #[test]
+    fn the_template_filters_look_only_at_the_new_image_attributes_they_name() {
+        // GIVEN the template's two event source mappings
+        let template = Template::embedded().unwrap();
+        let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        // WHEN each is asked what its filter patterns read
+        // THEN the fan-out's read itemType and announcedSeq of the new image, and nothing else
+        assert_eq!(
+            template.stream.filter_fields(),
+            Some(FilterFields {
+                event_name: false,
+                new_image: names(&["announcedSeq", "itemType"]),
+                old_image: BTreeSet::new(),
+            })
+        );
+        // AND the push function's read itemType and eta
+        assert_eq!(
+            template.push_stream.filter_fields(),
+            Some(FilterFields {
+                new_image: names(&["eta", "itemType"]),
+                ..FilterFields::default()
+            })
+        );
+    }
+
+    #[test]
+    fn a_pattern_reading_anything_but_the_event_name_and_images_has_no_filter_fields() {
+        // GIVEN mappings whose patterns read the keys, the region, an image as a whole, or
+        // nothing at all
+        let settings = |filters: Vec<Value>| StreamSettings {
+            filters,
+            ..StreamSettings::default()
+        };
+        for filters in [
+            vec![json!({"dynamodb": {"Keys": {"pk": {"S": ["ORDER#1"]}}}})],
+            vec![json!({"awsRegion": ["us-east-1"]})],
+            vec![json!({"dynamodb": {"NewImage": [{"exists": true}]}})],
+            vec![
+                json!({"eventName": ["INSERT"]}),
+                json!({"dynamodb": {"SizeBytes": [1]}}),
+            ],
+            vec![],
+        ] {
+            // WHEN each is asked what its patterns read
+            // THEN it cannot say: its pollers build whole records to filter
+            assert_eq!(
+                settings(filters.clone()).filter_fields(),
+                None,
+                "{filters:?}"
+            );
+        }
+        // AND one reading the event name and both images can
+        assert_eq!(
+            settings(vec![json!({
+                "eventName": ["MODIFY"],
+                "dynamodb": {"OldImage": {"status": {"S": ["ready"]}}, "NewImage": {}},
+            })])
+            .filter_fields(),
+            Some(FilterFields {
+                event_name: true,
+                new_image: BTreeSet::new(),
+                old_image: BTreeSet::from(["status".to_owned()]),
+            })
+        );
     }
 }
