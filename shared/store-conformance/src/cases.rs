@@ -7,11 +7,10 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate};
 use futures::future::join_all;
 use rnd_domain::device::{DEVICE_TTL_DAYS, MAX_DEVICES_PER_USER, Platform};
-use rnd_domain::geo::{Latitude, Longitude, Speed};
 use rnd_domain::identity::Role;
 use rnd_domain::inbox::InboxEvent;
 use rnd_domain::limits::{Allowance, Limit};
-use rnd_domain::live::{DriverLocation, Eta, LocationOutcome, LocationWrite};
+use rnd_domain::live::{LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
 use rnd_domain::ports::{
     Connection, ConnectionStore, DeviceStore, IdempotencyStore, InboxStore, KeptAnswer, KeyClaim,
@@ -19,35 +18,10 @@ use rnd_domain::ports::{
     RateLimitStore, StoreError,
 };
 use rnd_domain::rooms::Room;
-use rnd_domain::{Actor, OrderRecord, OrderView};
+use rnd_domain::{OrderRecord, OrderView};
 
 use crate::Harness;
 use crate::fixtures::*;
-
-fn location_write(view: &OrderView, driver: &Actor, now_ms: i64) -> LocationWrite {
-    let at = chrono::DateTime::from_timestamp_millis(now_ms).expect("valid ms");
-    LocationWrite {
-        order_id: view.order.order_id.clone(),
-        driver_id: driver.user_id.clone(),
-        location: DriverLocation {
-            latitude: Latitude::parse(30.27).expect("valid"),
-            longitude: Longitude::parse(-97.74).expect("valid"),
-            heading: None,
-            speed: Some(Speed::parse(8.5).expect("valid")),
-            accuracy: None,
-            recorded_at: at,
-        },
-        eta: Some(Eta {
-            eta_minutes: 7,
-            estimated_delivery_time: at + Duration::minutes(7),
-            computed_at: at,
-        }),
-        observed_speed_mps: Some(8.5),
-        now_ms,
-        min_interval_ms: 1_000,
-        announced: false,
-    }
-}
 
 /// An order placed and read back is the same order, with its live item at sequence 1.
 pub async fn order_round_trips_through_the_store<H: Harness>(h: &H) {

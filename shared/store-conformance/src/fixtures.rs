@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use rnd_domain::geo::{GeoPoint, Latitude, Longitude};
 use rnd_domain::identity::{Actor, Role};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
+use rnd_domain::live::{DriverLocation, Eta, LocationWrite};
 use rnd_domain::order::{Action, ChefInfo, DriverInfo, NewOrder, OrderItem, OrderStatus};
 use rnd_domain::ports::{Connection, OrderStore};
 use rnd_domain::profile::{Profile, ProfileFields};
@@ -230,4 +231,31 @@ fn uuid_like() -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
     format!("dev-{nanos:x}-{n:x}")
+}
+
+/// A location from `driver` for `view`'s order at `now_ms`, with a speed and an ETA, asking for
+/// at least 1 s since the last accepted one.
+pub fn location_write(view: &OrderView, driver: &Actor, now_ms: i64) -> LocationWrite {
+    let at = DateTime::from_timestamp_millis(now_ms).expect("valid ms");
+    LocationWrite {
+        order_id: view.order.order_id.clone(),
+        driver_id: driver.user_id.clone(),
+        location: DriverLocation {
+            latitude: Latitude::parse(30.27).expect("valid"),
+            longitude: Longitude::parse(-97.74).expect("valid"),
+            heading: None,
+            speed: Some(rnd_domain::geo::Speed::parse(8.5).expect("valid")),
+            accuracy: None,
+            recorded_at: at,
+        },
+        eta: Some(Eta {
+            eta_minutes: 7,
+            estimated_delivery_time: at + Duration::minutes(7),
+            computed_at: at,
+        }),
+        observed_speed_mps: Some(8.5),
+        now_ms,
+        min_interval_ms: 1_000,
+        announced: false,
+    }
 }

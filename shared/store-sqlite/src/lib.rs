@@ -59,6 +59,7 @@ use std::time::Duration;
 
 use rnd_domain::ports::StoreError;
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 
 use crate::codec::DbResultExt;
 
@@ -67,6 +68,10 @@ pub use rnd_domain::change::{ChangeKind, UnknownChangeKind};
 
 /// How long a statement waits for another process's lock before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many prepared statements the connection keeps (rusqlite's default, 16, is fewer than the
+/// statements the location and fan-out paths alone run, so they evicted one another).
+const STATEMENT_CACHE: usize = 64;
 
 /// The embedded store. Cheap to share: wrap it in an `Arc` (it is `Send + Sync`).
 ///
@@ -93,6 +98,8 @@ pub struct SqliteStore {
     path: Option<PathBuf>,
     /// Moved on after every write that logged a change: what wakes the change log's pollers.
     changes: tokio::sync::watch::Sender<u64>,
+    /// An in-memory store's latest changes, served to its pollers without a query.
+    recent: Option<Mutex<change_log::RecentChanges>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -123,6 +130,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: Some(path.to_path_buf()),
             changes: tokio::sync::watch::Sender::new(0),
+            recent: None,
         })
     }
 
@@ -138,6 +146,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: None,
             changes: tokio::sync::watch::Sender::new(0),
+            recent: Some(Mutex::default()),
         })
     }
 
@@ -178,12 +187,30 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if self.path.is_none() {
-            return work(&mut self.conn.lock().unwrap_or_else(PoisonError::into_inner));
+            let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            // What a work that panicked here had logged was rolled back.
+            change_log::take_appended();
+            let result = work(&mut conn);
+            let appended = change_log::take_appended();
+            // Still under the connection's lock, so the recent changes keep commit order.
+            if result.is_ok()
+                && !appended.is_empty()
+                && let Some(recent) = &self.recent
+            {
+                recent
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(appended);
+            }
+            return result;
         }
         let conn = Arc::clone(&self.conn);
         let task = tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&mut guard)
+            let result = work(&mut guard);
+            // A file may have other writers: its pollers always read the log itself.
+            change_log::take_appended();
+            result
         });
         match task.await {
             Ok(result) => result,
@@ -197,6 +224,15 @@ impl SqliteStore {
 /// `synchronous = NORMAL`, which in WAL mode loses nothing on a process crash.
 fn configure(conn: &Connection, file: bool) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The query planner stability guarantee: a statement keeps its plan whatever values are
+    // bound. Without it, SQLite built with STAT4 (as rusqlite's bundled one is) re-prepares a
+    // statement whenever a new value is bound to a parameter its plan compares with an indexed
+    // column: the change log read, the room query and the live row read were parsed and
+    // planned again on every call, a third of the stack's instructions per location update
+    // (callgrind, `docs/load-bench.md`). Our queries have one right plan each.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .db()?;
     conn.pragma_update(None, "foreign_keys", true).db()?;
     if file {
         let mode: String = conn
