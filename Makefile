@@ -2,13 +2,15 @@
 #
 #   make test            every test: the cargo tests with the test database (moto's DynamoDB
 #                        server, installed into target/moto and started and stopped for the
-#                        run), then the demo page's browser test (headless chromium), then the
-#                        HTTP API's contract test
+#                        run), then the AsyncAPI document's validation (@asyncapi/parser), then
+#                        the demo page's browser test (headless chromium), then the HTTP API's
+#                        contract test
 #   make lint            rustfmt check + clippy with warnings as errors
 #   make moto            start the test database in the background for manual work
 #   make moto-stop
 #   make run             the local stack (rnd-local)
-#   make deps            install the npm dev dependencies (playwright-core), moto and schemathesis
+#   make deps            install the npm dev dependencies (playwright-core, @asyncapi/parser), moto
+#                        and schemathesis
 #   make validate        sam validate --lint and cfn-lint with the serverless rules
 #   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
 #   make test-browser    only the demo page's browser test (headless Debian chromium + playwright-core)
@@ -75,6 +77,7 @@ BENCH_LOAD_ARGS = --orders $(BENCH_ORDERS) --subscribers $(BENCH_SUBSCRIBERS) \
 
 test:
 	$(MOTO) run -- cargo test --workspace --all-targets
+	scripts/asyncapi-validate.sh
 	scripts/browser-test.sh
 	scripts/contract-test.sh
 
@@ -96,6 +99,7 @@ run:
 
 deps:
 	npm ci --no-audit --no-fund
+	cd tools/asyncapi && npm ci --ignore-scripts --no-audit --no-fund
 	$(MOTO) install
 	scripts/python-venv.sh schemathesis tools/schemathesis/requirements.txt target/schemathesis/venv
 
