@@ -1,0 +1,196 @@
+// The client against a real local stack (rnd-local, started by the test): an order tracked
+// through its lifecycle across a killed connection and a restarted stack, an expired token, a
+// refused token, and a driver's locations sent while offline. Run by scripts/sdk-test.sh, which
+// builds rnd-local and sets RND_LOCAL_BIN.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { RealtimeClient } from '../../dist/index.js';
+import { Stack, sign, sleep, until } from '../support/stack.mjs';
+
+const stack = new Stack();
+const clients = [];
+
+/** The `ws` WebSocket, remembering every socket it made (the test kills them). */
+function trackedWebSocket() {
+  const sockets = [];
+  class Tracked extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols);
+      sockets.push(this);
+    }
+  }
+  return { Tracked, sockets };
+}
+
+/** A client of `sub` as `role`, recording what the app is told. */
+function connect(sub, role, getToken = () => sign(sub, role, { name: sub })) {
+  const { Tracked, sockets } = trackedWebSocket();
+  const client = new RealtimeClient({
+    url: stack.ws,
+    getToken,
+    WebSocket: Tracked,
+    reconnect: { baseMs: 100, capMs: 1000, maxAttempts: 200 },
+  });
+  clients.push(client);
+  const seen = { state: [], error: [], status: [], subscribed: [], continuity_lost: [], resumed: [] };
+  client.on('state', (s) => seen.state.push(s));
+  client.on('error', (e) => seen.error.push(e));
+  client.on('order:status_update', (u) => seen.status.push(u));
+  client.on('subscribed', (s) => seen.subscribed.push(s));
+  client.on('continuity_lost', (c) => seen.continuity_lost.push(c));
+  client.on('resumed', (r) => seen.resumed.push(r));
+  return { client, seen, sockets };
+}
+
+before(async () => {
+  await stack.start();
+});
+
+after(async () => {
+  for (const client of clients) client.close();
+  await stack.stop();
+});
+
+/** A chef with a kitchen, a driver, and an order placed by `customer`; its id. */
+async function anOrder(customer) {
+  const chef = sign('chef-1', 'chef');
+  await stack.http('PUT', '/profiles/me', chef, {
+    name: 'Carla Chef', businessName: "Carla's Kitchen", address: '500 E 6th St, Austin, TX',
+    latitude: 30.2672, longitude: -97.7431,
+  });
+  await stack.http('PUT', '/profiles/me', sign('driver-1', 'driver'), { name: 'Dana Driver', phone: '+1 512 555 0199' });
+  await stack.http('PUT', '/profiles/me', sign(customer, 'customer'), { name: 'Casey Customer' });
+  const order = await stack.http('POST', '/orders', sign(customer, 'customer'), {
+    chefId: 'chef-1', deliveryAddress: '1 Congress Ave, Austin, TX', deliveryLatitude: 30.2650,
+    deliveryLongitude: -97.7450, items: [{ name: 'Tamales', quantity: 2 }],
+  });
+  return order.orderId;
+}
+
+const step = (orderId, token, action, body) => stack.http('POST', `/orders/${orderId}/${action}`, token, body);
+const admin = () => sign('admin-1', 'admin');
+const chef = () => sign('chef-1', 'chef');
+const driver = () => sign('driver-1', 'driver');
+
+test('an order is tracked through its lifecycle across a killed connection and a restarted stack, every status once and in order', { timeout: 120_000 }, async () => {
+  // GIVEN a customer's app tracking their new order
+  const orderId = await anOrder('customer-1');
+  const { client, seen, sockets } = connect('customer-1', 'customer');
+  client.subscribeOrder(orderId);
+  await until(() => seen.subscribed.length === 1, 'subscribed');
+  await step(orderId, admin(), 'confirm-payment');
+  await step(orderId, chef(), 'accept');
+  await until(() => seen.status.length >= 2, 'two status updates');
+
+  // WHEN its connection is killed (no close frame) and the chef marks the order ready meanwhile
+  sockets.at(-1).terminate();
+  await step(orderId, chef(), 'ready');
+  // THEN the client reconnects and the update arrives
+  await until(() => seen.status.length >= 3, 'the update sent while the connection was down');
+  assert.equal(client.state, 'open');
+
+  // WHEN the stack crashes and comes back, and the order moves on before the client is back
+  await stack.kill();
+  await until(() => client.state === 'reconnecting', 'reconnecting');
+  await stack.start();
+  await step(orderId, admin(), 'assign', { driverId: 'driver-1' });
+  await step(orderId, driver(), 'pickup');
+  await until(() => seen.status.length >= 5, 'the updates made while the client was away');
+  await step(orderId, driver(), 'in-transit');
+  await step(orderId, driver(), 'deliver');
+  await until(() => seen.status.length >= 7, 'every status update');
+  await sleep(500);
+
+  // THEN the app saw every status once, in order, with growing seq, and never lost continuity
+  assert.deepEqual(seen.status.map((u) => u.status), [
+    'payment_confirmed', 'accepted', 'ready_for_pickup', 'assigned_to_driver', 'picked_up', 'in_transit', 'delivered',
+  ]);
+  const seqs = seen.status.map((u) => u.seq);
+  assert.deepEqual([...seqs].sort((a, b) => a - b), seqs);
+  assert.equal(new Set(seqs).size, seqs.length);
+  assert.deepEqual(seen.continuity_lost, []);
+  assert.ok(sockets.length >= 3, `reconnected at least twice (${sockets.length} sockets)`);
+  assert.deepEqual(seen.error, []);
+  client.close();
+  assert.equal(client.state, 'closed');
+});
+
+test('an expired token gets a fresh one and the connection resumes without losing an update', { timeout: 60_000 }, async () => {
+  // GIVEN a customer's app whose first token expires in 2 s
+  const orderId = await anOrder('customer-2');
+  let calls = 0;
+  const { client, seen, sockets } = connect('customer-2', 'customer', () =>
+    sign('customer-2', 'customer', { ttlSecs: ++calls === 1 ? 2 : 3600 }),
+  );
+  client.subscribeOrder(orderId);
+  await until(() => seen.subscribed.length === 1, 'subscribed');
+  // WHEN the token has expired and an update comes
+  await sleep(3000);
+  await step(orderId, admin(), 'confirm-payment');
+  // THEN the app hears token_expired, the client reconnects with a new token, and the update
+  // arrives once
+  await until(() => seen.status.length >= 1, 'the update after the expiry');
+  assert.equal(seen.error.map((e) => e.code).join(), 'token_expired');
+  assert.equal(calls, 2);
+  assert.equal(sockets.length, 2);
+  await step(orderId, chef(), 'accept');
+  await until(() => seen.status.length >= 2, 'the next update');
+  assert.deepEqual(seen.status.map((u) => u.status), ['payment_confirmed', 'accepted']);
+  client.close();
+});
+
+test('a token the stack refuses is an error and one attempt, not a reconnect loop', { timeout: 30_000 }, async () => {
+  // GIVEN a token signed with another secret
+  const { client, seen, sockets } = connect('customer-3', 'customer', () =>
+    sign('customer-3', 'customer', { secret: 'not-the-stack-secret' }),
+  );
+  // WHEN the client connects THEN the upgrade is refused with 403, and it stops
+  await until(() => client.state === 'closed', 'closed');
+  assert.deepEqual(seen.error.map((e) => [e.code, e.status]), [['unauthorized', 403]]);
+  await sleep(1500);
+  assert.equal(sockets.length, 1);
+});
+
+test("a driver's positions sent while offline: only the latest goes, on reconnect, and is accepted", { timeout: 60_000 }, async () => {
+  // GIVEN an order in transit and its driver's app, connected
+  const orderId = await anOrder('customer-4');
+  for (const [token, action, body] of [
+    [admin(), 'confirm-payment'], [chef(), 'accept'], [chef(), 'ready'],
+    [admin(), 'assign', { driverId: 'driver-1' }], [driver(), 'pickup'], [driver(), 'in-transit'],
+  ]) {
+    await step(orderId, token, action, body);
+  }
+  // (its token waits while `offline` is set: the app is offline until the test says)
+  let offline;
+  const { client, sockets, seen } = connect('driver-1', 'driver', async () => {
+    await offline;
+    return sign('driver-1', 'driver');
+  });
+  const customer = connect('customer-4', 'customer');
+  const locations = [];
+  customer.client.on('driver:location_update', (l) => locations.push(l));
+  customer.client.subscribeOrder(orderId);
+  await until(() => customer.seen.subscribed.length === 1, 'the customer subscribed');
+  await until(() => client.state === 'open', 'the driver connected');
+  // WHEN the driver's connection is killed and two positions are sent before it is back
+  let online;
+  offline = new Promise((resolve) => { online = resolve; });
+  sockets.at(-1).terminate();
+  await until(() => seen.state.at(-1) === 'reconnecting', 'the driver offline');
+  const first = client.sendLocation({ orderId, latitude: 30.2690, longitude: -97.7425 });
+  const latest = client.sendLocation({ orderId, latitude: 30.2725, longitude: -97.7412, heading: 20 });
+  await sleep(300);
+  assert.equal(client.state, 'reconnecting');
+  online();
+  // THEN both resolve with the acknowledgement of the latest, accepted
+  const [a, b] = await Promise.all([first, latest]);
+  assert.equal(b.accepted, true, JSON.stringify(b));
+  assert.deepEqual(a, b);
+  // AND the customer sees only the latest position
+  await until(() => locations.length === 1, 'the location update');
+  await sleep(500);
+  assert.deepEqual(locations.map((l) => [l.latitude, l.longitude]), [[30.2725, -97.7412]]);
+  client.close();
+  customer.client.close();
+});
