@@ -24,13 +24,14 @@ function trackedWebSocket() {
 }
 
 /** A client of `sub` as `role`, recording what the app is told. */
-function connect(sub, role, getToken = () => sign(sub, role, { name: sub })) {
+function connect(sub, role, getToken = () => sign(sub, role, { name: sub }), { on = stack, ...options } = {}) {
   const { Tracked, sockets } = trackedWebSocket();
   const client = new RealtimeClient({
-    url: stack.ws,
+    url: on.ws,
     getToken,
     WebSocket: Tracked,
     reconnect: { baseMs: 100, capMs: 1000, maxAttempts: 200 },
+    ...options,
   });
   clients.push(client);
   const seen = { state: [], error: [], status: [], subscribed: [], continuity_lost: [], resumed: [] };
@@ -53,22 +54,22 @@ after(async () => {
 });
 
 /** A chef with a kitchen, a driver, and an order placed by `customer`; its id. */
-async function anOrder(customer) {
+async function anOrder(customer, on = stack) {
   const chef = sign('chef-1', 'chef');
-  await stack.http('PUT', '/profiles/me', chef, {
+  await on.http('PUT', '/profiles/me', chef, {
     name: 'Carla Chef', businessName: "Carla's Kitchen", address: '500 E 6th St, Austin, TX',
     latitude: 30.2672, longitude: -97.7431,
   });
-  await stack.http('PUT', '/profiles/me', sign('driver-1', 'driver'), { name: 'Dana Driver', phone: '+1 512 555 0199' });
-  await stack.http('PUT', '/profiles/me', sign(customer, 'customer'), { name: 'Casey Customer' });
-  const order = await stack.http('POST', '/orders', sign(customer, 'customer'), {
+  await on.http('PUT', '/profiles/me', sign('driver-1', 'driver'), { name: 'Dana Driver', phone: '+1 512 555 0199' });
+  await on.http('PUT', '/profiles/me', sign(customer, 'customer'), { name: 'Casey Customer' });
+  const order = await on.http('POST', '/orders', sign(customer, 'customer'), {
     chefId: 'chef-1', deliveryAddress: '1 Congress Ave, Austin, TX', deliveryLatitude: 30.2650,
     deliveryLongitude: -97.7450, items: [{ name: 'Tamales', quantity: 2 }],
   });
   return order.orderId;
 }
 
-const step = (orderId, token, action, body) => stack.http('POST', `/orders/${orderId}/${action}`, token, body);
+const step = (orderId, token, action, body, on = stack) => on.http('POST', `/orders/${orderId}/${action}`, token, body);
 const admin = () => sign('admin-1', 'admin');
 const chef = () => sign('chef-1', 'chef');
 const driver = () => sign('driver-1', 'driver');
@@ -193,4 +194,41 @@ test("a driver's positions sent while offline: only the latest goes, on reconnec
   assert.deepEqual(locations.map((l) => [l.latitude, l.longitude]), [[30.2725, -97.7412]]);
   client.close();
   customer.client.close();
+});
+
+test("pings keep a connection inside the stack's idle timeout, and its connection limit costs no update", { timeout: 90_000 }, async () => {
+  // GIVEN a stack that closes connections idle for 2 s and any connection after 5 s
+  const short = new Stack(['--idle-timeout-secs', '2', '--max-connection-secs', '5']);
+  try {
+    await short.start();
+    const orderId = await anOrder('customer-5', short);
+    // AND a customer's app pinging every 0.5 s, and an admin's pinging only every minute
+    const pinging = connect('customer-5', 'customer', undefined, { on: short, pingIntervalMs: 500 });
+    const idle = connect('admin-5', 'admin', undefined, { on: short, pingIntervalMs: 60_000 });
+    pinging.client.subscribeOrder(orderId);
+    idle.client.subscribeOrder(orderId);
+    await until(() => pinging.seen.subscribed.length === 1 && idle.seen.subscribed.length === 1, 'subscribed');
+    // WHEN 3.5 s pass
+    await sleep(3500);
+    // THEN the pinging app kept its connection, the other was closed for idling and came back
+    assert.equal(pinging.sockets.length, 1);
+    assert.ok(idle.sockets.length >= 2, `the idle app reconnected (${idle.sockets.length} sockets)`);
+    // WHEN the order moves on across the 5-second limit
+    for (const [token, action] of [[admin(), 'confirm-payment'], [chef(), 'accept'], [chef(), 'ready']]) {
+      await step(orderId, token, action, undefined, short);
+      await sleep(1200);
+    }
+    await until(() => pinging.seen.status.length >= 3 && idle.seen.status.length >= 3, 'the three updates');
+    await sleep(500);
+    // THEN both apps reconnected and saw each update once, in order
+    assert.ok(pinging.sockets.length >= 2, `the limit closed the pinging app's connection (${pinging.sockets.length})`);
+    for (const { seen } of [pinging, idle]) {
+      assert.deepEqual(seen.status.map((u) => u.status), ['payment_confirmed', 'accepted', 'ready_for_pickup']);
+      assert.deepEqual(seen.continuity_lost, []);
+    }
+    pinging.client.close();
+    idle.client.close();
+  } finally {
+    await short.stop();
+  }
 });

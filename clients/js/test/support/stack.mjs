@@ -35,7 +35,9 @@ export async function until(check, what, ms = 15_000) {
 }
 
 export class Stack {
-  constructor() {
+  /** `args`: more `rnd-local serve` flags (e.g. shorter connection limits). */
+  constructor(args = []) {
+    this.args = args;
     assert.ok(BIN, 'RND_LOCAL_BIN must name the rnd-local binary (scripts/sdk-test.sh sets it)');
     this.data = mkdtempSync(join(tmpdir(), 'rnd-sdk-e2e-'));
     this.port = 0;
@@ -44,7 +46,7 @@ export class Stack {
 
   /** Starts the stack (on the port it had, after a restart) and waits for its ready line. */
   async start() {
-    const child = spawn(BIN, ['serve', '--data', this.data, '--port', String(this.port)], {
+    const child = spawn(BIN, ['serve', '--data', this.data, '--port', String(this.port), ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
     });
