@@ -3,6 +3,9 @@
 // refused token, and a driver's locations sent while offline. Run by scripts/sdk-test.sh, which
 // builds rnd-local and sets RND_LOCAL_BIN.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { RealtimeClient } from '../../dist/index.js';
@@ -230,5 +233,42 @@ test("pings keep a connection inside the stack's idle timeout, and its connectio
     idle.client.close();
   } finally {
     await short.stop();
+  }
+});
+
+test('the example script, using only the package, tracks an order to delivery across a stack restart', { timeout: 90_000 }, async () => {
+  // GIVEN an order and the example script tracking it
+  const orderId = await anOrder('customer-6');
+  const script = fileURLToPath(new URL('../../examples/track-order.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script, stack.base, orderId, 'customer-6'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = [];
+  createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    await until(() => lines.includes('now pending'), 'the script subscribed');
+    await step(orderId, admin(), 'confirm-payment');
+    await step(orderId, chef(), 'accept');
+    await until(() => lines.filter((l) => l.startsWith('status ')).length >= 2, 'two updates');
+    // WHEN the stack crashes and restarts, and the order moves on meanwhile
+    await stack.kill();
+    await sleep(300);
+    await stack.start();
+    for (const [token, action, body] of [
+      [chef(), 'ready'], [admin(), 'assign', { driverId: 'driver-1' }], [driver(), 'pickup'],
+      [driver(), 'in-transit'], [driver(), 'deliver'],
+    ]) {
+      await step(orderId, token, action, body);
+    }
+    // THEN the script printed every status once, in order, and exited by itself
+    assert.equal(await Promise.race([exited, sleep(30_000).then(() => 'still running')]), 0);
+    // (a resubscription prints its snapshot's status too: `now …`)
+    assert.equal(lines[0], 'now pending');
+    assert.deepEqual(lines.filter((l) => l.startsWith('status ')).map((l) => l.replace(/ \(seq \d+\)$/, '')), [
+      'status payment_confirmed', 'status accepted', 'status ready_for_pickup',
+      'status assigned_to_driver', 'status picked_up', 'status in_transit', 'status delivered',
+    ]);
+    assert.deepEqual(lines.filter((l) => !l.startsWith('status ') && !l.startsWith('now ')), []);
+  } finally {
+    child.kill();
   }
 });
