@@ -166,6 +166,8 @@ export class RealtimeClient {
   private everOpened = false;
   private reconnectAtOnce = false;
   private closedByApp = false;
+  /** Gave up (`unauthorized`, `connect_failed`) until the app calls `reconnect()`. */
+  private stopped = false;
   private reconnectTimer: unknown;
   private pingTimer: unknown;
   private pongTimer: unknown;
@@ -255,6 +257,28 @@ export class RealtimeClient {
     });
   }
 
+  /**
+   * Connects again now: after the client gave up (`unauthorized`, `connect_failed`: e.g. once
+   * the user signed in again or the network is back), or in place of a connection the app knows
+   * is stale. Tracked orders and unsent locations carry over.
+   */
+  reconnect(): void {
+    if (this.closedByApp) {
+      throw new Error('the client is closed');
+    }
+    if (this.stopped) {
+      this.stopped = false;
+      this.failures = 0;
+      void this.connect();
+    } else if (this.socket) {
+      this.reconnectAtOnce = true;
+      this.abandon(this.socket, 'reconnect');
+    } else if (this.reconnectTimer !== undefined) {
+      this.timers.clearTimeout(this.reconnectTimer);
+      void this.connect();
+    }
+  }
+
   /** Closes the connection for good; pending `sendLocation`s reject. */
   close(): void {
     if (this.closedByApp) return;
@@ -290,7 +314,7 @@ export class RealtimeClient {
 
   private async connect(): Promise<void> {
     this.reconnectTimer = undefined;
-    if (this.closedByApp) return;
+    if (this.closedByApp || this.stopped) return;
     this.setState(this.everOpened ? 'reconnecting' : 'connecting');
     let token: string;
     try {
@@ -301,13 +325,13 @@ export class RealtimeClient {
       this.scheduleReconnect();
       return;
     }
-    if (this.closedByApp) return;
+    if (this.closedByApp || this.stopped) return;
     let socket: WebSocketLike;
     try {
       socket = new this.WS(this.options.url, [SUBPROTOCOL, `bearer.${token}`]);
     } catch (e) {
       this.emit('error', this.error('connect_failed', `cannot open ${this.options.url}: ${String(e)}`));
-      this.shutdown();
+      this.giveUp();
       return;
     }
     this.socket = socket;
@@ -370,13 +394,13 @@ export class RealtimeClient {
           status,
           message: `the server refused the connection (${status}) with a fresh token`,
         });
-        this.shutdown();
+        this.giveUp();
         return;
       }
       const maxAttempts = this.options.reconnect?.maxAttempts ?? 10;
       if (this.failures >= maxAttempts) {
         this.emit('error', this.error('connect_failed', `${this.failures} connections in a row failed (${why})`));
-        this.shutdown();
+        this.giveUp();
         return;
       }
     }
@@ -384,7 +408,7 @@ export class RealtimeClient {
   }
 
   private scheduleReconnect(): void {
-    if (this.closedByApp || this.reconnectTimer !== undefined) return;
+    if (this.closedByApp || this.stopped || this.reconnectTimer !== undefined) return;
     this.setState(this.everOpened ? 'reconnecting' : 'connecting');
     const delay = this.reconnectAtOnce
       ? 0
@@ -393,9 +417,20 @@ export class RealtimeClient {
     this.reconnectTimer = this.timers.setTimeout(() => void this.connect(), delay);
   }
 
-  /** Stops everything: timers, the socket, the pending locations. */
+  /** Closes for good: everything `giveUp` stops, and the pending locations reject. */
   private shutdown(): void {
     this.closedByApp = true;
+    this.giveUp('closed by the app');
+    const closed = this.error('closed', 'the client is closed');
+    for (const pending of this.pendingLocations.values()) {
+      for (const waiter of pending.waiters) waiter.reject(closed);
+    }
+    this.pendingLocations.clear();
+  }
+
+  /** Stops connecting until `reconnect()`: the timers, the socket; locations stay pending. */
+  private giveUp(reason = 'gave up'): void {
+    this.stopped = true;
     if (this.reconnectTimer !== undefined) this.timers.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     if (this.roomTimer !== undefined) this.timers.clearTimeout(this.roomTimer);
@@ -407,17 +442,12 @@ export class RealtimeClient {
     if (socket) {
       socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
       try {
-        socket.close(1000, 'closed by the app');
+        socket.close(1000, reason);
       } catch {
         // Already closed.
       }
     }
     this.requeueInFlight();
-    const closed = this.error('closed', 'the client is closed');
-    for (const pending of this.pendingLocations.values()) {
-      for (const waiter of pending.waiters) waiter.reject(closed);
-    }
-    this.pendingLocations.clear();
     this.setState('closed');
   }
 

@@ -99,6 +99,15 @@ test('failed connections back off exponentially, and give up with an error after
   assert.equal(seen.error.at(-1).code, 'connect_failed');
   await clock.advance(60_000);
   assert.equal(WebSocket.all.length, 4);
+  // AND a location sent meanwhile waits, and goes once the app reconnects (the network is back)
+  const sent = client.sendLocation({ orderId: 'o-1', latitude: 1, longitude: 1 });
+  client.reconnect();
+  await clock.advance(0);
+  socket().open();
+  assert.equal(socket().sent.at(-1).action, 'driver:location');
+  socket().receive('driver:location_acknowledged', { orderId: 'o-1', accepted: true, seq: 2 });
+  assert.equal((await sent).accepted, true);
+  client.close();
 });
 
 test('a refused upgrade (403 with a fresh token) is an error, not a reconnect loop', async () => {
@@ -111,6 +120,14 @@ test('a refused upgrade (403 with a fresh token) is an error, not a reconnect lo
   assert.equal(client.state, 'closed');
   await clock.advance(600_000);
   assert.equal(WebSocket.all.length, 1);
+  // WHEN the app, signed in again, asks to reconnect THEN a new connection with a new token opens
+  client.reconnect();
+  await clock.advance(0);
+  assert.equal(WebSocket.all.length, 2);
+  assert.deepEqual(socket().protocols, ['rnd.v1', 'bearer.token-2']);
+  socket().open();
+  assert.equal(client.state, 'open');
+  client.close();
 });
 
 test('token_expired reconnects at once with a fresh token', async () => {
