@@ -77,6 +77,10 @@ export type RealtimeEvents = Omit<ServerEvents, 'error'> & {
   continuity_lost: ContinuityLost;
 };
 
+/** A connection that lived this long was not a failure (a shorter one was: the backoff grows, so
+ * a server that closes at once, or a `getToken` that returns a stale token, is no tight loop). */
+export const STABLE_CONNECTION_MS = 10_000;
+
 /** A driver's position for `sendLocation`: `driver:location` without `action` and `ack`. */
 export type LocationReport = Omit<DriverLocationAction, 'action' | 'ack'>;
 
@@ -162,7 +166,11 @@ export class RealtimeClient {
   /** Between `resume` and `resumed`: the replay may arrive after newer live events, so only
    * `resumed` moves the cursor (a drop meanwhile resumes from the old one again). */
   private resuming = false;
+  /** Failures since the last stable connection: the backoff's exponent. */
   private failures = 0;
+  /** Connections in a row that never opened: `reconnect.maxAttempts` counts these. */
+  private unopened = 0;
+  private openedAt = 0;
   private everOpened = false;
   private reconnectAtOnce = false;
   private closedByApp = false;
@@ -269,6 +277,7 @@ export class RealtimeClient {
     if (this.stopped) {
       this.stopped = false;
       this.failures = 0;
+      this.unopened = 0;
       void this.connect();
     } else if (this.socket) {
       this.reconnectAtOnce = true;
@@ -350,7 +359,8 @@ export class RealtimeClient {
 
   private opened(socket: WebSocketLike): void {
     if (socket !== this.socket) return;
-    this.failures = 0;
+    this.unopened = 0;
+    this.openedAt = this.timers.now();
     this.everOpened = true;
     this.reconnectAtOnce = false;
     this.setState('open');
@@ -385,8 +395,15 @@ export class RealtimeClient {
     this.stopConnectionTimers();
     this.requeueInFlight();
     if (this.closedByApp) return;
-    if (!opened) {
+    if (opened) {
+      if (this.timers.now() - this.openedAt >= STABLE_CONNECTION_MS) {
+        this.failures = 0;
+      } else {
+        this.failures++;
+      }
+    } else {
       this.failures++;
+      this.unopened++;
       const status = refusedStatus(error);
       if (status !== undefined) {
         this.emit('error', {
@@ -398,8 +415,8 @@ export class RealtimeClient {
         return;
       }
       const maxAttempts = this.options.reconnect?.maxAttempts ?? 10;
-      if (this.failures >= maxAttempts) {
-        this.emit('error', this.error('connect_failed', `${this.failures} connections in a row failed (${why})`));
+      if (this.unopened >= maxAttempts) {
+        this.emit('error', this.error('connect_failed', `${this.unopened} connections in a row failed (${why})`));
         this.giveUp();
         return;
       }
@@ -410,9 +427,11 @@ export class RealtimeClient {
   private scheduleReconnect(): void {
     if (this.closedByApp || this.stopped || this.reconnectTimer !== undefined) return;
     this.setState(this.everOpened ? 'reconnecting' : 'connecting');
-    const delay = this.reconnectAtOnce
-      ? 0
-      : backoffDelay(this.failures, this.options.reconnect, this.random);
+    // At once for a planned reconnect or an expired token, unless the last connection was short.
+    const delay =
+      this.reconnectAtOnce && this.failures === 0
+        ? 0
+        : backoffDelay(this.failures, this.options.reconnect, this.random);
     this.reconnectAtOnce = false;
     this.reconnectTimer = this.timers.setTimeout(() => void this.connect(), delay);
   }

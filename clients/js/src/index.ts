@@ -1,6 +1,7 @@
 export {
   RealtimeClient,
   SUBPROTOCOL,
+  STABLE_CONNECTION_MS,
   type ClientErrorCode,
   type ConnectionState,
   type ContinuityLost,

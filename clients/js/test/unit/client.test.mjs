@@ -20,7 +20,16 @@ function setup(extra = {}) {
   });
   for (const event of Object.keys(seen)) client.on(event, (data) => seen[event].push(data));
   const socket = () => WebSocket.all.at(-1);
-  return { clock, WebSocket, client, seen, socket, tokens: () => tokens };
+  /** Lets time pass until the client makes its next socket. */
+  const nextSocket = async () => {
+    const count = WebSocket.all.length;
+    for (let waited = 0; WebSocket.all.length === count; waited += 50) {
+      assert.ok(waited < 120_000, 'no new socket within 2 minutes');
+      await clock.advance(50);
+    }
+    return socket();
+  };
+  return { clock, WebSocket, client, seen, socket, nextSocket, tokens: () => tokens };
 }
 
 const statusUpdate = (seq, previousStatusSeq, extra = {}) => ({
@@ -56,7 +65,8 @@ test('a dropped connection comes back after a jittered backoff, with a new token
   socket().receive('subscribed', { orderId: 'o-1', seq: 2, tracking });
   socket().receive('order:status_update', statusUpdate(4, 2, { cursor: 'c-9' }));
   assert.deepEqual(seen['order:status_update'].map((u) => u.seq), [4]);
-  // WHEN the connection drops
+  // WHEN the connection drops after a while
+  await clock.advance(10_000);
   socket().drop();
   // THEN it is reconnecting, and waits half the first ceiling (random 0.5 of 500 ms)
   assert.equal(client.state, 'reconnecting');
@@ -134,7 +144,8 @@ test('token_expired reconnects at once with a fresh token', async () => {
   const { client, seen, socket, clock, WebSocket } = setup();
   await clock.advance(0);
   socket().open();
-  // WHEN the server says the token expired
+  // WHEN, a while later, the server says the token expired
+  await clock.advance(10_000);
   socket().receive('error', { code: 'token_expired', message: 'the token has expired' });
   // THEN the app hears it, and a new connection with the next token starts without waiting
   assert.equal(seen.error[0].code, 'token_expired');
@@ -223,14 +234,13 @@ test('offline, sendLocation keeps only the latest position per order and sends i
 });
 
 test('a location sent on a connection that dropped goes again; a refused one holds the next until retryAfterMs', async () => {
-  const { client, socket, clock } = setup();
+  const { client, socket, clock, nextSocket } = setup();
   await clock.advance(0);
   socket().open();
   const lost = client.sendLocation({ orderId: 'o-1', latitude: 1, longitude: 1 });
   // WHEN the connection drops before the answer and comes back
   socket().drop();
-  await clock.advance(250);
-  socket().open();
+  (await nextSocket()).open();
   // THEN the location is sent again and its promise resolves with the new answer
   assert.equal(socket().sent.filter((m) => m.action === 'driver:location').length, 1);
   socket().receive('driver:location_acknowledged', { orderId: 'o-1', accepted: false, reason: 'rate_limited', retryAfterMs: 700 });
@@ -292,21 +302,41 @@ test('the cursor and the tracked orders survive a restart through storage', asyn
 });
 
 test('a connection that drops while resuming resumes from the same cursor again', async () => {
-  const { client, socket, clock } = setup();
+  const { client, socket, clock, nextSocket } = setup();
   await clock.advance(0);
   socket().open();
   socket().receive('resumed', { cursor: 'c-1', replayed: 0, continuity: 'ok' });
   socket().receive('order:new', { orderId: 'o-5', orderNumber: 'RND-5', status: 'pending', customerName: 'C', items: [], createdAt: 't', seq: 1, cursor: 'c-2' });
   socket().drop();
-  await clock.advance(250);
   // GIVEN a resume from c-2 under way WHEN a live event (c-5) comes before the replay, then a drop
-  socket().open();
+  (await nextSocket()).open();
   assert.deepEqual(socket().sent[0], { action: 'resume', cursor: 'c-2' });
   socket().receive('order:new', { orderId: 'o-6', orderNumber: 'RND-6', status: 'pending', customerName: 'C', items: [], createdAt: 't', seq: 1, cursor: 'c-5' });
   socket().drop();
-  await clock.advance(250);
-  socket().open();
+  (await nextSocket()).open();
   // THEN the next resume starts from c-2 still: c-3 and c-4 were not replayed yet
   assert.deepEqual(socket().sent[0], { action: 'resume', cursor: 'c-2' });
+  client.close();
+});
+
+test('a connection closed right after opening counts as a failure: the backoff grows, even after token_expired', async () => {
+  // GIVEN a server that closes every connection at once, or says its (stale) token expired
+  const { client, socket, clock } = setup();
+  await clock.advance(0);
+  const waits = [];
+  for (let i = 0; i < 4; i++) {
+    socket().open();
+    if (i % 2) socket().receive('error', { code: 'token_expired', message: 'expired' });
+    else socket().drop(1000);
+    waits.push(clock.pending().at(-1));
+    await clock.advance(clock.pending().at(-1));
+  }
+  // THEN the waits double (half of 1, 2, 4 then 8 s ceilings) instead of a tight loop
+  assert.deepEqual(waits, [500, 1000, 2000, 4000]);
+  // AND a connection that stays 10 s is stable again: the next drop waits the shortest backoff
+  socket().open();
+  await clock.advance(10_000);
+  socket().drop();
+  assert.deepEqual(clock.pending(), [250]);
   client.close();
 });
