@@ -2,15 +2,19 @@
 #
 #   make test            every test: the cargo tests with the test database (moto's DynamoDB
 #                        server, installed into target/moto and started and stopped for the
-#                        run), then the demo page's browser test (headless chromium), then the
-#                        HTTP API's contract test
+#                        run), then the AsyncAPI document's validation (@asyncapi/parser), then
+#                        the TypeScript SDK's tests (clients/js: unit, then end-to-end against
+#                        rnd-local), then the demo page's browser test (headless chromium), then
+#                        the HTTP API's contract test
 #   make lint            rustfmt check + clippy with warnings as errors
 #   make moto            start the test database in the background for manual work
 #   make moto-stop
 #   make run             the local stack (rnd-local)
-#   make deps            install the npm dev dependencies (playwright-core), moto and schemathesis
+#   make deps            install the npm dev dependencies (playwright-core, @asyncapi/parser, the
+#                        SDK's), moto and schemathesis
 #   make validate        sam validate --lint and cfn-lint with the serverless rules
 #   make sam-build       sam build of every function (x86_64: this machine has no aarch64 std)
+#   make test-sdk        only the TypeScript SDK's tests (clients/js; scripts/sdk-test.sh)
 #   make test-browser    only the demo page's browser test (headless Debian chromium + playwright-core)
 #   make test-contract   only the HTTP API's contract test: schemathesis (pinned in
 #                        tools/schemathesis, installed into target/schemathesis) runs every
@@ -44,7 +48,7 @@
 
 MOTO = scripts/moto.sh
 
-.PHONY: test lint moto moto-stop run deps validate sam-build test-browser test-contract \
+.PHONY: test lint moto moto-stop run deps validate sam-build test-sdk test-browser test-contract \
 	bench-micro bench-init bench-load bench-scale bench-idle bench-knee bench-cost fuzz
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
@@ -75,6 +79,8 @@ BENCH_LOAD_ARGS = --orders $(BENCH_ORDERS) --subscribers $(BENCH_SUBSCRIBERS) \
 
 test:
 	$(MOTO) run -- cargo test --workspace --all-targets
+	scripts/asyncapi-validate.sh
+	scripts/sdk-test.sh
 	scripts/browser-test.sh
 	scripts/contract-test.sh
 
@@ -96,6 +102,8 @@ run:
 
 deps:
 	npm ci --no-audit --no-fund
+	cd tools/asyncapi && npm ci --ignore-scripts --no-audit --no-fund
+	cd clients/js && npm ci --ignore-scripts --no-audit --no-fund
 	$(MOTO) install
 	scripts/python-venv.sh schemathesis tools/schemathesis/requirements.txt target/schemathesis/venv
 
@@ -105,6 +113,9 @@ validate:
 
 sam-build:
 	$(DEPLOY_TOOLS) sam build --beta-features --parameter-overrides Architecture=$(SAM_ARCH)
+
+test-sdk:
+	scripts/sdk-test.sh
 
 test-browser:
 	scripts/browser-test.sh

@@ -32,6 +32,26 @@ macro_rules! bounded_f64 {
             }
         }
 
+        /// Exactly what [`Self::parse`] accepts (the protocol's JSON Schemas,
+        /// docs/asyncapi.yaml): a number from the minimum to the maximum, both included.
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "number",
+                    "minimum": $min,
+                    "maximum": $max,
+                })
+            }
+        }
+
         impl TryFrom<f64> for $name {
             type Error = ValidationError;
             fn try_from(value: f64) -> Result<Self, Self::Error> {

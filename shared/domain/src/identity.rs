@@ -12,6 +12,7 @@ use std::str::FromStr;
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::UserId;
@@ -24,7 +25,9 @@ pub const DEV_JWT_SECRET: &str = "rnd-local-dev-secret-not-for-production-use";
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
 
 /// What a user is to the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Places orders.

@@ -73,6 +73,22 @@ macro_rules! id_type {
             }
         }
 
+        /// Exactly what [`Self::parse`] accepts (the protocol's JSON Schemas, docs/asyncapi.yaml).
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_ID_LEN,
+                    "pattern": Self::PATTERN,
+                })
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

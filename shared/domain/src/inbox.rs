@@ -18,6 +18,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OrderId, UserId};
@@ -191,7 +192,7 @@ impl Cursor {
 }
 
 /// Whether a replay gave the client everything it missed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Continuity {
     /// Every event after the client's position was replayed: nothing was missed.

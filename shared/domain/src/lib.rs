@@ -36,6 +36,7 @@ pub mod order;
 pub mod ports;
 pub mod profile;
 pub mod protocol;
+pub mod protocol_schema;
 pub mod push;
 pub mod rooms;
 pub mod tracking;

@@ -5,6 +5,7 @@
 //! [`ProtocolError`] with a stable [`ErrorCode`] and a message that names the field.
 
 use chrono::{DateTime, TimeZone, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -27,7 +28,7 @@ pub const SUBPROTOCOL: &str = "rnd.v1";
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
 /// Stable error codes of the `error` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not JSON, not an object, missing or invalid fields, too large.
@@ -136,59 +137,97 @@ pub mod action {
 }
 
 /// A parsed client message.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It serializes to the wire form [`parse_client_message`] reads (a client written in Rust can
+/// send it as it is), and its JSON Schema (`protocol_schema`, docs/asyncapi.yaml) is derived
+/// from these same attributes; a test holds the parser to both.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "action")]
 pub enum ClientMessage {
-    /// `subscribe:order`.
+    /// Join the order's room and get its tracking snapshot (`subscribed`); with `sinceSeq`, its
+    /// status updates after that `seq` are replayed first.
+    #[serde(rename = "subscribe:order")]
     SubscribeOrder {
         /// The order.
+        #[serde(rename = "orderId")]
         order_id: OrderId,
         /// Replay the order's status updates after this `seq` before answering.
+        #[serde(rename = "sinceSeq", default, skip_serializing_if = "Option::is_none")]
         since_seq: Option<u64>,
     },
-    /// `unsubscribe:order`.
+    /// Leave the order's room (`unsubscribed`).
+    #[serde(rename = "unsubscribe:order")]
     UnsubscribeOrder {
         /// The order.
+        #[serde(rename = "orderId")]
         order_id: OrderId,
     },
-    /// `driver:location`.
+    /// The assigned driver's position (`driver:location_acknowledged`, or with `ack:
+    /// "refusals"` an answer only when it is refused).
+    #[serde(rename = "driver:location")]
     DriverLocation(LocationReport),
-    /// `resume`.
+    /// Replay the user's inbox after `cursor`, then `resumed`.
+    #[serde(rename = "resume")]
     Resume {
         /// The last cursor the client saw (its opaque text), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         cursor: Option<String>,
     },
-    /// `ping`.
+    /// Keep-alive: answered with `pong`.
+    #[serde(rename = "ping")]
     Ping,
-    /// `hello`.
+    /// Answered with `connected`.
+    #[serde(rename = "hello")]
     Hello,
 }
 
 /// A driver's `driver:location` message, parsed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(inline)]
 pub struct LocationReport {
     /// The order being delivered.
     pub order_id: OrderId,
-    /// Latitude.
+    /// Latitude in degrees.
     pub latitude: Latitude,
-    /// Longitude.
+    /// Longitude in degrees.
     pub longitude: Longitude,
-    /// Heading.
+    /// Heading in degrees clockwise from north.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heading: Option<Heading>,
-    /// Speed, m/s.
+    /// Ground speed, m/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<Speed>,
-    /// Accuracy, m.
+    /// Horizontal accuracy, m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<Accuracy>,
-    /// When the device recorded it.
+    /// When the device recorded it: an RFC 3339 time or epoch milliseconds (the server's time
+    /// when absent or in the future).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<RecordedAt>")]
     pub recorded_at: Option<DateTime<Utc>>,
     /// Which outcomes are acknowledged (`ack`; every one unless the driver app asks for
     /// refusals only).
+    #[serde(default)]
     pub ack: LocationAcks,
+}
+
+/// What `recordedAt` may be on the wire: an RFC 3339 time or epoch milliseconds (the schema
+/// only; `parse_client_message` reads the value).
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+enum RecordedAt {
+    /// An RFC 3339 time.
+    Time(DateTime<Utc>),
+    /// Milliseconds since the Unix epoch.
+    EpochMillis(i64),
 }
 
 /// Which `driver:location` messages get a `driver:location_acknowledged` answer: its `ack`
 /// field. A driver app that only needs to hear when it should act (slow down, stop sending)
 /// asks for `"refusals"` and saves a message per accepted location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LocationAcks {
     /// `"all"` (the default): every location is answered, accepted or not.
@@ -366,7 +405,7 @@ fn timestamp(
 }
 
 /// Payload of `connected`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct ConnectedData {
@@ -377,7 +416,7 @@ pub struct ConnectedData {
 }
 
 /// Payload of `subscribed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct SubscribedData {
@@ -393,7 +432,7 @@ pub struct SubscribedData {
 }
 
 /// Payload of `resumed`: the answer to `resume`, after the replayed events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct ResumedData {
@@ -406,7 +445,7 @@ pub struct ResumedData {
 }
 
 /// Payload of `unsubscribed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct UnsubscribedData {
@@ -414,7 +453,7 @@ pub struct UnsubscribedData {
 }
 
 /// Why a location was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LocationRejection {
     /// Sent too soon after the previous accepted one.
@@ -422,7 +461,7 @@ pub enum LocationRejection {
 }
 
 /// Payload of `driver:location_acknowledged`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct LocationAckData {
@@ -439,7 +478,7 @@ pub struct LocationAckData {
 }
 
 /// Payload of `pong`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct PongData {
@@ -447,7 +486,7 @@ pub struct PongData {
 }
 
 /// Payload of `error`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct ErrorData {
@@ -459,7 +498,7 @@ pub struct ErrorData {
 }
 
 /// Payload of `order:new` (to the chef).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct OrderNewData {
@@ -481,7 +520,7 @@ pub struct OrderNewData {
 }
 
 /// Payload of `order:status_update`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct StatusUpdateData {
@@ -489,7 +528,7 @@ pub struct StatusUpdateData {
     pub order_number: String,
     pub status: OrderStatus,
     pub previous_status: OrderStatus,
-    /// Who made the change: sent to admins only ([`ServerMessage::seen_by`]).
+    /// Who made the change: sent to admins only (`ServerMessage::seen_by`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_by: Option<UserId>,
     pub timestamp: DateTime<Utc>,
@@ -510,7 +549,7 @@ pub struct StatusUpdateData {
 }
 
 /// A place in an assignment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Stop {
@@ -521,7 +560,7 @@ pub struct Stop {
 }
 
 /// Payload of `driver:new_assignment` (to the driver).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct NewAssignmentData {
@@ -543,7 +582,7 @@ pub struct NewAssignmentData {
 }
 
 /// Payload of `driver:location_update`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct LocationUpdateData {
@@ -560,7 +599,7 @@ pub struct LocationUpdateData {
 }
 
 /// Payload of `order:eta_update`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct EtaUpdateData {
@@ -571,7 +610,7 @@ pub struct EtaUpdateData {
 }
 
 /// A message from the server: `{"event": name, "data": payload}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", content = "data")]
 pub enum ServerMessage {
     /// Answer to `hello`.

@@ -2,13 +2,14 @@
 //! ([`Visibility`]): what a party may not see is absent.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::order::{OrderStatus, OrderView, StatusChange};
 use crate::visibility::{Place, Visibility};
 
 /// One entry of the tracking payload's status history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrackingStatus {
     /// Status entered.
@@ -32,7 +33,7 @@ impl TrackingStatus {
 }
 
 /// `GET /orders/{id}/tracking` and the `subscribed` event's `tracking`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct OrderTracking {

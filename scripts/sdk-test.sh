@@ -1,0 +1,30 @@
+#!/bin/sh
+# The TypeScript SDK's tests (clients/js): that src/protocol.ts is what docs/asyncapi.yaml
+# generates, the build (tsc), the unit tests (node's test runner, a fake socket and clock), then
+# the end-to-end tests against a real rnd-local that they start, kill and restart themselves.
+# Installs the SDK's pinned dev dependencies (clients/js/package-lock.json) with `npm ci` when
+# they are missing or older than the lock file, and builds rnd-local with cargo. Exits non-zero
+# on any failure.
+#
+#   scripts/sdk-test.sh            (make test runs it; make test-sdk runs only it)
+set -eu
+
+cd "$(dirname "$0")/.."
+DIR=clients/js
+INSTALLED=$DIR/node_modules/.package-lock.json
+
+if [ ! -f "$INSTALLED" ] || [ "$DIR/package-lock.json" -nt "$INSTALLED" ]; then
+    echo "sdk-test: npm ci in $DIR" >&2
+    (cd "$DIR" && npm ci --ignore-scripts --no-audit --no-fund)
+fi
+
+(cd "$DIR" && npm test)
+
+cargo build -p rnd-local
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to here, as cargo reads it), else target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case "$TARGET_DIR" in
+/*) ;;
+*) TARGET_DIR="$(pwd)/$TARGET_DIR" ;;
+esac
+(cd "$DIR" && RND_LOCAL_BIN="$TARGET_DIR/debug/rnd-local" npm run test:e2e)
