@@ -218,7 +218,10 @@ pub struct Latency {
 pub struct ServerCpu {
     /// CPU seconds, all threads together; `None` when the server cannot tell.
     pub seconds: Option<f64>,
-    /// CPU seconds per second of the window: 1.0 is one core busy all the time.
+    /// CPU seconds per second while the drivers were sending (1.0 is one core busy all the
+    /// time): the load's steady state. Over the whole window it read low at a rate the stack
+    /// could not keep up with, as the window then ends with the bench waiting out its grace
+    /// period for deliveries that never come.
     pub cores: Option<f64>,
 }
 
@@ -974,6 +977,8 @@ struct Window {
     before: MetricsSnapshot,
     /// `GET /dev/metrics` when it ended.
     after: MetricsSnapshot,
+    /// The server's CPU seconds when the last driver stopped (`None` when it cannot tell).
+    cpu_when_driven: Option<f64>,
     /// The drivers' location messages.
     updates: Updates,
     /// Send-to-receipt latency of every matched delivery, ms.
@@ -1028,6 +1033,7 @@ async fn measure(
     let end = first + options.duration;
     let driven = drive_all(sockets.drivers, prepared, options, first, end).await?;
     let driven_for = window_start.elapsed();
+    let cpu_when_driven = snapshot(client).await?.cpu.total_seconds();
     let expected = driven.updates.accepted * u64::from(options.subscribers);
     let grace_end = Instant::now() + options.grace;
     while received.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
@@ -1057,6 +1063,7 @@ async fn measure(
     Ok(Window {
         before,
         after,
+        cpu_when_driven,
         updates: driven.updates,
         latencies_ms,
         unmatched,
@@ -1089,6 +1096,7 @@ fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSocket
     let Window {
         before,
         after,
+        cpu_when_driven,
         updates,
         latencies_ms,
         unmatched,
@@ -1131,7 +1139,9 @@ fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSocket
         deliveries_per_second: matched as f64 / driven.as_secs_f64(),
         server_cpu: ServerCpu {
             seconds: cpu_seconds,
-            cores: cpu_seconds.map(|s| s / length.as_secs_f64()),
+            cores: cpu_when_driven
+                .zip(before.cpu.total_seconds())
+                .map(|(at_end, at_start)| (at_end - at_start).max(0.0) / driven.as_secs_f64()),
         },
         server_rss_bytes: after.memory.rss_bytes,
         server_peak_rss_bytes: after.memory.peak_rss_bytes,
