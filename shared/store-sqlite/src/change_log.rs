@@ -196,16 +196,18 @@ impl RawChange {
 }
 
 thread_local! {
-    /// The changes [`append`] logged on this thread since [`take_appended`] last took them, in
-    /// order: the changes of the work [`SqliteStore::run`] is running, committed if that work
-    /// returns `Ok` (every caller of [`append`] commits or fails).
-    static APPENDED: std::cell::RefCell<Vec<LoggedChange>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// While an in-memory store's work runs on this thread ([`collect_appended`]), the changes
+    /// [`append`] logs, in order: committed if that work returns `Ok` (every caller of
+    /// [`append`] commits or fails). `None` otherwise: a store on a file keeps nothing.
+    static APPENDED: std::cell::RefCell<Option<Vec<LoggedChange>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// The changes [`append`] logged on this thread since the last call (see `APPENDED`).
-pub(crate) fn take_appended() -> Vec<LoggedChange> {
-    APPENDED.with_borrow_mut(std::mem::take)
+/// Runs `work` collecting the changes it logs on this thread; returns its result and them.
+pub(crate) fn collect_appended<T>(work: impl FnOnce() -> T) -> (T, Vec<LoggedChange>) {
+    APPENDED.set(Some(Vec::new()));
+    let result = work();
+    (result, APPENDED.take().unwrap_or_default())
 }
 
 /// The latest committed changes of an in-memory store, up to [`RecentChanges::CAPACITY`], so
@@ -304,6 +306,7 @@ pub(crate) fn append(
     .db()?;
     let position = to_u64("change_log.position", tx.last_insert_rowid())?;
     APPENDED.with_borrow_mut(|appended| {
+        let Some(appended) = appended else { return };
         appended.push(LoggedChange {
             position,
             order_id: order_id.clone(),

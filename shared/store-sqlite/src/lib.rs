@@ -189,10 +189,7 @@ impl SqliteStore {
     {
         if self.path.is_none() {
             let mut conn = self.lock_without_blocking().await;
-            // What a work that panicked here had logged was rolled back.
-            change_log::take_appended();
-            let result = work(&mut conn);
-            let appended = change_log::take_appended();
+            let (result, appended) = change_log::collect_appended(|| work(&mut conn));
             // Still under the connection's lock, so the recent changes keep commit order.
             if result.is_ok()
                 && !appended.is_empty()
@@ -208,10 +205,9 @@ impl SqliteStore {
         let conn = Arc::clone(&self.conn);
         let task = tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let result = work(&mut guard);
-            // A file may have other writers: its pollers always read the log itself.
-            change_log::take_appended();
-            result
+            // A file may have other writers: its pollers always read the log itself, so the
+            // changes logged here are not collected.
+            work(&mut guard)
         });
         match task.await {
             Ok(result) => result,
