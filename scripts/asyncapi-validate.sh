@@ -11,11 +11,6 @@ set -eu
 
 cd "$(dirname "$0")/.."
 DIR=tools/asyncapi
-INSTALLED=$DIR/node_modules/.package-lock.json
-
-if [ ! -f "$INSTALLED" ] || [ "$DIR/package-lock.json" -nt "$INSTALLED" ]; then
-    echo "asyncapi-validate: npm ci in $DIR" >&2
-    (cd "$DIR" && npm ci --ignore-scripts --no-audit --no-fund)
-fi
+scripts/npm-ci.sh "$DIR"
 
 node "$DIR/validate.mjs" "${1:-docs/asyncapi.yaml}"

@@ -11,12 +11,7 @@ set -eu
 
 cd "$(dirname "$0")/.."
 DIR=clients/js
-INSTALLED=$DIR/node_modules/.package-lock.json
-
-if [ ! -f "$INSTALLED" ] || [ "$DIR/package-lock.json" -nt "$INSTALLED" ]; then
-    echo "sdk-test: npm ci in $DIR" >&2
-    (cd "$DIR" && npm ci --ignore-scripts --no-audit --no-fund)
-fi
+scripts/npm-ci.sh "$DIR"
 
 (cd "$DIR" && npm test)
 
