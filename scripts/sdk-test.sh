@@ -1,6 +1,7 @@
 #!/bin/sh
 # The TypeScript SDK's tests (clients/js): that src/protocol.ts is what docs/asyncapi.yaml
-# generates, the build (tsc), the unit tests (node's test runner, a fake socket and clock), then
+# generates, the build (tsc), that the bundle rnd-local serves to its demo page
+# (local/rnd-local/demo/realtime-client.js) is what the build bundles to, the unit tests (node's test runner, a fake socket and clock), then
 # the end-to-end tests against a real rnd-local that they start, kill and restart themselves.
 # Installs the SDK's pinned dev dependencies (clients/js/package-lock.json) with `npm ci` when
 # they are missing or older than the lock file, and builds rnd-local with cargo. Exits non-zero

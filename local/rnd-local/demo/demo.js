@@ -1,13 +1,16 @@
-// RND Realtime demo page (local stack only). Vanilla JS, no build step, no network beyond
-// this origin: the dev-only POST /dev/token, the HTTP API and the WebSocket API.
+// RND Realtime demo page (local stack only). An ES module with no build step of its own and no
+// network beyond this origin: the dev-only POST /dev/token, the HTTP API, and the WebSocket API
+// through the SDK the apps use (@rnd/realtime-client, clients/js), whose bundle the stack serves.
 //
-// It survives a reload as an app survives the background: the session (token, tracked order),
-// the last inbox cursor and the tracked order's last seq live in localStorage; on every
-// (re)connect it sends `resume` with the cursor and `subscribe:order` with `sinceSeq`, and
-// shows what was replayed and whether continuity held.
-'use strict';
+// The SDK keeps the connection: reconnect with backoff and a fresh token, keep-alive, `resume`
+// from the last inbox cursor and `subscribe:order` with `sinceSeq` on every (re)connect, order
+// events once each and in order. It keeps its position in localStorage, and this page keeps the
+// session (token, tracked order, the order as last seen) there too, so a reload resumes as an
+// app coming back from the background does, and the page shows what was replayed and whether
+// continuity held.
+import { RealtimeClient } from '/sdk/realtime-client.js';
 
-(() => {
+{
   const $ = (id) => document.getElementById(id);
   const STATUSES = ['pending', 'payment_confirmed', 'accepted', 'ready_for_pickup',
     'assigned_to_driver', 'picked_up', 'in_transit', 'delivered', 'cancelled'];
@@ -29,32 +32,23 @@
 
   const state = {
     token: null, role: null, sub: null, name: null,
-    ws: null, attempt: 0, retryTimer: null,
+    client: null, // the SDK's RealtimeClient while the app is in the foreground
+    stopTracking: null, // what subscribeOrder returned for the tracked order
     orderId: null, tracking: null, history: [],
-    baseline: 0, seen: {}, // seq of the snapshot, and the last seq seen per event type
+    seq: 0, // the newest seq of the tracked order shown (an HTTP refresh never goes back)
+    baseline: 0, // the seq of the last snapshot applied: what it holds needs no event
     etaAt: null,
-    cursor: null, // the last inbox cursor seen (resume from it)
-    background: false, // the app is in the background: no socket, pushes only
     shown: 0, pollTimer: null, // notifications shown, and the phone's polling
   };
 
-  // --- what survives a reload ------------------------------------------------------------
+  // --- what survives a reload (the SDK keeps its cursor and seqs under its own key) -------
   const SAVED = 'rnd-demo-session';
   function save() {
-    const { token, role, sub, name, orderId, cursor, tracking, history } = state;
-    localStorage.setItem(SAVED, JSON.stringify({
-      token, role, sub, name, orderId, cursor, tracking, history, lastSeq: lastSeq(),
-    }));
+    const { token, role, sub, name, orderId, tracking, history, seq } = state;
+    localStorage.setItem(SAVED, JSON.stringify({ token, role, sub, name, orderId, tracking, history, seq }));
   }
   function saved() {
     try { return JSON.parse(localStorage.getItem(SAVED) || 'null'); } catch { return null; }
-  }
-  // The newest seq of the tracked order this page has applied.
-  function lastSeq() {
-    return Math.max(state.baseline, ...Object.values(state.seen), 0);
-  }
-  function keepCursor(cursor) {
-    if (typeof cursor === 'string' && cursor) { state.cursor = cursor; save(); }
   }
 
   function log(text, isError) {
@@ -100,16 +94,16 @@
     const { token } = await api('POST', '/dev/token', { sub, role, name: name || undefined });
     const previous = saved();
     const same = previous && previous.sub === sub && previous.role === role;
-    Object.assign(state, { token, role, sub, name, cursor: same ? previous.cursor : null });
+    Object.assign(state, { token, role, sub, name });
     if (!same) {
-      Object.assign(state, { orderId: null, tracking: null, history: [], baseline: 0, seen: {} });
+      Object.assign(state, { orderId: null, tracking: null, history: [], seq: 0, baseline: 0 });
       $('tracking').hidden = true;
       $('order-id').value = '';
     }
     save();
     signedIn();
     await loadProfile();
-    connect(true);
+    connect();
     renderActions();
     await registerPhone();
   }));
@@ -159,9 +153,7 @@
   }
 
   $('background').addEventListener('click', () => {
-    state.background = true;
-    clearTimeout(state.retryTimer);
-    if (state.ws) { state.ws.onclose = null; state.ws.close(1000); state.ws = null; }
+    disconnect();
     setConn('In the background (no socket)', 'offline');
     const resumeNote = $('resume');
     resumeNote.textContent = '';
@@ -173,10 +165,9 @@
   });
 
   $('foreground').addEventListener('click', () => {
-    state.background = false;
     $('background').hidden = false;
     $('foreground').hidden = true;
-    connect(true);
+    connect();
   });
 
   function signedIn() {
@@ -257,82 +248,94 @@
 
   async function track(orderId) {
     if (!orderId) return;
-    if (state.orderId && state.orderId !== orderId) send({ action: 'unsubscribe:order', orderId: state.orderId });
-    Object.assign(state, { orderId, baseline: 0, seen: {}, tracking: null, history: [] });
+    if (state.stopTracking) { state.stopTracking(); state.stopTracking = null; }
+    Object.assign(state, { orderId, seq: 0, baseline: 0, tracking: null, history: [] });
     $('order-id').value = orderId;
     $('tracking').hidden = false;
     const snapshot = await api('GET', `/orders/${encodeURIComponent(orderId)}/tracking`);
+    if (state.orderId !== orderId) return;
     applySnapshot(snapshot);
     save();
-    send({ action: 'subscribe:order', orderId });
+    if (state.client) state.stopTracking = state.client.subscribeOrder(orderId);
   }
 
-  // Back after a reload: the saved session, the order as last seen, then a (re)connect that
-  // resumes from the saved cursor and seq.
+  // Back after a reload: the saved session and the order as last seen, then a connection on
+  // which the SDK resumes from the position it saved.
   function restore() {
     const s = saved();
     if (!s || !s.token) return;
-    Object.assign(state, { token: s.token, role: s.role, sub: s.sub, name: s.name, cursor: s.cursor });
+    Object.assign(state, { token: s.token, role: s.role, sub: s.sub, name: s.name });
     signedIn();
     if (s.orderId && s.tracking) {
-      Object.assign(state, { orderId: s.orderId });
+      state.orderId = s.orderId;
       $('order-id').value = s.orderId;
       $('tracking').hidden = false;
-      applySnapshot({ ...s.tracking, seq: s.lastSeq || s.tracking.seq || 0 });
+      applySnapshot({ ...s.tracking, seq: s.seq || s.tracking.seq || 0 });
       state.history = s.history || state.history;
       render();
     }
     log('session restored; resuming');
-    connect(true);
+    connect();
     renderActions();
     registerPhone().catch((e) => log(e.message, true));
   }
 
-  // --- WebSocket: reconnect with backoff, resubscribe, drop stale events -----------------
+  // --- the WebSocket, through the SDK ----------------------------------------------------
+  const CONN = {
+    connecting: ['Connecting…', 'connecting'], open: ['Live', 'open'],
+    reconnecting: ['Reconnecting…', 'retrying'], closed: ['Not connected', 'offline'],
+  };
   function setConn(text, s) { const el = $('conn'); el.textContent = text; el.dataset.state = s; }
 
-  function connect(fresh) {
-    clearTimeout(state.retryTimer);
-    if (fresh) state.attempt = 0;
-    if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
+  // The token for the next connection: the session's, or a new one from the dev-only endpoint
+  // when it expires within a minute (the SDK asks before every connection, and after
+  // `token_expired`).
+  async function freshToken() {
+    const payload = JSON.parse(atob(state.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    if (typeof payload.exp === 'number' && payload.exp * 1000 - Date.now() < 60_000) {
+      const { token } = await api('POST', '/dev/token', { sub: state.sub, role: state.role, name: state.name || undefined });
+      state.token = token;
+      save();
+    }
+    return state.token;
+  }
+
+  // A client per foreground visit; its position (cursor, seqs) is kept per user in localStorage.
+  function connect() {
+    disconnect();
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${proto}://${location.host}/realtime?token=${encodeURIComponent(state.token)}`);
-    state.ws = ws;
-    setConn('Connecting…', 'connecting');
-    ws.onopen = () => {
-      state.attempt = 0;
-      setConn('Live', 'open');
-      send({ action: 'hello' });
-      // What happened while away: the inbox after the last cursor, the order after its last seq.
-      send(state.cursor ? { action: 'resume', cursor: state.cursor } : { action: 'resume' });
-      if (state.orderId) {
-        const since = lastSeq();
-        send(since > 0
-          ? { action: 'subscribe:order', orderId: state.orderId, sinceSeq: since }
-          : { action: 'subscribe:order', orderId: state.orderId });
-      }
-    };
-    ws.onmessage = (m) => { try { onEvent(JSON.parse(m.data)); } catch (e) { log(`bad message: ${e.message}`, true); } };
-    ws.onclose = (e) => {
-      if (state.ws !== ws || state.background) return;
-      const delay = Math.min(30000, 500 * 2 ** state.attempt) * (0.5 + Math.random() / 2);
-      state.attempt += 1;
-      setConn(`Disconnected (${e.code}); retrying in ${Math.round(delay / 100) / 10} s`, 'retrying');
-      state.retryTimer = setTimeout(() => connect(false), delay);
-    };
+    const client = new RealtimeClient({
+      url: `${proto}://${location.host}/realtime`,
+      getToken: freshToken,
+      storage: localStorage,
+      storageKey: `rnd-demo-realtime:${state.role}:${state.sub}`,
+    });
+    state.client = client;
+    const on = (event, handler) => client.on(event, (data) => { if (state.client === client) handler(data); });
+    setConn(...CONN.connecting);
+    on('state', (s) => setConn(...CONN[s]));
+    on('error', onError);
+    on('resumed', onResumed);
+    on('subscribed', onSubscribed);
+    on('continuity_lost', onContinuityLost);
+    for (const event of ['order:new', 'order:status_update', 'driver:new_assignment',
+      'driver:location_update', 'order:eta_update']) {
+      on(event, (data) => onOrderEvent(event, data));
+    }
+    if (state.orderId) state.stopTracking = client.subscribeOrder(state.orderId);
   }
 
-  function send(msg) {
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+  // The app goes to the background: the socket closes (the SDK keeps its position).
+  function disconnect() {
+    const client = state.client;
+    state.client = null;
+    state.stopTracking = null;
+    if (client) client.close();
   }
 
-  // An event is fresh when its seq is above the snapshot's and above the last one of its type
-  // (a location update and its ETA update share one seq).
-  function fresh(event, seq) {
-    if (typeof seq !== 'number') return true;
-    if (seq <= state.baseline || seq <= (state.seen[event] || 0)) return false;
-    state.seen[event] = seq;
-    return true;
+  function onError({ code, message }) {
+    log(`error: ${code} ${message}`, true);
+    if (code === 'unauthorized') log('the stack refused the token: sign in again', true);
   }
 
   function showResume(text, continuity, replayed) {
@@ -342,50 +345,41 @@
     el.dataset.replayed = String(replayed);
   }
 
-  function onEvent({ event, data }) {
-    data = data || {};
-    if (event === 'connected' || event === 'pong') return;
-    if (event === 'error') {
-      log(`error: ${data.code} ${data.message}`, true);
-      // A cursor of another session (or an older stack) is not ours: start from a fresh one.
-      if (data.code === 'invalid_message' && state.cursor) { state.cursor = null; save(); send({ action: 'resume' }); }
-      return;
-    }
-    keepCursor(data.cursor);
+  function onResumed({ replayed, continuity }) {
+    const text = continuity === 'ok'
+      ? `Resumed: ${replayed} missed event(s) replayed, nothing lost.`
+      : `Resumed: ${replayed} event(s) replayed, but some were lost; refreshed from the server.`;
+    showResume(text, continuity, replayed);
+    log(`resumed (${replayed} replayed, continuity ${continuity})`);
+  }
+
+  function onSubscribed(data) {
+    if (data.orderId !== state.orderId) return;
+    if (data.seq >= state.seq) applySnapshot(data.tracking);
+    const caught = data.continuity ? `, ${data.replayed} replayed, continuity ${data.continuity}` : '';
+    log(`subscribed (seq ${data.seq}${caught})`);
+    save();
+  }
+
+  // What was missed cannot be replayed: the SDK says so, the page refetches what it shows.
+  function onContinuityLost({ scope, orderId }) {
+    log(`continuity lost (${scope}); refreshing from the server`);
+    if (scope === 'order' ? orderId === state.orderId : state.orderId) refreshTracking();
+  }
+
+  // An order event, once and in order (the SDK drops duplicates and holds what comes early).
+  function onOrderEvent(event, data) {
     const tag = data.replayed ? ', replayed' : '';
-    if (event === 'resumed') {
-      const text = data.continuity === 'ok'
-        ? `Resumed: ${data.replayed} missed event(s) replayed, nothing lost.`
-        : `Resumed: ${data.replayed} event(s) replayed, but some were lost; refreshed from the server.`;
-      showResume(text, data.continuity, data.replayed);
-      log(`resumed (${data.replayed} replayed, continuity ${data.continuity})`);
-      if (data.continuity === 'lost' && state.orderId) track(state.orderId).catch((e) => log(e.message, true));
-      return;
-    }
-    if (data.orderId && data.orderId !== state.orderId) {
+    if (data.orderId !== state.orderId) {
       if (event === 'order:new' || event === 'driver:new_assignment' || event === 'order:status_update') {
         log(`${event} ${data.orderNumber || data.orderId}${tag}`);
       }
       return;
     }
-    if (event === 'subscribed') {
-      if (data.seq >= state.baseline) applySnapshot(data.tracking);
-      const caught = data.continuity ? `, ${data.replayed} replayed, continuity ${data.continuity}` : '';
-      log(`subscribed (seq ${data.seq}${caught})`);
-      save();
-      return;
-    }
-    // A status update naming a previous one this page never saw means one was missed: the
-    // snapshot `subscribed` brings makes up for it (see docs/protocol.md, the gap rule).
-    const statusSeq = Math.max(state.baseline, state.seen['order:status_update'] || 0);
-    if (event === 'order:status_update' && typeof data.previousStatusSeq === 'number'
-      && data.previousStatusSeq > statusSeq && state.tracking) {
-      log(`missed a status update before seq ${data.seq}; resubscribing`);
-      send({ action: 'subscribe:order', orderId: state.orderId, sinceSeq: lastSeq() });
-    }
-    if (!fresh(event, data.seq)) { log(`dropped stale ${event} seq ${data.seq}`); return; }
     const t = state.tracking;
-    if (!t) return;
+    // The SDK delivers each event once, but a snapshot this page fetched over HTTP may be newer.
+    if (!t || data.seq <= state.baseline) return;
+    state.seq = Math.max(state.seq, data.seq || 0);
     switch (event) {
       case 'order:status_update':
         t.status = data.status;
@@ -418,14 +412,15 @@
     const orderId = state.orderId;
     try {
       const t = await api('GET', `/orders/${encodeURIComponent(orderId)}/tracking`);
-      if (state.orderId === orderId && (t.seq || 0) >= lastSeq()) applySnapshot(t);
+      if (state.orderId === orderId && (t.seq || 0) >= state.seq) { applySnapshot(t); save(); }
     } catch (e) {
       log(`could not refresh the tracking: ${e.message}`);
     }
   }
 
   function applySnapshot(t) {
-    state.baseline = Math.max(state.baseline, t.seq || 0);
+    state.seq = Math.max(state.seq, t.seq || 0);
+    state.baseline = t.seq || 0;
     state.tracking = { ...t };
     state.history = (t.statusHistory || []).map((h) => ({ status: h.status, timestamp: h.timestamp }));
     state.etaAt = t.estimatedDeliveryTime && !['delivered', 'cancelled'].includes(t.status)
@@ -538,4 +533,4 @@
     }
   }
   restore();
-})();
+}

@@ -6,6 +6,9 @@
 //! token`. Nothing deployed has this route: it exists only in `rnd-local`, so that the demo page
 //! can act as any user. The page's assets are embedded in the binary and load nothing from the
 //! network (no CDN, no fonts, no map tiles); its Content-Security-Policy allows only this origin.
+//! The page talks to the WebSocket API through the SDK the apps use (`clients/js`): its bundle,
+//! `demo/realtime-client.js` (written and checked by `npm run bundle` / `check-bundle` there), is
+//! served at `/sdk/realtime-client.js`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +24,10 @@ use serde_json::json;
 
 /// The page.
 const INDEX_HTML: &str = include_str!("../demo/index.html");
-/// Its script (vanilla JS, no build step).
+/// Its script (an ES module, no build step).
 const DEMO_JS: &str = include_str!("../demo/demo.js");
+/// The SDK (`@rnd/realtime-client`) as one ES module, bundled from `clients/js`.
+const SDK_JS: &str = include_str!("../demo/realtime-client.js");
 /// Its style sheet.
 const DEMO_CSS: &str = include_str!("../demo/demo.css");
 /// Only this origin: the page's assets, the HTTP API and the WebSocket API.
@@ -60,6 +65,10 @@ pub(crate) fn page() -> Router {
         .route(
             "/demo.js",
             get(|| asset("text/javascript; charset=utf-8", DEMO_JS)),
+        )
+        .route(
+            "/sdk/realtime-client.js",
+            get(|| asset("text/javascript; charset=utf-8", SDK_JS)),
         )
         .route(
             "/demo.css",

@@ -12,8 +12,6 @@ import { createInterface } from 'node:readline';
 /** rnd_domain::identity::DEV_JWT_SECRET: the public development secret rnd-local signs with. */
 export const DEV_SECRET = 'rnd-local-dev-secret-not-for-production-use';
 
-const BIN = process.env.RND_LOCAL_BIN;
-
 const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** An HS256 JWT for `sub` as `role`, expiring `ttlSecs` from now. */
@@ -38,7 +36,8 @@ export class Stack {
   /** `args`: more `rnd-local serve` flags (e.g. shorter connection limits). */
   constructor(args = []) {
     this.args = args;
-    assert.ok(BIN, 'RND_LOCAL_BIN must name the rnd-local binary (scripts/sdk-test.sh sets it)');
+    this.bin = process.env.RND_LOCAL_BIN;
+    assert.ok(this.bin, 'RND_LOCAL_BIN must name the rnd-local binary (scripts/sdk-test.sh sets it)');
     this.data = mkdtempSync(join(tmpdir(), 'rnd-sdk-e2e-'));
     this.port = 0;
     this.child = undefined;
@@ -46,7 +45,7 @@ export class Stack {
 
   /** Starts the stack (on the port it had, after a restart) and waits for its ready line. */
   async start() {
-    const child = spawn(BIN, ['serve', '--data', this.data, '--port', String(this.port), ...this.args], {
+    const child = spawn(this.bin, ['serve', '--data', this.data, '--port', String(this.port), ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
     });

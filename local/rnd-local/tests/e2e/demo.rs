@@ -36,25 +36,38 @@ fn post_json(path: &str, body: &str) -> String {
 async fn the_demo_page_and_its_assets_are_served_from_the_binary_and_load_nothing_else() {
     // GIVEN a running stack
     let stack = spawn_stack().await;
-    // WHEN the page, its script and its style sheet are fetched
+    // WHEN the page, its script, the SDK's bundle and the style sheet are fetched
     let (page_status, page_head, page) = request(&stack, &get("/")).await;
     let (js_status, js_head, js) = request(&stack, &get("/demo.js")).await;
+    let (sdk_status, sdk_head, sdk) = request(&stack, &get("/sdk/realtime-client.js")).await;
     let (css_status, css_head, css) = request(&stack, &get("/demo.css")).await;
     // THEN each is served with its type and a same-origin-only policy
-    assert_eq!((page_status, js_status, css_status), (200, 200, 200));
-    assert!(page_head.contains("content-type: text/html"), "{page_head}");
-    assert!(
-        js_head.contains("content-type: text/javascript"),
-        "{js_head}"
+    assert_eq!(
+        (page_status, js_status, sdk_status, css_status),
+        (200, 200, 200, 200)
     );
+    assert!(page_head.contains("content-type: text/html"), "{page_head}");
+    for head in [&js_head, &sdk_head] {
+        assert!(head.contains("content-type: text/javascript"), "{head}");
+    }
     assert!(css_head.contains("content-type: text/css"), "{css_head}");
     assert!(
         page_head.contains("content-security-policy: default-src 'self'"),
         "{page_head}"
     );
-    assert!(page.contains(r#"<script src="/demo.js" defer>"#), "{page}");
+    assert!(
+        page.contains(r#"<script type="module" src="/demo.js">"#),
+        "{page}"
+    );
+    // AND the page's script talks to the WebSocket API through the SDK, not a socket of its own
+    assert!(js.contains("import { RealtimeClient } from '/sdk/realtime-client.js';"));
+    assert!(!js.contains("new WebSocket("));
+    assert!(
+        sdk.contains("var RealtimeClient = class"),
+        "the bundle defines the client"
+    );
     // AND nothing refers to another origin (no CDN, fonts or tiles)
-    for text in [&page, &js, &css] {
+    for text in [&page, &js, &sdk, &css] {
         assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"));
     }
     stack.stop().await;
