@@ -574,6 +574,14 @@ export class RealtimeClient {
       // The server closes the connection next: reconnect at once with a fresh token.
       this.reconnectAtOnce = true;
       this.abandon(socket, 'token expired');
+    } else if (data.code === 'invalid_message' && this.resuming && this.cursor !== undefined) {
+      // The cursor was refused (another user's on a shared storage, or from a stack that was
+      // re-created): nothing can be replayed from it, so resume from now and say so. (An
+      // `invalid_message` for something else sent meanwhile costs a refetch, never a loss.)
+      this.cursor = undefined;
+      this.save();
+      this.send({ action: 'resume' });
+      this.emit('continuity_lost', { scope: 'inbox' });
     } else if (data.code === 'rate_limited' && data.retryAfterMs !== undefined) {
       // Room changes: the subscriptions still unanswered go again once allowed.
       this.roomChangesBlockedUntil = this.timers.now() + data.retryAfterMs;

@@ -554,6 +554,11 @@ var RealtimeClient = class {
     if (data.code === "token_expired") {
       this.reconnectAtOnce = true;
       this.abandon(socket, "token expired");
+    } else if (data.code === "invalid_message" && this.resuming && this.cursor !== void 0) {
+      this.cursor = void 0;
+      this.save();
+      this.send({ action: "resume" });
+      this.emit("continuity_lost", { scope: "inbox" });
     } else if (data.code === "rate_limited" && data.retryAfterMs !== void 0) {
       this.roomChangesBlockedUntil = this.timers.now() + data.retryAfterMs;
       if (this.roomTimer !== void 0)

@@ -319,6 +319,30 @@ test('a connection that drops while resuming resumes from the same cursor again'
   client.close();
 });
 
+test('a refused cursor is dropped: it resumes from now and tells that continuity was lost', async () => {
+  // GIVEN a storage holding a cursor the server will not take (another user's, an old stack's)
+  const items = new Map([['rnd-realtime', JSON.stringify({ cursor: 'not-yours' })]]);
+  const storage = { getItem: async (k) => items.get(k) ?? null, setItem: async (k, v) => void items.set(k, v) };
+  const { client, seen, socket, clock } = setup({ storage });
+  await clock.advance(0);
+  socket().open();
+  assert.deepEqual(socket().sent, [{ action: 'resume', cursor: 'not-yours' }]);
+  // WHEN the server refuses it
+  socket().receive('error', { code: 'invalid_message', message: 'cursor is not valid' });
+  // THEN the client resumes without a cursor, and the app hears it must refetch
+  assert.deepEqual(socket().sent.at(-1), { action: 'resume' });
+  assert.deepEqual(seen.continuity_lost, [{ scope: 'inbox' }]);
+  // AND the position it is given next is the one kept (not the refused one)
+  socket().receive('resumed', { cursor: 'c-1', replayed: 0, continuity: 'ok' });
+  await settle();
+  assert.equal(JSON.parse(items.get('rnd-realtime')).cursor, 'c-1');
+  // AND an invalid_message once resumed is only an error
+  socket().receive('error', { code: 'invalid_message', message: 'bad latitude' });
+  assert.equal(seen.continuity_lost.length, 1);
+  assert.equal(seen.error.length, 2);
+  client.close();
+});
+
 test('a connection closed right after opening counts as a failure: the backoff grows, even after token_expired', async () => {
   // GIVEN a server that closes every connection at once, or says its (stale) token expired
   const { client, socket, clock } = setup();
