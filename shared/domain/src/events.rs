@@ -236,8 +236,12 @@ pub fn location_announcements(previous: &LiveState, current: &LiveState) -> Vec<
 fn live_changed(old: Option<&LiveState>, new: &LiveState) -> Vec<Outgoing> {
     let mut out = Vec::new();
     let room = Room::Order(new.order_id.clone());
+    // A location write sets both; a transition leaves them as they were. Two writes within one
+    // millisecond (a stack without a minimum interval) share the time but not the position.
     let moved = new.location_accepted_at_ms.is_some()
-        && new.location_accepted_at_ms != old.and_then(|o| o.location_accepted_at_ms);
+        && old.is_none_or(|o| {
+            o.location_accepted_at_ms != new.location_accepted_at_ms || o.location != new.location
+        });
     if let (true, Some(location), Some(driver_id)) = (moved, &new.location, &new.driver_id) {
         out.push(Outgoing {
             message: ServerMessage::LocationUpdate(LocationUpdateData {

@@ -166,6 +166,38 @@ fn an_eta_that_moves_less_than_a_minute_is_not_announced_but_a_minute_is() {
 }
 
 #[test]
+fn two_locations_accepted_in_the_same_millisecond_are_each_announced() {
+    // GIVEN an order in transit with a location accepted at minute 30
+    let view = order_in(OrderStatus::InTransit);
+    let first = moved(&view.live, 30, 12, 42);
+    // WHEN another position is accepted within the same millisecond (no minimum interval)
+    let mut second = moved(&first, 30, 12, 42);
+    second.location.as_mut().unwrap().latitude = Latitude::parse(30.28).unwrap();
+    assert_eq!(
+        second.location_accepted_at_ms,
+        first.location_accepted_at_ms
+    );
+    // THEN it is announced too, by its writer and by the stream alike
+    let names = |out: Vec<rnd_domain::events::Outgoing>| -> Vec<&'static str> {
+        out.iter().map(|o| o.message.event_name()).collect()
+    };
+    assert_eq!(
+        names(location_announcements(&first, &second)),
+        ["driver:location_update"]
+    );
+    assert_eq!(
+        names(derive_events(Some(&live(&first)), Some(&live(&second)))),
+        ["driver:location_update"]
+    );
+    // AND the very same position again in that millisecond moves nothing
+    let again = LiveState {
+        seq: second.seq + 1,
+        ..second.clone()
+    };
+    assert!(location_announcements(&second, &again).is_empty());
+}
+
+#[test]
 fn a_location_its_writer_announced_produces_nothing_from_the_stream_and_the_same_events_for_the_writer()
  {
     // GIVEN a location whose writer posted its events itself (announcedSeq = its seq)

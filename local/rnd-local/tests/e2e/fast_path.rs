@@ -82,8 +82,10 @@ async fn locations_reach_a_subscriber_once_in_order_and_a_status_change_through_
     // THEN the customer has each location once, in the order sent, then the status update,
     // which came through the stream after the locations' own changes
     let mut locations = Vec::new();
+    let mut frames = Vec::new();
     let status = loop {
         let frame = customer.next().await;
+        frames.push(format!("{} {}", frame["event"], frame["data"]["seq"]));
         match frame["event"].as_str() {
             Some("driver:location_update") => {
                 locations.push(frame["data"]["seq"].as_u64().expect("seq"));
@@ -93,7 +95,7 @@ async fn locations_reach_a_subscriber_once_in_order_and_a_status_change_through_
             _ => {}
         }
     };
-    assert_eq!(locations, acknowledged);
+    assert_eq!(locations, acknowledged, "the customer heard {frames:?}");
     assert_eq!(status["data"]["seq"].as_u64(), Some(in_transit.seq()));
     // AND the stream, which has carried the locations' changes by now, posts none again
     customer
