@@ -21,7 +21,9 @@
 //!    closed (`DeleteConnection`; one that already went is removed as on a 410);
 //! 5. posts with bounded concurrency, one task per connection sending that connection's events
 //!    in stream order. A 410 Gone closes *that* connection (and its memberships; when its row
-//!    is already gone, the memberships this batch found) and skips its other events;
+//!    is already gone, the memberships this batch found) and skips its other events, unless it
+//!    opened within [`CONNECTING_GRACE`]: API Gateway answers 410 until `$connect` returns, so
+//!    a connection that young is still opening and is kept (its `resume` catches it up);
 //!    throttling and 5xx are retried with full-jitter exponential backoff; a connection whose
 //!    post still fails is skipped for the rest of the batch, counted and logged by id. It does
 //!    **not** fail the record: a redelivery would resend the whole shard to everyone and stall
@@ -427,6 +429,16 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
     /// store failure is logged only: the rows expire by TTL, and the next event to it meets
     /// the 410 again.
     async fn close_gone(&self, connection: &ConnectionId) {
+        // Until `$connect` returns, API Gateway answers 410 for a connection its handler has
+        // already stored (and made a member of its user and role rooms): that one is not gone
+        // but still opening, and closing it would drop a client that is about to be connected.
+        // What it missed is replayed by its `resume` and `sinceSeq`.
+        if let Ok(Some(open)) = self.store.get_connection(connection, self.now).await
+            && self.now - open.connected_at < CONNECTING_GRACE
+        {
+            tracing::debug!(connection_id = %connection, "410 from a connection still opening; kept");
+            return;
+        }
         match self.store.close_connection(connection, self.now).await {
             Ok(Some(_)) => tracing::info!(connection_id = %connection, "connection gone; removed"),
             Ok(None) => {
@@ -462,8 +474,8 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
 /// Never fails as a whole: what could not be delivered is reported in the response's
 /// `batchItemFailures` as the earliest failed record's sequence number (an empty identifier,
 /// which makes Lambda retry the whole batch, if that record has none). Throttled and 5xx posts
-/// are retried up to `config.max_attempts` first; a 410 Gone closes the connection and is not
-/// a failure; a refused post (e.g. too large) is logged and is not a failure; a room that
+/// are retried up to `config.max_attempts` first; a 410 Gone closes the connection (one older
+/// than [`CONNECTING_GRACE`]) and is not a failure; a refused post (e.g. too large) is logged and is not a failure; a room that
 /// cannot be read, or an inbox that cannot keep an event, fails the records of those events.
 /// A connection whose posts still fail is skipped, never a failure: one slow socket must not
 /// stall the shard.
@@ -596,6 +608,10 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
     }
     delivered
 }
+
+/// How long after it opened a connection answering 410 Gone is taken for one still opening (API
+/// Gateway's integration timeout, which bounds `$connect`, is 29 s), not for a gone one.
+pub const CONNECTING_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 /// What [`announce`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

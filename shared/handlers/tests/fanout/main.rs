@@ -374,6 +374,61 @@ async fn an_expired_member_that_has_already_gone_is_removed<S: Store + 'static>(
 // ---------------------------------------------------------------------------------------------
 // 410 Gone
 
+async fn a_connection_answering_gone_while_still_opening_is_kept_and_hears_the_next_event<
+    S: Store + 'static,
+>(
+    store: Arc<S>,
+) {
+    // GIVEN the cast, and the customer's phone, stored by its `$connect` a second ago but not yet
+    // connected at API Gateway (which answers 410 until `$connect` returns)
+    open_cast(&*store).await;
+    join(&*store, CUSTOMER_PHONE, "order:order-1").await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer_first(CUSTOMER_PHONE, 410, 1);
+    let soon = fixtures::now() + chrono::Duration::seconds(1);
+
+    // WHEN a status update is fanned out
+    let outcome = fanout
+        .run_at(&*store, &batch(&["order-payment-confirmed"]), soon)
+        .await;
+
+    // THEN the batch succeeds and the phone is kept, in every room it was in
+    assert_no_failures(&outcome, "opening");
+    assert_eq!(fanout.api.attempts_to(CUSTOMER_PHONE), 1);
+    assert!(
+        store
+            .get_connection(&conn(CUSTOMER_PHONE), soon)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let rooms: HashSet<String> = store
+        .rooms_of(&conn(CUSTOMER_PHONE))
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        rooms,
+        HashSet::from(["order:order-1".to_owned(), "user:customer-1".to_owned()])
+    );
+    // AND once connected it hears the next update
+    fanout
+        .run_at(
+            &*store,
+            &batch(&["order-accepted"]),
+            soon + chrono::Duration::seconds(1),
+        )
+        .await;
+    let heard: Vec<&str> = fanout
+        .events_to(CUSTOMER_PHONE)
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(heard, ["order:status_update"]);
+}
+
 async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: Store + 'static>(
     store: Arc<S>,
 ) {
@@ -383,11 +438,12 @@ async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: 
     let fanout = Fanout::start().await;
     fanout.api.answer(CUSTOMER_PHONE, 410);
 
-    // WHEN two status updates are fanned out
+    // WHEN two status updates are fanned out, a minute after it connected
     let outcome = fanout
-        .run(
+        .run_at(
             &*store,
             &batch(&["order-payment-confirmed", "order-accepted"]),
+            fixtures::now() + chrono::Duration::minutes(1),
         )
         .await;
 
@@ -794,6 +850,7 @@ async fn each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read<S: S
 support::on_both_stores!(
     every_seed_event_reaches_exactly_its_audience_once,
     a_gone_connection_is_removed_with_its_memberships_and_only_that_one,
+    a_connection_answering_gone_while_still_opening_is_kept_and_hears_the_next_event,
     a_connection_whose_posts_keep_failing_is_skipped_and_the_shard_moves_on,
     coalescing_sends_only_the_newest_location_and_eta_per_order_but_every_status_update,
     each_distinct_room_is_read_once_per_batch_and_nothing_else_is_read,
