@@ -39,6 +39,7 @@ pub mod protocol;
 pub mod protocol_schema;
 pub mod push;
 pub mod rooms;
+pub mod route;
 pub mod tracking;
 pub mod visibility;
 
