@@ -59,6 +59,10 @@ export type UserId = string
  */
 export type Continuity = ("ok" | "lost")
 /**
+ * What the ETA came from: `route` (a routing provider's) or `estimate` (offline).
+ */
+export type EtaSource = ("route" | "estimate")
+/**
  * Where an order is in its life.
  * 
  * This interface was referenced by `Protocol`'s JSON-Schema
@@ -90,6 +94,13 @@ export type ErrorCode = ("invalid_message" | "unknown_action" | "forbidden" | "n
  * Who made the change: sent to admins only (`ServerMessage::seen_by`).
  */
 export type UserId1 = string
+/**
+ * What an ETA came from.
+ * 
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "EtaSource".
+ */
+export type EtaSource1 = ("route" | "estimate")
 
 /**
  * Every message of the RND Realtime WebSocket API, either way.
@@ -284,7 +295,12 @@ driverLongitude?: number
 driverName?: string
 driverPhone?: string
 estimatedDeliveryTime?: string
+/**
+ * The driver's arrival at the chef, while on the way there.
+ */
+estimatedPickupTime?: string
 etaMinutes?: number
+etaSource?: EtaSource
 lastLocationUpdate?: string
 orderId: string
 orderNumber: string
@@ -614,7 +630,15 @@ event: "order:eta_update"
  */
 export interface EtaUpdateData {
 estimatedDeliveryTime: string
+/**
+ * The driver's arrival at the chef, while on the way there.
+ */
+estimatedPickupTime?: string
 etaMinutes: number
+/**
+ * `route`: along a routing provider's route; `estimate`: the offline estimate.
+ */
+etaSource: EtaSource1
 orderId: OrderId
 seq: number
 }

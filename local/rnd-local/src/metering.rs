@@ -215,6 +215,7 @@ pub(crate) fn record_location_units(
         location: Some(write.location.clone()),
         location_accepted_at_ms: Some(write.now_ms),
         eta: write.eta,
+        route: write.route.clone(),
         observed_speed_mps: write.observed_speed_mps,
         pickup: Some(write.location.point()),
         dropoff: Some(write.location.point()),
@@ -815,8 +816,11 @@ mod tests {
                 eta_minutes: 12,
                 estimated_delivery_time: now,
                 computed_at: now,
+                source: rnd_domain::live::EtaSource::Route,
+                estimated_pickup_time: Some(now),
             }),
             observed_speed_mps: Some(8.4),
+            route: None,
             now_ms: now.timestamp_millis(),
             min_interval_ms: 1000,
             announced: false,
@@ -843,6 +847,43 @@ mod tests {
         assert_eq!((accepted.requests, accepted.write_units), (1, 1.0));
         assert_eq!((refused.requests, refused.write_units), (1, 1.0));
         assert_eq!(accepted.read_units, 0.0);
+    }
+
+    #[test]
+    fn a_live_row_carrying_the_largest_route_still_costs_one_write_unit() {
+        // GIVEN the full location write with a route of a long, winding drive kept on the row
+        // (3 000 points zig-zagging 15 km north, simplified to the bound)
+        let order_id = OrderId::parse("0b7c4a2e-6f1d-4c5e-9a8b-3d2f1e0c9b8a").unwrap();
+        let driver = UserId::parse("driver-00000000-0000-0000-0000-000000000001").unwrap();
+        let points: Vec<_> = (0..3000)
+            .map(|i| {
+                let wiggle = if i % 2 == 0 { 0.0 } else { 0.004 };
+                rnd_domain::geo::GeoPoint::parse(30.0 + f64::from(i) * 5e-5, -97.7 + wiggle)
+                    .unwrap()
+            })
+            .collect();
+        let route = rnd_domain::route::Route {
+            points,
+            distance_m: 15_000.0,
+            duration_s: 1_800.0,
+            pickup: Some(rnd_domain::route::Waypoint {
+                distance_m: 7_000.0,
+                duration_s: 840.0,
+            }),
+        };
+        let write = LocationWrite {
+            route: Some(rnd_domain::route::StoredRoute::keep(
+                &route,
+                rnd_domain::route::RouteLeg::ViaPickup,
+                "mapbox",
+                fixtures::now(),
+            )),
+            ..location_write(&order_id, &driver)
+        };
+        // WHEN it is accepted THEN it is still one WRU: the bound keeps the row under 1 KB
+        let accepted =
+            record_location_units(&write, &LocationOutcome::Accepted { seq: 123_456 }).unwrap();
+        assert_eq!(accepted.write_units, 1.0);
     }
 
     #[test]

@@ -862,6 +862,8 @@ mod tests {
                 eta_minutes,
                 estimated_delivery_time: fixtures::now(),
                 computed_at: fixtures::now(),
+                source: rnd_domain::live::EtaSource::Estimate,
+                estimated_pickup_time: None,
             });
             OrderRecord::Live(live)
         };

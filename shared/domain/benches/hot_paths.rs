@@ -78,6 +78,8 @@ fn messages() -> [(&'static str, ServerMessage); 3] {
                 order_id: order_id(),
                 eta_minutes: 13,
                 estimated_delivery_time: at("2026-03-14T12:38:20Z"),
+                eta_source: rnd_domain::live::EtaSource::Route,
+                estimated_pickup_time: None,
                 seq: 9,
             }),
         ),

@@ -2,15 +2,17 @@
 //!
 //! [`OfflineEta`] needs no network: great-circle distance × a road circuity factor ÷ a speed
 //! that adapts to the driver's observed speed. Before pickup the route is driver → chef →
-//! customer; after pickup it is driver → customer. A routing provider can replace it by
-//! implementing [`EtaEstimator`].
+//! customer; after pickup it is driver → customer. A routing provider's route replaces it
+//! where one is configured ([`crate::route`]; [`OfflineEta::along_route`] is the ETA of a
+//! driver following a stored route), and it remains the fallback when the provider fails.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::geo::GeoPoint;
-use crate::live::Eta;
+use crate::live::{Eta, EtaSource};
 use crate::order::OrderStatus;
+use crate::route::{StoredRoute, remaining};
 
 /// What an estimate is computed from.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,12 +29,14 @@ pub struct EtaRequest {
     pub reported_speed_mps: Option<f64>,
     /// The smoothed speed so far, m/s.
     pub observed_speed_mps: Option<f64>,
+    /// The route the live item keeps, if any.
+    pub route: Option<StoredRoute>,
     /// When.
     pub now: DateTime<Utc>,
 }
 
 /// An estimate and the smoothed speed to remember for next time.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EtaEstimate {
     /// The ETA.
     pub eta: Eta,
@@ -40,6 +44,8 @@ pub struct EtaEstimate {
     pub observed_speed_mps: Option<f64>,
     /// Remaining route distance, metres.
     pub distance_m: f64,
+    /// A new route to keep on the live item (none: keep the one there).
+    pub route: Option<StoredRoute>,
 }
 
 /// Something that estimates arrival times.
@@ -105,20 +111,49 @@ impl OfflineEta {
         };
         let distance_m = straight * self.circuity;
         let mut seconds = distance_m / speed;
+        let to_pickup_s =
+            before_pickup.then(|| r.driver.distance_m(&r.pickup) * self.circuity / speed);
         if before_pickup {
             seconds += self.pickup_handling.num_seconds() as f64;
         }
-        let seconds = seconds.round() as i64;
-        let eta_minutes = u32::try_from((seconds + 59) / 60).unwrap_or(u32::MAX);
         EtaEstimate {
-            eta: Eta {
-                eta_minutes,
-                estimated_delivery_time: r.now + Duration::seconds(seconds),
-                computed_at: r.now,
-            },
+            eta: eta_at(r.now, seconds, to_pickup_s, EtaSource::Estimate),
             observed_speed_mps: observed,
             distance_m,
+            route: None,
         }
+    }
+
+    /// The ETA of a driver with `fraction` of `route` behind them at `now`, and the metres
+    /// left: the route's remaining driving time, plus the time at the chef's door while the
+    /// pickup is ahead.
+    pub fn along_route(
+        &self,
+        route: &StoredRoute,
+        fraction: f64,
+        now: DateTime<Utc>,
+    ) -> (Eta, f64) {
+        let left = remaining(route.distance_m, route.duration_s, route.pickup, fraction);
+        let mut seconds = left.duration_s;
+        if left.to_pickup_s.is_some() {
+            seconds += self.pickup_handling.num_seconds() as f64;
+        }
+        (
+            eta_at(now, seconds, left.to_pickup_s, EtaSource::Route),
+            left.distance_m,
+        )
+    }
+}
+
+/// An ETA `seconds` after `now` (at the chef `to_pickup_s` after it), from `source`.
+fn eta_at(now: DateTime<Utc>, seconds: f64, to_pickup_s: Option<f64>, source: EtaSource) -> Eta {
+    let seconds = seconds.round() as i64;
+    Eta {
+        eta_minutes: u32::try_from((seconds + 59) / 60).unwrap_or(u32::MAX),
+        estimated_delivery_time: now + Duration::seconds(seconds),
+        computed_at: now,
+        source,
+        estimated_pickup_time: to_pickup_s.map(|s| now + Duration::seconds(s.round() as i64)),
     }
 }
 

@@ -264,12 +264,17 @@ fn live_changed(old: Option<&LiveState>, new: &LiveState) -> Vec<Outgoing> {
                 .num_seconds()
                 .abs()
         });
-        if shift.is_none_or(|s| s >= ETA_EVENT_THRESHOLD_SECS) {
+        // A new source (a route instead of the estimate, or back) is news even when the time
+        // barely moves.
+        let resourced = old_eta.is_some_and(|o| o.source != eta.source);
+        if resourced || shift.is_none_or(|s| s >= ETA_EVENT_THRESHOLD_SECS) {
             out.push(Outgoing {
                 message: ServerMessage::EtaUpdate(EtaUpdateData {
                     order_id: new.order_id.clone(),
                     eta_minutes: eta.eta_minutes,
                     estimated_delivery_time: eta.estimated_delivery_time,
+                    eta_source: eta.source,
+                    estimated_pickup_time: eta.estimated_pickup_time,
                     seq: new.seq,
                 }),
                 rooms: vec![room],

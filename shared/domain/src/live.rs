@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::geo::{Accuracy, GeoPoint, Heading, Latitude, Longitude, Speed};
 use crate::ids::{OrderId, UserId};
 use crate::order::{Order, OrderStatus};
+use crate::route::StoredRoute;
 
 /// A driver's reported position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,25 @@ pub struct Eta {
     pub estimated_delivery_time: DateTime<Utc>,
     /// When the estimate was made.
     pub computed_at: DateTime<Utc>,
+    /// What it came from (items written before it was recorded: the estimate).
+    #[serde(default)]
+    pub source: EtaSource,
+    /// The arrival at the chef, while the driver is on the way there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_pickup_time: Option<DateTime<Utc>>,
+}
+
+/// What an ETA came from.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum EtaSource {
+    /// A routing provider's route, followed along as the driver moves.
+    Route,
+    /// The offline estimate (distance × circuity ÷ speed): no provider configured, or it failed.
+    #[default]
+    Estimate,
 }
 
 /// The live item of an order.
@@ -74,6 +94,9 @@ pub struct LiveState {
     /// Current ETA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta: Option<Eta>,
+    /// The route the ETA follows, when a routing provider gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<StoredRoute>,
     /// Smoothed observed driver speed, m/s (feeds the ETA model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_speed_mps: Option<f64>,
@@ -97,6 +120,7 @@ impl LiveState {
     /// The live item of a just-placed order.
     pub fn for_new_order(order: &Order) -> LiveState {
         LiveState {
+            route: None,
             order_id: order.order_id.clone(),
             seq: order.seq,
             status: order.status,
@@ -130,6 +154,8 @@ pub struct LocationWrite {
     pub location: DriverLocation,
     /// The new ETA, if one could be computed.
     pub eta: Option<Eta>,
+    /// A new route to keep (the item's route stays as it is when `None`).
+    pub route: Option<StoredRoute>,
     /// The new smoothed speed.
     pub observed_speed_mps: Option<f64>,
     /// Server time of this write, ms since the epoch.
@@ -209,6 +235,7 @@ impl LocationOutcome {
             location: Some(write.location.clone()),
             location_accepted_at_ms: Some(write.now_ms),
             eta: write.eta.or(live.eta),
+            route: write.route.clone().or_else(|| live.route.clone()),
             observed_speed_mps: write.observed_speed_mps.or(live.observed_speed_mps),
             announced_seq: write.announced.then_some(seq),
             updated_at: now,

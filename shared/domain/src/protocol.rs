@@ -14,7 +14,7 @@ use crate::geo::{Accuracy, Heading, Latitude, Longitude, Speed};
 use crate::identity::Role;
 use crate::ids::{ConnectionId, OrderId, UserId};
 use crate::inbox::Continuity;
-use crate::live::DriverLocation;
+use crate::live::{DriverLocation, EtaSource};
 use crate::order::{OrderItem, OrderStatus};
 use crate::tracking::OrderTracking;
 
@@ -606,6 +606,11 @@ pub struct EtaUpdateData {
     pub order_id: OrderId,
     pub eta_minutes: u32,
     pub estimated_delivery_time: DateTime<Utc>,
+    /// `route`: along a routing provider's route; `estimate`: the offline estimate.
+    pub eta_source: EtaSource,
+    /// The driver's arrival at the chef, while on the way there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_pickup_time: Option<DateTime<Utc>>,
     pub seq: u64,
 }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::live::EtaSource;
 use crate::order::{OrderStatus, OrderView, StatusChange};
 use crate::visibility::{Place, Visibility};
 
@@ -72,6 +73,12 @@ pub struct OrderTracking {
     pub estimated_delivery_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_minutes: Option<u32>,
+    /// What the ETA came from: `route` (a routing provider's) or `estimate` (offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_source: Option<EtaSource>,
+    /// The driver's arrival at the chef, while on the way there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_pickup_time: Option<DateTime<Utc>>,
     pub status_history: Vec<TrackingStatus>,
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +128,8 @@ impl OrderTracking {
             last_location_update: location.map(|l| l.recorded_at),
             estimated_delivery_time: eta.map(|e| e.estimated_delivery_time),
             eta_minutes: eta.map(|e| e.eta_minutes),
+            eta_source: eta.map(|e| e.source),
+            estimated_pickup_time: eta.and_then(|e| e.estimated_pickup_time),
             status_history: o
                 .status_history
                 .iter()

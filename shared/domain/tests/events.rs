@@ -41,6 +41,8 @@ fn moved(prev: &LiveState, minute: u32, eta_minutes: u32, eta_at_minute: i64) ->
             eta_minutes,
             estimated_delivery_time: t(0) + Duration::minutes(eta_at_minute),
             computed_at: at,
+            source: rnd_domain::live::EtaSource::Estimate,
+            estimated_pickup_time: None,
         }),
         updated_at: at,
         ..prev.clone()

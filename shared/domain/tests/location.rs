@@ -32,6 +32,7 @@ fn write(driver: &str, now_ms: i64) -> LocationWrite {
         },
         eta: None,
         observed_speed_mps: None,
+        route: None,
         now_ms,
         min_interval_ms: 1_000,
         announced: true,

@@ -112,6 +112,8 @@ fn live_with_eta(view: &OrderView, minutes: Option<u32>, seq: u64) -> OrderRecor
             eta_minutes: m,
             estimated_delivery_time: t(50) + Duration::minutes(i64::from(m)),
             computed_at: t(50),
+            source: rnd_domain::live::EtaSource::Estimate,
+            estimated_pickup_time: None,
         }),
         ..view.live.clone()
     })

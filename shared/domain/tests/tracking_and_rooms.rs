@@ -7,11 +7,12 @@ use common::*;
 use rnd_domain::eta::{EtaEstimator, EtaRequest, OfflineEta};
 use rnd_domain::geo::{GeoPoint, Latitude, Longitude};
 use rnd_domain::identity::Role;
-use rnd_domain::live::{DriverLocation, Eta};
+use rnd_domain::live::{DriverLocation, Eta, EtaSource};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::rooms::{
     RoomRefusal, authorize_location, authorize_subscribe, initial_rooms, role_has_room,
 };
+use rnd_domain::route::{Route, RouteLeg, StoredRoute, Waypoint};
 use rnd_domain::tracking::OrderTracking;
 use rnd_domain::visibility::{DriverAccess, Visibility};
 
@@ -30,6 +31,8 @@ fn tracking_shows_the_driver_position_and_eta_while_in_transit() {
         eta_minutes: 12,
         estimated_delivery_time: t(38),
         computed_at: t(26),
+        source: EtaSource::Route,
+        estimated_pickup_time: Some(t(30)),
     });
     let tr = OrderTracking::of(&view, Visibility::ALL);
     assert_eq!(tr.order_number, "RND-20260131-0001");
@@ -40,6 +43,8 @@ fn tracking_shows_the_driver_position_and_eta_while_in_transit() {
     assert_eq!(tr.last_location_update, Some(t(26)));
     assert_eq!(tr.eta_minutes, Some(12));
     assert_eq!(tr.estimated_delivery_time, Some(t(38)));
+    assert_eq!(tr.eta_source, Some(EtaSource::Route));
+    assert_eq!(tr.estimated_pickup_time, Some(t(30)));
     assert_eq!(tr.status_history.len(), 7);
     assert_eq!(tr.seq, view.seq());
 }
@@ -170,6 +175,7 @@ fn request(status: OrderStatus, driver: GeoPoint, speed: Option<f64>) -> EtaRequ
         status,
         reported_speed_mps: speed,
         observed_speed_mps: None,
+        route: None,
         now: t(0),
     }
 }
@@ -202,6 +208,50 @@ async fn eta_before_pickup_goes_through_the_chef() {
         .await;
     assert!(before.distance_m > after.distance_m);
     assert!(before.eta.eta_minutes > after.eta.eta_minutes);
+    // AND before the pickup it says when the driver reaches the chef; after, it does not
+    let at_chef = before
+        .eta
+        .estimated_pickup_time
+        .expect("a pickup time before the pickup");
+    assert!(t(0) < at_chef && at_chef < before.eta.estimated_delivery_time);
+    assert_eq!(after.eta.estimated_pickup_time, None);
+    assert_eq!(before.eta.source, EtaSource::Estimate);
+}
+
+#[test]
+fn eta_along_a_route_is_its_remaining_time_plus_the_chefs_door_while_the_pickup_is_ahead() {
+    // GIVEN a 10 km, 20-minute route through the chef, who is 4 km and 8 minutes along it
+    let model = OfflineEta::default();
+    let route = StoredRoute::keep(
+        &Route {
+            points: vec![
+                GeoPoint::parse(30.20, -97.75).unwrap(),
+                GeoPoint::parse(30.29, -97.75).unwrap(),
+            ],
+            distance_m: 10_000.0,
+            duration_s: 1_200.0,
+            pickup: Some(Waypoint {
+                distance_m: 4_000.0,
+                duration_s: 480.0,
+            }),
+        },
+        RouteLeg::ViaPickup,
+        "osrm",
+        t(0),
+    );
+    // WHEN the driver is a quarter along
+    let (eta, left_m) = model.along_route(&route, 0.25, t(5));
+    // THEN the ETA is the remaining 15 minutes plus the 2 minutes at the chef's door, from the
+    // route, and the chef is 3 minutes away
+    assert_eq!(eta.source, EtaSource::Route);
+    assert_eq!(eta.estimated_delivery_time, t(5) + Duration::minutes(17));
+    assert_eq!(eta.eta_minutes, 17);
+    assert_eq!(eta.estimated_pickup_time, Some(t(5) + Duration::minutes(3)));
+    assert_eq!(left_m, 7_500.0);
+    // AND past the chef only the driving time is left
+    let (eta, _) = model.along_route(&route, 0.5, t(10));
+    assert_eq!(eta.estimated_delivery_time, t(10) + Duration::minutes(10));
+    assert_eq!(eta.estimated_pickup_time, None);
 }
 
 #[tokio::test]

@@ -473,34 +473,44 @@ where
                 (view.order.pickup_point(), view.order.dropoff_point())
             }
         };
-        let location = report.to_location(now);
-        let estimate = self
-            .eta
-            .estimate(&EtaRequest {
-                driver: location.point(),
-                pickup,
-                dropoff,
-                status: live.status,
-                reported_speed_mps: location.speed.map(f64::from),
-                observed_speed_mps: live.observed_speed_mps,
-                now,
-            })
-            .await;
-        let write = LocationWrite {
+        let mut write = LocationWrite {
             order_id: report.order_id.clone(),
             driver_id: actor.user_id.clone(),
-            location,
-            eta: Some(estimate.eta),
-            observed_speed_mps: estimate.observed_speed_mps,
+            location: report.to_location(now),
+            eta: None,
+            observed_speed_mps: None,
+            route: None,
             now_ms: now.timestamp_millis(),
             min_interval_ms: self.config.location_min_interval_ms,
             announced: self.notifier.is_some(),
         };
         // A location the read already finds too soon is refused without a write (a refused
-        // conditional write costs as much as an accepted one).
+        // conditional write costs as much as an accepted one), and without an estimate.
         let outcome = match LocationOutcome::too_soon(&live, &write) {
             Some(refusal) => refusal,
-            None => self.store.record_location(&write).await?,
+            None => {
+                // Only a location the item allows is worth an estimate (maybe a routing call);
+                // one it refuses is refused by the write, which says why.
+                if LocationOutcome::allows(&live, &write) {
+                    let estimate = self
+                        .eta
+                        .estimate(&EtaRequest {
+                            driver: write.location.point(),
+                            pickup,
+                            dropoff,
+                            status: live.status,
+                            reported_speed_mps: write.location.speed.map(f64::from),
+                            observed_speed_mps: live.observed_speed_mps,
+                            route: live.route.clone(),
+                            now,
+                        })
+                        .await;
+                    write.eta = Some(estimate.eta);
+                    write.observed_speed_mps = estimate.observed_speed_mps;
+                    write.route = estimate.route;
+                }
+                self.store.record_location(&write).await?
+            }
         };
         tracing::debug!(connection_id = %caller.connection_id, order_id = %report.order_id, ?outcome, "location");
         match outcome {
@@ -526,7 +536,7 @@ where
                     .then_some(ServerMessage::LocationAcknowledged(LocationAckData {
                         order_id: report.order_id,
                         accepted: true,
-                        eta_minutes: Some(estimate.eta.eta_minutes),
+                        eta_minutes: write.eta.map(|e| e.eta_minutes),
                         reason: None,
                         retry_after_ms: None,
                         seq: Some(seq),

@@ -56,6 +56,25 @@ impl From<OrderStatus> for Status {
     }
 }
 
+/// What an ETA came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum EtaSource {
+    /// A routing provider's route, followed as the driver moves.
+    Route,
+    /// The offline estimate (no provider configured, or it failed).
+    Estimate,
+}
+
+impl From<rnd_domain::live::EtaSource> for EtaSource {
+    fn from(s: rnd_domain::live::EtaSource) -> Self {
+        match s {
+            rnd_domain::live::EtaSource::Route => EtaSource::Route,
+            rnd_domain::live::EtaSource::Estimate => EtaSource::Estimate,
+        }
+    }
+}
+
 /// What a user is to the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -470,6 +489,12 @@ pub struct TrackingBody {
     /// Minutes until delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_minutes: Option<u32>,
+    /// What the ETA came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_source: Option<EtaSource>,
+    /// When the driver reaches the chef, while on the way there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_pickup_time: Option<DateTime<Utc>>,
     /// Every status the order has been in, oldest first.
     pub status_history: Vec<TrackingStatusBody>,
     /// When placed.
@@ -519,6 +544,8 @@ impl From<&OrderTracking> for TrackingBody {
             last_location_update: t.last_location_update,
             estimated_delivery_time: t.estimated_delivery_time,
             eta_minutes: t.eta_minutes,
+            eta_source: t.eta_source.map(EtaSource::from),
+            estimated_pickup_time: t.estimated_pickup_time,
             status_history: t
                 .status_history
                 .iter()

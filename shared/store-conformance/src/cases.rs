@@ -321,6 +321,67 @@ pub async fn assigned_driver_location_is_accepted_and_moves_the_sequence<H: Harn
     assert_eq!(stored.order, view.order, "the order item is not rewritten");
 }
 
+/// A route written with a location is kept on the live item with its ETA's source; a later
+/// location without one leaves it; a location with a new one replaces it.
+pub async fn a_route_written_with_a_location_is_kept_until_another_replaces_it<H: Harness>(h: &H) {
+    // GIVEN an order picked up
+    let store = h.store();
+    let view = placed_order("o-route", &customer(), now());
+    store.create_order(&view).await.expect("create");
+    let view = advance(&*store, view, OrderStatus::PickedUp).await;
+    let route = |leg, minutes: i64| {
+        let points = [(30.27, -97.74), (30.28, -97.74), (30.28, -97.73)]
+            .map(|(lat, lon)| rnd_domain::geo::GeoPoint::parse(lat, lon).expect("valid"));
+        rnd_domain::route::StoredRoute::keep(
+            &rnd_domain::route::Route {
+                points: points.to_vec(),
+                distance_m: 2_100.0,
+                duration_s: 300.0,
+                pickup: None,
+            },
+            leg,
+            "osrm",
+            now() + Duration::minutes(minutes),
+        )
+    };
+    // WHEN a location is written with a route and a routed ETA
+    let t0 = now().timestamp_millis();
+    let mut first = location_write(&view, &driver(), t0);
+    first.route = Some(route(rnd_domain::route::RouteLeg::ToDropoff, 0));
+    if let Some(eta) = first.eta.as_mut() {
+        eta.source = rnd_domain::live::EtaSource::Route;
+    }
+    store.record_location(&first).await.expect("location");
+    // AND another without a route
+    let second = location_write(&view, &driver(), t0 + 5_000);
+    store.record_location(&second).await.expect("location");
+    // THEN the live item keeps the first route
+    let live = store
+        .get_live(&view.order.order_id)
+        .await
+        .expect("live")
+        .expect("present");
+    assert_eq!(live.route, first.route);
+    assert_eq!(live.location, Some(second.location.clone()));
+    // WHEN a third brings a new route THEN it replaces the first, and its ETA's source is kept
+    let mut third = location_write(&view, &driver(), t0 + 10_000);
+    third.route = Some(route(rnd_domain::route::RouteLeg::ToDropoff, 1));
+    if let Some(eta) = third.eta.as_mut() {
+        eta.source = rnd_domain::live::EtaSource::Route;
+    }
+    store.record_location(&third).await.expect("location");
+    let live = store
+        .get_live(&view.order.order_id)
+        .await
+        .expect("live")
+        .expect("present");
+    assert_eq!(live.route, third.route);
+    assert_eq!(
+        live.eta.map(|e| e.source),
+        Some(rnd_domain::live::EtaSource::Route)
+    );
+}
+
 /// A second location inside the interval is rate-limited with the time to wait; after the
 /// interval it is accepted.
 pub async fn location_too_soon_after_the_last_is_rate_limited<H: Harness>(h: &H) {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use rnd_domain::geo::{GeoPoint, Latitude, Longitude};
 use rnd_domain::identity::{Actor, Role};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
-use rnd_domain::live::{DriverLocation, Eta, LocationWrite};
+use rnd_domain::live::{DriverLocation, Eta, EtaSource, LocationWrite};
 use rnd_domain::order::{Action, ChefInfo, DriverInfo, NewOrder, OrderItem, OrderStatus};
 use rnd_domain::ports::{Connection, OrderStore};
 use rnd_domain::profile::{Profile, ProfileFields};
@@ -252,8 +252,11 @@ pub fn location_write(view: &OrderView, driver: &Actor, now_ms: i64) -> Location
             eta_minutes: 7,
             estimated_delivery_time: at + Duration::minutes(7),
             computed_at: at,
+            source: EtaSource::Estimate,
+            estimated_pickup_time: None,
         }),
         observed_speed_mps: Some(8.5),
+        route: None,
         now_ms,
         min_interval_ms: 1_000,
         announced: false,

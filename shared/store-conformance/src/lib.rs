@@ -63,6 +63,7 @@ macro_rules! conformance_suite {
             order_numbers_are_distinct_under_concurrency,
             order_numbers_count_per_day,
             assigned_driver_location_is_accepted_and_moves_the_sequence,
+            a_route_written_with_a_location_is_kept_until_another_replaces_it,
             location_too_soon_after_the_last_is_rate_limited,
             concurrent_locations_in_one_interval_accept_exactly_one,
             location_from_another_driver_is_refused,

@@ -35,6 +35,9 @@ fn update_expression(write: &LocationWrite) -> String {
     if write.observed_speed_mps.is_some() {
         sets.push("#speed = :speed");
     }
+    if write.route.is_some() {
+        sets.push("#route = :route");
+    }
     if write.announced {
         // The right-hand side reads the item as it was: the new seq.
         sets.push("#announced = #seq + :one");
@@ -104,6 +107,11 @@ impl LiveLocationStore for DynamoStore {
             request = request
                 .expression_attribute_names("#eta", "eta")
                 .expression_attribute_values(":eta", value(eta)?);
+        }
+        if let Some(route) = &write.route {
+            request = request
+                .expression_attribute_names("#route", "route")
+                .expression_attribute_values(":route", value(route)?);
         }
         if let Some(speed) = &write.observed_speed_mps {
             request = request
@@ -192,6 +200,7 @@ mod tests {
             },
             eta: None,
             observed_speed_mps: None,
+            route: None,
             now_ms: 1_000,
             min_interval_ms: 1_000,
             announced,

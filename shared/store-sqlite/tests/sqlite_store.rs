@@ -52,6 +52,7 @@ fn location_write(view: &OrderView) -> LocationWrite {
         },
         eta: None,
         observed_speed_mps: None,
+        route: None,
         now_ms: at.timestamp_millis(),
         min_interval_ms: 1_000,
         announced: false,

@@ -204,6 +204,8 @@ pub fn server_message_examples() -> Vec<ServerMessage> {
             eta_minutes: 7,
             estimated_delivery_time: t(37),
             computed_at: t(30),
+            source: rnd_domain::live::EtaSource::Estimate,
+            estimated_pickup_time: None,
         }),
         seq: view.live.seq + 1,
         ..view.live.clone()
