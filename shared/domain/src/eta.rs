@@ -17,6 +17,8 @@ use crate::route::{StoredRoute, remaining};
 /// What an estimate is computed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EtaRequest {
+    /// The order.
+    pub order_id: crate::ids::OrderId,
     /// The driver's position.
     pub driver: GeoPoint,
     /// The chef (pickup).

@@ -169,6 +169,7 @@ fn an_admins_new_connection_joins_its_user_room_and_role_admin() {
 
 fn request(status: OrderStatus, driver: GeoPoint, speed: Option<f64>) -> EtaRequest {
     EtaRequest {
+        order_id: rnd_domain::ids::OrderId::parse("order-1").unwrap(),
         driver,
         pickup: GeoPoint::parse(30.2676, -97.7360).unwrap(),
         dropoff: GeoPoint::parse(30.3072, -97.7560).unwrap(),

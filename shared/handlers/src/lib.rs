@@ -8,6 +8,8 @@
 //! - [`connection`]: `$connect` and `$disconnect`.
 //! - [`routes`]: `subscribe:order`, `unsubscribe:order`, `driver:location` and `$default`
 //!   (`ping`, `hello`, errors), answering as the route response.
+//! - [`routed_eta`]: the ETA along a routing provider's route (route rarely, follow the kept
+//!   route, budget, breaker, fall back to the offline estimate).
 //! - [`context`]: the caller as the authorizer described it, read back from a proxy event.
 //! - [`fanout`]: the orders table's stream fan-out (stream records → WebSocket events posted
 //!   to their rooms, partial batch failures, EMF metrics).
@@ -21,6 +23,7 @@ pub mod connection;
 pub mod context;
 pub mod fanout;
 pub mod push;
+pub mod routed_eta;
 pub mod routes;
 mod stream;
 

@@ -495,6 +495,7 @@ where
                     let estimate = self
                         .eta
                         .estimate(&EtaRequest {
+                            order_id: report.order_id.clone(),
                             driver: write.location.point(),
                             pickup,
                             dropoff,
