@@ -23,16 +23,24 @@
 //! [`RouterConfig`] picks a provider by name ([`Provider`]: `osrm`, `mapbox`, `google`) and
 //! builds the adapter as an `Arc<dyn Router>`.
 //!
+//! With the `contract` feature, [`contract`] holds a contract server per provider: axum
+//! Routers speaking the same wire formats over a deterministic synthetic street grid, with
+//! scriptable failures and a request counter, for tests, the local stack and the load bench.
+//!
 //! # Layout
 //! - `config`: [`Provider`], [`RouterConfig`], [`SetupError`].
 //! - `osrm`, `mapbox`, `google`: the adapters, each with its answers' shapes and error table.
 //! - `wire`: what the adapters share (coordinates, the status table, redaction, pickups).
+//! - [`contract`] (feature `contract`): the contract servers and their grid.
 
 mod config;
 mod google;
 mod mapbox;
 mod osrm;
 mod wire;
+
+#[cfg(feature = "contract")]
+pub mod contract;
 
 pub use config::{DEFAULT_REQUEST_TIMEOUT, Provider, RouterConfig, SetupError, UnknownProvider};
 pub use google::{GOOGLE_DEFAULT_BASE_URL, GOOGLE_FIELD_MASK, GoogleRouter};
