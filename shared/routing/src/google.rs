@@ -15,7 +15,6 @@
 //! its messages do not quote the key, and are scrubbed of it anyway.
 
 use std::fmt;
-use std::time::Instant;
 
 use async_trait::async_trait;
 use hyper::HeaderMap;
@@ -97,8 +96,8 @@ impl GoogleRouter {
                 body,
             )
             .await
-            .map_err(|e| scrubbed(&self.key, wire::transport(PROVIDER, e)))?;
-        read(request, &reply.answer).map_err(|e| scrubbed(&self.key, e))
+            .map_err(|e| self.key.scrub_error(wire::transport(PROVIDER, e)))?;
+        read(request, &reply.answer).map_err(|e| self.key.scrub_error(e))
     }
 }
 
@@ -110,19 +109,7 @@ impl Router for GoogleRouter {
 
     /// One `computeRoutes` request; fails as the module's table says.
     async fn route(&self, request: &RouteRequest) -> Result<Route, RoutingError> {
-        let started = Instant::now();
-        let result = self.call(request).await;
-        wire::log(PROVIDER, started, &result);
-        result
-    }
-}
-
-/// `error` with the key scrubbed from its text.
-fn scrubbed(key: &Secret, error: RoutingError) -> RoutingError {
-    match error {
-        RoutingError::Unavailable(text) => RoutingError::Unavailable(key.scrub(&text)),
-        RoutingError::Refused(text) => RoutingError::Refused(key.scrub(&text)),
-        other => other,
+        wire::logged(PROVIDER, self.call(request)).await
     }
 }
 

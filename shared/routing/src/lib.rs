@@ -30,7 +30,8 @@
 //! # Layout
 //! - `config`: [`Provider`], [`RouterConfig`], [`SetupError`].
 //! - `osrm`, `mapbox`, `google`: the adapters, each with its answers' shapes and error table.
-//! - `wire`: what the adapters share (coordinates, the status table, redaction, pickups).
+//! - `wire`: what the adapters share (coordinates, the status table, redaction, pickups, the
+//!   OSRM-shaped route Mapbox answers too, the debug event of each call).
 //! - [`contract`] (feature `contract`): the contract servers and their grid.
 
 mod config;

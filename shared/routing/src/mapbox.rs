@@ -15,7 +15,7 @@
 //! logged nor kept, and provider text is scrubbed of the token before it goes in an error.
 
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use hyper::HeaderMap;
@@ -80,8 +80,8 @@ impl MapboxRouter {
             .http
             .get_with(&wire::uri(PROVIDER, &url)?, &HeaderMap::new())
             .await
-            .map_err(|e| scrubbed(&self.token, wire::transport(PROVIDER, e)))?;
-        read(request, &reply, SystemTime::now()).map_err(|e| scrubbed(&self.token, e))
+            .map_err(|e| self.token.scrub_error(wire::transport(PROVIDER, e)))?;
+        read(request, &reply, SystemTime::now()).map_err(|e| self.token.scrub_error(e))
     }
 }
 
@@ -93,10 +93,7 @@ impl Router for MapboxRouter {
 
     /// One Directions request; fails as the module's table says.
     async fn route(&self, request: &RouteRequest) -> Result<Route, RoutingError> {
-        let started = Instant::now();
-        let result = self.call(request).await;
-        wire::log(PROVIDER, started, &result);
-        result
+        wire::logged(PROVIDER, self.call(request)).await
     }
 }
 
@@ -114,15 +111,6 @@ fn form_urlencoded_component(value: &str) -> String {
         .collect()
 }
 
-/// `error` with the token scrubbed from its text.
-fn scrubbed(token: &Secret, error: RoutingError) -> RoutingError {
-    match error {
-        RoutingError::Unavailable(text) => RoutingError::Unavailable(token.scrub(&text)),
-        RoutingError::Refused(text) => RoutingError::Refused(token.scrub(&text)),
-        other => other,
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct Body {
     #[serde(default)]
@@ -130,21 +118,7 @@ struct Body {
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
-    routes: Vec<MapboxRoute>,
-}
-
-#[derive(Debug, Deserialize)]
-struct MapboxRoute {
-    geometry: String,
-    distance: f64,
-    duration: f64,
-    legs: Vec<Leg>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Leg {
-    distance: f64,
-    duration: f64,
+    routes: Vec<wire::DirectionsRoute>,
 }
 
 /// How long Mapbox asks to wait: `Retry-After` when sent, else until `X-Rate-Limit-Reset`
@@ -182,18 +156,7 @@ fn read(request: &RouteRequest, reply: &Reply, now: SystemTime) -> Result<Route,
             &wire::excerpt(&answer.body),
         ));
     }
-    let body: Body = match serde_json::from_slice(&answer.body) {
-        Ok(body) => body,
-        Err(e) if status.is_success() => return Err(wire::unparseable(PROVIDER, e)),
-        Err(_) => {
-            return Err(wire::by_status(
-                PROVIDER,
-                status,
-                None,
-                &wire::excerpt(&answer.body),
-            ));
-        }
-    };
+    let body: Body = wire::json_body(PROVIDER, answer)?;
     let code = body.code.as_deref().unwrap_or("-");
     if matches!(code, "NoRoute" | "NoSegment") {
         return Err(RoutingError::NoRoute);
@@ -208,19 +171,7 @@ fn read(request: &RouteRequest, reply: &Reply, now: SystemTime) -> Result<Route,
     let Some(first) = body.routes.first() else {
         return Err(RoutingError::NoRoute);
     };
-    let legs: Vec<(f64, f64)> = first
-        .legs
-        .iter()
-        .map(|l| (l.distance, l.duration))
-        .collect();
-    wire::route(
-        PROVIDER,
-        request,
-        &first.geometry,
-        PRECISION,
-        (first.distance, first.duration),
-        &legs,
-    )
+    first.read(PROVIDER, request, PRECISION)
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@
 //! | an answer that does not parse | 200 | [`RoutingError::Unavailable`] |
 
 use std::fmt;
-use std::time::Instant;
 
 use async_trait::async_trait;
 use rnd_domain::route::{Route, RouteRequest, Router, RoutingError};
@@ -75,10 +74,7 @@ impl Router for OsrmRouter {
 
     /// One `route` request; fails as the module's table says.
     async fn route(&self, request: &RouteRequest) -> Result<Route, RoutingError> {
-        let started = Instant::now();
-        let result = self.call(request).await;
-        wire::log(PROVIDER, started, &result);
-        result
+        wire::logged(PROVIDER, self.call(request)).await
     }
 }
 
@@ -88,21 +84,7 @@ struct Body {
     #[serde(default)]
     message: String,
     #[serde(default)]
-    routes: Vec<OsrmRoute>,
-}
-
-#[derive(Debug, Deserialize)]
-struct OsrmRoute {
-    geometry: String,
-    distance: f64,
-    duration: f64,
-    legs: Vec<Leg>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Leg {
-    distance: f64,
-    duration: f64,
+    routes: Vec<wire::DirectionsRoute>,
 }
 
 /// OSRM's `answer` to `request` (see the module's table).
@@ -116,36 +98,13 @@ fn read(request: &RouteRequest, answer: &Answer) -> Result<Route, RoutingError> 
             &wire::excerpt(&answer.body),
         ));
     }
-    let body: Body = match serde_json::from_slice(&answer.body) {
-        Ok(body) => body,
-        Err(e) if status.is_success() => return Err(wire::unparseable(PROVIDER, e)),
-        Err(_) => {
-            return Err(wire::by_status(
-                PROVIDER,
-                status,
-                None,
-                &wire::excerpt(&answer.body),
-            ));
-        }
-    };
+    let body: Body = wire::json_body(PROVIDER, answer)?;
     match body.code.as_str() {
         "Ok" if status.is_success() => {
             let Some(first) = body.routes.first() else {
                 return Err(RoutingError::NoRoute);
             };
-            let legs: Vec<(f64, f64)> = first
-                .legs
-                .iter()
-                .map(|l| (l.distance, l.duration))
-                .collect();
-            wire::route(
-                PROVIDER,
-                request,
-                &first.geometry,
-                rnd_domain::route::POLYLINE_PRECISION,
-                (first.distance, first.duration),
-                &legs,
-            )
+            first.read(PROVIDER, request, rnd_domain::route::POLYLINE_PRECISION)
         }
         "NoRoute" | "NoSegment" => Err(RoutingError::NoRoute),
         code => Err(RoutingError::Refused(format!(

@@ -2,12 +2,15 @@
 //! waypoint, redaction of secrets, and the debug event of each call.
 
 use std::fmt;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use hyper::{StatusCode, Uri};
 use rnd_domain::geo::GeoPoint;
 use rnd_domain::route::{Route, RouteRequest, RoutingError, Waypoint};
-use rnd_http_client::TransportError;
+use rnd_http_client::{Answer, TransportError};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::SetupError;
 
@@ -33,6 +36,15 @@ impl Secret {
             text.to_owned()
         } else {
             text.replace(&self.0, "[redacted]")
+        }
+    }
+
+    /// `error` with the secret scrubbed from its text.
+    pub(crate) fn scrub_error(&self, error: RoutingError) -> RoutingError {
+        match error {
+            RoutingError::Unavailable(text) => RoutingError::Unavailable(self.scrub(&text)),
+            RoutingError::Refused(text) => RoutingError::Refused(self.scrub(&text)),
+            other => other,
         }
     }
 }
@@ -116,6 +128,26 @@ pub(crate) fn unparseable(provider: &'static str, what: impl fmt::Display) -> Ro
     RoutingError::Unavailable(format!("{provider}: unexpected answer: {what}"))
 }
 
+/// The provider's JSON `answer` as a `T`; when it is not one, what its status says: an
+/// unparseable success is [`RoutingError::Unavailable`], anything else [`by_status`].
+pub(crate) fn json_body<T: DeserializeOwned>(
+    provider: &'static str,
+    answer: &Answer,
+) -> Result<T, RoutingError> {
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        if answer.status.is_success() {
+            unparseable(provider, e)
+        } else {
+            by_status(
+                provider,
+                answer.status,
+                answer.retry_after,
+                &excerpt(&answer.body),
+            )
+        }
+    })
+}
+
 /// The start of a provider's text, for an error message.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -160,11 +192,52 @@ pub(crate) fn route(
     })
 }
 
-/// Emits the debug event of a call: provider, outcome and time taken. Never a URL (Mapbox's
-/// holds the token) nor a header.
-pub(crate) fn log(provider: &'static str, started: Instant, result: &Result<Route, RoutingError>) {
+/// The route of OSRM's answer, and of Mapbox's (whose Directions API grew from OSRM's): the
+/// fields read of `routes[0]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DirectionsRoute {
+    geometry: String,
+    distance: f64,
+    duration: f64,
+    legs: Vec<DirectionsLeg>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DirectionsLeg {
+    distance: f64,
+    duration: f64,
+}
+
+impl DirectionsRoute {
+    /// The route for `request`, its geometry at `precision`.
+    pub(crate) fn read(
+        &self,
+        provider: &'static str,
+        request: &RouteRequest,
+        precision: u32,
+    ) -> Result<Route, RoutingError> {
+        let legs: Vec<(f64, f64)> = self.legs.iter().map(|l| (l.distance, l.duration)).collect();
+        route(
+            provider,
+            request,
+            &self.geometry,
+            precision,
+            (self.distance, self.duration),
+            &legs,
+        )
+    }
+}
+
+/// Runs `call` and emits its debug event: provider, outcome and time taken. Never a URL
+/// (Mapbox's holds the token) nor a header.
+pub(crate) async fn logged(
+    provider: &'static str,
+    call: impl Future<Output = Result<Route, RoutingError>>,
+) -> Result<Route, RoutingError> {
+    let started = Instant::now();
+    let result = call.await;
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    match result {
+    match &result {
         Ok(route) => tracing::debug!(
             provider,
             elapsed_ms,
@@ -174,6 +247,7 @@ pub(crate) fn log(provider: &'static str, started: Instant, result: &Result<Rout
         ),
         Err(error) => tracing::debug!(provider, elapsed_ms, %error, "routing failed"),
     }
+    result
 }
 
 #[cfg(test)]
