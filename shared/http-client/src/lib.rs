@@ -1,5 +1,5 @@
 //! The HTTP client our adapters call other services with (FCM's two endpoints, an identity
-//! provider's JWKS): hyper's pooled client over rustls (the `ring` provider, the system's root
+//! provider's JWKS, the routing providers): hyper's pooled client over rustls (the `ring` provider, the system's root
 //! certificates) for `https`, plain TCP for `http` (emulators and contract servers in tests).
 //! Every exchange, connecting and reading the answer included, is bounded by one timeout, and
 //! an answer's body by [`MAX_ANSWER_BYTES`].
@@ -45,6 +45,14 @@ pub struct Answer {
     pub retry_after: Option<Duration>,
     pub max_age: Option<Duration>,
     pub body: Bytes,
+}
+
+/// An [`Answer`] with every header it came with, for callers that read more than
+/// `Retry-After` and `Cache-Control` (a provider's own rate-limit headers).
+#[derive(Debug)]
+pub struct Reply {
+    pub answer: Answer,
+    pub headers: HeaderMap,
 }
 
 /// A pooled HTTP/1.1 client; cheap to clone (clones share the pool).
@@ -96,34 +104,70 @@ impl HttpClient {
         authorization: Option<&HeaderValue>,
         body: Bytes,
     ) -> Result<Answer, TransportError> {
+        let mut headers = HeaderMap::new();
+        if let Some(authorization) = authorization {
+            headers.insert(header::AUTHORIZATION, authorization.clone());
+        }
+        Ok(self
+            .post_with(uri, content_type, &headers, body)
+            .await?
+            .answer)
+    }
+
+    /// POSTs `body` as `content_type` to `uri` with `headers` besides (an API key header, a
+    /// field mask), and reads the whole answer and its headers, whatever its status. Mark a
+    /// secret header value sensitive ([`HeaderValue::set_sensitive`]) so its `Debug` hides it.
+    ///
+    /// Fails with a [`TransportError`] when no whole answer arrives within the timeout.
+    pub async fn post_with(
+        &self,
+        uri: &Uri,
+        content_type: &'static str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Reply, TransportError> {
         let mut request = Request::post(uri.clone())
             .header(header::CONTENT_TYPE, content_type)
             .header(header::ACCEPT, "application/json");
-        if let Some(authorization) = authorization {
-            request = request.header(header::AUTHORIZATION, authorization.clone());
+        for (name, value) in headers {
+            request = request.header(name, value.clone());
         }
         let request = request
             .body(Full::new(body))
             .map_err(TransportError::Request)?;
-        tokio::time::timeout(self.timeout, self.exchange(request))
-            .await
-            .map_err(|_| TransportError::Timeout(self.timeout))?
+        self.timed(request).await
     }
 
     /// GETs `uri` (accepting JSON) and reads the whole answer, whatever its status.
     ///
     /// Fails with a [`TransportError`] when no whole answer arrives within the timeout.
     pub async fn get(&self, uri: &Uri) -> Result<Answer, TransportError> {
-        let request = Request::get(uri.clone())
-            .header(header::ACCEPT, "application/json")
+        Ok(self.get_with(uri, &HeaderMap::new()).await?.answer)
+    }
+
+    /// GETs `uri` (accepting JSON) with `headers` besides, and reads the whole answer and its
+    /// headers, whatever its status.
+    ///
+    /// Fails with a [`TransportError`] when no whole answer arrives within the timeout.
+    pub async fn get_with(&self, uri: &Uri, headers: &HeaderMap) -> Result<Reply, TransportError> {
+        let mut request = Request::get(uri.clone()).header(header::ACCEPT, "application/json");
+        for (name, value) in headers {
+            request = request.header(name, value.clone());
+        }
+        let request = request
             .body(Full::new(Bytes::new()))
             .map_err(TransportError::Request)?;
+        self.timed(request).await
+    }
+
+    /// [`Self::exchange`] within the timeout.
+    async fn timed(&self, request: Request<Full<Bytes>>) -> Result<Reply, TransportError> {
         tokio::time::timeout(self.timeout, self.exchange(request))
             .await
             .map_err(|_| TransportError::Timeout(self.timeout))?
     }
 
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Answer, TransportError> {
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Reply, TransportError> {
         let response = self
             .client
             .request(request)
@@ -135,11 +179,14 @@ impl HttpClient {
             .await
             .map_err(TransportError::Body)?
             .to_bytes();
-        Ok(Answer {
-            status: parts.status,
-            retry_after: retry_after(&parts.headers, Utc::now()),
-            max_age: max_age(&parts.headers),
-            body,
+        Ok(Reply {
+            answer: Answer {
+                status: parts.status,
+                retry_after: retry_after(&parts.headers, Utc::now()),
+                max_age: max_age(&parts.headers),
+                body,
+            },
+            headers: parts.headers,
         })
     }
 }
