@@ -161,6 +161,21 @@ pub struct Config {
     /// `subscribe:order`/`unsubscribe:order` messages a connection may send per minute (60; the
     /// template's `RoomChangesPerMinute`).
     pub room_changes_per_minute: u32,
+    /// Where ETAs come from.
+    pub routing: RoutingConfig,
+}
+
+/// Where ETAs come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RoutingConfig {
+    /// The offline estimate only.
+    #[default]
+    Offline,
+    /// Routes from OSRM's contract server, started in-process on a loopback port of its own
+    /// (a synthetic street grid: the demo's routed ETA without a routing engine to hand).
+    BuiltinOsrm,
+    /// Routes from a provider: OSRM at its URL, Mapbox or Google with a key.
+    Provider(rnd_routing::RouterConfig),
 }
 
 /// Where the push consumer sends.
@@ -215,6 +230,7 @@ impl Config {
             allow_remote: false,
             orders_per_customer_per_hour: Limit::ORDERS_PER_CUSTOMER.per_window,
             room_changes_per_minute: Limit::ROOM_CHANGES_PER_CONNECTION.per_window,
+            routing: RoutingConfig::Offline,
         }
     }
 }
@@ -243,6 +259,9 @@ pub enum StartError {
     /// The FCM credentials or endpoint are unusable.
     #[error("the FCM configuration is unusable")]
     Fcm(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The routing provider's configuration is unusable (or its emulator could not start).
+    #[error("the routing configuration is unusable")]
+    Routing(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The DynamoDB orders table has no stream.
     #[error("the orders table {0} has no stream")]
     NoStream(String),
@@ -296,6 +315,7 @@ pub struct RunningStack {
     fanout_idle: watch::Receiver<bool>,
     stream_enabled: watch::Sender<bool>,
     state: Arc<AppState>,
+    routing: Routing,
 }
 
 impl std::fmt::Debug for AppState {
@@ -338,6 +358,16 @@ impl RunningStack {
     /// The store the stack runs on (to create orders in tests and tools).
     pub fn store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.store)
+    }
+
+    /// What the routed ETA did (calls, routed, followed, …), when a provider is configured.
+    pub fn routing_stats(&self) -> Option<Arc<rnd_handlers::routed_eta::RoutingStats>> {
+        self.routing.stats.clone()
+    }
+
+    /// The base URL of the built-in OSRM emulator, when it runs.
+    pub fn osrm_emulator_url(&self) -> Option<&str> {
+        self.routing.emulator.as_ref().map(|s| s.base_url())
     }
 
     /// Enables the stream poller (the event source mapping's `Enabled=true`): it resumes from
@@ -580,12 +610,13 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         Arc::clone(&store),
         Arc::clone(&metrics),
     ));
+    let routing = routing(&config.routing).await?;
     let state = Arc::new(AppState {
         store: Arc::clone(&metered),
         verifier,
         routes: Routes::new(
             Arc::clone(&metered),
-            Arc::new(OfflineEta::default()),
+            Arc::clone(&routing.estimator),
             RouteConfig {
                 location_min_interval_ms: i64::try_from(config.location_min_interval.as_millis())
                     .unwrap_or(i64::MAX),
@@ -707,6 +738,55 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         fanout_idle,
         stream_enabled,
         state,
+        routing,
+    })
+}
+
+/// The ETA estimator `config` asks for, its counters, and the OSRM emulator it started.
+struct Routing {
+    estimator: Arc<dyn rnd_domain::eta::EtaEstimator>,
+    stats: Option<Arc<rnd_handlers::routed_eta::RoutingStats>>,
+    emulator: Option<rnd_routing::contract::Served>,
+}
+
+async fn routing(config: &RoutingConfig) -> Result<Routing, StartError> {
+    let boxed = |e: Box<dyn std::error::Error + Send + Sync>| StartError::Routing(e);
+    let (router_config, emulator) = match config {
+        RoutingConfig::Offline => {
+            return Ok(Routing {
+                estimator: Arc::new(OfflineEta::default()),
+                stats: None,
+                emulator: None,
+            });
+        }
+        RoutingConfig::BuiltinOsrm => {
+            let served = rnd_routing::contract::ContractServer::osrm()
+                .serve()
+                .await
+                .map_err(|e| boxed(Box::new(e)))?;
+            let config = rnd_routing::RouterConfig {
+                provider: rnd_routing::Provider::Osrm,
+                base_url: Some(served.base_url().to_owned()),
+                secret: None,
+            };
+            (config, Some(served))
+        }
+        RoutingConfig::Provider(config) => (config.clone(), None),
+    };
+    let http = rnd_http_client::HttpClient::new(rnd_routing::DEFAULT_REQUEST_TIMEOUT)
+        .map_err(|e| boxed(Box::new(e)))?;
+    let router = router_config.build(http).map_err(|e| boxed(Box::new(e)))?;
+    let estimator = rnd_handlers::routed_eta::RoutedEta::new(
+        router,
+        OfflineEta::default(),
+        rnd_domain::route::ReroutePolicy::default(),
+        rnd_handlers::routed_eta::RoutingBudget::default(),
+        rnd_handlers::routed_eta::BreakerSettings::default(),
+    );
+    Ok(Routing {
+        stats: Some(estimator.stats()),
+        estimator: Arc::new(estimator),
+        emulator,
     })
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rnd_domain::error::Chain;
 use rnd_local::cli::{SecretArg, raise_open_files_limit};
-use rnd_local::{Config, DYNAMODB_TABLES_PREFIX, FcmConfig, StoreConfig, dynamodb_tables};
+use rnd_local::{
+    Config, DYNAMODB_TABLES_PREFIX, FcmConfig, RoutingConfig, StoreConfig, dynamodb_tables,
+};
 
 /// RND Realtime's local stack: API Gateway WebSocket + Management API, stream fan-out.
 #[derive(Debug, Parser)]
@@ -95,6 +97,22 @@ struct ServeArgs {
     /// endpoint); needs --fcm-endpoint.
     #[arg(long, requires = "fcm_endpoint")]
     fcm_credentials: Option<PathBuf>,
+    /// ETAs along a routing provider's routes: osrm, mapbox or google (the offline estimate
+    /// without). `osrm` without --routing-url starts the built-in OSRM emulator (a synthetic
+    /// street grid)
+    #[arg(long)]
+    eta_provider: Option<rnd_routing::Provider>,
+    /// The provider's base URL (OSRM's own server; Mapbox's and Google's public API without it)
+    #[arg(long, requires = "eta_provider")]
+    routing_url: Option<String>,
+    /// Mapbox's access token or Google's API key (never printed)
+    #[arg(
+        long,
+        env = "ROUTING_KEY",
+        hide_env_values = true,
+        requires = "eta_provider"
+    )]
+    routing_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +222,15 @@ fn serve(args: ServeArgs) -> ExitCode {
         orders_per_customer_per_hour: args.orders_per_customer_per_hour,
         room_changes_per_minute: args.room_changes_per_minute,
         fcm,
+        routing: match (args.eta_provider, args.routing_url) {
+            (None, _) => RoutingConfig::Offline,
+            (Some(rnd_routing::Provider::Osrm), None) => RoutingConfig::BuiltinOsrm,
+            (Some(provider), base_url) => RoutingConfig::Provider(rnd_routing::RouterConfig {
+                provider,
+                base_url,
+                secret: args.routing_key,
+            }),
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -238,6 +265,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             "push            {fcm_text}; what a phone would show: {}/fcm/messages?token=…",
             stack.http_url()
         );
+        match stack.osrm_emulator_url() {
+            Some(url) => println!("ETA             routed: the built-in OSRM emulator at {url}"),
+            None if stack.routing_stats().is_some() => println!("ETA             routed"),
+            None => println!("ETA             the offline estimate (--eta-provider for routes)"),
+        }
         println!(
             "dev token       cargo run -p rnd-local -- token --sub customer-1 --role customer"
         );

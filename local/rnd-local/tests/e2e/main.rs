@@ -14,6 +14,7 @@ mod exposure;
 mod fast_path;
 mod helpers;
 mod push;
+mod routing;
 
 use std::time::Duration;
 
