@@ -23,6 +23,12 @@
 //! | `FCM_ENDPOINT` | FCM's endpoint (default `https://fcm.googleapis.com`; an emulator's in tests) |
 //! | `PUSH_FAILURE_QUEUE_URL` | the SQS queue pushes that still fail after their retries go to |
 //! | `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS` | push tuning (defaults 16, 3) |
+//! | `ETA_PROVIDER` | `osrm`, `mapbox` or `google`: ETAs along the provider's routes (`driver:location`); unset or `none`: the offline estimate |
+//! | `ROUTING_BASE_URL` | the provider's base URL (required for OSRM; the public API of Mapbox and Google when unset) |
+//! | `ROUTING_KEY_PARAMETER` | name of an SSM SecureString holding Mapbox's access token or Google's API key, or |
+//! | `ROUTING_KEY` | the key itself (local runs) |
+//! | `ROUTING_OFF_ROUTE_M`, `ROUTING_MIN_INTERVAL_SECS`, `ROUTING_MAX_AGE_SECS`, `ROUTING_DRIFT_TOLERANCE` | when to route again (defaults 100, 60, 900, 0.25) |
+//! | `ROUTING_ATTEMPT_TIMEOUT_MS`, `ROUTING_DEADLINE_MS` | how long a location may wait for its route (defaults 700, 1500) |
 //! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format and level |
 //!
 //! # Features
@@ -41,6 +47,7 @@
 //! | `posting` | `serve_posting_routes` | `websocket`, `notifier` | `ws-subscribe`, `ws-resume`, `ws-driver-location` |
 //! | `fanout` | `serve_fanout` | `store`, `notifier`, the handlers | `stream-fanout` |
 //! | `push` | `serve_push` | `store`, `ssm`, the FCM adapter, the SQS client | `stream-push` |
+//! | `routing` | routed ETAs in `serve_posting_routes` | `posting`, `ssm`, the routing adapters | `ws-driver-location` |
 
 #[cfg(any(feature = "store", feature = "notifier", feature = "authorizer"))]
 use std::sync::Arc;
@@ -101,7 +108,8 @@ pub enum ConfigError {
     feature = "store",
     feature = "jwt",
     feature = "notifier",
-    feature = "push"
+    feature = "push",
+    feature = "routing"
 ))]
 fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -251,14 +259,9 @@ async fn serve_message_routes(
     config: &aws_config::SdkConfig,
     notifier: Option<Arc<dyn rnd_domain::ports::Notifier>>,
 ) -> Result<(), Error> {
-    use rnd_domain::eta::OfflineEta;
     use rnd_handlers::routes::{RouteConfig, Routes};
     let store = dynamo_store(config)?;
-    let mut routes = Routes::new(
-        store,
-        Arc::new(OfflineEta::default()),
-        RouteConfig::from_env(),
-    );
+    let mut routes = Routes::new(store, eta_estimator(config).await?, RouteConfig::from_env());
     if let Some(notifier) = notifier {
         routes = routes
             .posting_through(notifier)
@@ -330,6 +333,95 @@ pub async fn serve_fanout() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+/// The ETA estimator of the message routes: along a routing provider's routes when the
+/// `routing` feature is on and `ETA_PROVIDER` names one, else the offline estimate.
+#[cfg(feature = "websocket")]
+async fn eta_estimator(
+    config: &aws_config::SdkConfig,
+) -> Result<Arc<dyn rnd_domain::eta::EtaEstimator>, ConfigError> {
+    #[cfg(feature = "routing")]
+    if let Some(provider) = var("ETA_PROVIDER").filter(|p| p != "none") {
+        return routed_eta(config, &provider).await;
+    }
+    let _ = config;
+    Ok(Arc::new(rnd_domain::eta::OfflineEta::default()))
+}
+
+/// [`rnd_handlers::routed_eta::RoutedEta`] over `provider`, configured from the environment.
+#[cfg(feature = "routing")]
+async fn routed_eta(
+    config: &aws_config::SdkConfig,
+    provider: &str,
+) -> Result<Arc<dyn rnd_domain::eta::EtaEstimator>, ConfigError> {
+    use rnd_handlers::routed_eta::{BreakerSettings, RoutedEta, RoutingBudget};
+    fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
+        match var(name) {
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::Invalid(name, "not a number".into())),
+            None => Ok(default),
+        }
+    }
+    let provider: rnd_routing::Provider =
+        provider
+            .parse()
+            .map_err(|e: rnd_routing::UnknownProvider| {
+                ConfigError::Invalid("ETA_PROVIDER", e.to_string())
+            })?;
+    let secret = match var("ROUTING_KEY_PARAMETER") {
+        Some(name) if provider.needs_secret() => Some(ssm_secret(config, &name).await?),
+        _ => var("ROUTING_KEY"),
+    };
+    let router_config = rnd_routing::RouterConfig {
+        provider,
+        base_url: var("ROUTING_BASE_URL"),
+        secret,
+    };
+    let http = rnd_http_client::HttpClient::new(rnd_routing::DEFAULT_REQUEST_TIMEOUT)
+        .map_err(|e| ConfigError::Invalid("ETA_PROVIDER", e.to_string()))?;
+    let router = router_config
+        .build(http)
+        .map_err(|e| ConfigError::Invalid("ETA_PROVIDER", e.to_string()))?;
+    let defaults = rnd_domain::route::ReroutePolicy::default();
+    let policy = rnd_domain::route::ReroutePolicy {
+        off_route_m: number("ROUTING_OFF_ROUTE_M", defaults.off_route_m)?,
+        min_interval: chrono::Duration::seconds(number(
+            "ROUTING_MIN_INTERVAL_SECS",
+            defaults.min_interval.num_seconds(),
+        )?),
+        max_age: chrono::Duration::seconds(number(
+            "ROUTING_MAX_AGE_SECS",
+            defaults.max_age.num_seconds(),
+        )?),
+        drift_tolerance: number("ROUTING_DRIFT_TOLERANCE", defaults.drift_tolerance)?,
+        ..defaults
+    };
+    let budget_defaults = RoutingBudget::default();
+    let millis = |name, default: std::time::Duration| -> Result<std::time::Duration, ConfigError> {
+        number(name, default.as_millis() as u64).map(std::time::Duration::from_millis)
+    };
+    let budget = RoutingBudget {
+        attempt_timeout: millis(
+            "ROUTING_ATTEMPT_TIMEOUT_MS",
+            budget_defaults.attempt_timeout,
+        )?,
+        deadline: millis("ROUTING_DEADLINE_MS", budget_defaults.deadline)?,
+        ..budget_defaults
+    };
+    tracing::info!(
+        provider = provider.as_str(),
+        "ETAs along the provider's routes"
+    );
+    Ok(Arc::new(RoutedEta::new(
+        router,
+        rnd_domain::eta::OfflineEta::default(),
+        policy,
+        budget,
+        BreakerSettings::default(),
+    )))
 }
 
 /// The FCM sender: the service account from `FCM_CREDENTIALS_PARAMETER` (SSM) or

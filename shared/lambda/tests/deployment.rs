@@ -401,3 +401,77 @@ fn no_deployed_function_may_use_the_development_secret() {
         assert!(!env.contains_key("JWT_SECRET"), "{id:?}");
     }
 }
+
+#[test]
+fn by_default_etas_are_estimated_and_the_location_function_reads_no_routing_key() {
+    // GIVEN the defaults
+    let deployment = Deployment::with(&[]);
+    let env = deployment.environment("WsDriverLocationFunction");
+    // THEN the location function routes nothing and names no key
+    assert_eq!(env.get("ETA_PROVIDER").map(String::as_str), Some("none"));
+    assert_eq!(
+        env.get("ROUTING_KEY_PARAMETER").map(String::as_str),
+        Some("")
+    );
+    assert!(deployment.broken_rules().is_empty());
+}
+
+#[test]
+fn a_keyed_provider_reads_the_stages_routing_key_or_the_named_one() {
+    for provider in ["mapbox", "google"] {
+        // GIVEN prod routing with a provider that needs a key
+        let mut overrides = NAMED_PROD.to_vec();
+        overrides.push(("EtaProvider", provider));
+        let deployment = Deployment::with(&overrides);
+        // THEN the location function reads the stage's own routing key, and may read it
+        let env = deployment.environment("WsDriverLocationFunction");
+        assert_eq!(env.get("ETA_PROVIDER").map(String::as_str), Some(provider));
+        let path = "/rnd-realtime/prod/routing-key";
+        assert_eq!(
+            env.get("ROUTING_KEY_PARAMETER").map(String::as_str),
+            Some(path)
+        );
+        let readable = deployment.readable_parameters("WsDriverLocationFunction");
+        assert!(
+            readable.iter().any(|arn| ends_with_path(arn, path)),
+            "{readable:?}"
+        );
+        assert!(deployment.broken_rules().is_empty());
+        // AND a named parameter replaces the stage's path
+        overrides.push(("RoutingKeyParameterName", "/shared/mapbox"));
+        let named = Deployment::with(&overrides);
+        assert_eq!(
+            named
+                .environment("WsDriverLocationFunction")
+                .get("ROUTING_KEY_PARAMETER")
+                .map(String::as_str),
+            Some("/shared/mapbox")
+        );
+    }
+}
+
+#[test]
+fn osrm_without_its_server_is_refused_and_with_it_reads_no_key() {
+    // GIVEN OSRM without a base URL, and with one
+    let without = Deployment::with(&[("EtaProvider", "osrm")]);
+    let with = Deployment::with(&[
+        ("EtaProvider", "osrm"),
+        ("RoutingBaseUrl", "https://osrm.internal.example.com"),
+    ]);
+    // THEN the first is refused, naming what is missing
+    assert_eq!(
+        without.broken_rules(),
+        ["EtaProvider osrm needs RoutingBaseUrl (your OSRM server)."]
+    );
+    // AND the second passes the server to the function and names no key
+    assert!(with.broken_rules().is_empty());
+    let env = with.environment("WsDriverLocationFunction");
+    assert_eq!(
+        env.get("ROUTING_BASE_URL").map(String::as_str),
+        Some("https://osrm.internal.example.com")
+    );
+    assert_eq!(
+        env.get("ROUTING_KEY_PARAMETER").map(String::as_str),
+        Some("")
+    );
+}
