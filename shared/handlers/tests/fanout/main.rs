@@ -253,8 +253,16 @@ async fn events_carry_the_documented_payloads() {
     assert_eq!(customer[2]["event"], ETA);
     assert_eq!(
         keys(&customer[2]),
-        set(&["orderId", "etaMinutes", "estimatedDeliveryTime", "seq"])
+        set(&[
+            "orderId",
+            "etaMinutes",
+            "estimatedDeliveryTime",
+            "etaSource",
+            "seq"
+        ])
     );
+    // (an ETA estimated offline after the pickup: no pickup time, source `estimate`)
+    assert_eq!(customer[2]["data"]["etaSource"], "estimate");
     let driver = fanout.bodies_to(DRIVER);
     assert_eq!(driver.len(), 1);
     assert_eq!(driver[0]["event"], ASSIGNMENT);
