@@ -61,7 +61,8 @@ async function customerPlacesAnOrder(page, sub, name) {
 }
 
 before(async () => {
-  stack = new Stack();
+  // Routed ETAs from the stack's built-in OSRM emulator (a synthetic street grid).
+  stack = new Stack(['--eta-provider', 'osrm']);
   await stack.start();
   base = stack.base;
   userDataDir = mkdtempSync(join(tmpdir(), 'rnd-chromium-'));
@@ -161,9 +162,15 @@ test('the demo page tracks an order live: timeline, ETA and a moving driver', { 
   assert.ok(Number(afterPos.cy) < Number(before.cy), `moved north: ${JSON.stringify({ before, afterPos })}`);
   assert.ok(!shotBefore.equals(shotAfter), 'the before/after screenshots differ');
 
-  // AND the ETA is shown as a countdown
+  // AND the ETA is shown as a countdown, along the route the stack's routing engine gave
   const eta = await page.locator('#eta').textContent();
   assert.match(eta, /^\d+:\d{2} /, `ETA shown: ${eta}`);
+  await page.locator('#eta-source[data-source="route"]').waitFor({ timeout: WAIT });
+  assert.equal(await page.locator('#eta-source').textContent(), 'along the route');
+  const seconds = Number(await page.locator('#eta').getAttribute('data-seconds'));
+  await page.waitForFunction(
+    (s) => Number(document.getElementById('eta').dataset.seconds) < s, seconds, { timeout: WAIT },
+  );
 
   // WHEN the driver delivers
   await step(driver, 'deliver');

@@ -398,8 +398,10 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
         break;
       case 'order:eta_update':
         t.etaMinutes = data.etaMinutes;
+        t.etaSource = data.etaSource;
+        t.estimatedPickupTime = data.estimatedPickupTime;
         state.etaAt = Date.parse(data.estimatedDeliveryTime);
-        log(`ETA ${data.etaMinutes} min (seq ${data.seq})`);
+        log(`ETA ${data.etaMinutes} min, ${data.etaSource === 'route' ? 'along the route' : 'estimated'} (seq ${data.seq})`);
         break;
       default:
         return;
@@ -500,6 +502,15 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
     const el = $('eta');
     const t = state.tracking;
     if (!t) return;
+    const source = $('eta-source');
+    const pickup = $('pickup');
+    const live = state.etaAt && t.status !== 'delivered';
+    // Where the ETA came from: a routing provider's route, or the offline estimate.
+    source.textContent = live && t.etaSource ? (t.etaSource === 'route' ? 'along the route' : 'estimated') : '';
+    if (live && t.etaSource) source.dataset.source = t.etaSource; else delete source.dataset.source;
+    // While the driver heads to the chef: when they get there.
+    const at = live && t.estimatedPickupTime ? Date.parse(t.estimatedPickupTime) : null;
+    pickup.textContent = at ? `· at the chef ${new Date(at).toLocaleTimeString()}` : '';
     if (t.status === 'delivered') { el.textContent = 'Delivered'; return; }
     if (!state.etaAt) { el.textContent = '—'; return; }
     const left = Math.max(0, Math.round((state.etaAt - Date.now()) / 1000));

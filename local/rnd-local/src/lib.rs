@@ -171,8 +171,9 @@ pub enum RoutingConfig {
     /// The offline estimate only.
     #[default]
     Offline,
-    /// Routes from OSRM's contract server, started in-process on a loopback port of its own
-    /// (a synthetic street grid: the demo's routed ETA without a routing engine to hand).
+    /// Routes from OSRM's contract server, served at `/osrm` on this stack's port (a synthetic
+    /// street grid: the demo's routed ETA without a routing engine to hand; `rnd-loadgen
+    /// simulate --osrm` drives along its routes).
     BuiltinOsrm,
     /// Routes from a provider: OSRM at its URL, Mapbox or Google with a key.
     Provider(rnd_routing::RouterConfig),
@@ -298,6 +299,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// What AWS would bill, served at `GET /dev/metrics`.
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// The routed ETA's counters, when a routing provider is configured (`GET /dev/metrics`).
+    pub(crate) routing_stats: Option<Arc<rnd_handlers::routed_eta::RoutingStats>>,
     /// `host:port` as bound, for events whose request had no `Host`.
     pub(crate) domain_name: String,
 }
@@ -367,7 +370,7 @@ impl RunningStack {
 
     /// The base URL of the built-in OSRM emulator, when it runs.
     pub fn osrm_emulator_url(&self) -> Option<&str> {
-        self.routing.emulator.as_ref().map(|s| s.base_url())
+        self.routing.emulator.as_ref().map(|(_, url)| url.as_str())
     }
 
     /// Enables the stream poller (the event source mapping's `Enabled=true`): it resumes from
@@ -610,7 +613,8 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         Arc::clone(&store),
         Arc::clone(&metrics),
     ));
-    let routing = routing(&config.routing).await?;
+    let routing = routing(&config.routing, &format!("http://{loopback}/osrm"))?;
+    let routing_emulator = routing.emulator.clone();
     let state = Arc::new(AppState {
         store: Arc::clone(&metered),
         verifier,
@@ -637,6 +641,7 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         shutdown: shutdown_rx.clone(),
         domain_name: addr.to_string(),
         metrics: Arc::clone(&metrics),
+        routing_stats: routing.stats.clone(),
     });
 
     // What exists only in this local stack, or that AWS guards with IAM: served on loopback
@@ -661,7 +666,12 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         .merge(demo::page())
         // The built-in FCM sink: Google's token endpoint and FCM v1 `messages:send`, and what
         // a phone would show at `GET /fcm/messages?token=…` (local stack only).
-        .nest("/fcm", fcm_emulator.router())
+        .nest("/fcm", fcm_emulator.router());
+    // The built-in OSRM emulator (`--eta-provider osrm` without a server of one's own).
+    if let Some((osrm, _)) = &routing_emulator {
+        app = app.nest("/osrm", osrm.router());
+    }
+    app = app
         // The HTTP API, exactly as its Lambda serves it; its fallback answers unknown paths.
         .merge(rnd_http_api::router(
             rnd_http_api::AppState::new(
@@ -742,14 +752,15 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
     })
 }
 
-/// The ETA estimator `config` asks for, its counters, and the OSRM emulator it started.
+/// The ETA estimator `config` asks for, its counters, and the OSRM emulator it serves (at
+/// `emulator_url`, `/osrm` on this stack's port).
 struct Routing {
     estimator: Arc<dyn rnd_domain::eta::EtaEstimator>,
     stats: Option<Arc<rnd_handlers::routed_eta::RoutingStats>>,
-    emulator: Option<rnd_routing::contract::Served>,
+    emulator: Option<(rnd_routing::contract::ContractServer, String)>,
 }
 
-async fn routing(config: &RoutingConfig) -> Result<Routing, StartError> {
+fn routing(config: &RoutingConfig, emulator_url: &str) -> Result<Routing, StartError> {
     let boxed = |e: Box<dyn std::error::Error + Send + Sync>| StartError::Routing(e);
     let (router_config, emulator) = match config {
         RoutingConfig::Offline => {
@@ -760,16 +771,13 @@ async fn routing(config: &RoutingConfig) -> Result<Routing, StartError> {
             });
         }
         RoutingConfig::BuiltinOsrm => {
-            let served = rnd_routing::contract::ContractServer::osrm()
-                .serve()
-                .await
-                .map_err(|e| boxed(Box::new(e)))?;
             let config = rnd_routing::RouterConfig {
                 provider: rnd_routing::Provider::Osrm,
-                base_url: Some(served.base_url().to_owned()),
+                base_url: Some(emulator_url.to_owned()),
                 secret: None,
             };
-            (config, Some(served))
+            let emulator = rnd_routing::contract::ContractServer::osrm();
+            (config, Some((emulator, emulator_url.to_owned())))
         }
         RoutingConfig::Provider(config) => (config.clone(), None),
     };

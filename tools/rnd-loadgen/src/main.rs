@@ -163,6 +163,10 @@ struct SimulateArgs {
     /// Milliseconds between two lifecycle steps of an order.
     #[arg(long, default_value_t = 500)]
     step_pause_ms: u64,
+    /// Drive along the routes of this OSRM server instead of straight lines (e.g. the stack's
+    /// built-in emulator, http://127.0.0.1:9001/osrm, with `rnd-local serve --eta-provider osrm`)
+    #[arg(long)]
+    osrm: Option<String>,
     #[command(flatten)]
     secret: SecretArg,
 }
@@ -183,6 +187,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         speed_mps: args.speed_mps,
         interval: Duration::from_millis(args.interval_ms),
         step_pause: Duration::from_millis(args.step_pause_ms),
+        osrm: args.osrm,
         ..rnd_loadgen::simulate::SimulateOptions::new(args.url, args.orders, args.secret.jwt_secret)
     };
     let runtime = match tokio::runtime::Runtime::new() {

@@ -35,6 +35,8 @@ pub struct SimulateOptions {
     pub step_pause: Duration,
     /// Show a progress bar on stderr (drawn only on a terminal).
     pub progress: bool,
+    /// Drive along this OSRM server's routes (its base URL) instead of straight lines.
+    pub osrm: Option<String>,
 }
 
 impl SimulateOptions {
@@ -48,6 +50,7 @@ impl SimulateOptions {
             interval: Duration::from_secs(2),
             step_pause: Duration::from_millis(500),
             progress: true,
+            osrm: None,
         }
     }
 }
@@ -101,6 +104,12 @@ pub enum SimulateError {
     /// A token could not be issued.
     #[error("could not issue a token")]
     Token(#[from] rnd_local::TokenError),
+    /// The OSRM server to drive along gave no route.
+    #[error("the OSRM server gave no route")]
+    Routing(#[from] rnd_domain::route::RoutingError),
+    /// The OSRM server's URL is unusable.
+    #[error("the OSRM server's URL is unusable")]
+    RoutingSetup(#[from] rnd_routing::SetupError),
 }
 
 /// Central Austin, where the simulated chefs cook.
@@ -118,6 +127,54 @@ pub fn straight_path(from: (f64, f64), to: (f64, f64), step_m: f64) -> Vec<(f64,
             (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f)
         })
         .collect()
+}
+
+/// The points of `line` (after its first) resampled every `step_m` metres along it, ending at
+/// its last point: a driver following a road at a steady pace.
+pub fn path_along(line: &[(f64, f64)], step_m: f64) -> Vec<(f64, f64)> {
+    let step_m = step_m.max(1.0);
+    let mut out = Vec::new();
+    let mut carried = 0.0; // metres driven since the last reported point
+    for pair in line.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let length = distance_m(a, b);
+        let mut at = step_m - carried; // where the next report falls on this segment
+        while at <= length {
+            let f = at / length;
+            out.push((a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f));
+            at += step_m;
+        }
+        carried = length - (at - step_m);
+    }
+    if let Some(last) = line.last().filter(|l| out.last() != Some(*l)) {
+        out.push(*last);
+    }
+    out
+}
+
+/// The route from `from` to `to` of the OSRM server `router`, as points.
+async fn osrm_route(
+    router: &rnd_routing::OsrmRouter,
+    from: (f64, f64),
+    to: (f64, f64),
+) -> Result<Vec<(f64, f64)>, SimulateError> {
+    use rnd_domain::route::{RouteRequest, Router, RoutingError};
+    let point = |(lat, lng): (f64, f64)| {
+        rnd_domain::geo::GeoPoint::parse(lat, lng)
+            .map_err(|e| RoutingError::Refused(format!("{} {}", e.field, e.message)))
+    };
+    let route = router
+        .route(&RouteRequest {
+            from: point(from)?,
+            via: None,
+            to: point(to)?,
+        })
+        .await?;
+    Ok(route
+        .points
+        .iter()
+        .map(|p| (p.latitude.get(), p.longitude.get()))
+        .collect())
 }
 
 /// Great-circle distance, metres.
@@ -228,7 +285,7 @@ pub async fn run(options: &SimulateOptions) -> Result<Vec<SimulatedOrder>, Simul
     let client = Client::new(&options.url)?;
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let step_m = options.speed_mps * options.interval.as_secs_f64();
-    let plans: Vec<Plan> = (0..options.orders)
+    let mut plans: Vec<Plan> = (0..options.orders)
         .map(|index| {
             // Chefs within ~2 km of the centre; customers 1–3 km from their chef.
             let chef = (
@@ -252,6 +309,17 @@ pub async fn run(options: &SimulateOptions) -> Result<Vec<SimulatedOrder>, Simul
             }
         })
         .collect();
+    // Along the roads of an OSRM server, when given one: what a routed ETA follows.
+    if let Some(osrm) = &options.osrm {
+        let http = rnd_http_client::HttpClient::new(rnd_routing::DEFAULT_REQUEST_TIMEOUT)?;
+        let router = rnd_routing::OsrmRouter::new(osrm, http)?;
+        for plan in &mut plans {
+            plan.path = path_along(
+                &osrm_route(&router, plan.chef, plan.customer).await?,
+                step_m,
+            );
+        }
+    }
     let total: u64 = plans
         .iter()
         .map(|p| STEPS_PER_ORDER + p.path.len() as u64 + 1)
@@ -536,6 +604,36 @@ mod tests {
             previous = *p;
         }
         assert!(path.len() >= 2);
+    }
+
+    #[test]
+    fn a_path_along_a_road_keeps_to_its_corners_at_a_steady_step_and_ends_at_its_end() {
+        // GIVEN an L: ~1 km north, then ~480 m east
+        let road = [
+            (30.2672, -97.7431),
+            (30.2762, -97.7431),
+            (30.2762, -97.7381),
+        ];
+        // WHEN it is driven in steps of 100 m
+        let path = path_along(&road, 100.0);
+        // THEN each step is 100 m along the road (the one around the corner cuts it, so is
+        // shorter in a straight line), the corner is passed, and it ends at the road's end
+        let total = distance_m(road[0], road[1]) + distance_m(road[1], road[2]);
+        assert_eq!(path.len(), (total / 100.0).ceil() as usize);
+        let mut previous = road[0];
+        for p in &path {
+            assert!(distance_m(previous, *p) <= 100.0 + 1e-6);
+            previous = *p;
+        }
+        assert_eq!(*path.last().unwrap(), road[2]);
+        assert!(
+            path.iter()
+                .all(|p| p.1 <= -97.7381 + 1e-9 && p.0 <= 30.2762 + 1e-9)
+        );
+        assert!(
+            path.iter()
+                .any(|p| (p.0 - 30.2762).abs() < 1e-9 && p.1 > -97.7431)
+        );
     }
 
     #[test]

@@ -99,6 +99,9 @@ pub struct Work {
     pub read_units: f64,
     /// DynamoDB write request units.
     pub write_units: f64,
+    /// Calls to the routing provider (each attempt), when the stack routes ETAs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_calls: Option<f64>,
 }
 
 /// USD per million accepted location updates.
@@ -189,6 +192,7 @@ mod tests {
             ]),
             read_units: 1.5,
             write_units: 1.0,
+            routing_calls: None,
         };
         // WHEN a million of them are priced with 4 subscribers per order
         let cost = cost_per_million(&work, 4, &PRICES);

@@ -296,6 +296,11 @@ pub struct LoadReport {
     pub prices: Prices,
     /// What the work and cost figures assume.
     pub assumptions: cost::Assumptions,
+    /// Routing calls per order for its first location, before the window (the route of the
+    /// leg, once per trip), when the stack routes ETAs; the window's are in
+    /// `per_accepted_update.work.routing_calls` (reroutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_calls_per_order_at_start: Option<f64>,
 }
 
 /// The JSON line of an idle run.
@@ -719,6 +724,9 @@ fn per_update(
         connection_minutes: per(connection_minutes),
         read_units: per(after.dynamodb.total.read_units - before.dynamodb.total.read_units),
         write_units: per(after.dynamodb.total.write_units - before.dynamodb.total.write_units),
+        routing_calls: after
+            .routing
+            .map(|a| per(diff(a.calls, before.routing.map_or(0, |b| b.calls)))),
         ..Work::default()
     };
     for (function, counts) in &after.lambda {
@@ -1149,6 +1157,7 @@ fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSocket
         cost_per_million_updates_usd: cost,
         prices: PRICES,
         assumptions: cost::ASSUMPTIONS,
+        routing_calls_per_order_at_start: None,
     };
     (report, sockets)
 }
@@ -1172,11 +1181,14 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
         duration: Duration::from_secs_f64(1.0 / options.rate_hz),
         ..options.clone()
     };
-    let sockets = measure(&client, &first_fix, &prepared, sockets)
-        .await?
-        .sockets;
-    let window = measure(&client, options, &prepared, sockets).await?;
-    let (report, sockets) = load_report(options, window);
+    let first = measure(&client, &first_fix, &prepared, sockets).await?;
+    let routing_calls_at_start = first.after.routing.map(|after| {
+        let before = first.before.routing.map_or(0, |b| b.calls);
+        after.calls.saturating_sub(before) as f64 / f64::from(options.orders.max(1))
+    });
+    let window = measure(&client, options, &prepared, first.sockets).await?;
+    let (mut report, sockets) = load_report(options, window);
+    report.routing_calls_per_order_at_start = routing_calls_at_start;
     close(sockets, options.parallelism).await;
     Ok(report)
 }

@@ -103,6 +103,41 @@ async fn a_tiny_load_run_delivers_every_accepted_update_and_meters_the_work_per_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_stack_routing_etas_the_bench_counts_routing_calls_per_update() {
+    // GIVEN a stack routing ETAs with its built-in OSRM emulator, and one that does not
+    let routed = rnd_local::start(Config {
+        routing: rnd_local::RoutingConfig::BuiltinOsrm,
+        ..Config::in_memory()
+    })
+    .await
+    .expect("the stack starts");
+    let plain = spawn_stack().await;
+    // WHEN 2 orders stream locations at 1 Hz for 3 s on each
+    let run = |url: String| LoadOptions {
+        orders: 2,
+        subscribers: 1,
+        duration: Duration::from_secs(3),
+        idle: 0,
+        ..LoadOptions::new(url, DEV_JWT_SECRET)
+    };
+    let report = load_to_the_end(&run(routed.http_url())).await;
+    let unrouted = load_to_the_end(&run(plain.http_url())).await;
+    // THEN the routed run counts one routing call per order, for its first location (before
+    // the window), and none in the window: the drivers stay on their routes
+    assert_eq!(
+        report.routing_calls_per_order_at_start,
+        Some(1.0),
+        "{report:?}"
+    );
+    assert_eq!(report.per_accepted_update.work.routing_calls, Some(0.0));
+    // AND the other counts none at all
+    assert_eq!(unrouted.routing_calls_per_order_at_start, None);
+    assert_eq!(unrouted.per_accepted_update.work.routing_calls, None);
+    routed.stop().await;
+    plain.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drivers_asking_for_refusals_only_get_no_message_per_accepted_update() {
     // GIVEN a running stack
     let stack = spawn_stack().await;

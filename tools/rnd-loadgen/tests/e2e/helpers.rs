@@ -14,7 +14,14 @@ pub enum StoreKind {
 
 /// A stack on a free port on fresh data in `store`.
 pub async fn spawn_on(store: StoreKind) -> RunningStack {
-    let config = match store {
+    rnd_local::start(config_on(store))
+        .await
+        .expect("the stack starts")
+}
+
+/// The configuration of a stack on a free port on fresh data in `store`.
+pub fn config_on(store: StoreKind) -> Config {
+    match store {
         StoreKind::Embedded => Config::in_memory(),
         StoreKind::DynamoDb => Config {
             store: StoreConfig::DynamoDb {
@@ -23,8 +30,7 @@ pub async fn spawn_on(store: StoreKind) -> RunningStack {
             },
             ..Config::in_memory()
         },
-    };
-    rnd_local::start(config).await.expect("the stack starts")
+    }
 }
 
 /// A stack on a free port with an in-memory store.
