@@ -164,47 +164,7 @@ pub struct MetricsSnapshot {
     pub dynamodb: DynamoCounts,
     /// What the routed ETA did, when a routing provider is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routing: Option<RoutingCounts>,
-}
-
-/// The routed ETA's counters (`rnd_handlers::routed_eta::RoutingStats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoutingCounts {
-    /// Routing calls made (each attempt): what a provider bills.
-    pub calls: u64,
-    /// Locations that got a new route.
-    pub routed: u64,
-    /// Locations followed along a kept route.
-    pub followed: u64,
-    /// Locations answered by the offline estimate.
-    pub estimated: u64,
-    /// Calls that failed.
-    pub failures: u64,
-    /// Locations that wanted a route while the breaker was open.
-    pub short_circuited: u64,
-}
-
-impl RoutingCounts {
-    /// The counters of `stats` now.
-    pub fn of(stats: &rnd_handlers::routed_eta::RoutingStats) -> Self {
-        let [
-            calls,
-            routed,
-            followed,
-            estimated,
-            failures,
-            short_circuited,
-        ] = stats.snapshot();
-        Self {
-            calls,
-            routed,
-            followed,
-            estimated,
-            failures,
-            short_circuited,
-        }
-    }
+    pub routing: Option<rnd_handlers::routed_eta::RoutingCounts>,
 }
 
 /// The name of the fan-out function in [`MetricsSnapshot::lambda`].
@@ -389,7 +349,7 @@ fn cpu() -> Cpu {
 /// `GET /dev/metrics`.
 pub(crate) async fn serve(State(state): State<Arc<AppState>>) -> Json<MetricsSnapshot> {
     let mut snapshot = state.metrics.snapshot(state.connections.open_count());
-    snapshot.routing = state.routing_stats.as_deref().map(RoutingCounts::of);
+    snapshot.routing = state.routing_stats.as_deref().map(|s| s.snapshot());
     Json(snapshot)
 }
 

@@ -158,18 +158,36 @@ pub struct RoutingStats {
     pub short_circuited: AtomicU64,
 }
 
+/// [`RoutingStats`] at one moment (`GET /dev/metrics` serves it as `routing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingCounts {
+    /// Routing calls made (each attempt): what a provider bills.
+    pub calls: u64,
+    /// Locations that got a new route.
+    pub routed: u64,
+    /// Locations followed along a kept route.
+    pub followed: u64,
+    /// Locations answered by the offline estimate.
+    pub estimated: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Locations that wanted a route while the breaker was open.
+    pub short_circuited: u64,
+}
+
 impl RoutingStats {
-    /// The counters now: (calls, routed, followed, estimated, failures, short-circuited).
-    pub fn snapshot(&self) -> [u64; 6] {
-        [
-            &self.calls,
-            &self.routed,
-            &self.followed,
-            &self.estimated,
-            &self.failures,
-            &self.short_circuited,
-        ]
-        .map(|c| c.load(Ordering::Relaxed))
+    /// The counters now.
+    pub fn snapshot(&self) -> RoutingCounts {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RoutingCounts {
+            calls: load(&self.calls),
+            routed: load(&self.routed),
+            followed: load(&self.followed),
+            estimated: load(&self.estimated),
+            failures: load(&self.failures),
+            short_circuited: load(&self.short_circuited),
+        }
     }
 }
 
