@@ -176,6 +176,36 @@ pub struct RoutingCounts {
     pub short_circuited: u64,
 }
 
+/// The `Function` dimension of the routed ETA's EMF metrics.
+pub const METRICS_FUNCTION: &str = "driver:location";
+
+impl RoutingCounts {
+    /// What the estimator did since `before`, as one EMF line at `at` (`RoutingCalls`,
+    /// `Routed`, `Followed`, `Estimated`, `RoutingFailures`, `ShortCircuited`, each a count;
+    /// namespace `RndRealtime`, dimension `Function` = `driver:location`); `None` when no call
+    /// was made, wanted or cut short (a location followed along its route, the usual case,
+    /// prints nothing).
+    pub fn emf_since(&self, before: &RoutingCounts, at: DateTime<Utc>) -> Option<String> {
+        let delta = |now: u64, then: u64| now.saturating_sub(then);
+        let calls = delta(self.calls, before.calls);
+        let estimated = delta(self.estimated, before.estimated);
+        let short = delta(self.short_circuited, before.short_circuited);
+        if calls == 0 && estimated == 0 && short == 0 {
+            return None;
+        }
+        let counts = [
+            ("RoutingCalls", calls),
+            ("Routed", delta(self.routed, before.routed)),
+            ("Followed", delta(self.followed, before.followed)),
+            ("Estimated", estimated),
+            ("RoutingFailures", delta(self.failures, before.failures)),
+            ("ShortCircuited", short),
+        ]
+        .map(|(name, value)| (name.to_owned(), value));
+        Some(crate::stream::emf_line(METRICS_FUNCTION, &counts, &[], at))
+    }
+}
+
 impl RoutingStats {
     /// The counters now.
     pub fn snapshot(&self) -> RoutingCounts {

@@ -368,3 +368,41 @@ async fn an_order_whose_call_failed_is_not_routed_again_before_the_minimum_inter
         .await;
     assert_eq!(router.calls(), 2);
 }
+
+#[test]
+fn the_routing_counters_become_an_emf_line_only_when_a_call_was_made_wanted_or_cut_short() {
+    use rnd_handlers::routed_eta::RoutingCounts;
+    let before = RoutingCounts {
+        calls: 3,
+        routed: 3,
+        followed: 40,
+        ..RoutingCounts::default()
+    };
+    // GIVEN a location followed along its route THEN nothing is printed
+    let followed = RoutingCounts {
+        followed: 41,
+        ..before
+    };
+    assert_eq!(followed.emf_since(&before, t(0)), None);
+    // GIVEN a failed call answered by the estimate THEN one line says so, in CloudWatch's format
+    let failed = RoutingCounts {
+        calls: 5,
+        failures: 2,
+        estimated: 1,
+        ..before
+    };
+    let line: serde_json::Value =
+        serde_json::from_str(&failed.emf_since(&before, t(0)).expect("a line")).unwrap();
+    assert_eq!(line["Function"], "driver:location");
+    assert_eq!(
+        (
+            &line["RoutingCalls"],
+            &line["RoutingFailures"],
+            &line["Estimated"]
+        ),
+        (&2.into(), &2.into(), &1.into())
+    );
+    let metrics = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(metrics["Namespace"], "RndRealtime");
+    assert_eq!(metrics["Metrics"].as_array().map(Vec::len), Some(6));
+}

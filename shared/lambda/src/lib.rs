@@ -261,17 +261,42 @@ async fn serve_message_routes(
 ) -> Result<(), Error> {
     use rnd_handlers::routes::{RouteConfig, Routes};
     let store = dynamo_store(config)?;
-    let mut routes = Routes::new(store, eta_estimator(config).await?, RouteConfig::from_env());
+    let (estimator, routing) = eta_estimator(config).await?;
+    let mut routes = Routes::new(store, estimator, RouteConfig::from_env());
     if let Some(notifier) = notifier {
         routes = routes
             .posting_through(notifier)
             .delivering_with(rnd_handlers::fanout::FanoutConfig::from_env());
     }
     let routes = Arc::new(routes);
+    // The routed ETA's counters as they were after the last invocation (one at a time per
+    // container): a message that called, wanted or skipped the provider prints one EMF line.
+    let last = Arc::new(std::sync::Mutex::new(
+        routing
+            .as_ref()
+            .map(|stats| stats.snapshot())
+            .unwrap_or_default(),
+    ));
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let routes = Arc::clone(&routes);
-            async move { Ok::<_, Error>(routes.handle(&event.payload, Utc::now()).await) }
+            let routing = routing.clone();
+            let last = Arc::clone(&last);
+            async move {
+                let now = Utc::now();
+                let answer = routes.handle(&event.payload, now).await;
+                if let Some(stats) = routing {
+                    let counts = stats.snapshot();
+                    let mut last = last
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some(line) = counts.emf_since(&last, now) {
+                        println!("{line}");
+                    }
+                    *last = counts;
+                }
+                Ok::<_, Error>(answer)
+            }
         },
     ))
     .await
@@ -335,26 +360,34 @@ pub async fn serve_fanout() -> Result<(), Error> {
     .await
 }
 
-/// The ETA estimator of the message routes: along a routing provider's routes when the
-/// `routing` feature is on and `ETA_PROVIDER` names one, else the offline estimate.
+/// The ETA estimator of the message routes, with its counters when it routes: along a routing
+/// provider's routes when the `routing` feature is on and `ETA_PROVIDER` names one, else the
+/// offline estimate.
 #[cfg(feature = "websocket")]
-async fn eta_estimator(
-    config: &aws_config::SdkConfig,
-) -> Result<Arc<dyn rnd_domain::eta::EtaEstimator>, ConfigError> {
+async fn eta_estimator(config: &aws_config::SdkConfig) -> Result<Estimator, ConfigError> {
     #[cfg(feature = "routing")]
     if let Some(provider) = var("ETA_PROVIDER").filter(|p| p != "none") {
-        return routed_eta(config, &provider).await;
+        let routed = routed_eta(config, &provider).await?;
+        let stats = routed.stats();
+        return Ok((Arc::new(routed), Some(stats)));
     }
     let _ = config;
-    Ok(Arc::new(rnd_domain::eta::OfflineEta::default()))
+    Ok((Arc::new(rnd_domain::eta::OfflineEta::default()), None))
 }
+
+/// An ETA estimator and, when it routes, its counters.
+#[cfg(feature = "websocket")]
+type Estimator = (
+    Arc<dyn rnd_domain::eta::EtaEstimator>,
+    Option<Arc<rnd_handlers::routed_eta::RoutingStats>>,
+);
 
 /// [`rnd_handlers::routed_eta::RoutedEta`] over `provider`, configured from the environment.
 #[cfg(feature = "routing")]
 async fn routed_eta(
     config: &aws_config::SdkConfig,
     provider: &str,
-) -> Result<Arc<dyn rnd_domain::eta::EtaEstimator>, ConfigError> {
+) -> Result<rnd_handlers::routed_eta::RoutedEta, ConfigError> {
     use rnd_handlers::routed_eta::{BreakerSettings, RoutedEta, RoutingBudget};
     fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
         match var(name) {
@@ -415,13 +448,13 @@ async fn routed_eta(
         provider = provider.as_str(),
         "ETAs along the provider's routes"
     );
-    Ok(Arc::new(RoutedEta::new(
+    Ok(RoutedEta::new(
         router,
         rnd_domain::eta::OfflineEta::default(),
         policy,
         budget,
         BreakerSettings::default(),
-    )))
+    ))
 }
 
 /// The FCM sender: the service account from `FCM_CREDENTIALS_PARAMETER` (SSM) or
