@@ -134,11 +134,6 @@ impl Breaker {
             false
         }
     }
-
-    /// Whether it is open now (no calls go).
-    pub fn is_open(&self) -> bool {
-        matches!(*self.state(), BreakerState::Open { until } if Instant::now() < until)
-    }
 }
 
 /// What the routed estimator did, since it started.
