@@ -38,6 +38,9 @@
 #   make bench-cost      the bill per million location updates against its floor (1 + S messages)
 #                        at S = 4 and S = 2 subscribers, the drivers asking for every
 #                        acknowledgement and for refusals only (BENCH_ORDERS orders, every 2 s)
+#   make bench-routing   bench-load (BENCH_ORDERS orders, every 2 s, no idle) on a stack routing
+#                        ETAs with its built-in OSRM emulator: routing calls per order at its
+#                        start and per update, priced at every provider's list price
 #   make fuzz            coverage-guided fuzzing (cargo-fuzz, nightly; not in `make test` nor CI)
 #                        of the WebSocket parser, the stream-record decoder, the authorizer and
 #                        the HTTP bodies: FUZZ_SECS s per target (default 120), then executions,
@@ -49,7 +52,7 @@
 MOTO = scripts/moto.sh
 
 .PHONY: test lint moto moto-stop run deps validate sam-build test-sdk test-browser test-contract \
-	bench-micro bench-init bench-load bench-scale bench-idle bench-knee bench-cost fuzz
+	bench-micro bench-init bench-load bench-scale bench-idle bench-knee bench-cost bench-routing fuzz
 
 DEPLOY_TOOLS = scripts/deploy-tools.sh
 SAM_ARCH = x86_64
@@ -161,6 +164,12 @@ bench-cost:
 		$(BENCH) load --orders $(BENCH_ORDERS) --subscribers $$s --rate-hz $(BENCH_RATE) \
 			--duration-secs $(BENCH_DURATION) --idle 0 --acks $$acks || exit 1; \
 	done; done
+
+bench-routing:
+	cargo build --release -p rnd-local -p rnd-loadgen
+	RND_LOCAL_ARGS="--eta-provider osrm" $(BENCH) load --orders $(BENCH_ORDERS) \
+		--subscribers $(BENCH_SUBSCRIBERS) --rate-hz $(BENCH_RATE) \
+		--duration-secs $(BENCH_DURATION) --idle 0
 
 fuzz:
 	FUZZ_SECS=$(FUZZ_SECS) scripts/fuzz.sh $(FUZZ_TARGETS)

@@ -313,6 +313,21 @@ fn run_load(
         c.floor,
         c.total_over_floor,
     );
+    if let (Some(calls), Some(costs)) = (
+        report.per_accepted_update.work.routing_calls,
+        &report.routing_cost_usd,
+    ) {
+        let priced: Vec<String> = costs
+            .iter()
+            .map(|c| format!("{} ${:.2}", c.price.provider, c.per_million_updates))
+            .collect();
+        eprintln!(
+            "bench load: {calls:.4} routing calls per update ({:.2} per order at its start); \
+             per million updates at list prices: {}",
+            report.routing_calls_per_order_at_start.unwrap_or(0.0),
+            priced.join(", "),
+        );
+    }
     Ok(serde_json::to_string(&report))
 }
 

@@ -37,6 +37,77 @@ pub const PRICES: Prices = Prices {
     dynamodb_read_units_per_million: 0.125,
 };
 
+/// When [`ROUTING_PRICES`] were last checked against the providers' published price lists.
+pub const ROUTING_PRICES_CHECKED: &str = "2026-12-03";
+
+/// A routing provider's list price for the request the stack makes of it (`EtaProvider`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingPrice {
+    /// The provider as `EtaProvider` and `--eta-provider` name it.
+    pub provider: &'static str,
+    /// What the provider bills for the stack's request, and at which tier.
+    pub billed_as: &'static str,
+    /// USD per thousand requests.
+    pub usd_per_thousand_requests: f64,
+}
+
+/// The routing providers' list prices (checked [`ROUTING_PRICES_CHECKED`]; providers change
+/// them, so re-check before quoting), one row per provider the stack can call. Like
+/// [`PRICES`], free tiers are ignored: Mapbox's first 100 000 requests a month are free, and
+/// the row is its first paid tier; Google's row is its first tier.
+pub const ROUTING_PRICES: [RoutingPrice; 3] = [
+    RoutingPrice {
+        provider: "osrm",
+        billed_as: "nothing per request: OSRM is self-hosted, and its server is yours to pay for",
+        usd_per_thousand_requests: 0.0,
+    },
+    RoutingPrice {
+        provider: "mapbox",
+        billed_as: "Directions API request (driving-traffic), 100 001-500 000 a month",
+        usd_per_thousand_requests: 2.00,
+    },
+    RoutingPrice {
+        provider: "google",
+        billed_as: "Routes API: Compute Routes Pro (TRAFFIC_AWARE), up to 100 000 a month",
+        usd_per_thousand_requests: 10.00,
+    },
+];
+
+/// What a bench run's routing calls cost at one provider's list price.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingCost {
+    /// The provider and its price.
+    #[serde(flatten)]
+    pub price: RoutingPrice,
+    /// USD per million accepted location updates for the calls made in the measured window.
+    pub per_million_updates: f64,
+    /// USD per million orders for the calls made on the orders' first locations (the route of
+    /// the leg, once per trip), when the bench counted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_million_orders_at_start: Option<f64>,
+}
+
+/// What `calls_per_update` routing calls per accepted update, and `calls_per_order_at_start`
+/// per order on its first location, cost at each of `prices`.
+pub fn routing_cost(
+    calls_per_update: f64,
+    calls_per_order_at_start: Option<f64>,
+    prices: &[RoutingPrice],
+) -> Vec<RoutingCost> {
+    // A million of something done `n` times each is `n` million requests: n × 1 000 thousands.
+    let per_million = |n: f64, price: &RoutingPrice| n * 1000.0 * price.usd_per_thousand_requests;
+    prices
+        .iter()
+        .map(|price| RoutingCost {
+            price: *price,
+            per_million_updates: per_million(calls_per_update, price),
+            per_million_orders_at_start: calls_per_order_at_start.map(|n| per_million(n, price)),
+        })
+        .collect()
+}
+
 /// What the cost model assumes, as the load report states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,6 +280,55 @@ mod tests {
         let sum = 6.0 + 0.0025 + 0.22 + 1000.0 * 0.000_013_333_4 + 0.625 + 0.1875;
         assert!(close(cost.total, sum));
         assert!(close(cost.total_over_floor, sum / 5.0));
+    }
+
+    #[test]
+    fn routing_calls_are_priced_at_every_providers_list_price() {
+        // GIVEN 0.01 routing calls per update in the window and 1 per order at its start
+        // WHEN they are priced at the routing providers' list prices
+        let costs = routing_cost(0.01, Some(1.0), &ROUTING_PRICES);
+        // THEN a million updates make 10 000 calls and a million orders a million calls, at
+        // each provider's price per thousand
+        let by_provider = |name: &str| costs.iter().find(|c| c.price.provider == name).unwrap();
+        assert!(close(
+            by_provider("mapbox").per_million_updates,
+            10.0 * 2.00
+        ));
+        assert_eq!(
+            by_provider("mapbox").per_million_orders_at_start,
+            Some(1000.0 * 2.00)
+        );
+        assert!(close(
+            by_provider("google").per_million_updates,
+            10.0 * 10.00
+        ));
+        // AND a self-hosted OSRM costs nothing per call
+        assert!(close(by_provider("osrm").per_million_updates, 0.0));
+        // AND without a count at the start, no per-order figure is claimed
+        let window_only = routing_cost(0.01, None, &ROUTING_PRICES);
+        assert!(
+            window_only
+                .iter()
+                .all(|c| c.per_million_orders_at_start.is_none())
+        );
+    }
+
+    #[test]
+    fn every_provider_the_stack_can_route_with_has_a_price() {
+        // GIVEN the providers `EtaProvider` accepts besides the offline estimate
+        let template: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(rnd_local::template::EMBEDDED).unwrap();
+        let allowed: Vec<&str> = template["Parameters"]["EtaProvider"]["AllowedValues"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .filter(|v| *v != "none")
+            .collect();
+        // WHEN the routing price table is read
+        let priced: Vec<&str> = ROUTING_PRICES.iter().map(|p| p.provider).collect();
+        // THEN it prices each of them, once
+        assert_eq!(priced, allowed);
     }
 
     #[test]

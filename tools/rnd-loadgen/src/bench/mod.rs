@@ -301,6 +301,14 @@ pub struct LoadReport {
     /// `per_accepted_update.work.routing_calls` (reroutes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_calls_per_order_at_start: Option<f64>,
+    /// What those routing calls cost at each provider's list price (`cost::ROUTING_PRICES`,
+    /// checked on `routingPricesChecked`), when the stack routes ETAs. Not in
+    /// `costPerMillionUpdatesUsd`, which is the AWS bill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_cost_usd: Option<Vec<cost::RoutingCost>>,
+    /// When the routing prices were checked, when the stack routes ETAs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_prices_checked: Option<&'static str>,
 }
 
 /// The JSON line of an idle run.
@@ -1158,6 +1166,8 @@ fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSocket
         prices: PRICES,
         assumptions: cost::ASSUMPTIONS,
         routing_calls_per_order_at_start: None,
+        routing_cost_usd: None,
+        routing_prices_checked: None,
     };
     (report, sockets)
 }
@@ -1189,6 +1199,14 @@ pub async fn load(options: &LoadOptions) -> Result<LoadReport, BenchError> {
     let window = measure(&client, options, &prepared, first.sockets).await?;
     let (mut report, sockets) = load_report(options, window);
     report.routing_calls_per_order_at_start = routing_calls_at_start;
+    if let Some(calls_per_update) = report.per_accepted_update.work.routing_calls {
+        report.routing_cost_usd = Some(cost::routing_cost(
+            calls_per_update,
+            routing_calls_at_start,
+            &cost::ROUTING_PRICES,
+        ));
+        report.routing_prices_checked = Some(cost::ROUTING_PRICES_CHECKED);
+    }
     close(sockets, options.parallelism).await;
     Ok(report)
 }

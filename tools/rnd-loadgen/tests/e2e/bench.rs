@@ -130,9 +130,18 @@ async fn on_a_stack_routing_etas_the_bench_counts_routing_calls_per_update() {
         "{report:?}"
     );
     assert_eq!(report.per_accepted_update.work.routing_calls, Some(0.0));
-    // AND the other counts none at all
+    // AND prices them at every provider's list price: a call per order is a million calls per
+    // million orders, and the window's updates cost nothing in routing
+    let costs = report.routing_cost_usd.as_ref().expect("routing priced");
+    let mapbox = costs.iter().find(|c| c.price.provider == "mapbox").unwrap();
+    assert_eq!(mapbox.per_million_orders_at_start, Some(2000.0));
+    assert_eq!(mapbox.per_million_updates, 0.0);
+    assert_eq!(costs.len(), rnd_loadgen::bench::cost::ROUTING_PRICES.len());
+    assert!(report.routing_prices_checked.is_some());
+    // AND the other counts none at all, and prices none
     assert_eq!(unrouted.routing_calls_per_order_at_start, None);
     assert_eq!(unrouted.per_accepted_update.work.routing_calls, None);
+    assert_eq!(unrouted.routing_cost_usd, None);
     routed.stop().await;
     plain.stop().await;
 }
