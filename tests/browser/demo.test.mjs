@@ -288,6 +288,54 @@ test("the chef's phone shows a push for a new order while the app is in the back
   await page.close();
 });
 
+test("an admin sees the connection counters and whether a driver is online", { timeout: 120_000 }, async () => {
+  // GIVEN an admin signed in on the page
+  const admin = await context.newPage();
+  const pageErrors = [];
+  admin.on('pageerror', (e) => pageErrors.push(e.message));
+  await admin.goto(base + '/');
+  const who = admin.getByRole('region', { name: 'Who are you?' });
+  await who.getByLabel('Role').selectOption('admin');
+  await who.getByLabel('User id').fill('admin-7');
+  await who.getByLabel('Name').fill('Dana Dispatch');
+  await who.getByRole('button', { name: 'Sign in' }).click();
+  await admin.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
+  const panel = admin.getByRole('region', { name: 'Connections (admins)' });
+
+  // THEN the counters show at least the admin's own connection
+  await admin.waitForFunction(() => Number(document.getElementById('stat-now').dataset.total) >= 1, null, { timeout: WAIT });
+  assert.match(await panel.locator('#stat-roles').textContent(), /[1-9]\d* admins/);
+
+  // WHEN a driver signs in on another page and the admin asks about them
+  const driver = await context.newPage();
+  await driver.goto(base + '/');
+  const driverWho = driver.getByRole('region', { name: 'Who are you?' });
+  await driverWho.getByLabel('Role').selectOption('driver');
+  await driverWho.getByLabel('User id').fill('driver-7');
+  await driverWho.getByLabel('Name').fill('Dev Driver');
+  await driverWho.getByRole('button', { name: 'Sign in' }).click();
+  await driver.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT });
+  await panel.getByLabel('User id').fill('driver-7');
+  await panel.getByRole('button', { name: 'Is this user online?' }).click();
+
+  // THEN the driver is online on one connection, and the counters include them
+  await admin.locator('#presence-result[data-online="true"]').waitFor({ timeout: WAIT });
+  assert.match(await admin.locator('#presence-result').textContent(), /driver-7 is online on 1 connection since/);
+  await admin.waitForFunction(() => Number(document.getElementById('stat-now').dataset.total) >= 2, null, { timeout: WAIT });
+  await admin.screenshot({ path: join(ARTIFACTS, 'admin-connections.png'), fullPage: true });
+
+  // WHEN the driver's page closes, THEN the driver is offline with a last-seen time
+  await driver.close();
+  await admin.waitForFunction(async () => {
+    document.getElementById('presence-check').click();
+    await new Promise((r) => setTimeout(r, 300));
+    return document.getElementById('presence-result').dataset.online === 'false';
+  }, null, { timeout: WAIT, polling: 500 });
+  assert.match(await admin.locator('#presence-result').textContent(), /driver-7 is offline, last seen/);
+  assert.deepEqual(pageErrors, []);
+  await admin.close();
+});
+
 test('the demo page tracks an order across a killed connection and a restarted stack: every status once and in order', { timeout: 180_000 }, async () => {
   // GIVEN a chef with a pickup location, and a customer tracking a fresh order on the page
   const chef = await chefWithKitchen();

@@ -181,8 +181,52 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
     $('orders-card').hidden = false;
     $('new-order').hidden = role !== 'customer';
     $('p-name').value = name || sub;
+    $('ops-card').hidden = role !== 'admin';
+    watchStats(role === 'admin');
     log(`signed in as ${sub} (${role})`);
   }
+
+  // Admins: connection analytics, refreshed while signed in as one.
+  let statsTimer = null;
+  function watchStats(on) {
+    clearInterval(statsTimer);
+    statsTimer = null;
+    if (!on) return;
+    refreshStats();
+    statsTimer = setInterval(refreshStats, 5000);
+  }
+
+  const seconds = (ms) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`);
+  const windowText = (w) => `${w.connects} connects, ${w.disconnects} disconnects, ${w.expired} expired; ` +
+    `sessions: ${w.sessionDuration.count}, mean ${seconds(w.sessionDuration.averageMs)}, ` +
+    `p50 ${seconds(w.sessionDuration.p50Ms)}, p95 ${seconds(w.sessionDuration.p95Ms)}`;
+
+  async function refreshStats() {
+    try {
+      const s = await api('GET', '/stats/connections');
+      const now = s.connectedNow;
+      $('stat-now').textContent = String(now.total);
+      $('stat-now').dataset.total = String(now.total);
+      $('stat-roles').textContent =
+        `${now.customer} customers, ${now.chef} chefs, ${now.driver} drivers, ${now.admin} admins`;
+      $('stat-hour').textContent = windowText(s.lastHour);
+      $('stat-hour').dataset.connects = String(s.lastHour.connects);
+      $('stat-day').textContent = windowText(s.lastDay);
+      $('stat-peak').textContent = `${s.peakToday.connections} at ${new Date(s.peakToday.at).toLocaleTimeString()}`;
+    } catch (e) {
+      log(e.message, true);
+    }
+  }
+
+  $('presence').addEventListener('submit', run(async () => {
+    const user = $('presence-user').value.trim();
+    const p = await api('GET', `/presence/${encodeURIComponent(user)}`);
+    const out = $('presence-result');
+    out.dataset.online = String(p.online);
+    out.textContent = p.online
+      ? `${p.userId} is online on ${p.connections} connection${p.connections === 1 ? '' : 's'} since ${new Date(p.since).toLocaleTimeString()}`
+      : `${p.userId} is offline${p.lastSeenAt ? `, last seen ${new Date(p.lastSeenAt).toLocaleTimeString()}` : ', never seen'}`;
+  }));
 
   async function loadProfile() {
     if (state.role !== 'admin') {

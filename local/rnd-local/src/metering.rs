@@ -37,9 +37,10 @@ use rnd_domain::live::{LiveState, LocationOutcome, LocationWrite};
 use rnd_domain::order::{OrderStatus, OrderView};
 use rnd_domain::ports::{
     ClosedConnection, Connection, ConnectionStore, DeviceStore, IdempotencyStore, InboxStore,
-    KeptAnswer, KeyClaim, LiveLocationStore, OrderPage, OrderQuery, OrderStore, ProfileStore,
-    PushLedger, RateLimitStore, RoomMembers, Store, StoreError,
+    KeptAnswer, KeyClaim, LiveLocationStore, OrderPage, OrderQuery, OrderStore, PresenceStore,
+    ProfileStore, PushLedger, RateLimitStore, RoomMembers, Store, StoreError,
 };
+use rnd_domain::presence::{ConnectionMinute, Presence};
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
 
@@ -98,14 +99,15 @@ fn assumed_user() -> UserId {
 }
 
 /// The size of the membership row of `connection` in `room` (living until `ttl`, its token
-/// expiring then too: epoch seconds of the same width).
+/// expiring then too, opened then in ms: numbers of the same width).
 fn membership_bytes(
     connection: &ConnectionId,
     user: &UserId,
     room: &Room,
     ttl: i64,
 ) -> Result<usize, StoreError> {
-    items::membership_size(connection, user, room, ttl, ttl)
+    // The opening in epoch ms has three digits more than the TTL in epoch s.
+    items::membership_size(connection, user, room, ttl, ttl, ttl * 1000)
 }
 
 /// The GSI key attributes (`gsiNpk`) an order row carries, by name and value.
@@ -145,7 +147,40 @@ pub(crate) fn open_connection_units(
     for room in rooms.iter().collect::<BTreeSet<_>>() {
         memberships += write_units(membership_bytes(&c.connection_id, &c.user_id, room, ttl)?);
     }
-    Ok(units(1, 0.0, 2.0 * (write_units(connection) + memberships)))
+    let mut counted = units(1, 0.0, 2.0 * (write_units(connection) + memberships));
+    add_counting(&mut counted, 1);
+    Ok(counted)
+}
+
+/// Bytes assumed for one minute-counter item of connection analytics (a few dozen counters).
+const ASSUMED_MINUTE_ITEM_BYTES: usize = 256;
+
+/// What counting an opening or closing adds ([`rnd_store_dynamodb`]'s `presence`): an `ADD`
+/// `UpdateItem` per minute it touches (`minutes`: 1 for an opening, 1 or 2 for a closing) and
+/// one `UpdateItem` of the user's last-seen row, each under 1 KB.
+fn add_counting(units: &mut DynamoUnits, minutes: u64) {
+    units.requests += minutes + 1;
+    units.write_units += (minutes + 1) as f64;
+}
+
+/// `presence`: a consistent `Query` of the user's room and a consistent `GetItem` of their
+/// last-seen row, each under 4 KB.
+pub(crate) fn presence_units() -> DynamoUnits {
+    units(2, 2.0, 0.0)
+}
+
+/// `connection_minutes`: one eventually consistent `Query` per day and shard, each reading at
+/// most that day's minutes of [`ASSUMED_MINUTE_ITEM_BYTES`] (the shards' share is unknown, so
+/// every shard is counted as holding every minute counted).
+pub(crate) fn connection_minutes_units(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    minutes: usize,
+) -> DynamoUnits {
+    let days = (to.date_naive() - from.date_naive()).num_days().max(0) as u64 + 1;
+    let queries = days * u64::from(rnd_domain::presence::STATS_SHARDS);
+    let per_query = minutes.div_ceil(days as usize) * ASSUMED_MINUTE_ITEM_BYTES;
+    units(queries, queries as f64 * read_units(per_query, false), 0.0)
 }
 
 /// `close_connection`: a consistent `GetItem` of the connection row; when it was open, a
@@ -167,11 +202,22 @@ pub(crate) fn close_connection_units(
     let batches = closed.rooms.len().div_ceil(BATCH_WRITE_MAX) as u64;
     let session = sized(items::session(closed))?;
     let transaction = 2.0 * (write_units(row) + write_units(session));
-    Ok(units(
+    let mut counted = units(
         1 + batches + 1,
         read_units(row, true),
         memberships + transaction,
-    ))
+    );
+    let counted_minutes = if c.is_live_at(closed.disconnected_at) {
+        let opened = rnd_domain::presence::minute_of(c.connected_at);
+        let closed_minute = rnd_domain::presence::minute_of(closed.disconnected_at);
+        if opened == closed_minute { 1 } else { 2 }
+    } else {
+        0
+    };
+    if counted_minutes > 0 {
+        add_counting(&mut counted, counted_minutes);
+    }
+    Ok(counted)
 }
 
 /// `room_members`: an eventually consistent `Query` of the room's partition, paged by 1 MB,
@@ -480,6 +526,29 @@ impl ConnectionStore for MeteredStore {
             "close_connection",
             close_connection_units(closed),
             units(1, 1.0, 0.0),
+        );
+        result
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MeteredStore {
+    async fn presence(&self, user: &UserId, now: DateTime<Utc>) -> Result<Presence, StoreError> {
+        let result = self.inner.presence(user, now).await;
+        self.record("presence", presence_units());
+        result
+    }
+
+    async fn connection_minutes(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ConnectionMinute>, StoreError> {
+        let result = self.inner.connection_minutes(from, to).await;
+        let minutes = result.as_ref().map_or(0, Vec::len);
+        self.record(
+            "connection_minutes",
+            connection_minutes_units(from, to, minutes),
         );
         result
     }
@@ -951,32 +1020,46 @@ mod tests {
     #[test]
     fn opening_and_closing_a_connection_write_its_rows_in_transactions() {
         // GIVEN a customer's connection in its initial rooms (its user room only)
+        let at = fixtures::now();
         let customer = fixtures::customer();
-        let connection = fixtures::connection("Ch3fConnId0001Q=", &customer, fixtures::now());
+        let connection = fixtures::connection("Ch3fConnId0001Q=", &customer, at);
         let rooms = rnd_domain::rooms::initial_rooms(&customer);
         // WHEN it is opened and closed
         let opened = open_connection_units(&connection, &rooms).unwrap();
         let closed = close_connection_units(Some(&ClosedConnection {
             connection: connection.clone(),
-            disconnected_at: fixtures::now(),
+            disconnected_at: at,
             rooms: rooms.to_vec(),
         }))
         .unwrap();
         // THEN opening is one transaction of two small rows, the connection and its user-room
-        // membership (2 WRU each)
-        assert_eq!((opened.requests, opened.write_units), (1, 4.0));
-        // AND closing reads the row, batch-deletes its one membership and swaps row for session
+        // membership (2 WRU each), then counting it: its minute's counters and the user's
+        // last-seen row (1 WRU each)
+        assert_eq!((opened.requests, opened.write_units), (1 + 2, 4.0 + 2.0));
+        // AND closing (in the minute it opened) reads the row, batch-deletes its one
+        // membership, swaps row for session, and counts it in that minute and last-seen
         assert_eq!(
             (closed.requests, closed.read_units, closed.write_units),
-            (3, 1.0, 1.0 + 4.0)
+            (3 + 2, 1.0, 1.0 + 4.0 + 2.0)
+        );
+        // AND closing it in a later minute counts it in both minutes
+        let later = close_connection_units(Some(&ClosedConnection {
+            connection: connection.clone(),
+            disconnected_at: at + chrono::Duration::minutes(3),
+            rooms: rooms.to_vec(),
+        }))
+        .unwrap();
+        assert_eq!(
+            (later.requests, later.write_units),
+            (3 + 3, 1.0 + 4.0 + 3.0)
         );
         // AND closing a connection that was not open is the read alone
         assert_eq!(close_connection_units(None).unwrap().write_units, 0.0);
         // AND an admin's opening also writes its role:admin membership: three rows, 6 WRU
         let admin = fixtures::admin();
-        let connection = fixtures::connection("Adm1nConnId001Q=", &admin, fixtures::now());
+        let connection = fixtures::connection("Adm1nConnId001Q=", &admin, at);
         let opened =
             open_connection_units(&connection, &rnd_domain::rooms::initial_rooms(&admin)).unwrap();
-        assert_eq!((opened.requests, opened.write_units), (1, 6.0));
+        assert_eq!((opened.requests, opened.write_units), (1 + 2, 6.0 + 2.0));
     }
 }

@@ -34,6 +34,7 @@ pub mod limits;
 pub mod live;
 pub mod order;
 pub mod ports;
+pub mod presence;
 pub mod profile;
 pub mod protocol;
 pub mod protocol_schema;

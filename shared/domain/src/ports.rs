@@ -152,7 +152,7 @@ pub struct RoomMembers {
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Stores a new connection and makes it a member of `rooms` (as `$connect` decides them:
-    /// [`crate::rooms::initial_rooms`]).
+    /// [`crate::rooms::initial_rooms`]), and counts it ([`PresenceStore`]).
     /// Fails with [`StoreError::AlreadyExists`] when the id is already open.
     async fn open_connection(
         &self,
@@ -192,12 +192,36 @@ pub trait ConnectionStore: Send + Sync {
     async fn rooms_of(&self, id: &ConnectionId) -> Result<Vec<Room>, StoreError>;
 
     /// Closes the connection: removes it and every membership it had, keeps a session record
-    /// for analytics. Idempotent: returns `None` when it was not open.
+    /// for analytics and counts it ([`PresenceStore`]). Idempotent: returns `None` when it was
+    /// not open (then nothing is counted).
     async fn close_connection(
         &self,
         id: &ConnectionId,
         at: DateTime<Utc>,
     ) -> Result<Option<ClosedConnection>, StoreError>;
+}
+
+/// Presence and connection analytics ([`crate::presence`]). A store keeps them in
+/// [`ConnectionStore::open_connection`] and [`ConnectionStore::close_connection`]: the user's
+/// last-seen time and the minute counters of [`crate::presence::ConnectionEvent::counters`],
+/// sharded by [`crate::presence::shard_of`] the connection id. Nothing here scans connections.
+#[async_trait]
+pub trait PresenceStore: Send + Sync {
+    /// `user`'s presence at `now`: their connections open at `now` (their user room's members,
+    /// TTL respected), since when, and when they were last seen.
+    async fn presence(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<crate::presence::Presence, StoreError>;
+
+    /// The minutes counted from `from` to `to` (minute starts, both included), every shard
+    /// merged, in order; a minute with nothing counted is absent.
+    async fn connection_minutes(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::presence::ConnectionMinute>, StoreError>;
 }
 
 /// Whose orders to list.
@@ -442,15 +466,15 @@ pub trait RateLimitStore: Send + Sync {
     ) -> Result<crate::limits::Allowance, StoreError>;
 }
 
-/// What the HTTP API uses: orders, profiles, devices and idempotency keys. Rust cannot name
+/// What the HTTP API uses: orders, profiles, devices, idempotency keys, rate limits and presence. Rust cannot name
 /// `dyn OrderStore + ProfileStore + …`, so this capability names them; every [`Store`] is
 /// one, and an `Arc<dyn Store>` upcasts to `Arc<dyn ApiStore>`.
 pub trait ApiStore:
-    OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore
+    OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore + PresenceStore
 {
 }
-impl<T: OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore> ApiStore
-    for T
+impl<T: OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore + PresenceStore>
+    ApiStore for T
 {
 }
 
@@ -476,6 +500,7 @@ impl<T> Store for T where
         + PushLedger
         + IdempotencyStore
         + RateLimitStore
+        + PresenceStore
 {
 }
 

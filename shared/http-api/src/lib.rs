@@ -15,6 +15,8 @@
 //! | `GET /orders` | everyone (their own orders; admins all) | a page, newest first |
 //! | `GET`, `PUT /profiles/me` | everyone | their profile |
 //! | `POST`, `GET /devices`, `DELETE /devices/{deviceId}` | everyone | their push devices |
+//! | `GET /presence/{userId}` | admins; a customer for their active order's driver | online, connections, since, last seen |
+//! | `GET /stats/connections` | admins | connection analytics |
 //! | `GET /openapi.json` | everyone | the OpenAPI document |
 //!
 //! Every request needs `Authorization: Bearer <JWT>`. Errors are RFC 9457
@@ -29,6 +31,7 @@
 //!   one table).
 //! - `profiles`: `GET`/`PUT /profiles/me`.
 //! - `devices`: `POST`/`GET /devices`, `DELETE /devices/{deviceId}`.
+//! - `presence`: `GET /presence/{userId}`, `GET /stats/connections`.
 //! - [`model`]: request and response bodies (their schemas make the OpenAPI document).
 //! - `schema`: what the derives cannot say in the document: the exact patterns of ids and texts
 //!   (from the domain's parsers), path parameters, the profile body.
@@ -39,6 +42,7 @@ mod devices;
 pub mod idempotency;
 pub mod model;
 mod orders;
+mod presence;
 mod problem;
 mod profiles;
 mod schema;
@@ -173,6 +177,7 @@ impl AppState {
         (name = "orders", description = "Placing, tracking and moving orders through their lifecycle"),
         (name = "profiles", description = "Your own profile"),
         (name = "devices", description = "Your devices for push notifications"),
+        (name = "presence", description = "Who is connected, and connection analytics"),
         (name = "meta", description = "This document")
     )
 )]
@@ -232,6 +237,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::get_profile, profiles::put_profile))
         .routes(routes!(devices::register_device, devices::list_devices))
         .routes(routes!(devices::remove_device))
+        .routes(routes!(presence::presence))
+        .routes(routes!(presence::connection_statistics))
         .routes(routes!(openapi_json))
 }
 

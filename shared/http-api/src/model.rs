@@ -738,3 +738,154 @@ pub struct DevicesBody {
     /// At most 10.
     pub devices: Vec<DeviceBody>,
 }
+
+/// `GET /presence/{userId}`: whether a user is connected now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceBody {
+    /// Whom this is about.
+    #[schema(value_type = String)]
+    pub user_id: rnd_domain::UserId,
+    /// True while they have a connection open.
+    pub online: bool,
+    /// Their connections open now (devices, tabs).
+    pub connections: u32,
+    /// When the earliest of those opened; absent when offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// The last time a connection of theirs opened or closed (for one that dropped without
+    /// closing, when it opened); absent if not seen in the last 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl PresenceBody {
+    /// The body for `user`'s `presence`.
+    pub fn new(user: rnd_domain::UserId, presence: &rnd_domain::presence::Presence) -> Self {
+        Self {
+            user_id: user,
+            online: presence.online(),
+            connections: presence.connections,
+            since: presence.since,
+            last_seen_at: presence.last_seen_at,
+        }
+    }
+}
+
+/// Connections by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleCountsBody {
+    /// Every role together.
+    pub total: u64,
+    /// Customers.
+    pub customer: u64,
+    /// Chefs.
+    pub chef: u64,
+    /// Drivers.
+    pub driver: u64,
+    /// Admins (dispatchers).
+    pub admin: u64,
+}
+
+impl From<&rnd_domain::presence::RoleCounts> for RoleCountsBody {
+    fn from(c: &rnd_domain::presence::RoleCounts) -> Self {
+        Self {
+            total: c.total(),
+            customer: c.customer,
+            chef: c.chef,
+            driver: c.driver,
+            admin: c.admin,
+        }
+    }
+}
+
+/// How long the sessions that closed in a window had been open.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDurationBody {
+    /// Sessions that closed in the window.
+    pub count: u64,
+    /// Their mean, ms; absent when none closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_ms: Option<f64>,
+    /// Their median, ms (from a histogram: within its bucket, interpolated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    /// Their 95th percentile, ms (likewise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+}
+
+/// Connections over a window ending now.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionWindowBody {
+    /// Connections opened.
+    pub connects: u64,
+    /// Connections closed (`$disconnect`, API Gateway's idle and 2-hour closes, or found gone).
+    pub disconnects: u64,
+    /// Connections that vanished without closing, counted when their TTL (2 h 5 min after
+    /// they opened) passed.
+    pub expired: u64,
+    /// How long the closed ones had been open.
+    pub session_duration: SessionDurationBody,
+}
+
+impl From<&rnd_domain::presence::WindowStats> for ConnectionWindowBody {
+    fn from(w: &rnd_domain::presence::WindowStats) -> Self {
+        let d = &w.session_duration;
+        Self {
+            connects: w.connects,
+            disconnects: w.disconnects,
+            expired: w.expired,
+            session_duration: SessionDurationBody {
+                count: d.count,
+                average_ms: d.average_ms,
+                p50_ms: d.p50_ms,
+                p95_ms: d.p95_ms,
+            },
+        }
+    }
+}
+
+/// The most connections open at once today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeakBody {
+    /// The most connections open at the end of a minute today (UTC).
+    pub connections: u64,
+    /// The end of that minute (the day's start while nobody connected).
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /stats/connections`: connection analytics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionStatsBody {
+    /// When these were taken.
+    pub at: DateTime<Utc>,
+    /// Connections open now, by role.
+    pub connected_now: RoleCountsBody,
+    /// The last 60 minutes.
+    pub last_hour: ConnectionWindowBody,
+    /// The last 24 hours.
+    pub last_day: ConnectionWindowBody,
+    /// The peak today (UTC).
+    pub peak_today: PeakBody,
+}
+
+impl From<&rnd_domain::presence::ConnectionStats> for ConnectionStatsBody {
+    fn from(s: &rnd_domain::presence::ConnectionStats) -> Self {
+        Self {
+            at: s.at,
+            connected_now: RoleCountsBody::from(&s.connected_now),
+            last_hour: ConnectionWindowBody::from(&s.last_hour),
+            last_day: ConnectionWindowBody::from(&s.last_day),
+            peak_today: PeakBody {
+                connections: s.peak_today.0,
+                at: s.peak_today.1,
+            },
+        }
+    }
+}

@@ -231,6 +231,21 @@ impl IntoParams for DeviceIdPath {
     }
 }
 
+/// The `{userId}` of `/presence/{userId}`.
+pub(crate) struct UserIdPath;
+
+impl IntoParams for UserIdPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![path_parameter(
+            "userId",
+            "The user's id (the `sub` of their token): 1–128 letters, digits, `-`, `_`, `.`, `@`, \
+             `|` and `:`.",
+            UserId::PATTERN,
+            MAX_ID_LEN,
+        )]
+    }
+}
+
 /// `PUT /profiles/me`: written out here, as no derive says "both or neither".
 impl PartialSchema for ProfileRequest {
     /// The fields, and the rule that `latitude` and `longitude` are both numbers or neither is.

@@ -7,16 +7,17 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate};
 use futures::future::join_all;
 use rnd_domain::device::{DEVICE_TTL_DAYS, MAX_DEVICES_PER_USER, Platform};
-use rnd_domain::identity::Role;
+use rnd_domain::identity::{Actor, Role};
 use rnd_domain::inbox::InboxEvent;
 use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::live::{LocationOutcome, LocationWrite};
 use rnd_domain::order::{Action, OrderStatus};
 use rnd_domain::ports::{
     Connection, ConnectionStore, DeviceStore, IdempotencyStore, InboxStore, KeptAnswer, KeyClaim,
-    LiveLocationStore, OrderFilter, OrderQuery, OrderStore, ProfileStore, PushLedger,
-    RateLimitStore, StoreError,
+    LiveLocationStore, OrderFilter, OrderQuery, OrderStore, PresenceStore, ProfileStore,
+    PushLedger, RateLimitStore, StoreError,
 };
+use rnd_domain::presence::{ConnectionStats, Presence, connection_stats, minute_of, stats_from};
 use rnd_domain::rooms::Room;
 use rnd_domain::{OrderRecord, OrderView};
 
@@ -1900,4 +1901,203 @@ pub async fn concurrent_uses_of_a_limit_grant_exactly_its_uses<H: Harness>(h: &H
     .await;
     let granted = answers.iter().filter(|a| **a == Allowance::Granted).count();
     assert_eq!(granted, 4, "{answers:?}");
+}
+
+/// The connection statistics at `at`, from the minutes the store counted.
+async fn stats_at<S: PresenceStore + ?Sized>(
+    store: &S,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ConnectionStats {
+    let minutes = store
+        .connection_minutes(stats_from(at), minute_of(at))
+        .await
+        .expect("connection minutes");
+    connection_stats(&minutes, at)
+}
+
+/// Presence follows a user's connections: online with how many and since the earliest open one,
+/// and last seen at their latest opening or closing.
+pub async fn presence_says_who_is_online_since_when_and_when_last_seen<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let user = driver().user_id;
+    // GIVEN a driver never seen
+    let never = store.presence(&user, at).await.expect("presence");
+    assert_eq!(never, Presence::default());
+    assert!(!never.online());
+    // WHEN they connect from two devices, 30 s apart (and someone else connects too)
+    let first = connection("c-pres-1", &driver(), at);
+    let second = connection("c-pres-2", &driver(), at + Duration::seconds(30));
+    let stranger = connection("c-pres-x", &other_driver(), at + Duration::seconds(40));
+    for c in [&first, &second, &stranger] {
+        let rooms = rnd_domain::rooms::initial_rooms(&Actor {
+            user_id: c.user_id.clone(),
+            role: c.role,
+        });
+        store.open_connection(c, &rooms).await.expect("open");
+    }
+    // THEN they are online on two connections since the first, last seen at the second
+    let both = store
+        .presence(&user, at + Duration::seconds(45))
+        .await
+        .expect("presence");
+    assert_eq!(
+        both,
+        Presence {
+            connections: 2,
+            since: Some(at),
+            last_seen_at: Some(at + Duration::seconds(30)),
+        }
+    );
+    // WHEN the first closes, THEN they are online on one since the second, seen at the close
+    store
+        .close_connection(&first.connection_id, at + Duration::seconds(60))
+        .await
+        .expect("close")
+        .expect("was open");
+    let one = store
+        .presence(&user, at + Duration::seconds(61))
+        .await
+        .expect("presence");
+    assert_eq!(
+        one,
+        Presence {
+            connections: 1,
+            since: Some(at + Duration::seconds(30)),
+            last_seen_at: Some(at + Duration::seconds(60)),
+        }
+    );
+    // WHEN the second closes, THEN they are offline, last seen then
+    store
+        .close_connection(&second.connection_id, at + Duration::seconds(90))
+        .await
+        .expect("close")
+        .expect("was open");
+    let gone = store
+        .presence(&user, at + Duration::seconds(91))
+        .await
+        .expect("presence");
+    assert_eq!(
+        gone,
+        Presence {
+            connections: 0,
+            since: None,
+            last_seen_at: Some(at + Duration::seconds(90)),
+        }
+    );
+    assert!(!gone.online());
+}
+
+/// Connects and disconnects are counted by role, with the closed sessions' durations, and the
+/// connections open now are those not closed.
+pub async fn connects_and_disconnects_are_counted_by_role_with_their_durations<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    // GIVEN a driver, two customers and an admin connected, one customer gone after 95 s
+    let opened = [
+        connection("c-stat-d", &driver(), at),
+        connection("c-stat-c1", &customer(), at),
+        connection("c-stat-c2", &other_customer(), at + Duration::seconds(5)),
+        connection("c-stat-a", &admin(), at + Duration::seconds(10)),
+    ];
+    for c in &opened {
+        store.open_connection(c, &[]).await.expect("open");
+    }
+    store
+        .close_connection(&opened[1].connection_id, at + Duration::seconds(95))
+        .await
+        .expect("close")
+        .expect("was open");
+    // WHEN the statistics are taken two minutes in
+    let stats = stats_at(&*store, at + Duration::seconds(120)).await;
+    // THEN three are connected, one of each role but one customer
+    assert_eq!(stats.connected_now.driver, 1);
+    assert_eq!(stats.connected_now.customer, 1);
+    assert_eq!(stats.connected_now.admin, 1);
+    assert_eq!(stats.connected_now.chef, 0);
+    // AND the hour and the day saw four connects and one disconnect of 95 s
+    for window in [stats.last_hour, stats.last_day] {
+        assert_eq!(window.connects, 4);
+        assert_eq!(window.disconnects, 1);
+        assert_eq!(window.expired, 0);
+        assert_eq!(window.session_duration.count, 1);
+        assert_eq!(window.session_duration.average_ms, Some(95_000.0));
+    }
+    // AND the peak today was four (unless the day began between the connects)
+    if stats.peak_today.1 > at {
+        assert!(stats.peak_today.0 >= 3, "{:?}", stats.peak_today);
+    }
+}
+
+/// A connection that vanishes without `$disconnect` is online until its TTL (2 h + grace), then
+/// offline and counted as expired, never as a disconnect; closing it after its TTL counts
+/// nothing.
+pub async fn a_connection_past_its_ttl_is_offline_and_counted_as_expired<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    // GIVEN a chef who connected 3 hours ago and was never seen to disconnect
+    let opened_at = at - Duration::hours(3);
+    let stale = connection("c-vanished", &chef(), opened_at);
+    store
+        .open_connection(&stale, &rnd_domain::rooms::initial_rooms(&chef()))
+        .await
+        .expect("open");
+    // WHEN presence and statistics are taken now, and the late close arrives
+    let presence = store.presence(&chef().user_id, at).await.expect("presence");
+    let late = store
+        .close_connection(&stale.connection_id, at)
+        .await
+        .expect("close");
+    let stats = stats_at(&*store, at).await;
+    // THEN the chef is offline, last seen when they connected
+    assert_eq!(
+        presence,
+        Presence {
+            connections: 0,
+            since: None,
+            last_seen_at: Some(opened_at),
+        }
+    );
+    // AND nobody is connected; the connection expired 55 minutes ago, within the hour, and
+    // was not a disconnect, whatever the late close answered
+    assert!(late.is_none() || late.is_some_and(|c| c.connection == stale));
+    assert_eq!(stats.connected_now.total(), 0);
+    assert_eq!(stats.last_hour.expired, 1);
+    assert_eq!(stats.last_hour.disconnects, 0);
+    assert_eq!(stats.last_day.connects, 1);
+}
+
+/// Connects and disconnects racing from many connections (spread over the counters' shards) are
+/// each counted exactly once.
+pub async fn concurrent_connects_and_disconnects_are_each_counted_once<H: Harness>(h: &H) {
+    let store = h.store();
+    let at = now();
+    let actors = [customer(), other_customer(), driver(), chef()];
+    let connections: Vec<Connection> = (0..24)
+        .map(|i| connection(&format!("c-race-{i}"), &actors[i % 4], at))
+        .collect();
+    // GIVEN 24 connections opened at once
+    join_all(connections.iter().map(|c| {
+        let store = Arc::clone(&store);
+        async move { store.open_connection(c, &[]).await.expect("open") }
+    }))
+    .await;
+    // WHEN 10 of them close at once, each twice
+    let closing = at + Duration::seconds(30);
+    join_all(connections[..10].iter().chain(&connections[..10]).map(|c| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .close_connection(&c.connection_id, closing)
+                .await
+                .expect("close")
+        }
+    }))
+    .await;
+    // THEN 24 connects, 10 disconnects and 14 connections open are counted
+    let stats = stats_at(&*store, closing + Duration::seconds(1)).await;
+    assert_eq!(stats.last_hour.connects, 24);
+    assert_eq!(stats.last_hour.disconnects, 10);
+    assert_eq!(stats.last_hour.session_duration.count, 10);
+    assert_eq!(stats.connected_now.total(), 14);
 }

@@ -4,8 +4,8 @@
 //! fresh, isolated store and how to read back what the store recorded) and expands
 //! [`conformance_suite!`] with an async expression that builds a harness. Every test then runs
 //! against that adapter: transitions and their races, rate-limit races, room membership, TTL
-//! fields, the change log's order, profiles, the per-user inbox, push devices and the push
-//! ledger.
+//! fields, the change log's order, profiles, the per-user inbox, push devices, the push
+//! ledger, presence and connection analytics.
 //!
 //! # Layout
 //! - [`Harness`]: what an adapter's test provides.
@@ -88,6 +88,10 @@ macro_rules! conformance_suite {
             racing_claims_of_one_idempotency_key_leave_exactly_one_claimant,
             a_limit_admits_its_uses_per_window_then_says_when_to_come_back,
             concurrent_uses_of_a_limit_grant_exactly_its_uses,
+            presence_says_who_is_online_since_when_and_when_last_seen,
+            connects_and_disconnects_are_counted_by_role_with_their_durations,
+            a_connection_past_its_ttl_is_offline_and_counted_as_expired,
+            concurrent_connects_and_disconnects_are_each_counted_once,
             a_profile_round_trips_through_the_store,
             saving_a_profile_again_replaces_it,
             an_unknown_profile_is_none,

@@ -16,6 +16,7 @@ use rnd_domain::ids::{ConnectionId, UserId};
 use rnd_domain::ports::{
     ClosedConnection, Connection, ConnectionStore, RoomMembers, SESSION_RETENTION_SECS, StoreError,
 };
+use rnd_domain::presence::ConnectionEvent;
 use rnd_domain::rooms::Room;
 use serde::{Deserialize, Serialize};
 
@@ -130,17 +131,22 @@ pub(crate) struct MembershipRow<'a> {
     /// When the connection's token expires (epoch seconds), so a room's reader can tell the
     /// connections it must deliver nothing to without reading their rows.
     token_exp: i64,
+    /// When the connection opened (epoch ms), so presence can say since when a user is online
+    /// from their room alone.
+    connected_at: i64,
 }
 
 impl<'a> MembershipRow<'a> {
     /// The membership row of `connection_id` (of `user_id`) in `room`, living until `ttl`, its
-    /// connection's token expiring at `token_exp` (both epoch seconds).
+    /// connection's token expiring at `token_exp` (both epoch seconds), opened at
+    /// `connected_at` (epoch ms).
     pub(crate) fn new(
         connection_id: &'a ConnectionId,
         user_id: &'a UserId,
         room: &'a Room,
         ttl: i64,
         token_exp: i64,
+        connected_at: i64,
     ) -> Self {
         MembershipRow {
             item_type: "membership",
@@ -149,6 +155,7 @@ impl<'a> MembershipRow<'a> {
             user_id,
             ttl,
             token_exp,
+            connected_at,
         }
     }
 
@@ -302,12 +309,22 @@ impl ConnectionStore for DynamoStore {
                 room,
                 row.ttl,
                 connection.token_expires_at.timestamp(),
+                connection.connected_at.timestamp_millis(),
             );
             items.push(put(table, membership.to_item()?, None)?);
         }
         match transact(&self.client, "open_connection", items).await {
             Ok(()) => {
                 tracing::debug!(table, connection = %connection.connection_id, "opened connection");
+                self.count_connection_event(
+                    &connection.connection_id,
+                    &connection.user_id,
+                    ConnectionEvent::Opened {
+                        role: connection.role,
+                        at: connection.connected_at,
+                    },
+                )
+                .await;
                 Ok(())
             }
             Err(TxFailure::ConditionFailed(_)) => Err(StoreError::AlreadyExists),
@@ -365,6 +382,7 @@ impl ConnectionStore for DynamoStore {
             room,
             row.ttl,
             row.token_expires_at.timestamp(),
+            row.connected_at.timestamp_millis(),
         );
         let items = vec![
             TransactWriteItem::builder().update(update).build(),
@@ -556,6 +574,16 @@ impl ConnectionStore for DynamoStore {
         match transact(&self.client, "close_connection", items).await {
             Ok(()) => {
                 tracing::debug!(table, connection = %id, "closed connection");
+                self.count_connection_event(
+                    id,
+                    &row.user_id,
+                    ConnectionEvent::Closed {
+                        role: row.role,
+                        opened_at: row.connected_at,
+                        at,
+                    },
+                )
+                .await;
                 Ok(Some(ClosedConnection {
                     connection: row.connection(),
                     disconnected_at: at,

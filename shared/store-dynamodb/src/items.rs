@@ -57,26 +57,31 @@ pub fn session(closed: &ClosedConnection) -> Result<Item, StoreError> {
 }
 
 /// The membership row of `connection` (of `user`) in `room`, living until `ttl`, its token
-/// expiring at `token_exp` (both epoch s).
+/// expiring at `token_exp` (both epoch s), opened at `connected_at_ms`.
 pub fn membership(
     connection: &ConnectionId,
     user: &UserId,
     room: &Room,
     ttl: i64,
     token_exp: i64,
+    connected_at_ms: i64,
 ) -> Result<Item, StoreError> {
-    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp).to_item()
+    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp, connected_at_ms)
+        .to_item()
 }
 
-/// The size of [`membership`]`(connection, user, room, ttl, token_exp)`, without building it.
+/// The size of [`membership`]`(connection, user, room, ttl, token_exp, connected_at_ms)`,
+/// without building it.
 pub fn membership_size(
     connection: &ConnectionId,
     user: &UserId,
     room: &Room,
     ttl: i64,
     token_exp: i64,
+    connected_at_ms: i64,
 ) -> Result<usize, StoreError> {
-    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp).size()
+    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp, connected_at_ms)
+        .size()
 }
 
 /// The profile row of `profile`.
@@ -195,10 +200,25 @@ mod tests {
         let room: Room = "order:order-1".parse().expect("room");
         // WHEN it is sized for metering THEN it is the size of the item DynamoStore writes
         assert_eq!(
-            membership_size(&connection, &user, &room, 1_773_491_170, 1_773_487_570)
-                .expect("sized"),
+            membership_size(
+                &connection,
+                &user,
+                &room,
+                1_773_491_170,
+                1_773_487_570,
+                1_773_483_970_123
+            )
+            .expect("sized"),
             size(
-                &membership(&connection, &user, &room, 1_773_491_170, 1_773_487_570).expect("item")
+                &membership(
+                    &connection,
+                    &user,
+                    &room,
+                    1_773_491_170,
+                    1_773_487_570,
+                    1_773_483_970_123
+                )
+                .expect("item")
             )
         );
     }

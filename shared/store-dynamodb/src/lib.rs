@@ -4,8 +4,9 @@
 //! [`LiveLocationStore`](rnd_domain::ports::LiveLocationStore),
 //! [`ProfileStore`](rnd_domain::ports::ProfileStore),
 //! [`InboxStore`](rnd_domain::ports::InboxStore),
-//! [`DeviceStore`](rnd_domain::ports::DeviceStore) and
-//! [`PushLedger`](rnd_domain::ports::PushLedger) on the two tables of
+//! [`DeviceStore`](rnd_domain::ports::DeviceStore),
+//! [`PushLedger`](rnd_domain::ports::PushLedger) and
+//! [`PresenceStore`](rnd_domain::ports::PresenceStore) on the two tables of
 //! `docs/table-design.md`, with `aws-sdk-dynamodb` and `serde_dynamo`.
 //!
 //! The client is the caller's: build one `aws_sdk_dynamodb::Client` at cold start and hand it
@@ -25,6 +26,8 @@
 //! - `live`: the one conditional `UpdateItem` of a driver location.
 //! - `profiles`: profile rows (`USER#{userId}` / `PROFILE` in the orders table).
 //! - `inbox`: the per-user inbox (`INBOX#{userId}` in the connections table).
+//! - `presence`: connection analytics' minute counters (`CSTATS#`) and last-seen rows
+//!   (`USER#{userId}` / `PRESENCE`), in the connections table.
 //! - `devices`: push devices (`USER#{userId}` / `DEVICE#`, `DEVTOKEN#`) and the push ledger
 //!   (`PUSHED#`), in the connections table.
 //! - `stream` (feature `stream`): reads the orders table's stream (conformance harness, local
@@ -49,6 +52,7 @@ mod limits;
 mod listing;
 mod live;
 mod orders;
+mod presence;
 mod profiles;
 #[cfg(feature = "stream")]
 pub mod stream;

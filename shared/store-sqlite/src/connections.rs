@@ -13,6 +13,7 @@ use rnd_domain::ids::{ConnectionId, UserId};
 use rnd_domain::ports::{
     ClosedConnection, Connection, ConnectionStore, RoomMembers, SESSION_RETENTION_SECS, StoreError,
 };
+use rnd_domain::presence::ConnectionEvent;
 use rnd_domain::{Role, Room};
 use rusqlite::{OptionalExtension, TransactionBehavior, named_params, params};
 
@@ -72,6 +73,14 @@ impl ConnectionStore for SqliteStore {
                     ttl,
                 )?;
             }
+            crate::presence::count_connection_event(
+                &tx,
+                &connection.user_id,
+                ConnectionEvent::Opened {
+                    role: connection.role,
+                    at: connection.connected_at,
+                },
+            )?;
             tx.commit().db()?;
             tracing::debug!(
                 connection_id = %connection.connection_id,
@@ -262,6 +271,18 @@ impl ConnectionStore for SqliteStore {
                 },
             )
             .db()?;
+            // As in DynamoDB, a connection past its TTL was counted as expired, not closed.
+            if c.is_live_at(at) {
+                crate::presence::count_connection_event(
+                    &tx,
+                    &c.user_id,
+                    ConnectionEvent::Closed {
+                        role: c.role,
+                        opened_at: c.connected_at,
+                        at,
+                    },
+                )?;
+            }
             tx.commit().db()?;
             tracing::debug!(
                 connection_id = %id,

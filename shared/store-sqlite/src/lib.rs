@@ -48,6 +48,7 @@ mod inbox;
 mod limits;
 mod location;
 mod orders;
+mod presence;
 mod profiles;
 mod schema;
 #[cfg(feature = "test-support")]

@@ -12,10 +12,10 @@ use rnd_domain::ports::StoreError;
 use crate::codec::DbResultExt;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6, V7];
 
 /// Version 1: every item of the DynamoDB design, the change log and checkpoints.
 const V1: &str = r#"
@@ -194,6 +194,25 @@ CREATE TABLE rate_windows (
     ttl          INTEGER NOT NULL, -- epoch seconds: the window's end
     PRIMARY KEY (bucket, window_start)
 ) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 7: connection analytics' minute counters (DynamoDB: `CSTATS#{day}#{shard}` /
+/// `MIN#{HH:MM}`, one counter per attribute; one shard here) and users' last-seen rows
+/// (`USER#{userId}` / `PRESENCE`), both in the connections table.
+const V7: &str = r#"
+CREATE TABLE connection_minutes (
+    minute  INTEGER NOT NULL, -- epoch seconds of the minute's start
+    counter TEXT    NOT NULL, -- rnd_domain::presence::ConnectionEvent::counters names
+    value   INTEGER NOT NULL,
+    ttl     INTEGER NOT NULL,
+    PRIMARY KEY (minute, counter)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE presence (
+    user_id      TEXT    NOT NULL PRIMARY KEY,
+    last_seen_at TEXT    NOT NULL,
+    ttl          INTEGER NOT NULL
+) STRICT;
 "#;
 
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction.

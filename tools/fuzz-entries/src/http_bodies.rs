@@ -42,8 +42,9 @@ use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::order::OrderStatus;
 use rnd_domain::ports::{
     DeviceStore, IdempotencyStore, KeptAnswer, KeyClaim, OrderFilter, OrderPage, OrderQuery,
-    OrderStore, ProfileStore, RateLimitStore, StoreError,
+    OrderStore, PresenceStore, ProfileStore, RateLimitStore, StoreError,
 };
+use rnd_domain::presence::{ConnectionMinute, Presence};
 use rnd_domain::profile::Profile;
 use rnd_http_api::{AppState, Clock, PROBLEM_JSON};
 use rnd_store_conformance::fixtures;
@@ -314,6 +315,22 @@ impl ProfileStore for SeededStore {
 
     async fn put_profile(&self, _profile: &Profile) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Nobody has connected: everyone is offline, never seen, and no minute was counted.
+#[async_trait]
+impl PresenceStore for SeededStore {
+    async fn presence(&self, _user: &UserId, _now: DateTime<Utc>) -> Result<Presence, StoreError> {
+        Ok(Presence::default())
+    }
+
+    async fn connection_minutes(
+        &self,
+        _from: DateTime<Utc>,
+        _to: DateTime<Utc>,
+    ) -> Result<Vec<ConnectionMinute>, StoreError> {
+        Ok(Vec::new())
     }
 }
 

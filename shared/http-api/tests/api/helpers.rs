@@ -16,8 +16,9 @@ use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::live::{LocationOutcome, LocationWrite};
 use rnd_domain::ports::{
     DeviceStore, IdempotencyStore, KeptAnswer, KeyClaim, OrderPage, OrderQuery, OrderStore,
-    ProfileStore, RateLimitStore, Store, StoreError,
+    PresenceStore, ProfileStore, RateLimitStore, Store, StoreError,
 };
+use rnd_domain::presence::{ConnectionMinute, Presence};
 use rnd_domain::profile::Profile;
 use rnd_http_api::{AppState, Clock};
 use rnd_store_conformance::fixtures::{chef_profile, customer_profile, driver_profile};
@@ -355,6 +356,20 @@ impl ProfileStore for Meddling {
     }
     async fn put_profile(&self, profile: &Profile) -> Result<(), StoreError> {
         self.inner.put_profile(profile).await
+    }
+}
+
+#[async_trait]
+impl PresenceStore for Meddling {
+    async fn presence(&self, user: &UserId, now: DateTime<Utc>) -> Result<Presence, StoreError> {
+        self.inner.presence(user, now).await
+    }
+    async fn connection_minutes(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ConnectionMinute>, StoreError> {
+        self.inner.connection_minutes(from, to).await
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod helpers;
 mod idempotency;
+mod presence;
 mod visibility;
 
 use std::collections::BTreeSet;
@@ -18,6 +19,7 @@ use chrono::{TimeZone, Utc};
 use futures::future::join_all;
 use helpers::*;
 use idempotency::*;
+use presence::*;
 use rnd_domain::geo::{Latitude, Longitude};
 use rnd_domain::limits::Limit;
 use rnd_domain::live::{DriverLocation, LocationWrite};
@@ -1427,6 +1429,9 @@ on_both_stores!(
     oversize_non_json_and_malformed_bodies_are_4xx_problems,
     unknown_routes_and_methods_are_problems_too,
     an_unexpected_store_failure_is_a_generic_500,
+    a_dispatcher_sees_whether_a_driver_is_online_since_when_and_when_last_seen,
+    a_customer_sees_the_presence_of_their_active_orders_driver_only,
+    connection_statistics_count_connects_by_role_for_admins_only,
 );
 
 // ---------------------------------------------------------------- the OpenAPI document
@@ -1509,6 +1514,8 @@ async fn the_openapi_document_is_served_valid_and_lists_every_route() {
         ("POST", "/devices"),
         ("GET", "/devices"),
         ("DELETE", "/devices/{deviceId}"),
+        ("GET", "/presence/{userId}"),
+        ("GET", "/stats/connections"),
         ("GET", "/openapi.json"),
     ]
     .into_iter()
@@ -1517,7 +1524,9 @@ async fn the_openapi_document_is_served_valid_and_lists_every_route() {
     assert_eq!(documented, routes);
     // AND every documented route is served (no 404/405 from the Router for any of them)
     for (method, path) in &routes {
-        let concrete = path.replace("{id}", "no-such-order");
+        let concrete = path
+            .replace("{id}", "no-such-order")
+            .replace("{userId}", "no-such-user");
         let response = app
             .call(method.parse().unwrap(), &concrete, ADMIN, None)
             .await;
@@ -1641,6 +1650,7 @@ async fn the_openapi_document_gives_every_path_id_the_pattern_of_its_parser() {
                 let (pattern, max) = match name {
                     "id" => (rnd_domain::OrderId::PATTERN, rnd_domain::ids::MAX_ID_LEN),
                     "deviceId" => (rnd_domain::device::DeviceId::PATTERN, 64),
+                    "userId" => (rnd_domain::UserId::PATTERN, rnd_domain::ids::MAX_ID_LEN),
                     other => panic!("{method} {path}: an unknown path parameter {other}"),
                 };
                 assert_eq!(parameter["required"], true, "{method} {path}");
@@ -1662,7 +1672,7 @@ async fn the_openapi_document_gives_every_path_id_the_pattern_of_its_parser() {
     }
     assert_eq!(
         seen,
-        BTreeSet::from(["id".to_owned(), "deviceId".to_owned()])
+        BTreeSet::from(["id".to_owned(), "deviceId".to_owned(), "userId".to_owned()])
     );
 }
 
