@@ -207,6 +207,7 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
       const now = s.connectedNow;
       $('stat-now').textContent = String(now.total);
       $('stat-now').dataset.total = String(now.total);
+      $('stat-roles').dataset.admins = String(now.admin);
       $('stat-roles').textContent =
         `${now.customer} customers, ${now.chef} chefs, ${now.driver} drivers, ${now.admin} admins`;
       $('stat-hour').textContent = windowText(s.lastHour);
