@@ -1,5 +1,5 @@
 //! What `template.yaml` deploys for given parameters: the token settings each stage's functions
-//! get, the permissions they hold, and the deployments its rules refuse. A small evaluator
+//! get, the permissions they hold, whom the alarms notify, and the deployments its rules refuse. A small evaluator
 //! resolves the intrinsic functions the template uses (`Ref`, `Sub`, `If`, `Equals`, `Not`,
 //! `And`, `Or`, `Condition`) as CloudFormation would for those parameters.
 
@@ -474,4 +474,39 @@ fn osrm_without_its_server_is_refused_and_with_it_reads_no_key() {
         env.get("ROUTING_KEY_PARAMETER").map(String::as_str),
         Some("")
     );
+}
+
+#[test]
+fn alarms_notify_the_topic_when_one_is_given_and_no_one_otherwise() {
+    // GIVEN the stack deployed without an alarm topic, and prod with one
+    let topic = "arn:aws:sns:eu-west-1:123456789012:rnd-realtime-pager";
+    let quiet = Deployment::with(&[]);
+    let mut named = NAMED_PROD.to_vec();
+    named.push(("AlarmTopicArn", topic));
+    let paging = Deployment::with(&named);
+    let alarms: Vec<String> = quiet.template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(id, _)| id.as_str().expect("logical id").to_owned())
+        .collect();
+    assert!(!alarms.is_empty(), "the template has alarms");
+    let mut names = std::collections::BTreeSet::new();
+    for alarm in &alarms {
+        // WHEN each alarm is resolved
+        let without = quiet.properties(alarm);
+        let with = paging.properties(alarm);
+        // THEN without a topic it notifies no one
+        assert!(without.get("AlarmActions").is_none(), "{alarm}");
+        assert!(without.get("OKActions").is_none(), "{alarm}");
+        // AND with one it notifies the topic on ALARM and again on OK
+        let to_topic = Value::Sequence(vec![Value::String(topic.to_owned())]);
+        assert_eq!(with.get("AlarmActions"), Some(&to_topic), "{alarm}");
+        assert_eq!(with.get("OKActions"), Some(&to_topic), "{alarm}");
+        // AND its name says which stage it watches, once in the account
+        let name = with["AlarmName"].as_str().expect("a name").to_owned();
+        assert!(name.starts_with("rnd-realtime-prod-"), "{name}");
+        assert!(names.insert(name.clone()), "{name} is unique");
+    }
 }
