@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 venv="${DEPLOY_TOOLS_VENV:-target/deploy-tools}"
+# Relative to the repository root, or absolute.
+[[ "$venv" == /* ]] || venv="$PWD/$venv"
 requirements="tools/requirements-deploy.txt"
 stamp="$venv/.installed-$(sha256sum "$requirements" | cut -c1-16)"
 
@@ -33,6 +35,6 @@ if [[ $# -eq 0 || "$1" == "install" ]]; then
 fi
 tool="$1"
 shift
-export PATH="$PWD/$venv/bin:$PATH"
+export PATH="$venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 exec "$tool" "$@"
