@@ -489,45 +489,40 @@ impl ConnectionStore for DynamoStore {
     ) -> Result<RoomMembers, StoreError> {
         let table = self.connections_table();
         let mut members = RoomMembers::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .key_condition_expression("#pk = :pk")
-                .projection_expression("#cid, #ttl, #exp")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#cid", "connectionId")
-                .expression_attribute_names("#ttl", TTL)
-                .expression_attribute_names("#exp", TOKEN_EXP)
-                .expression_attribute_values(":pk", s(room_pk(room)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items() {
-                let ttl = get_n::<i64>(item, TTL)
-                    .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no ttl"))?;
-                if !alive(ttl, now) {
-                    continue;
-                }
-                let id = get_s(item, "connectionId")
-                    .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no connectionId"))
-                    .and_then(|id| {
-                        ConnectionId::parse(id)
-                            .map_err(|e| corrupt(format_args!("{table} room {room}"), e))
-                    })?;
-                // A row written before memberships carried the token's expiry is left to its
-                // TTL.
-                match get_n::<i64>(item, TOKEN_EXP) {
-                    Some(exp) if exp <= now.timestamp() => members.token_expired.push(id),
-                    _ => members.open.push(id),
-                }
+        let items = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#pk = :pk")
+            .projection_expression("#cid, #ttl, #exp")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#cid", "connectionId")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#exp", TOKEN_EXP)
+            .expression_attribute_values(":pk", s(room_pk(room)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        for item in &items {
+            let ttl = get_n::<i64>(item, TTL)
+                .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no ttl"))?;
+            if !alive(ttl, now) {
+                continue;
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+            let id = get_s(item, "connectionId")
+                .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no connectionId"))
+                .and_then(|id| {
+                    ConnectionId::parse(id)
+                        .map_err(|e| corrupt(format_args!("{table} room {room}"), e))
+                })?;
+            // A row written before memberships carried the token's expiry is left to its
+            // TTL.
+            match get_n::<i64>(item, TOKEN_EXP) {
+                Some(exp) if exp <= now.timestamp() => members.token_expired.push(id),
+                _ => members.open.push(id),
             }
         }
         Ok(members)

@@ -338,33 +338,28 @@ impl DeviceStore for DynamoStore {
         let table = self.connections_table();
         let now_s = now.timestamp();
         let mut devices = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(user_pk(user)))
-                .expression_attribute_values(":prefix", s("DEVICE#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items.unwrap_or_default() {
-                if get_n::<i64>(&item, TTL).is_some_and(|t| t > now_s) {
-                    devices.push(
-                        serde_dynamo::from_item::<_, Device>(item)
-                            .map_err(|e| corrupt(format_args!("a device of {user}"), e))?,
-                    );
-                }
-            }
-            match out.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => break,
+        let items = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":prefix", s("DEVICE#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        for item in items {
+            if get_n::<i64>(&item, TTL).is_some_and(|t| t > now_s) {
+                devices.push(
+                    serde_dynamo::from_item::<_, Device>(item)
+                        .map_err(|e| corrupt(format_args!("a device of {user}"), e))?,
+                );
             }
         }
         devices.sort_by(|a, b| {

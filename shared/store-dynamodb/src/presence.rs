@@ -23,7 +23,7 @@ use rnd_domain::rooms::Room;
 
 use crate::DynamoStore;
 use crate::error::{backend, corrupt};
-use crate::keys::{Item, PK, SK, TTL, get_n, get_s, key, n, room_pk, s, user_pk};
+use crate::keys::{PK, SK, TTL, get_n, get_s, key, n, room_pk, s, user_pk};
 
 /// Sort key of a user's last-seen row.
 const PRESENCE_SK: &str = "PRESENCE";
@@ -155,40 +155,35 @@ impl PresenceStore for DynamoStore {
         let table = self.connections_table();
         let room = Room::User(user.clone());
         let mut presence = Presence::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .consistent_read(true)
-                .key_condition_expression("#pk = :pk")
-                .projection_expression("#ttl, #at")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#ttl", TTL)
-                .expression_attribute_names("#at", CONNECTED_AT)
-                .expression_attribute_values(":pk", s(room_pk(&room)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items() {
-                let ttl = get_n::<i64>(item, TTL)
-                    .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no ttl"))?;
-                if ttl <= now.timestamp() {
-                    continue;
-                }
-                presence.connections += 1;
-                // Rows written before memberships carried it say nothing of since when.
-                if let Some(at) =
-                    get_n::<i64>(item, CONNECTED_AT).and_then(DateTime::from_timestamp_millis)
-                {
-                    presence.since = Some(presence.since.map_or(at, |s| s.min(at)));
-                }
+        let members = self
+            .client
+            .query()
+            .table_name(table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .projection_expression("#ttl, #at")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#at", CONNECTED_AT)
+            .expression_attribute_values(":pk", s(room_pk(&room)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        for item in &members {
+            let ttl = get_n::<i64>(item, TTL)
+                .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no ttl"))?;
+            if ttl <= now.timestamp() {
+                continue;
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+            presence.connections += 1;
+            // Rows written before memberships carried it say nothing of since when.
+            if let Some(at) =
+                get_n::<i64>(item, CONNECTED_AT).and_then(DateTime::from_timestamp_millis)
+            {
+                presence.since = Some(presence.since.map_or(at, |s| s.min(at)));
             }
         }
         let seen = self
@@ -231,45 +226,40 @@ impl PresenceStore for DynamoStore {
             };
             for shard in 0..STATS_SHARDS {
                 let pk = stats_pk(day, shard);
-                let mut start: Option<Item> = None;
-                loop {
-                    let out = self
-                        .client
-                        .query()
-                        .table_name(table)
-                        .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
-                        .expression_attribute_names("#pk", PK)
-                        .expression_attribute_names("#sk", SK)
-                        .expression_attribute_values(":pk", s(pk.clone()))
-                        .expression_attribute_values(":first", s(first.clone()))
-                        .expression_attribute_values(":last", s(last.clone()))
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(backend)?;
-                    for item in out.items() {
-                        let minute = get_s(item, SK)
-                            .and_then(|sk| minute_of_item(day, sk))
-                            .ok_or_else(|| {
-                                corrupt(format_args!("{table} {pk}"), "a sort key not MIN#HH:MM")
-                            })?;
-                        let counters = item.iter().filter_map(|(name, value)| {
-                            if NOT_COUNTERS.contains(&name.as_str()) {
-                                return None;
-                            }
-                            let value = value.as_n().ok()?.parse::<i64>().ok()?;
-                            Some((name.as_str(), value))
-                        });
-                        let counted = ConnectionMinute::from_counters(minute, counters);
-                        minutes
-                            .entry(minute)
-                            .and_modify(|m| m.merge(&counted))
-                            .or_insert(counted);
-                    }
-                    match out.last_evaluated_key {
-                        Some(k) if !k.is_empty() => start = Some(k),
-                        _ => break,
-                    }
+                let items = self
+                    .client
+                    .query()
+                    .table_name(table)
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":pk", s(pk.clone()))
+                    .expression_attribute_values(":first", s(first.clone()))
+                    .expression_attribute_values(":last", s(last.clone()))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(backend)?;
+                for item in &items {
+                    let minute = get_s(item, SK)
+                        .and_then(|sk| minute_of_item(day, sk))
+                        .ok_or_else(|| {
+                            corrupt(format_args!("{table} {pk}"), "a sort key not MIN#HH:MM")
+                        })?;
+                    let counters = item.iter().filter_map(|(name, value)| {
+                        if NOT_COUNTERS.contains(&name.as_str()) {
+                            return None;
+                        }
+                        let value = value.as_n().ok()?.parse::<i64>().ok()?;
+                        Some((name.as_str(), value))
+                    });
+                    let counted = ConnectionMinute::from_counters(minute, counters);
+                    minutes
+                        .entry(minute)
+                        .and_modify(|m| m.merge(&counted))
+                        .or_insert(counted);
                 }
             }
             let Some(next) = day.succ_opt() else { break };

@@ -364,39 +364,34 @@ impl CheckpointTable {
     pub async fn load(&self, consumer: &str) -> Result<ConsumerCheckpoints, StoreError> {
         use aws_sdk_dynamodb::types::AttributeValue as Av;
         let mut saved = ConsumerCheckpoints::default();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :consumer")
-                .expression_attribute_values(":consumer", Av::S(consumer.to_owned()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items.unwrap_or_default() {
-                let Some(Av::S(sk)) = item.get(crate::keys::SK) else {
-                    return Err(corrupt(format_args!("checkpoint of {consumer}"), "no sk"));
-                };
-                if sk == CONSUMER_ROW {
-                    saved.started = true;
-                    continue;
-                }
-                let Some(Av::S(sequence)) = item.get(SEQUENCE_NUMBER) else {
-                    return Err(corrupt(
-                        format_args!("checkpoint of {consumer} in {sk}"),
-                        "no sequenceNumber",
-                    ));
-                };
-                saved.shards.insert(sk.clone(), sequence.clone());
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :consumer")
+            .expression_attribute_values(":consumer", Av::S(consumer.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        for item in items {
+            let Some(Av::S(sk)) = item.get(crate::keys::SK) else {
+                return Err(corrupt(format_args!("checkpoint of {consumer}"), "no sk"));
+            };
+            if sk == CONSUMER_ROW {
+                saved.started = true;
+                continue;
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
+            let Some(Av::S(sequence)) = item.get(SEQUENCE_NUMBER) else {
+                return Err(corrupt(
+                    format_args!("checkpoint of {consumer} in {sk}"),
+                    "no sequenceNumber",
+                ));
+            };
+            saved.shards.insert(sk.clone(), sequence.clone());
         }
         Ok(saved)
     }
