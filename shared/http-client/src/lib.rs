@@ -2,7 +2,10 @@
 //! provider's JWKS, the routing providers): hyper's pooled client over rustls (the `ring` provider, the system's root
 //! certificates) for `https`, plain TCP for `http` (emulators and contract servers in tests).
 //! Every exchange, connecting and reading the answer included, is bounded by one timeout, and
-//! an answer's body by [`MAX_ANSWER_BYTES`].
+//! an answer's body by [`MAX_ANSWER_BYTES`]. [`google_rpc`] reads the error body Google's APIs
+//! answer with.
+
+pub mod google_rpc;
 
 use std::time::Duration;
 

@@ -26,9 +26,9 @@
 
 use hyper::StatusCode;
 use rnd_domain::push::PushError;
-use serde::Deserialize;
 
 use rnd_http_client::Answer;
+use rnd_http_client::google_rpc::RpcStatus;
 
 /// Longest part of an answer's message kept in an error.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -55,60 +55,24 @@ pub(crate) struct FcmRefusal {
     message: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    error: RpcStatus,
+/// The `errorCode` of the `FcmError` detail.
+fn fcm_error_code(rpc: &RpcStatus) -> Option<&str> {
+    rpc.details
+        .iter()
+        .filter(|d| d.type_url.ends_with("google.firebase.fcm.v1.FcmError"))
+        .find_map(|d| d.error_code.as_deref())
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct RpcStatus {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    details: Vec<Detail>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Detail {
-    #[serde(rename = "@type", default)]
-    type_url: String,
-    #[serde(rename = "errorCode")]
-    error_code: Option<String>,
-    #[serde(rename = "fieldViolations", default)]
-    field_violations: Vec<FieldViolation>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct FieldViolation {
-    #[serde(default)]
-    field: String,
-    #[serde(default)]
-    description: String,
-}
-
-impl RpcStatus {
-    /// The `errorCode` of the `FcmError` detail.
-    fn fcm_error_code(&self) -> Option<&str> {
-        self.details
+/// True when the error is about the registration token (its message, or a field violation of
+/// `message.token`).
+fn concerns_the_token(rpc: &RpcStatus) -> bool {
+    let about_token = |text: &str| text.to_ascii_lowercase().contains("registration token");
+    about_token(&rpc.message)
+        || rpc
+            .details
             .iter()
-            .filter(|d| d.type_url.ends_with("google.firebase.fcm.v1.FcmError"))
-            .find_map(|d| d.error_code.as_deref())
-    }
-
-    /// True when the error is about the registration token (its message, or a field
-    /// violation of `message.token`).
-    fn concerns_the_token(&self) -> bool {
-        let about_token = |text: &str| text.to_ascii_lowercase().contains("registration token");
-        about_token(&self.message)
-            || self
-                .details
-                .iter()
-                .flat_map(|d| &d.field_violations)
-                .any(|v| v.field == "message.token" || about_token(&v.description))
-    }
+            .flat_map(|d| &d.field_violations)
+            .any(|v| v.field == "message.token" || about_token(&v.description))
 }
 
 /// What to do about FCM's `answer` to a send (see the module docs).
@@ -117,13 +81,12 @@ pub(crate) fn classify(answer: Answer) -> Result<Outcome, PushError> {
         return Ok(Outcome::Delivered);
     }
     // A body that is not Google's error (a proxy's HTML page) still gets classified by status.
-    let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
-    let rpc = body.error;
+    let rpc = RpcStatus::from_body(&answer.body);
     let retry_after = answer.retry_after;
     let refusal = FcmRefusal {
         status: answer.status.as_u16(),
         rpc_status: non_empty(&rpc.status),
-        error_code: non_empty(rpc.fcm_error_code().unwrap_or_default()),
+        error_code: non_empty(fcm_error_code(&rpc).unwrap_or_default()),
         message: if rpc.message.is_empty() {
             String::from_utf8_lossy(&answer.body)
                 .chars()
@@ -140,19 +103,19 @@ pub(crate) fn classify(answer: Answer) -> Result<Outcome, PushError> {
             source: Box::new(refusal),
         })
     };
-    match rpc.fcm_error_code() {
+    match fcm_error_code(&rpc) {
         Some("UNREGISTERED") => return Err(PushError::Unregistered),
         Some("QUOTA_EXCEEDED") => return Err(PushError::Throttled { retry_after }),
         Some("UNAVAILABLE" | "INTERNAL") => return unavailable(refusal),
         Some("SENDER_ID_MISMATCH" | "THIRD_PARTY_AUTH_ERROR") => return rejected(refusal),
-        Some("INVALID_ARGUMENT") if rpc.concerns_the_token() => {
+        Some("INVALID_ARGUMENT") if concerns_the_token(&rpc) => {
             return Err(PushError::Unregistered);
         }
         Some("INVALID_ARGUMENT") => return rejected(refusal),
         _ => {}
     }
     match answer.status {
-        StatusCode::BAD_REQUEST if rpc.concerns_the_token() => Err(PushError::Unregistered),
+        StatusCode::BAD_REQUEST if concerns_the_token(&rpc) => Err(PushError::Unregistered),
         StatusCode::NOT_FOUND if rpc.status == "NOT_FOUND" => Err(PushError::Unregistered),
         StatusCode::UNAUTHORIZED => Ok(Outcome::Unauthenticated(refusal)),
         StatusCode::FORBIDDEN => Err(PushError::Unauthorized(Box::new(refusal))),

@@ -22,6 +22,7 @@ use hyper::body::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use rnd_domain::geo::GeoPoint;
 use rnd_domain::route::{Route, RouteRequest, Router, RoutingError};
+use rnd_http_client::google_rpc::RpcStatus;
 use rnd_http_client::{Answer, HttpClient};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -174,20 +175,6 @@ struct Leg {
     duration: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    error: RpcStatus,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RpcStatus {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    status: String,
-}
-
 /// A protobuf `Duration` in JSON (`"123s"`, `"1.5s"`) as seconds; absent is zero.
 fn seconds(duration: Option<&str>) -> Result<f64, RoutingError> {
     let Some(text) = duration else {
@@ -203,14 +190,14 @@ fn seconds(duration: Option<&str>) -> Result<f64, RoutingError> {
 fn read(request: &RouteRequest, answer: &Answer) -> Result<Route, RoutingError> {
     let status = answer.status;
     if !status.is_success() {
-        let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
-        let message = if body.error.status.is_empty() {
+        let error = RpcStatus::from_body(&answer.body);
+        let message = if error.status.is_empty() {
             wire::excerpt(&answer.body)
         } else {
             format!(
                 "{} {}",
-                body.error.status,
-                wire::excerpt(body.error.message.as_bytes())
+                error.status,
+                wire::excerpt(error.message.as_bytes())
             )
         };
         return Err(wire::by_status(
