@@ -500,6 +500,10 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
 /// cannot be read, or an inbox that cannot keep an event, fails the records of those events.
 /// A connection whose posts still fail is skipped, never a failure: one slow socket must not
 /// stall the shard.
+///
+/// Runs in a `fan-out` span (an X-Ray subsegment where the function is traced; its posts are
+/// the `PostToConnection` subsegments under it).
+#[tracing::instrument(name = "fan-out", skip_all, fields(records = event.records.len()))]
 pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     store: &S,
     notifier: &dyn Notifier,

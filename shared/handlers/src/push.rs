@@ -344,6 +344,9 @@ fn record_notifications(record: &EventRecord) -> Option<Vec<Notification>> {
 /// Never fails as a whole: records whose notifications could not be attempted (the store
 /// failed before any push) are reported in `batchItemFailures` (the earliest one); pushes that
 /// fail after their retries are counted and returned in [`PushOutcome::failed_pushes`].
+///
+/// Runs in a `push` span (an X-Ray subsegment where the function is traced).
+#[tracing::instrument(name = "push", skip_all, fields(records = event.records.len()))]
 pub async fn push_batch<S: DeviceStore + PushLedger + OrderStore + ?Sized>(
     store: &S,
     sender: &dyn PushSender,

@@ -31,6 +31,7 @@
 //! | `ROUTING_ATTEMPT_TIMEOUT_MS`, `ROUTING_DEADLINE_MS` | how long a location may wait for its route (defaults 700, 1500) |
 //! | `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log level (the lines are Powertools-format JSON: see [`logging`]) |
 //! | `POWERTOOLS_SERVICE_NAME` | the logs' `service` key (default: the function's name) |
+//! | `AWS_XRAY_DAEMON_ADDRESS` | the X-Ray daemon (set by Lambda with `Tracing: Active`): subsegments are sent to it ([`xray`]) |
 //!
 //! # Features
 //! Each function crate enables what it uses, so it links nothing else (SAM builds each function
@@ -70,6 +71,7 @@ pub use lambda_runtime;
 
 pub mod logging;
 pub use logging::run;
+pub mod xray;
 
 #[cfg(feature = "jwt")]
 mod jwt;
@@ -128,12 +130,19 @@ fn required(name: &'static str) -> Result<String, ConfigError> {
 /// level of `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`. Always JSON, whatever
 /// `AWS_LAMBDA_LOG_FORMAT` says: the template configures `LogFormat: JSON`, under which Lambda
 /// filters application lines by their `level` and reads their RFC 3339 `timestamp`.
+///
+/// Where Lambda runs the X-Ray daemon (`AWS_XRAY_DAEMON_ADDRESS`), the handlers' steps and
+/// AWS calls are also sent to it as subsegments of the invocation's trace ([`xray`]).
 pub fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     // A second call (tests) keeps the first subscriber.
+    use tracing_subscriber::Layer as _;
+    let xray = xray::XrayLayer::from_env()
+        .map(|l| l.with_filter(tracing_subscriber::filter::filter_fn(xray::interesting)));
     let _ = tracing_subscriber::registry()
         .with(logging::stdout_layer())
+        .with(xray)
         .try_init();
 }
 
