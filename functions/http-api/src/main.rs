@@ -16,5 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_order_limit(
             rnd_domain::limits::Limit::ORDERS_PER_CUSTOMER.from_env("ORDERS_PER_CUSTOMER_PER_HOUR"),
         );
-    lambda_http::run(router(state)).await
+    // lambda_http's adapter under rnd-lambda's runner: each request in the invocation span
+    // that gives its log lines their request id, ARN and cold start.
+    rnd_lambda::run(lambda_http::Adapter::from(router(state))).await
 }

@@ -181,6 +181,18 @@ pub enum ClientMessage {
     Hello,
 }
 
+impl ClientMessage {
+    /// The order the message is about, for the logs' and traces' `order_id`.
+    pub fn order_id(&self) -> Option<&OrderId> {
+        match self {
+            ClientMessage::SubscribeOrder { order_id, .. }
+            | ClientMessage::UnsubscribeOrder { order_id } => Some(order_id),
+            ClientMessage::DriverLocation(report) => Some(&report.order_id),
+            _ => None,
+        }
+    }
+}
+
 /// A driver's `driver:location` message, parsed.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -684,6 +696,20 @@ impl ServerMessage {
             ServerMessage::LocationUpdate(d) => Some(d.seq),
             ServerMessage::EtaUpdate(d) => Some(d.seq),
             ServerMessage::Subscribed(d) => Some(d.seq),
+            _ => None,
+        }
+    }
+
+    /// The order the message is about, for the logs' and traces' `order_id`.
+    pub fn order_id(&self) -> Option<&OrderId> {
+        match self {
+            ServerMessage::OrderNew(d) => Some(&d.order_id),
+            ServerMessage::StatusUpdate(d) => Some(&d.order_id),
+            ServerMessage::NewAssignment(d) => Some(&d.order_id),
+            ServerMessage::LocationUpdate(d) => Some(&d.order_id),
+            ServerMessage::EtaUpdate(d) => Some(&d.order_id),
+            ServerMessage::Subscribed(d) => Some(&d.order_id),
+            ServerMessage::Unsubscribed(d) => Some(&d.order_id),
             _ => None,
         }
     }

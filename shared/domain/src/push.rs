@@ -65,6 +65,11 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// The order the notification is about (its `orderId` data), for the logs' `order_id`.
+    pub fn order_id(&self) -> Option<&str> {
+        self.data.get("orderId").map(String::as_str)
+    }
+
     /// The message for one device of the recipient.
     pub fn to_device(&self, token: &str) -> PushMessage {
         PushMessage {

@@ -43,6 +43,7 @@ fn a_placed_order_wakes_the_chef_with_its_number_and_item_count() {
     assert_eq!(n.collapse_key, "order-1");
     assert_eq!(n.data["event"], "order:new");
     assert_eq!(n.data["orderId"], "order-1");
+    assert_eq!(n.order_id(), Some("order-1"));
     assert_eq!(n.data["status"], "pending");
     assert_eq!(n.data["seq"], "1");
 }

@@ -20,6 +20,9 @@ use crate::context::keys;
 /// Always answers a policy: Allow for `methodArn` with context `{userId, role, name, exp}`, or
 /// Deny (principal `anonymous`, empty context). The reason for a Deny is logged, never the
 /// token.
+///
+/// Runs in an `authorize` span (an X-Ray subsegment where the function is traced).
+#[tracing::instrument(name = "authorize", skip_all)]
 pub async fn authorize<V: VerifyTokens + ?Sized>(
     verifier: &V,
     request: &ApiGatewayCustomAuthorizerRequestTypeRequest,

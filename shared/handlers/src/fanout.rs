@@ -52,6 +52,7 @@ use rnd_domain::ports::{
 };
 use rnd_domain::protocol::ServerMessage;
 use rnd_domain::rooms::Room;
+use tracing::Instrument;
 
 /// Default number of connections posted to at once.
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -279,6 +280,8 @@ struct ConnectionReport {
     gone: bool,
     /// A post still failed after the last attempt: the connection's later events were skipped.
     skipped: bool,
+    /// The events (indexes into the planned events) delivered to it.
+    delivered_events: Vec<usize>,
 }
 
 /// What every connection's delivery shares: the ports, the settings, the time, the batch's
@@ -307,63 +310,81 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
     /// sees the gap in `seq` and resumes).
     async fn to(&self, connection: &ConnectionId, posts: &[Post]) -> ConnectionReport {
         let mut report = ConnectionReport::default();
-        for &Post { event, payload } in posts {
-            let message = &self.planned[event].message;
-            let mut attempt = 1;
-            loop {
-                match self
-                    .notifier
-                    .post(connection, &self.payloads.texts[payload])
-                    .await
-                {
-                    Ok(()) => {
-                        report.delivered += 1;
-                        break;
-                    }
-                    Err(NotifyError::Gone) => {
-                        report.gone = true;
-                        self.close_gone(connection).await;
-                        return report;
-                    }
-                    Err(NotifyError::Rejected(e)) => {
-                        report.rejected += 1;
-                        tracing::warn!(
-                            connection_id = %connection,
-                            event = message.event_name(),
-                            seq = message.seq(),
-                            error = &*e as &dyn std::error::Error,
-                            "post refused; not retried"
-                        );
-                        break;
-                    }
-                    Err(e) if attempt < self.config.max_attempts.max(1) => {
-                        report.retried += 1;
-                        tracing::debug!(
-                            connection_id = %connection,
-                            event = message.event_name(),
-                            attempt,
-                            error = &e as &dyn std::error::Error,
-                            "post failed; retrying"
-                        );
-                        tokio::time::sleep(self.config.backoff(attempt)).await;
-                        attempt += 1;
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            connection_id = %connection,
-                            event = message.event_name(),
-                            seq = message.seq(),
-                            attempts = attempt,
-                            error = &e as &dyn std::error::Error,
-                            "post failed after the last attempt; connection skipped for this batch"
-                        );
-                        report.skipped = true;
-                        return report;
-                    }
-                }
+        for &post in posts {
+            let message = &self.planned[post.event].message;
+            // Ids only: what the post's log lines and its PostToConnection call are about.
+            let span = tracing::info_span!(
+                "post",
+                connection_id = %connection,
+                order_id = message.order_id().map(tracing::field::display),
+                event = message.event_name(),
+                seq = message.seq(),
+            );
+            if !self
+                .post(connection, post, &mut report)
+                .instrument(span)
+                .await
+            {
+                return report;
             }
         }
         report
+    }
+
+    /// Posts one event to `connection` with the retry policy, counting in `report`; `false`
+    /// when the connection's later events are not to be posted (gone, or still failing).
+    async fn post(
+        &self,
+        connection: &ConnectionId,
+        Post { event, payload }: Post,
+        report: &mut ConnectionReport,
+    ) -> bool {
+        let mut attempt = 1;
+        loop {
+            match self
+                .notifier
+                .post(connection, &self.payloads.texts[payload])
+                .await
+            {
+                Ok(()) => {
+                    report.delivered += 1;
+                    report.delivered_events.push(event);
+                    return true;
+                }
+                Err(NotifyError::Gone) => {
+                    report.gone = true;
+                    self.close_gone(connection).await;
+                    return false;
+                }
+                Err(NotifyError::Rejected(e)) => {
+                    report.rejected += 1;
+                    tracing::warn!(
+                        error = &*e as &dyn std::error::Error,
+                        "post refused; not retried"
+                    );
+                    return true;
+                }
+                Err(e) if attempt < self.config.max_attempts.max(1) => {
+                    report.retried += 1;
+                    tracing::debug!(
+                        attempt,
+                        error = &e as &dyn std::error::Error,
+                        "post failed; retrying"
+                    );
+                    tokio::time::sleep(self.config.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        attempts = attempt,
+                        error = &e as &dyn std::error::Error,
+                        "post failed after the last attempt; connection skipped for this batch"
+                    );
+                    report.skipped = true;
+                    return false;
+                }
+            }
+        }
     }
 }
 
@@ -479,6 +500,10 @@ impl<S: ConnectionStore + ?Sized> Delivery<'_, S> {
 /// cannot be read, or an inbox that cannot keep an event, fails the records of those events.
 /// A connection whose posts still fail is skipped, never a failure: one slow socket must not
 /// stall the shard.
+///
+/// Runs in a `fan-out` span (an X-Ray subsegment where the function is traced; its posts are
+/// the `PostToConnection` subsegments under it).
+#[tracing::instrument(name = "fan-out", skip_all, fields(records = event.records.len()))]
 pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     store: &S,
     notifier: &dyn Notifier,
@@ -514,6 +539,10 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     metrics.failed = delivered.failed.len() as u64;
     failed_records.extend(delivered.failed.iter().map(|&event| planned[event].record));
 
+    for (p, &connections) in planned.iter().zip(&delivered.per_event) {
+        fanned_out(&p.message, connections);
+    }
+
     // 6. Report the earliest failed record.
     let response = crate::stream::partial_failure(records, failed_records);
     tracing::info!(
@@ -530,6 +559,20 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     BatchOutcome { response, metrics }
 }
 
+/// Logs that `message` was delivered to `connections` connections, with its order id: the
+/// fan-out's line on an order's path. Status changes, orders and assignments at `INFO`; the
+/// frequent locations and ETAs at `DEBUG`.
+fn fanned_out(message: &ServerMessage, connections: u64) {
+    let order_id = message.order_id().map(tracing::field::display);
+    let (event, seq) = (message.event_name(), message.seq());
+    match message {
+        ServerMessage::LocationUpdate(_) | ServerMessage::EtaUpdate(_) => {
+            tracing::debug!(order_id, event, seq, connections, "event fanned out")
+        }
+        _ => tracing::info!(order_id, event, seq, connections, "event fanned out"),
+    }
+}
+
 /// What steps 3–5 did with a list of events.
 #[derive(Debug, Default)]
 struct Delivered {
@@ -544,6 +587,8 @@ struct Delivered {
     /// Events (indexes into the planned events) our side could not handle: an inbox could not
     /// keep them or a room of theirs could not be read; one entry per such failure.
     failed: Vec<usize>,
+    /// Per planned event, the connections it was delivered to.
+    per_event: Vec<u64>,
 }
 
 /// Steps 3–5 for `planned`: keeps the user-room events in their users' inboxes, reads each
@@ -556,7 +601,10 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
     planned: &[Planned],
     now: DateTime<Utc>,
 ) -> Delivered {
-    let mut delivered = Delivered::default();
+    let mut delivered = Delivered {
+        per_event: vec![0; planned.len()],
+        ..Delivered::default()
+    };
 
     // 3. Keep user-room events in their users' inboxes, before anything is posted.
     let kept = keep(store, config, planned, now).await;
@@ -605,6 +653,9 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
         delivered.rejected += report.rejected;
         delivered.gone += u64::from(report.gone);
         delivered.skipped += u64::from(report.skipped);
+        for &event in &report.delivered_events {
+            delivered.per_event[event] += 1;
+        }
     }
     delivered
 }

@@ -33,6 +33,7 @@ use rnd_domain::ids::UserId;
 use rnd_domain::ports::{DeviceStore, OrderStore, PushLedger, StoreError};
 use rnd_domain::push::{Notification, PushError, PushSender, Recipient, notifications};
 use serde::Serialize;
+use tracing::Instrument;
 
 /// The function name the metrics are published under.
 pub const METRICS_FUNCTION: &str = "stream-push";
@@ -221,6 +222,12 @@ impl<S: DeviceStore + PushLedger + OrderStore + ?Sized> Delivery<'_, S> {
         for device in &devices {
             self.to_device(notification, device, &mut report).await;
         }
+        tracing::info!(
+            user_id = %user,
+            devices = devices.len(),
+            sent = report.sent,
+            "notification pushed"
+        );
         let retention = chrono::Duration::from_std(self.config.ledger_retention)
             .unwrap_or_else(|_| chrono::Duration::days(2));
         // Pushed already: a failure to record it is logged, not retried (a retry would push
@@ -337,6 +344,9 @@ fn record_notifications(record: &EventRecord) -> Option<Vec<Notification>> {
 /// Never fails as a whole: records whose notifications could not be attempted (the store
 /// failed before any push) are reported in `batchItemFailures` (the earliest one); pushes that
 /// fail after their retries are counted and returned in [`PushOutcome::failed_pushes`].
+///
+/// Runs in a `push` span (an X-Ray subsegment where the function is traced).
+#[tracing::instrument(name = "push", skip_all, fields(records = event.records.len()))]
 pub async fn push_batch<S: DeviceStore + PushLedger + OrderStore + ?Sized>(
     store: &S,
     sender: &dyn PushSender,
@@ -367,7 +377,13 @@ pub async fn push_batch<S: DeviceStore + PushLedger + OrderStore + ?Sized>(
         .iter()
         .map(|(index, n)| {
             let delivery = &delivery;
-            async move { (*index, n, delivery.deliver(n).await) }
+            // Ids only (never the device token): what the push's log lines are about.
+            let span = tracing::info_span!(
+                "notification",
+                order_id = n.order_id(),
+                event = n.data.get("event").map(String::as_str),
+            );
+            async move { (*index, n, delivery.deliver(n).await) }.instrument(span)
         })
         .collect();
     let results: Vec<_> = stream::iter(deliveries)

@@ -46,6 +46,8 @@ use rnd_domain::tracking::OrderTracking;
 use rnd_domain::visibility::{DriverAccess, Visibility};
 use rnd_domain::{OrderId, OrderView};
 
+use tracing::Instrument;
+
 use crate::context::{Caller, caller};
 use crate::fanout::{FanoutConfig, announce};
 use crate::{message_response, status_response};
@@ -180,7 +182,25 @@ where
 
     /// The server message answering `event`; `None` when nothing answers it (an accepted
     /// location whose sender asked for refusals only).
+    ///
+    /// Runs in a `route` span carrying the route, the connection id and, once the message names
+    /// one, the order id: every line logged while handling it carries them.
     pub async fn answer(
+        &self,
+        event: &ApiGatewayWebsocketProxyRequest,
+        now: DateTime<Utc>,
+    ) -> Option<ServerMessage> {
+        let context = &event.request_context;
+        let span = tracing::info_span!(
+            "route",
+            route = context.route_key.as_deref(),
+            connection_id = context.connection_id.as_deref(),
+            order_id = tracing::field::Empty,
+        );
+        self.answer_in_span(event, now).instrument(span).await
+    }
+
+    async fn answer_in_span(
         &self,
         event: &ApiGatewayWebsocketProxyRequest,
         now: DateTime<Utc>,
@@ -228,6 +248,9 @@ where
         message: ClientMessage,
         now: DateTime<Utc>,
     ) -> Result<Option<ServerMessage>, RouteError> {
+        if let Some(order_id) = message.order_id() {
+            tracing::Span::current().record("order_id", tracing::field::display(order_id));
+        }
         match message {
             ClientMessage::Ping => Ok(ServerMessage::Pong(PongData { server_time: now })),
             ClientMessage::Hello => Ok(ServerMessage::Connected(ConnectedData {

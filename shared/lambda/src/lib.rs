@@ -29,7 +29,9 @@
 //! | `ROUTING_KEY` | the key itself (local runs) |
 //! | `ROUTING_OFF_ROUTE_M`, `ROUTING_MIN_INTERVAL_SECS`, `ROUTING_MAX_AGE_SECS`, `ROUTING_DRIFT_TOLERANCE` | when to route again (defaults 100, 60, 900, 0.25) |
 //! | `ROUTING_ATTEMPT_TIMEOUT_MS`, `ROUTING_DEADLINE_MS` | how long a location may wait for its route (defaults 700, 1500) |
-//! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log format and level |
+//! | `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | log level (the lines are Powertools-format JSON: see [`logging`]) |
+//! | `POWERTOOLS_SERVICE_NAME` | the logs' `service` key (default: the function's name) |
+//! | `AWS_XRAY_DAEMON_ADDRESS` | the X-Ray daemon (set by Lambda with `Tracing: Active`): subsegments are sent to it ([`xray`]) |
 //!
 //! # Features
 //! Each function crate enables what it uses, so it links nothing else (SAM builds each function
@@ -37,7 +39,7 @@
 //!
 //! | feature | gives | links | functions |
 //! |---|---|---|---|
-//! | (none) | [`init_tracing`], [`aws_config`], [`ConfigError`] | the runtime, `aws-config` | all |
+//! | (none) | [`init_tracing`], [`run`], [`aws_config`], [`ConfigError`] | the runtime, `aws-config` | all |
 //! | `store` | `table_names`, `dynamo_store` | the DynamoDB store and client | all but the authorizer |
 //! | `ssm` | reading SSM parameters | `aws-sdk-ssm` | (through the two below) |
 //! | `jwt` | `verifier` | `ssm`, `rnd-jwks` | `ws-authorizer`, `http-api` |
@@ -66,6 +68,10 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 
 pub use lambda_runtime;
+
+pub mod logging;
+pub use logging::run;
+pub mod xray;
 
 #[cfg(feature = "jwt")]
 mod jwt;
@@ -120,9 +126,24 @@ fn required(name: &'static str) -> Result<String, ConfigError> {
     var(name).ok_or(ConfigError::Missing(name))
 }
 
-/// Installs the log subscriber (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`).
+/// Installs the log subscriber: Powertools-format JSON lines on stdout ([`logging`]), at the
+/// level of `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`. Always JSON, whatever
+/// `AWS_LAMBDA_LOG_FORMAT` says: the template configures `LogFormat: JSON`, under which Lambda
+/// filters application lines by their `level` and reads their RFC 3339 `timestamp`.
+///
+/// Where Lambda runs the X-Ray daemon (`AWS_XRAY_DAEMON_ADDRESS`), the handlers' steps and
+/// AWS calls are also sent to it as subsegments of the invocation's trace ([`xray`]).
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // A second call (tests) keeps the first subscriber.
+    use tracing_subscriber::Layer as _;
+    let xray = xray::XrayLayer::from_env()
+        .map(|l| l.with_filter(tracing_subscriber::filter::filter_fn(xray::interesting)));
+    let _ = tracing_subscriber::registry()
+        .with(logging::stdout_layer())
+        .with(xray)
+        .try_init();
 }
 
 /// The shared AWS configuration (region, credentials) from the Lambda environment.
@@ -181,7 +202,7 @@ pub async fn serve_authorizer() -> Result<(), Error> {
     use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
     init_tracing();
     let verifier = verifier(&aws_config().await).await?;
-    lambda_runtime::run(service_fn(
+    run(service_fn(
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
             let verifier = Arc::clone(&verifier);
             async move {
@@ -204,7 +225,7 @@ where
     init_tracing();
     let store = dynamo_store(&aws_config().await)?;
     let handle = &handle;
-    lambda_runtime::run(service_fn(
+    run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let response = handle(Arc::clone(&store), event.payload);
             async move { Ok::<_, Error>(response.await) }
@@ -277,7 +298,7 @@ async fn serve_message_routes(
             .map(|stats| stats.snapshot())
             .unwrap_or_default(),
     ));
-    lambda_runtime::run(service_fn(
+    run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let routes = Arc::clone(&routes);
             let routing = routing.clone();
@@ -339,7 +360,7 @@ pub async fn serve_fanout() -> Result<(), Error> {
     let store = dynamo_store(&config)?;
     let notifier = management_notifier(&config)?;
     let settings = rnd_handlers::fanout::FanoutConfig::from_env();
-    lambda_runtime::run(service_fn(
+    run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
             let (store, notifier) = (Arc::clone(&store), Arc::clone(&notifier));
             async move {
@@ -488,7 +509,7 @@ pub async fn serve_push() -> Result<(), Error> {
     let queue = var("PUSH_FAILURE_QUEUE_URL");
     let sqs = aws_sdk_sqs::Client::new(&config);
     let settings = PushConfig::from_env();
-    lambda_runtime::run(service_fn(
+    run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
             let (store, sender, sqs, queue) = (
                 Arc::clone(&store),

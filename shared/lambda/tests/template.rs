@@ -108,6 +108,11 @@ fn functions_use_the_rust_runtime_from_the_globals() {
     assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
     assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
     assert_eq!(globals["Tracing"].as_str(), Some("Active"));
+    // The Powertools-format logs' `service` key, the same for every function.
+    assert_eq!(
+        globals["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"].as_str(),
+        Some("rnd-realtime")
+    );
     for (id, f) in of_type(&t, "AWS::Serverless::Function") {
         assert!(
             f["Properties"]["Runtime"].is_null(),

@@ -632,6 +632,99 @@ async fn a_refused_post_is_not_retried_and_does_not_fail_the_batch() {
     assert_eq!(fanout.events_to(ADMIN), [(STATUS, 2), (STATUS, 3)]);
 }
 
+/// Log lines written as JSON, each with the list of spans it was logged in: those of the
+/// thread that called [`Logs::capture`]. One global subscriber serves every test of this binary
+/// (a scoped one races with the other tests' threads over tracing's per-callsite cache).
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+thread_local! {
+    static CAPTURED: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to the current thread's [`Logs`], if it captures; else nowhere.
+struct ThreadLogs;
+
+impl std::io::Write for ThreadLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED.with_borrow(|logs| {
+            if let Some(logs) = logs {
+                logs.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// Captures this thread's log lines from now on.
+    fn capture() -> Logs {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            tracing_subscriber::fmt()
+                .json()
+                .with_span_list(true)
+                .with_current_span(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(|| ThreadLogs)
+                .init();
+        });
+        let logs = Logs::default();
+        CAPTURED.set(Some(logs.clone()));
+        logs
+    }
+
+    /// The line whose message is `message`.
+    fn line(&self, message: &str) -> Value {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|l| l["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no line {message:?} in {text}"))
+    }
+}
+
+#[tokio::test]
+async fn the_fan_out_logs_name_the_order_of_each_event_and_post() {
+    // GIVEN API Gateway refusing posts to the customer, and the log lines captured
+    let store = rnd_test_support::sqlite().await;
+    open_cast(&*store).await;
+    let fanout = Fanout::start().await;
+    fanout.api.answer(CUSTOMER, 413);
+    let logs = Logs::capture();
+
+    // WHEN a status update is fanned out
+    let outcome = fanout
+        .run(&*store, &batch(&["order-payment-confirmed"]))
+        .await;
+
+    // THEN the refusal is logged in a `post` span naming the order and the connection, and the
+    // event's own line names the order and how many connections got it
+    assert_no_failures(&outcome, "logged");
+    let order_id = fanout.received(ADMIN)[0]
+        .order_id()
+        .expect("a status update names its order")
+        .to_string();
+    let refused = logs.line("post refused; not retried");
+    let post = refused["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "post")
+        .expect("logged in the post's span");
+    assert_eq!(post["order_id"], order_id.as_str());
+    assert_eq!(post["connection_id"], CUSTOMER);
+    assert_eq!(post["event"], STATUS);
+    let fanned_out = logs.line("event fanned out");
+    assert_eq!(fanned_out["fields"]["order_id"], order_id.as_str());
+    assert_eq!(fanned_out["fields"]["event"], STATUS);
+    assert_eq!(fanned_out["fields"]["connections"], 2);
+    assert_eq!(fanned_out["level"], "INFO");
+}
+
 #[tokio::test]
 async fn posts_run_concurrently_but_never_beyond_the_bound() {
     // GIVEN five connections to post to, each answer taking 100 ms, and a bound of two
