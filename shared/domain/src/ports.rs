@@ -21,10 +21,8 @@ use crate::rooms::Room;
 /// A boxed error from a backend (SDK, SQLite, I/O).
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
-/// Longest a WebSocket connection may live (API Gateway's hard limit).
-pub const CONNECTION_MAX_LIFETIME_SECS: i64 = 2 * 60 * 60;
-/// Extra time before a connection row expires by TTL (for `$disconnect` to arrive first).
-pub const CONNECTION_TTL_GRACE_SECS: i64 = 5 * 60;
+// How long a connection lives is presence's to say; stores and handlers name it here too.
+pub use crate::presence::{CONNECTION_MAX_LIFETIME_SECS, CONNECTION_TTL_GRACE_SECS};
 /// How long a closed connection's session record is kept for analytics.
 pub const SESSION_RETENTION_SECS: i64 = 30 * 24 * 60 * 60;
 

@@ -17,7 +17,11 @@ use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 use crate::identity::{Actor, Role};
 use crate::ids::UserId;
 use crate::order::Order;
-use crate::ports::{CONNECTION_MAX_LIFETIME_SECS, CONNECTION_TTL_GRACE_SECS};
+
+/// Longest a WebSocket connection may live (API Gateway's hard limit).
+pub const CONNECTION_MAX_LIFETIME_SECS: i64 = 2 * 60 * 60;
+/// Extra time before a connection row expires by TTL (for `$disconnect` to arrive first).
+pub const CONNECTION_TTL_GRACE_SECS: i64 = 5 * 60;
 
 /// Minutes a connection can be open at most, its TTL included (2 h + 5 min).
 pub const LIFETIME_MINUTES: i64 = (CONNECTION_MAX_LIFETIME_SECS + CONNECTION_TTL_GRACE_SECS) / 60;
