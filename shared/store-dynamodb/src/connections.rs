@@ -213,25 +213,11 @@ impl DynamoStore {
         &self,
         id: &ConnectionId,
     ) -> Result<Option<ConnectionRow>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.connections_table())
-            .set_key(Some(key(connection_pk(id), CONNECTION_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| {
-                    corrupt(
-                        format_args!("{} connection {id}", self.connections_table()),
-                        e,
-                    )
-                })
-            })
-            .transpose()
+        let table = self.connections_table();
+        self.get_decoded(table, key(connection_pk(id), CONNECTION_SK), || {
+            format!("{table} connection {id}")
+        })
+        .await
     }
 
     /// Deletes the membership rows of `id` in `rooms` with `BatchWriteItem` (25 at a time),

@@ -95,17 +95,10 @@ impl DynamoStore {
         token: &DeviceToken,
         now_s: i64,
     ) -> Result<Option<Holder>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.connections_table())
-            .set_key(Some(key(token_pk(token), TOKEN_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(out
-            .item
+        let item = self
+            .get_consistent(self.connections_table(), key(token_pk(token), TOKEN_SK))
+            .await?;
+        Ok(item
             .filter(|i| get_n::<i64>(i, TTL).is_some_and(|t| t > now_s))
             .and_then(|i| {
                 Some(Holder {
@@ -117,21 +110,12 @@ impl DynamoStore {
 
     /// The device `id` of `user` (consistent read), whatever its TTL.
     async fn device(&self, user: &UserId, id: &DeviceId) -> Result<Option<Device>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.connections_table())
-            .set_key(Some(key(user_pk(user), device_sk(id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| corrupt(format_args!("device {id} of {user}"), e))
-            })
-            .transpose()
+        self.get_decoded(
+            self.connections_table(),
+            key(user_pk(user), device_sk(id)),
+            || format!("device {id} of {user}"),
+        )
+        .await
     }
 
     /// A `Put` of `item`, under `condition` (with its `#name`s and `:value`s) when given.
@@ -392,18 +376,13 @@ impl PushLedger for DynamoStore {
         user: &UserId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.connections_table())
-            .set_key(Some(key(pushed_pk(key_text), user_pk(user))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(out
-            .item
-            .is_some_and(|i| get_n::<i64>(&i, TTL).is_some_and(|t| t > now.timestamp())))
+        let item = self
+            .get_consistent(
+                self.connections_table(),
+                key(pushed_pk(key_text), user_pk(user)),
+            )
+            .await?;
+        Ok(item.is_some_and(|i| get_n::<i64>(&i, TTL).is_some_and(|t| t > now.timestamp())))
     }
 
     /// A `PutItem` conditioned on no live record.

@@ -39,15 +39,8 @@ impl IdempotencyStore for DynamoStore {
                 return Ok(KeyClaim::Claimed);
             }
             let held = self
-                .client
-                .get_item()
-                .table_name(self.connections_table())
-                .set_key(Some(idem_key(user, idempotency_key)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(backend)?
-                .item
+                .get_consistent(self.connections_table(), idem_key(user, idempotency_key))
+                .await?
                 .filter(|i| get_n::<i64>(i, TTL).is_some_and(|t| t > now.timestamp()));
             // Gone or expired between the two requests: claim again.
             let Some(item) = held else { continue };

@@ -305,16 +305,8 @@ impl InboxStore for DynamoStore {
     ) -> Result<InboxPage, StoreError> {
         let table = self.connections_table();
         let pk = inbox_pk(user);
-        let out = self
-            .client
-            .get_item()
-            .table_name(table)
-            .set_key(Some(key(&pk, HEAD_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some((epoch, head)) = read_head(out.item.as_ref(), user)? else {
+        let head_item = self.get_consistent(table, key(&pk, HEAD_SK)).await?;
+        let Some((epoch, head)) = read_head(head_item.as_ref(), user)? else {
             return Ok(InboxPage::default());
         };
         let mut page = InboxPage {

@@ -96,4 +96,37 @@ impl DynamoStore {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The item at `key` in `table`, read with `GetItem` (strongly consistent), whatever its
+    /// TTL; `None` when there is none.
+    pub(crate) async fn get_consistent(
+        &self,
+        table: &str,
+        key: keys::Item,
+    ) -> Result<Option<keys::Item>, rnd_domain::ports::StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(error::backend)?
+            .item)
+    }
+
+    /// [`DynamoStore::get_consistent`], decoded as `T` with `serde_dynamo`; an item that does
+    /// not decode is `Corrupt`, named by `what()`.
+    pub(crate) async fn get_decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        key: keys::Item,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<T>, rnd_domain::ports::StoreError> {
+        self.get_consistent(table, key)
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| error::corrupt(what(), e)))
+            .transpose()
+    }
 }

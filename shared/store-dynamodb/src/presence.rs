@@ -187,16 +187,9 @@ impl PresenceStore for DynamoStore {
             }
         }
         let seen = self
-            .client
-            .get_item()
-            .table_name(table)
-            .set_key(Some(key(user_pk(user), PRESENCE_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
+            .get_consistent(table, key(user_pk(user), PRESENCE_SK))
+            .await?;
         presence.last_seen_at = seen
-            .item
             .filter(|item| get_n::<i64>(item, TTL).is_none_or(|ttl| ttl > now.timestamp()))
             .and_then(|item| get_n::<i64>(&item, LAST_SEEN))
             .and_then(DateTime::from_timestamp_millis);

@@ -8,7 +8,7 @@ use rnd_domain::ports::{ProfileStore, StoreError};
 use rnd_domain::profile::Profile;
 
 use crate::DynamoStore;
-use crate::error::{backend, corrupt};
+use crate::error::backend;
 use crate::keys::{ITEM_TYPE, Item, PROFILE_SK, key, s, user_pk};
 
 /// `itemType` of a profile row.
@@ -29,21 +29,10 @@ impl ProfileStore for DynamoStore {
     /// Fails with [`StoreError::Corrupt`] when the row does not parse, `Backend` on SDK errors.
     async fn get_profile(&self, user: &UserId) -> Result<Option<Profile>, StoreError> {
         let table = self.orders_table();
-        let out = self
-            .client
-            .get_item()
-            .table_name(table)
-            .set_key(Some(key(user_pk(user), PROFILE_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| corrupt(format_args!("{table} profile {user}"), e))
-            })
-            .transpose()
+        self.get_decoded(table, key(user_pk(user), PROFILE_SK), || {
+            format!("{table} profile {user}")
+        })
+        .await
     }
 
     /// One unconditional `PutItem` (last write wins). Fails with `Backend` on SDK errors.
