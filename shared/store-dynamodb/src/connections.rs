@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::DynamoStore;
 use crate::error::{
     AdapterError, BATCH_ATTEMPTS, TxFailure, backend, backoff, condition_failures, corrupt,
-    transact,
+    transact, written,
 };
 use crate::keys::{
     CONNECTION_SK, Item, PK, SESSION_SK, TTL, connection_pk, get_n, get_s, key, membership_sk, n,
@@ -439,16 +439,8 @@ impl ConnectionStore for DynamoStore {
                     )
                     .send()
                     .await;
-                match result {
-                    Ok(_) => Ok(false),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(backend(e)),
-                }
+                // Cleaned up, or the connection went meanwhile: not a member either way.
+                written(result).map(|_| false)
             }
             // A membership left behind by a connection that is gone: remove it.
             (false, true) => {

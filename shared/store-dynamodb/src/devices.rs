@@ -22,7 +22,7 @@ use rnd_domain::ports::{DeviceStore, PushLedger, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::DynamoStore;
-use crate::error::{TxFailure, backend, backoff, corrupt, put_unless_live, transact};
+use crate::error::{TxFailure, backend, backoff, corrupt, put_unless_live, transact, written};
 use crate::keys::{ITEM_TYPE, Item, PK, SK, TTL, get_n, get_s, key, n, s, user_pk};
 
 /// Attempts of a registration that keeps losing to racing ones (then `Backend`).
@@ -256,17 +256,8 @@ impl DynamoStore {
             .expression_attribute_values(":id", s(device.device_id.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The token moved on to another device: leave it.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(backend(e)),
-        }
+        // The token moved on to another device: leave it.
+        written(result).map(|_| ())
     }
 }
 

@@ -250,14 +250,22 @@ pub(crate) async fn put_unless_live(
         .expression_attribute_values(":now", n(now.timestamp()))
         .send()
         .await;
+    written(result)
+}
+
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not
+/// hold (DynamoDB's `ConditionalCheckFailedException`), any other failure as `Backend`.
+pub(crate) fn written<O, E, R>(
+    result: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     match result {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
         Err(e) => Err(backend(e)),
     }
 }

@@ -7,7 +7,7 @@ use rnd_domain::limits::{Allowance, Limit};
 use rnd_domain::ports::{RateLimitStore, StoreError};
 
 use crate::DynamoStore;
-use crate::error::backend;
+use crate::error::written;
 use crate::keys::{TTL, key, n};
 
 #[async_trait]
@@ -39,17 +39,12 @@ impl RateLimitStore for DynamoStore {
             .expression_attribute_values(":ttl", n(end.timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Allowance::Granted),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Allowance::Refused {
-                    retry_after: end - now,
-                })
+        Ok(if written(result)? {
+            Allowance::Granted
+        } else {
+            Allowance::Refused {
+                retry_after: end - now,
             }
-            Err(e) => Err(backend(e)),
-        }
+        })
     }
 }

@@ -22,7 +22,7 @@ use rnd_domain::presence::{
 use rnd_domain::rooms::Room;
 
 use crate::DynamoStore;
-use crate::error::{backend, corrupt};
+use crate::error::{backend, corrupt, written};
 use crate::keys::{PK, SK, TTL, get_n, get_s, key, n, room_pk, s, user_pk};
 
 /// Sort key of a user's last-seen row.
@@ -133,17 +133,8 @@ impl DynamoStore {
             .expression_attribute_values(":ttl", n(at.timestamp() + SESSION_RETENTION_SECS))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A later sighting is already there.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(backend(e)),
-        }
+        // A later sighting is already there.
+        written(result).map(|_| ())
     }
 }
 

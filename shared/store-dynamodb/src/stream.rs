@@ -23,7 +23,7 @@ pub use rnd_domain::ChangeKind;
 use rnd_domain::change::{OrderChange, decode_change};
 use rnd_domain::ports::StoreError;
 
-use crate::error::{backend, corrupt};
+use crate::error::{backend, corrupt, written};
 
 /// Consecutive reads fetching nothing after which an open shard counts as read through.
 const MAX_EMPTY_POLLS: u32 = 3;
@@ -424,15 +424,10 @@ impl CheckpointTable {
             .expression_attribute_values(":at", Av::S(Utc::now().to_rfc3339()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(e) => Err(backend(e)),
+        if written(result)? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
         }
     }
 
@@ -449,16 +444,7 @@ impl CheckpointTable {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(backend(e)),
-        }
+        written(result).map(|_| ())
     }
 }
 
