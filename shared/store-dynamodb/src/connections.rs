@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::DynamoStore;
 use crate::error::{
     AdapterError, BATCH_ATTEMPTS, TxFailure, backend, backoff, condition_failures, corrupt,
-    transact, written,
+    query_all, transact, written,
 };
 use crate::keys::{
     CONNECTION_SK, Item, PK, SESSION_SK, TTL, connection_pk, get_n, get_s, key, membership_sk, n,
@@ -467,23 +467,19 @@ impl ConnectionStore for DynamoStore {
     ) -> Result<RoomMembers, StoreError> {
         let table = self.connections_table();
         let mut members = RoomMembers::default();
-        let items = self
-            .client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#pk = :pk")
-            .projection_expression("#cid, #ttl, #exp")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#cid", "connectionId")
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_names("#exp", TOKEN_EXP)
-            .expression_attribute_values(":pk", s(room_pk(room)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(backend)?;
+        let items = query_all(
+            self.client
+                .query()
+                .table_name(table)
+                .key_condition_expression("#pk = :pk")
+                .projection_expression("#cid, #ttl, #exp")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#cid", "connectionId")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_names("#exp", TOKEN_EXP)
+                .expression_attribute_values(":pk", s(room_pk(room))),
+        )
+        .await?;
         for item in &items {
             let ttl = get_n::<i64>(item, TTL)
                 .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no ttl"))?;

@@ -22,7 +22,9 @@ use rnd_domain::ports::{DeviceStore, PushLedger, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::DynamoStore;
-use crate::error::{TxFailure, backend, backoff, corrupt, put_unless_live, transact, written};
+use crate::error::{
+    TxFailure, backend, backoff, corrupt, put_unless_live, query_all, transact, written,
+};
 use crate::keys::{ITEM_TYPE, Item, PK, SK, TTL, get_n, get_s, key, n, s, user_pk};
 
 /// Attempts of a registration that keeps losing to racing ones (then `Backend`).
@@ -313,22 +315,18 @@ impl DeviceStore for DynamoStore {
         let table = self.connections_table();
         let now_s = now.timestamp();
         let mut devices = Vec::new();
-        let items = self
-            .client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(user_pk(user)))
-            .expression_attribute_values(":prefix", s("DEVICE#"))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(backend)?;
+        let items = query_all(
+            self.client
+                .query()
+                .table_name(table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(user_pk(user)))
+                .expression_attribute_values(":prefix", s("DEVICE#"))
+                .consistent_read(true),
+        )
+        .await?;
         for item in items {
             if get_n::<i64>(&item, TTL).is_some_and(|t| t > now_s) {
                 devices.push(

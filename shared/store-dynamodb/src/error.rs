@@ -253,6 +253,19 @@ pub(crate) async fn put_unless_live(
     written(result)
 }
 
+/// Every item `query` finds, all pages read with the SDK's paginator, in key order.
+pub(crate) async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<crate::keys::Item>, StoreError> {
+    query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(backend)
+}
+
 /// A conditional write's outcome: `true` when it was made, `false` when its condition did not
 /// hold (DynamoDB's `ConditionalCheckFailedException`), any other failure as `Backend`.
 pub(crate) fn written<O, E, R>(

@@ -23,7 +23,7 @@ pub use rnd_domain::ChangeKind;
 use rnd_domain::change::{OrderChange, decode_change};
 use rnd_domain::ports::StoreError;
 
-use crate::error::{backend, corrupt, written};
+use crate::error::{backend, corrupt, query_all, written};
 
 /// Consecutive reads fetching nothing after which an open shard counts as read through.
 const MAX_EMPTY_POLLS: u32 = 3;
@@ -364,19 +364,15 @@ impl CheckpointTable {
     pub async fn load(&self, consumer: &str) -> Result<ConsumerCheckpoints, StoreError> {
         use aws_sdk_dynamodb::types::AttributeValue as Av;
         let mut saved = ConsumerCheckpoints::default();
-        let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :consumer")
-            .expression_attribute_values(":consumer", Av::S(consumer.to_owned()))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(backend)?;
+        let items = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :consumer")
+                .expression_attribute_values(":consumer", Av::S(consumer.to_owned()))
+                .consistent_read(true),
+        )
+        .await?;
         for item in items {
             let Some(Av::S(sk)) = item.get(crate::keys::SK) else {
                 return Err(corrupt(format_args!("checkpoint of {consumer}"), "no sk"));
