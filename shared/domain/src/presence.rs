@@ -99,6 +99,13 @@ pub struct CounterAdd {
 }
 
 impl ConnectionEvent {
+    /// When it happened: the opening, or the closing.
+    pub fn at(&self) -> DateTime<Utc> {
+        match *self {
+            ConnectionEvent::Opened { at, .. } | ConnectionEvent::Closed { at, .. } => at,
+        }
+    }
+
     /// The counters this event adds to, by minute. An opening adds `o_{role}` of its minute; a
     /// closing adds `x_{role}_{k}` of the minute it opened (closed `k` minutes after that minute
     /// began) and, of the minute it closed, `c_{role}`, `ms` (its duration) and `h{bucket}`.
@@ -214,16 +221,17 @@ impl ConnectionMinute {
             ..Self::default()
         };
         for (name, value) in counters {
-            let Ok(value) = u64::try_from(value) else {
-                continue;
-            };
             m.add(name, value);
         }
         m
     }
 
-    /// Adds `value` to the counter `name`.
-    pub fn add(&mut self, name: &str, value: u64) {
+    /// Adds `value` to the counter `name` (an unknown name, or a negative value, changes
+    /// nothing).
+    pub fn add(&mut self, name: &str, value: i64) {
+        let Ok(value) = u64::try_from(value) else {
+            return;
+        };
         let role = |s: &str| s.parse::<Role>().ok();
         if name == "ms" {
             self.closed_ms += value;
@@ -492,7 +500,7 @@ mod tests {
                         minute: add.minute,
                         ..ConnectionMinute::default()
                     })
-                    .add(&add.counter, add.delta as u64);
+                    .add(&add.counter, add.delta);
             }
         }
         minutes.into_values().collect()

@@ -22,7 +22,7 @@ use rnd_domain::presence::{
 use rnd_domain::rooms::Room;
 
 use crate::DynamoStore;
-use crate::error::{backend, corrupt, written};
+use crate::error::{backend, corrupt, query_all, written};
 use crate::keys::{PK, SK, TTL, get_n, get_s, key, n, room_pk, s, user_pk};
 
 /// Sort key of a user's last-seen row.
@@ -57,20 +57,22 @@ fn millis(at: DateTime<Utc>) -> AttributeValue {
 impl DynamoStore {
     /// Counts `event` of `connection` (of `user`): its minute counters on the connection's
     /// shard, one `UpdateItem` per minute, and the user's last-seen time. Failures are logged,
-    /// not returned: the connection has been opened or closed whatever happens here.
+    /// not returned: the connection has been opened or closed whatever happens here. The two
+    /// are independent, so they are sent at once.
     pub(crate) async fn count_connection_event(
         &self,
         connection: &ConnectionId,
         user: &UserId,
         event: ConnectionEvent,
     ) {
-        if let Err(e) = self.add_counters(connection, event).await {
+        let (counted, seen) = tokio::join!(
+            self.add_counters(connection, event),
+            self.mark_seen(user, event.at())
+        );
+        if let Err(e) = counted {
             tracing::warn!(error = %Chain(&e), %connection, "could not count a connection event");
         }
-        let at = match event {
-            ConnectionEvent::Opened { at, .. } | ConnectionEvent::Closed { at, .. } => at,
-        };
-        if let Err(e) = self.mark_seen(user, at).await {
+        if let Err(e) = seen {
             tracing::warn!(error = %Chain(&e), %connection, "could not record when a user was seen");
         }
     }
@@ -146,23 +148,19 @@ impl PresenceStore for DynamoStore {
         let table = self.connections_table();
         let room = Room::User(user.clone());
         let mut presence = Presence::default();
-        let members = self
-            .client
-            .query()
-            .table_name(table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .projection_expression("#ttl, #at")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_names("#at", CONNECTED_AT)
-            .expression_attribute_values(":pk", s(room_pk(&room)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(backend)?;
+        let members = query_all(
+            self.client
+                .query()
+                .table_name(table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk")
+                .projection_expression("#ttl, #at")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_names("#at", CONNECTED_AT)
+                .expression_attribute_values(":pk", s(room_pk(&room))),
+        )
+        .await?;
         for item in &members {
             let ttl = get_n::<i64>(item, TTL)
                 .ok_or_else(|| corrupt(format_args!("{table} room {room}"), "no ttl"))?;
@@ -210,22 +208,18 @@ impl PresenceStore for DynamoStore {
             };
             for shard in 0..STATS_SHARDS {
                 let pk = stats_pk(day, shard);
-                let items = self
-                    .client
-                    .query()
-                    .table_name(table)
-                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#sk", SK)
-                    .expression_attribute_values(":pk", s(pk.clone()))
-                    .expression_attribute_values(":first", s(first.clone()))
-                    .expression_attribute_values(":last", s(last.clone()))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(backend)?;
+                let items = query_all(
+                    self.client
+                        .query()
+                        .table_name(table)
+                        .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+                        .expression_attribute_names("#pk", PK)
+                        .expression_attribute_names("#sk", SK)
+                        .expression_attribute_values(":pk", s(pk.clone()))
+                        .expression_attribute_values(":first", s(first.clone()))
+                        .expression_attribute_values(":last", s(last.clone())),
+                )
+                .await?;
                 for item in &items {
                     let minute = get_s(item, SK)
                         .and_then(|sk| minute_of_item(day, sk))

@@ -37,9 +37,7 @@ pub(crate) fn count_connection_event(
         ])
         .db()?;
     }
-    let at = match event {
-        ConnectionEvent::Opened { at, .. } | ConnectionEvent::Closed { at, .. } => at,
-    };
+    let at = event.at();
     conn.prepare_cached(
         "INSERT INTO presence (user_id, last_seen_at, ttl) VALUES (?1, ?2, ?3)
          ON CONFLICT (user_id) DO UPDATE
@@ -121,11 +119,7 @@ impl PresenceStore for SqliteStore {
                     StoreError::corrupt("connection_minutes.minute is out of range")
                 })?;
                 match minutes.last_mut() {
-                    Some(last) if last.minute == minute => {
-                        if let Ok(value) = u64::try_from(value) {
-                            last.add(&counter, value);
-                        }
-                    }
+                    Some(last) if last.minute == minute => last.add(&counter, value),
                     _ => minutes.push(ConnectionMinute::from_counters(
                         minute,
                         [(counter.as_str(), value)],
