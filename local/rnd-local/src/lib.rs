@@ -735,6 +735,9 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         metrics: Arc::clone(&metrics),
     };
     let (stream_enabled, enabled_rx) = watch::channel(config.stream_enabled);
+    if let StreamOrigin::ChangeLog(log) = &origin {
+        tokio::spawn(trim_change_log(Arc::clone(log), shutdown_rx.clone()));
+    }
     let poller = fanout.spawn(enabled_rx.clone(), shutdown_rx.clone());
     let push_poller = push.spawn(enabled_rx, shutdown_rx);
 
@@ -750,6 +753,27 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
         state,
         routing,
     })
+}
+
+/// How often the stack drops the changes both stream consumers have read from the change log.
+const CHANGE_LOG_TRIM_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Trims the change log to what the fan-out and push consumers have yet to read, every
+/// [`CHANGE_LOG_TRIM_INTERVAL`] until shutdown. Untrimmed, an in-memory database grew with every
+/// location, and SQLite's commit walked a page cache that grew with it: the stack got slower the
+/// longer it ran (a tenth of its CPU at 2 000 locations/s after a minute).
+async fn trim_change_log(store: Arc<SqliteStore>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(CHANGE_LOG_TRIM_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        if let Err(e) = store.trim_changes(&[STREAM_CONSUMER, PUSH_CONSUMER]).await {
+            tracing::warn!(error = %e, "could not trim the change log");
+        }
+    }
 }
 
 /// The ETA estimator `config` asks for, its counters, and the OSRM emulator it serves (at

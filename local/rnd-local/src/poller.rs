@@ -556,8 +556,15 @@ impl Poller {
                     }
                 }
             };
+            // Disabling stops a waiting poller too, before it reads what woke it.
             tokio::select! {
                 changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                changed = enabled.changed() => {
                     if changed.is_err() {
                         return;
                     }

@@ -104,6 +104,40 @@ impl SqliteStore {
         })
         .await
     }
+
+    /// Removes the changes that every one of `consumers` has checkpointed (a consumer that
+    /// never saved a checkpoint has read nothing, so nothing goes), and returns how many went.
+    /// DynamoDB drops a stream's records after 24 hours whoever read them; the change log
+    /// keeps exactly what its consumers have yet to read, so a busy stack's database stays
+    /// the size of its items. A consumer not named here finds the log trimmed.
+    ///
+    /// Fails with [`StoreError::Backend`] when SQLite fails.
+    pub async fn trim_changes(&self, consumers: &[&str]) -> Result<u64, StoreError> {
+        let consumers: Vec<String> = consumers.iter().map(|&c| c.to_owned()).collect();
+        self.run(move |conn| {
+            let mut read_by_all = i64::MAX;
+            for consumer in &consumers {
+                let position: Option<i64> = conn
+                    .prepare_cached("SELECT position FROM checkpoints WHERE consumer = ?1")
+                    .db()?
+                    .query_row([consumer], |row| row.get(0))
+                    .optional()
+                    .db()?;
+                read_by_all = read_by_all.min(position.unwrap_or(0));
+            }
+            if consumers.is_empty() || read_by_all <= 0 {
+                return Ok(0);
+            }
+            let removed = conn
+                .prepare_cached("DELETE FROM change_log WHERE position <= ?1")
+                .db()?
+                .execute([read_by_all])
+                .db()?;
+            tracing::debug!(removed, up_to = read_by_all, "trimmed the change log");
+            Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+        })
+        .await
+    }
 }
 
 /// Which rows [`read_changes`] returns.

@@ -237,6 +237,49 @@ async fn a_refused_write_logs_nothing() {
 }
 
 #[tokio::test]
+async fn trimming_removes_only_what_every_named_consumer_has_read() {
+    // GIVEN a file store with three orders (six logged changes: each order and its live row),
+    // read by "fanout" up to 6 and by "push" up to 4
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.db()).expect("open");
+    for id in ["o-trim-1", "o-trim-2", "o-trim-3"] {
+        store
+            .create_order(&placed_order(id, &customer(), now()))
+            .await
+            .expect("create");
+    }
+    store.save_checkpoint("fanout", 6).await.expect("save");
+    store.save_checkpoint("push", 4).await.expect("save");
+
+    // WHEN the log is trimmed for a consumer that never read it, then for the two readers
+    let unread = store
+        .trim_changes(&["fanout", "push", "analytics"])
+        .await
+        .expect("trim");
+    let removed = store.trim_changes(&["fanout", "push"]).await.expect("trim");
+
+    // THEN nothing goes while one consumer has read nothing; then the four changes both read
+    // go, the last two stay, and the next changes still get new positions
+    assert_eq!(unread, 0);
+    assert_eq!(removed, 4);
+    let left = |changes: Vec<rnd_store_sqlite::LoggedChange>| {
+        changes.iter().map(|c| c.position).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        left(store.changes_after(0, 100).await.expect("read")),
+        [5, 6]
+    );
+    store
+        .create_order(&placed_order("o-trim-4", &customer(), now()))
+        .await
+        .expect("create");
+    assert_eq!(
+        left(store.changes_after(0, 100).await.expect("read")),
+        [5, 6, 7, 8]
+    );
+}
+
+#[tokio::test]
 async fn checkpoints_persist_across_reopening() {
     // GIVEN a file store where one consumer saved a checkpoint twice
     let dir = TempDir::new();

@@ -468,6 +468,54 @@ async fn upgrade_head(addr: std::net::SocketAddr, protocols: &str) -> String {
 }
 
 /// One HTTP/1.1 request over a raw socket; returns the status and the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_log_keeps_only_the_changes_a_stream_consumer_has_yet_to_read() {
+    // GIVEN a stack on a SQLite file, a chef who has received a new order and its customer
+    // subscribed to it
+    let config = StoreKind::Embedded.durable_config();
+    let stack = spawn_with(config.clone()).await;
+    let mut chef = Client::connect(&stack, "chef-1", "chef").await;
+    let first = place_order(&*stack.store(), "order-1").await;
+    chef.next_event("order:new").await;
+    let mut customer = Client::connect(&stack, "customer-1", "customer").await;
+    customer.subscribe("order-1").await;
+    let rnd_local::StoreConfig::Sqlite { dir } = &config.store else {
+        unreachable!("an embedded durable config is a SQLite file")
+    };
+    let log = rnd_store_sqlite::SqliteStore::open(&dir.join(rnd_local::DATABASE_FILE))
+        .expect("open the SQLite file");
+
+    // WHEN both stream consumers have read its changes and the stack trims its log
+    let logged = || async { log.changes_after(0, 100).await.expect("read the log") };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !logged().await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the log still holds {:?}",
+            logged().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // THEN with the stream stopped, a change nobody has read stays in the log past a trim
+    stack.disable_stream();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    step(&*stack.store(), first).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let unread = logged().await;
+    assert!(!unread.is_empty());
+    assert!(
+        unread.iter().all(|c| c.order_id.as_str() == "order-1"),
+        "{unread:?}"
+    );
+    // AND it is delivered once the stream runs again
+    stack.enable_stream();
+    let update = customer.next_event("order:status_update").await;
+    assert_eq!(update["data"]["status"], "payment_confirmed", "{update}");
+    stack.stop().await;
+    remove_data(&config);
+}
+
 async fn http(stack: &rnd_local::RunningStack, request: &str) -> (u16, String) {
     http_to(stack.addr(), request).await
 }
