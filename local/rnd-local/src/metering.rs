@@ -107,7 +107,7 @@ fn membership_bytes(
     ttl: i64,
 ) -> Result<usize, StoreError> {
     // The opening in epoch ms has three digits more than the TTL in epoch s.
-    items::membership_size(connection, user, room, ttl, ttl, ttl * 1000)
+    items::Membership::new(connection, user, room, ttl, ttl, ttl * 1000).size()
 }
 
 /// The GSI key attributes (`gsiNpk`) an order row carries, by name and value.

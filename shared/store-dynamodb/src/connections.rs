@@ -119,10 +119,11 @@ impl ConnectionRow {
     }
 }
 
-/// A membership row.
+/// A membership row: its item ([`MembershipRow::to_item`]) and that item's size
+/// ([`MembershipRow::size`], without building it).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct MembershipRow<'a> {
+pub struct MembershipRow<'a> {
     item_type: &'static str,
     connection_id: &'a ConnectionId,
     room: &'a Room,
@@ -140,7 +141,7 @@ impl<'a> MembershipRow<'a> {
     /// The membership row of `connection_id` (of `user_id`) in `room`, living until `ttl`, its
     /// connection's token expiring at `token_exp` (both epoch seconds), opened at
     /// `connected_at` (epoch ms).
-    pub(crate) fn new(
+    pub fn new(
         connection_id: &'a ConnectionId,
         user_id: &'a UserId,
         room: &'a Room,
@@ -159,14 +160,15 @@ impl<'a> MembershipRow<'a> {
         }
     }
 
-    pub(crate) fn to_item(&self) -> Result<Item, StoreError> {
+    /// The item `DynamoStore` writes.
+    pub fn to_item(&self) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(self).map_err(backend)?;
         item.extend(self.key());
         Ok(item)
     }
 
     /// The size of [`MembershipRow::to_item`], without building it.
-    pub(crate) fn size(&self) -> Result<usize, StoreError> {
+    pub fn size(&self) -> Result<usize, StoreError> {
         let fields = crate::item_size::item_size(self).map_err(backend)?;
         Ok(fields + crate::items::size(&self.key()))
     }

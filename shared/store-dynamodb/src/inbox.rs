@@ -245,7 +245,7 @@ pub(crate) fn key_item(user: &UserId, event: &EventKey, position: u64, ttl: i64)
 
 /// The `POS#{position}` item keeping `event` until `ttl` (epoch s). Fails with `Backend` when
 /// the message does not serialize.
-pub(crate) fn event_item(
+pub fn event_item(
     user: &UserId,
     event: &InboxEvent,
     epoch: u64,

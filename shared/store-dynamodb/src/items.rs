@@ -6,8 +6,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use rnd_domain::OrderRecord;
 use rnd_domain::device::Device;
-use rnd_domain::ids::{ConnectionId, UserId};
-use rnd_domain::inbox::{EventKey, InboxEvent};
+use rnd_domain::ids::UserId;
+use rnd_domain::inbox::EventKey;
 use rnd_domain::live::LiveState;
 use rnd_domain::ports::{ClosedConnection, Connection, StoreError};
 use rnd_domain::profile::Profile;
@@ -56,33 +56,7 @@ pub fn session(closed: &ClosedConnection) -> Result<Item, StoreError> {
     .to_item(SESSION_SK)
 }
 
-/// The membership row of `connection` (of `user`) in `room`, living until `ttl`, its token
-/// expiring at `token_exp` (both epoch s), opened at `connected_at_ms`.
-pub fn membership(
-    connection: &ConnectionId,
-    user: &UserId,
-    room: &Room,
-    ttl: i64,
-    token_exp: i64,
-    connected_at_ms: i64,
-) -> Result<Item, StoreError> {
-    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp, connected_at_ms)
-        .to_item()
-}
-
-/// The size of [`membership`]`(connection, user, room, ttl, token_exp, connected_at_ms)`,
-/// without building it.
-pub fn membership_size(
-    connection: &ConnectionId,
-    user: &UserId,
-    room: &Room,
-    ttl: i64,
-    token_exp: i64,
-    connected_at_ms: i64,
-) -> Result<usize, StoreError> {
-    crate::connections::MembershipRow::new(connection, user, room, ttl, token_exp, connected_at_ms)
-        .size()
-}
+pub use crate::connections::MembershipRow as Membership;
 
 /// The profile row of `profile`.
 pub fn profile(profile: &Profile) -> Result<Item, StoreError> {
@@ -100,15 +74,7 @@ pub fn inbox_key(user: &UserId, key: &EventKey, position: u64, ttl: i64) -> Item
 }
 
 /// The event item (`POS#{position}`) keeping `event` in `user`'s inbox until `ttl` (epoch s).
-pub fn inbox_event(
-    user: &UserId,
-    event: &InboxEvent,
-    epoch: u64,
-    position: u64,
-    ttl: i64,
-) -> Result<Item, StoreError> {
-    crate::inbox::event_item(user, event, epoch, position, ttl)
-}
+pub use crate::inbox::event_item as inbox_event;
 
 /// The item of a push device (`USER#{userId}` / `DEVICE#{deviceId}`).
 pub fn device(device: &Device) -> Result<Item, StoreError> {
@@ -160,6 +126,7 @@ fn number_size(number: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rnd_domain::ids::ConnectionId;
 
     fn item(pairs: &[(&str, AttributeValue)]) -> Item {
         pairs
@@ -198,28 +165,18 @@ mod tests {
         let connection = ConnectionId::parse("Ab3dE5fG7hI=").expect("id");
         let user = UserId::parse("customer-1").expect("user");
         let room: Room = "order:order-1".parse().expect("room");
+        let row = Membership::new(
+            &connection,
+            &user,
+            &room,
+            1_773_491_170,
+            1_773_487_570,
+            1_773_483_970_123,
+        );
         // WHEN it is sized for metering THEN it is the size of the item DynamoStore writes
         assert_eq!(
-            membership_size(
-                &connection,
-                &user,
-                &room,
-                1_773_491_170,
-                1_773_487_570,
-                1_773_483_970_123
-            )
-            .expect("sized"),
-            size(
-                &membership(
-                    &connection,
-                    &user,
-                    &room,
-                    1_773_491_170,
-                    1_773_487_570,
-                    1_773_483_970_123
-                )
-                .expect("item")
-            )
+            row.size().expect("sized"),
+            size(&row.to_item().expect("item"))
         );
     }
 

@@ -179,14 +179,14 @@ fn commit_transition(
                 .as_slice(),
         )
         .db()?;
-    let live = live_params(&next.live)?;
     let updated_live = tx
         .execute(
             "UPDATE order_live
              SET seq = :seq, status = :status, driver_id = :driver_id,
                  location_accepted_at_ms = :accepted_at_ms, doc = :doc
              WHERE order_id = :order_id AND seq = :previous_seq",
-            live.with_previous_seq(to_i64("order_live.seq", previous_live_seq)?)
+            live_params(&next.live)?
+                .with_previous_seq(to_i64("order_live.seq", previous_live_seq)?)
                 .named()
                 .as_slice(),
         )
@@ -334,105 +334,56 @@ pub(crate) fn read_live(conn: &Connection, id: &OrderId) -> Result<Option<LiveSt
         .transpose()
 }
 
+/// The bound values of a row write, by parameter name, computed once from the document so the
+/// columns and the JSON agree.
+struct RowParams(Vec<(&'static str, rusqlite::types::Value)>);
+
 /// The bound values of an order row write (`:order_id`, `:customer_id`, `:chef_id`,
-/// `:driver_id`, `:created_at`, `:seq`, `:doc`), computed once from the document so columns
-/// and JSON agree.
-struct OrderParams {
-    order_id: String,
-    customer_id: String,
-    chef_id: String,
-    driver_id: Option<String>,
-    created_at: String,
-    seq: i64,
-    doc: String,
-    previous_seq: Option<i64>,
-}
-
-/// The bound values of `order`.
-fn order_params(order: &Order) -> Result<OrderParams, StoreError> {
-    Ok(OrderParams {
-        order_id: order.order_id.to_string(),
-        customer_id: order.customer_id.to_string(),
-        chef_id: order.chef.chef_id.to_string(),
-        driver_id: order.driver_id().map(ToString::to_string),
-        created_at: encode_time(order.created_at),
-        seq: to_i64("orders.seq", order.seq)?,
-        doc: to_json(order)?,
-        previous_seq: None,
-    })
-}
-
-impl OrderParams {
-    /// Adds `:previous_seq` for a conditional update.
-    fn with_previous_seq(mut self, previous_seq: i64) -> Self {
-        self.previous_seq = Some(previous_seq);
-        self
-    }
-
-    /// The named parameters, for `execute`.
-    fn named(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
-        let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
-            (":order_id", &self.order_id),
-            (":customer_id", &self.customer_id),
-            (":chef_id", &self.chef_id),
-            (":driver_id", &self.driver_id),
-            (":created_at", &self.created_at),
-            (":seq", &self.seq),
-            (":doc", &self.doc),
-        ];
-        if let Some(previous_seq) = &self.previous_seq {
-            params.push((":previous_seq", previous_seq));
-        }
-        params
-    }
+/// `:driver_id`, `:created_at`, `:seq`, `:doc`).
+fn order_params(order: &Order) -> Result<RowParams, StoreError> {
+    Ok(RowParams(vec![
+        (":order_id", order.order_id.to_string().into()),
+        (":customer_id", order.customer_id.to_string().into()),
+        (":chef_id", order.chef.chef_id.to_string().into()),
+        (
+            ":driver_id",
+            order.driver_id().map(ToString::to_string).into(),
+        ),
+        (":created_at", encode_time(order.created_at).into()),
+        (":seq", to_i64("orders.seq", order.seq)?.into()),
+        (":doc", to_json(order)?.into()),
+    ]))
 }
 
 /// The bound values of a live row write (`:order_id`, `:seq`, `:status`, `:driver_id`,
-/// `:accepted_at_ms`, `:doc`), computed once from the document so columns and JSON agree.
-struct LiveParams {
-    order_id: String,
-    seq: i64,
-    status: &'static str,
-    driver_id: Option<String>,
-    accepted_at_ms: Option<i64>,
-    doc: String,
-    previous_seq: Option<i64>,
+/// `:accepted_at_ms`, `:doc`).
+fn live_params(live: &LiveState) -> Result<RowParams, StoreError> {
+    Ok(RowParams(vec![
+        (":order_id", live.order_id.to_string().into()),
+        (":seq", to_i64("order_live.seq", live.seq)?.into()),
+        (":status", live.status.as_str().to_owned().into()),
+        (
+            ":driver_id",
+            live.driver_id.as_ref().map(ToString::to_string).into(),
+        ),
+        (":accepted_at_ms", live.location_accepted_at_ms.into()),
+        (":doc", to_json(live)?.into()),
+    ]))
 }
 
-/// The bound values of `live`.
-fn live_params(live: &LiveState) -> Result<LiveParams, StoreError> {
-    Ok(LiveParams {
-        order_id: live.order_id.to_string(),
-        seq: to_i64("order_live.seq", live.seq)?,
-        status: live.status.as_str(),
-        driver_id: live.driver_id.as_ref().map(ToString::to_string),
-        accepted_at_ms: live.location_accepted_at_ms,
-        doc: to_json(live)?,
-        previous_seq: None,
-    })
-}
-
-impl LiveParams {
+impl RowParams {
     /// Adds `:previous_seq` for a conditional update.
     fn with_previous_seq(mut self, previous_seq: i64) -> Self {
-        self.previous_seq = Some(previous_seq);
+        self.0.push((":previous_seq", previous_seq.into()));
         self
     }
 
     /// The named parameters, for `execute`.
     fn named(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
-        let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
-            (":order_id", &self.order_id),
-            (":seq", &self.seq),
-            (":status", &self.status),
-            (":driver_id", &self.driver_id),
-            (":accepted_at_ms", &self.accepted_at_ms),
-            (":doc", &self.doc),
-        ];
-        if let Some(previous_seq) = &self.previous_seq {
-            params.push((":previous_seq", previous_seq));
-        }
-        params
+        self.0
+            .iter()
+            .map(|(name, value)| (*name, value as &dyn rusqlite::ToSql))
+            .collect()
     }
 }
 
