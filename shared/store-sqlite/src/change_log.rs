@@ -306,6 +306,47 @@ pub(crate) fn append(
     old: Option<&OrderRecord>,
     new: Option<&OrderRecord>,
 ) -> Result<u64, StoreError> {
+    let image = |record: Option<&OrderRecord>| record.map(to_json).transpose();
+    append_images(tx, old, new, image(old)?, image(new)?)
+}
+
+/// [`append`] for records whose item documents (the JSON of the order or live state, as its
+/// row stores it) are at hand: each image is its document with the `itemType` tag put first,
+/// as [`OrderRecord`] serializes, so nothing is encoded twice.
+pub(crate) fn append_documents(
+    tx: &Transaction<'_>,
+    old: Option<(&OrderRecord, &str)>,
+    new: Option<(&OrderRecord, &str)>,
+) -> Result<u64, StoreError> {
+    let image = |side: Option<(&OrderRecord, &str)>| side.map(|(r, doc)| tagged(r, doc));
+    append_images(
+        tx,
+        old.map(|(r, _)| r),
+        new.map(|(r, _)| r),
+        image(old).transpose()?,
+        image(new).transpose()?,
+    )
+}
+
+/// `record`'s image from its item document `doc`: `{"itemType":"…",` followed by the
+/// document's fields, which is what serializing the internally tagged [`OrderRecord`] writes.
+fn tagged(record: &OrderRecord, doc: &str) -> Result<String, StoreError> {
+    let (_, item_type) = identify(record);
+    let fields = doc
+        .strip_prefix('{')
+        .filter(|rest| rest.len() > 1)
+        .ok_or_else(|| StoreError::corrupt(format!("the {item_type} document is not an object")))?;
+    Ok(format!("{{\"itemType\":\"{item_type}\",{fields}"))
+}
+
+/// Appends the change with its images already encoded.
+fn append_images(
+    tx: &Transaction<'_>,
+    old: Option<&OrderRecord>,
+    new: Option<&OrderRecord>,
+    old_image: Option<String>,
+    new_image: Option<String>,
+) -> Result<u64, StoreError> {
     let (Some(event_name), Some(record)) = (ChangeKind::of(old, new), new.or(old)) else {
         return Err(StoreError::corrupt(
             "a logged change needs an old or a new image",
@@ -319,8 +360,6 @@ pub(crate) fn append(
             "a logged change must keep its item ({order_id} {item_kind})"
         )));
     }
-    let old_image = old.map(to_json).transpose()?;
-    let new_image = new.map(to_json).transpose()?;
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO change_log (order_id, item_kind, event_name, old_image, new_image,
@@ -446,6 +485,37 @@ mod tests {
         // AND the pages came from memory
         let recent = store.recent.as_ref().unwrap().lock().unwrap();
         assert_eq!(positions(recent.after(0, 1)), Some(vec![1]));
+    }
+
+    #[test]
+    fn an_image_from_an_item_document_is_the_records_own_json() {
+        // GIVEN an order and its live state, as their rows store them
+        let view = placed_order("o-tagged", &customer(), now());
+        for record in [
+            OrderRecord::Order(view.order.clone()),
+            OrderRecord::Live(view.live.clone()),
+        ] {
+            let doc = match &record {
+                OrderRecord::Order(order) => to_json(order),
+                OrderRecord::Live(live) => to_json(live),
+            }
+            .expect("document");
+            // WHEN the image is made from the document THEN it is the record's JSON, to the byte
+            assert_eq!(
+                tagged(&record, &doc).expect("image"),
+                to_json(&record).expect("json")
+            );
+        }
+        // AND a document that is not an object is refused
+        let live = OrderRecord::Live(view.live);
+        assert!(matches!(
+            tagged(&live, "{}"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            tagged(&live, "[1]"),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

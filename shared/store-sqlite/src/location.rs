@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior, named_params};
 use crate::SqliteStore;
 use crate::change_log;
 use crate::codec::{DbResultExt, to_i64, to_json};
-use crate::orders::read_live;
+use crate::orders::{read_live, read_live_doc};
 
 #[async_trait]
 impl LiveLocationStore for SqliteStore {
@@ -46,12 +46,13 @@ fn record_location(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .db()?;
-    let current = read_live(&tx, &write.order_id)?;
-    let Some(current) = current else {
+    let current = read_live_doc(&tx, &write.order_id)?;
+    let Some((current, current_doc)) = current else {
         tracing::debug!(order_id = %write.order_id, "location for an unknown order");
         return Ok(LocationOutcome::NotFound);
     };
     let next = LocationOutcome::apply(&current, write);
+    let next_doc = to_json(&next)?;
     let [active_1, active_2, active_3] = OrderStatus::DRIVER_ACTIVE.map(OrderStatus::as_str);
     // Cached: one statement per location update, parsed once (parsing it each time was a
     // tenth of the stack's CPU in `make bench-knee`).
@@ -70,7 +71,7 @@ fn record_location(
         .execute(named_params! {
                 ":seq": to_i64("order_live.seq", next.seq)?,
                 ":now_ms": write.now_ms,
-                ":doc": to_json(&next)?,
+                ":doc": next_doc,
                 ":order_id": write.order_id.as_str(),
                 ":current_seq": to_i64("order_live.seq", current.seq)?,
                 ":driver_id": write.driver_id.as_str(),
@@ -92,10 +93,11 @@ fn record_location(
         return Ok(outcome);
     }
     let seq = next.seq;
-    change_log::append(
+    // The images are the documents just read and written: each JSON-encoded once.
+    change_log::append_documents(
         &tx,
-        Some(&OrderRecord::Live(current)),
-        Some(&OrderRecord::Live(next)),
+        Some((&OrderRecord::Live(current), &current_doc)),
+        Some((&OrderRecord::Live(next), &next_doc)),
     )?;
     tx.commit().db()?;
     tracing::debug!(order_id = %write.order_id, seq, "location accepted");

@@ -324,13 +324,21 @@ pub(crate) fn read_order(conn: &Connection, id: &OrderId) -> Result<Option<Order
 
 /// The live row of `id`, parsed.
 pub(crate) fn read_live(conn: &Connection, id: &OrderId) -> Result<Option<LiveState>, StoreError> {
+    Ok(read_live_doc(conn, id)?.map(|(live, _)| live))
+}
+
+/// The live row of `id` and its document as stored (the JSON it was parsed from).
+pub(crate) fn read_live_doc(
+    conn: &Connection,
+    id: &OrderId,
+) -> Result<Option<(LiveState, String)>, StoreError> {
     let doc: Option<String> = conn
         .prepare_cached("SELECT doc FROM order_live WHERE order_id = ?1")
         .db()?
         .query_row([id.as_str()], |row| row.get(0))
         .optional()
         .db()?;
-    doc.map(|doc| from_json(&format!("live item of order {id}"), &doc))
+    doc.map(|doc| Ok((from_json(&format!("live item of order {id}"), &doc)?, doc)))
         .transpose()
 }
 
