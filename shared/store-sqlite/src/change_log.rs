@@ -249,9 +249,13 @@ pub(crate) fn collect_appended<T>(work: impl FnOnce() -> T) -> (T, Vec<LoggedCha
 /// reading the log back was a fifth of the stack's instructions per location update
 /// (callgrind, `make bench-knee`). Only an in-memory store keeps them: nothing else can write
 /// to its database, so every change passes through here, in position order.
+///
+/// It also keeps each order's latest live state, from the same committed changes (every write
+/// of a live row is logged), so the location path reads it without a query and a JSON parse.
 #[derive(Debug, Default)]
 pub(crate) struct RecentChanges {
     changes: std::collections::VecDeque<LoggedChange>,
+    live: std::collections::HashMap<OrderId, rnd_domain::LiveState>,
 }
 
 impl RecentChanges {
@@ -263,6 +267,15 @@ impl RecentChanges {
     /// writer never leaves) forgets the older ones rather than serve around it.
     pub(crate) fn push(&mut self, committed: Vec<LoggedChange>) {
         for change in committed {
+            match (&change.change.old, &change.change.new) {
+                (_, Some(OrderRecord::Live(live))) => {
+                    self.live.insert(change.order_id.clone(), live.clone());
+                }
+                (Some(OrderRecord::Live(_)), None) => {
+                    self.live.remove(&change.order_id);
+                }
+                _ => {}
+            }
             if self
                 .changes
                 .back()
@@ -275,6 +288,22 @@ impl RecentChanges {
             }
             self.changes.push_back(change);
         }
+    }
+
+    /// The live state of `order` as last committed, if this store logged it.
+    pub(crate) fn live(&self, order: &OrderId) -> Option<rnd_domain::LiveState> {
+        self.live.get(order).cloned()
+    }
+
+    /// [`live`](Self::live) through the store's lock of the recent changes.
+    pub(crate) fn live_in(
+        recent: &std::sync::Mutex<Self>,
+        order: &OrderId,
+    ) -> Option<rnd_domain::LiveState> {
+        recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .live(order)
     }
 
     /// Up to `limit` changes after `position`, when every change after it is kept here;
@@ -445,6 +474,63 @@ mod tests {
 
     fn positions(changes: Option<Vec<LoggedChange>>) -> Option<Vec<u64>> {
         changes.map(|c| c.iter().map(|c| c.position).collect())
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_store_reads_live_rows_from_what_it_committed_and_a_stale_copy_is_caught()
+    {
+        // GIVEN an in-memory store with an order picked up and one location accepted
+        let store = SqliteStore::in_memory().unwrap();
+        let view = placed_order("o-cached", &customer(), now());
+        store.create_order(&view).await.unwrap();
+        let moving = advance(&store, view, OrderStatus::PickedUp).await;
+        let mut write = location_write(&moving, &driver(), now().timestamp_millis());
+        let LocationOutcome::Accepted { seq } = store.record_location(&write).await.unwrap() else {
+            panic!("accepted")
+        };
+        // THEN the live read is the row as committed
+        let id = moving.order.order_id.clone();
+        let read = store.get_live(&id).await.unwrap().expect("live");
+        assert_eq!(read.seq, seq);
+        assert_eq!(
+            Some(read),
+            store
+                .run({
+                    let id = id.clone();
+                    move |conn| crate::orders::read_live(conn, &id)
+                })
+                .await
+                .unwrap()
+        );
+
+        // WHEN the row moves on behind the store's back (no log), so its kept copy is stale
+        let moved = store
+            .run({
+                let id = id.clone();
+                move |conn| {
+                    conn.execute(
+                        "UPDATE order_live SET seq = seq + 5, doc = json_set(doc, '$.seq', seq + 5)
+                         WHERE order_id = ?1",
+                        [id.as_str()],
+                    )
+                    .map_err(StoreError::backend)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(moved, 1);
+        write.now_ms += 2_000;
+        write.min_interval_ms = 1_000;
+
+        // THEN the next location is still judged on the row: accepted after the row's seq
+        assert_eq!(
+            store.record_location(&write).await.unwrap(),
+            LocationOutcome::Accepted { seq: seq + 6 }
+        );
+        assert_eq!(
+            store.get_live(&id).await.unwrap().expect("live").seq,
+            seq + 6
+        );
     }
 
     #[tokio::test]

@@ -101,7 +101,7 @@ pub struct SqliteStore {
     /// Moved on after every write that logged a change: what wakes the change log's pollers.
     changes: tokio::sync::watch::Sender<u64>,
     /// An in-memory store's latest changes, served to its pollers without a query.
-    recent: Option<Mutex<change_log::RecentChanges>>,
+    recent: Option<Arc<Mutex<change_log::RecentChanges>>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -148,7 +148,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: None,
             changes: tokio::sync::watch::Sender::new(0),
-            recent: Some(Mutex::default()),
+            recent: Some(Arc::default()),
         })
     }
 
@@ -219,6 +219,17 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// `order`'s live state as an in-memory store last committed it (kept from its change log);
+    /// `None` for a store on a file, or when it is not kept.
+    pub(crate) fn cached_live(&self, order: &rnd_domain::OrderId) -> Option<rnd_domain::LiveState> {
+        change_log::RecentChanges::live_in(self.recent.as_ref()?, order)
+    }
+
+    /// What [`cached_live`](Self::cached_live) reads, to read it inside a store call.
+    pub(crate) fn live_cache(&self) -> Option<Arc<Mutex<change_log::RecentChanges>>> {
+        self.recent.clone()
+    }
+
     /// The connection, for an in-memory store's work on an async worker: while another task
     /// holds it (microseconds), this task yields to the worker's other tasks rather than put
     /// the worker thread to sleep on the lock, which stalled every socket that worker serves

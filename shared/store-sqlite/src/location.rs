@@ -11,7 +11,7 @@ use rnd_domain::{LiveState, LocationOutcome, LocationWrite, OrderId, OrderRecord
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::SqliteStore;
-use crate::change_log;
+use crate::change_log::{self, RecentChanges};
 use crate::codec::{DbResultExt, to_i64, to_json};
 use crate::orders::{read_live, read_live_doc};
 
@@ -26,7 +26,14 @@ impl LiveLocationStore for SqliteStore {
     /// document does not parse, and with [`StoreError::Backend`] when SQLite fails.
     async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError> {
         let write = write.clone();
-        let outcome = self.run(move |conn| record_location(conn, &write)).await;
+        let cache = self.live_cache();
+        let outcome = self
+            .run(move |conn| {
+                // Read under the connection's lock: every write committed so far is in it.
+                let cached = cache.and_then(|c| RecentChanges::live_in(&c, &write.order_id));
+                record_location(conn, &write, cached)
+            })
+            .await;
         self.changed(matches!(outcome, Ok(LocationOutcome::Accepted { .. })));
         outcome
     }
@@ -34,19 +41,34 @@ impl LiveLocationStore for SqliteStore {
     /// The live row of `order` (one indexed read). Fails with [`StoreError::Corrupt`] when its
     /// document does not parse.
     async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError> {
+        // An in-memory store keeps the last committed state of every live row it logged.
+        if let Some(live) = self.cached_live(order) {
+            return Ok(Some(live));
+        }
         let order = order.clone();
         self.run(move |conn| read_live(conn, &order)).await
     }
 }
 
+/// The conditional write, from `cached` (an in-memory store's last committed live state) when
+/// given, else from the row. The write's `seq` condition checks the cached state is the row's:
+/// a refusal from it is judged again from the row.
 fn record_location(
     conn: &mut Connection,
     write: &LocationWrite,
+    cached: Option<LiveState>,
 ) -> Result<LocationOutcome, StoreError> {
+    let from_cache = cached.is_some();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .db()?;
-    let current = read_live_doc(&tx, &write.order_id)?;
+    let current = match cached {
+        Some(live) => {
+            let doc = to_json(&live)?;
+            Some((live, doc))
+        }
+        None => read_live_doc(&tx, &write.order_id)?,
+    };
     let Some((current, current_doc)) = current else {
         tracing::debug!(order_id = %write.order_id, "location for an unknown order");
         return Ok(LocationOutcome::NotFound);
@@ -81,6 +103,10 @@ fn record_location(
                 ":accepted_before_ms": write.now_ms.saturating_sub(write.min_interval_ms),
         })
         .db()?;
+    if changed == 0 && from_cache {
+        drop(tx);
+        return record_location(conn, write, None);
+    }
     // The columns mirror the document, so SQL and the domain rule must agree.
     debug_assert_eq!(
         changed == 1,
