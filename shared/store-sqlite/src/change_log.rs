@@ -4,7 +4,8 @@
 //! transaction as the write, with the item's old and new image as JSON of [`OrderRecord`]. So a
 //! committed change is always in the log, a rolled-back one never is, and positions follow
 //! commit order. A poller reads with [`SqliteStore::changes_after`] and remembers how far it got
-//! with [`SqliteStore::save_checkpoint`]; both survive a restart.
+//! with [`SqliteStore::save_checkpoint`]; both survive a restart. [`SqliteStore::trim_changes`]
+//! drops what the named consumers have all checkpointed.
 
 use chrono::{DateTime, Utc};
 use rnd_domain::OrderRecord;
