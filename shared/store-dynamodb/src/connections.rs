@@ -170,7 +170,7 @@ impl<'a> MembershipRow<'a> {
     /// The size of [`MembershipRow::to_item`], without building it.
     pub fn size(&self) -> Result<usize, StoreError> {
         let fields = crate::item_size::item_size(self).map_err(backend)?;
-        Ok(fields + crate::items::size(&self.key()))
+        Ok(fields + crate::item_size::size(&self.key()))
     }
 
     fn key(&self) -> Item {

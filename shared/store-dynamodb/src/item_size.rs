@@ -1,21 +1,24 @@
 //! The size DynamoDB bills for an item, computed straight from a `Serialize` value, without
 //! building the item: the same mapping as `serde_dynamo` (strings `S`, numbers `N`, `None` and
 //! units `NULL`, sequences `L`, structs and maps `M`, a newtype variant a one-entry `M`) and the
-//! same rules as [`crate::items::size`] (a name's bytes plus its value's; numbers by their
+//! same rules as [`size`] (a name's bytes plus its value's; numbers by their
 //! significant digits; 3 bytes per list or map plus 1 per element).
 //!
 //! The local stack meters every store call; building the item of a live row only to sum its
 //! sizes was an eighth of its CPU per location update (`make bench-knee`'s profile). A test
-//! holds this to [`crate::items::size`] of the built item.
+//! holds this to [`size`] of the built item.
 
 use std::fmt::{self, Write};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::ser::{self, Serialize};
+
+use crate::keys::Item;
 
 /// Why a value has no size here: a string set, number set or binary set (`serde_dynamo`'s set
 /// newtypes), which DynamoDB sizes differently from a list; or a map with a key that is not a
 /// string; or the value's own `Serialize` failed. Build the item and use
-/// [`crate::items::size`] for those.
+/// [`size`] for those.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Unsized(String);
@@ -66,7 +69,7 @@ impl Size {
 }
 
 /// The size of a number: its significant digits (leading and trailing zeros dropped) halved,
-/// rounded up, plus 1; as [`crate::items::size`] counts `N` values.
+/// rounded up, plus 1; as [`size`] counts `N` values.
 fn number<T: fmt::Display>(value: T) -> Size {
     let mut digits = Digits::default();
     // Writing to `Digits` cannot fail.
@@ -471,6 +474,43 @@ impl ser::SerializeMap for MapCompound {
     fn end(self) -> Result<Size, Unsized> {
         Ok(self.map.finish())
     }
+}
+
+/// The size of `item` in bytes, as DynamoDB meters it: each attribute's name plus its value;
+/// strings and binaries by length, numbers about 1 byte per 2 significant digits + 1, booleans
+/// and nulls 1, sets the sum of their elements, lists and maps 3 bytes + 1 per element + the
+/// elements (and a map's keys).
+pub fn size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v) + 1)
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// A number's size: its significant digits (leading and trailing zeros dropped) halved, + 1.
+fn number_size(number: &str) -> usize {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.max(1).div_ceil(2) + 1
 }
 
 #[cfg(test)]

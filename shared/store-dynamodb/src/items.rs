@@ -3,7 +3,6 @@
 //! or what a stream record carries without writing (the local stack's metering and its
 //! stream images).
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use rnd_domain::OrderRecord;
 use rnd_domain::device::Device;
 use rnd_domain::ids::UserId;
@@ -86,46 +85,12 @@ pub fn device_token(device: &Device) -> Item {
     crate::devices::token_item(device)
 }
 
-/// The size of `item` in bytes, as DynamoDB meters it: each attribute's name plus its value;
-/// strings and binaries by length, numbers about 1 byte per 2 significant digits + 1, booleans
-/// and nulls 1, sets the sum of their elements, lists and maps 3 bytes + 1 per element + the
-/// elements (and a map's keys).
-pub fn size(item: &Item) -> usize {
-    item.iter()
-        .map(|(name, value)| name.len() + value_size(value))
-        .sum()
-}
-
-fn value_size(value: &AttributeValue) -> usize {
-    match value {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => number_size(n),
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-        AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
-        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
-        AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
-        AttributeValue::M(map) => {
-            3 + map
-                .iter()
-                .map(|(k, v)| k.len() + value_size(v) + 1)
-                .sum::<usize>()
-        }
-        _ => 0,
-    }
-}
-
-/// A number's size: its significant digits (leading and trailing zeros dropped) halved, + 1.
-fn number_size(number: &str) -> usize {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
-    significant.max(1).div_ceil(2) + 1
-}
+pub use crate::item_size::size;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
     use rnd_domain::ids::ConnectionId;
 
     fn item(pairs: &[(&str, AttributeValue)]) -> Item {

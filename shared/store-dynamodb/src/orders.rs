@@ -60,7 +60,7 @@ fn live_row_attributes(live: &LiveState) -> Item {
 /// The size of [`live_item`]`(live)`, without building it.
 pub(crate) fn live_item_size(live: &LiveState) -> Result<usize, StoreError> {
     let fields = crate::item_size::item_size(live).map_err(backend)?;
-    Ok(fields + crate::items::size(&live_row_attributes(live)))
+    Ok(fields + crate::item_size::size(&live_row_attributes(live)))
 }
 
 /// Parses an order row (extra attributes such as keys and index attributes are ignored).
