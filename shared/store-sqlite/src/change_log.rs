@@ -71,13 +71,7 @@ impl SqliteStore {
     pub async fn checkpoint(&self, consumer: &str) -> Result<u64, StoreError> {
         let consumer = consumer.to_owned();
         self.run(move |conn| {
-            let position: Option<i64> = conn
-                .prepare_cached("SELECT position FROM checkpoints WHERE consumer = ?1")
-                .db()?
-                .query_row([&consumer], |row| row.get(0))
-                .optional()
-                .db()?;
-            position.map_or(Ok(0), |p| to_u64("checkpoint", p))
+            read_checkpoint(conn, &consumer)?.map_or(Ok(0), |p| to_u64("checkpoint", p))
         })
         .await
     }
@@ -118,13 +112,7 @@ impl SqliteStore {
         self.run(move |conn| {
             let mut read_by_all = i64::MAX;
             for consumer in &consumers {
-                let position: Option<i64> = conn
-                    .prepare_cached("SELECT position FROM checkpoints WHERE consumer = ?1")
-                    .db()?
-                    .query_row([consumer], |row| row.get(0))
-                    .optional()
-                    .db()?;
-                read_by_all = read_by_all.min(position.unwrap_or(0));
+                read_by_all = read_by_all.min(read_checkpoint(conn, consumer)?.unwrap_or(0));
             }
             if consumers.is_empty() || read_by_all <= 0 {
                 return Ok(0);
@@ -139,6 +127,15 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// The position `consumer` last checkpointed, if it ever did.
+fn read_checkpoint(conn: &Connection, consumer: &str) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT position FROM checkpoints WHERE consumer = ?1")
+        .db()?
+        .query_row([consumer], |row| row.get(0))
+        .optional()
+        .db()
 }
 
 /// Which rows [`read_changes`] returns.
@@ -291,12 +288,8 @@ impl RecentChanges {
         }
     }
 
-    /// The live state of `order` as last committed, if this store logged it.
-    pub(crate) fn live(&self, order: &OrderId) -> Option<rnd_domain::LiveState> {
-        self.live.get(order).cloned()
-    }
-
-    /// [`live`](Self::live) through the store's lock of the recent changes.
+    /// The live state of `order` as last committed, if this store logged it (through the
+    /// store's lock of its recent changes).
     pub(crate) fn live_in(
         recent: &std::sync::Mutex<Self>,
         order: &OrderId,
@@ -304,7 +297,9 @@ impl RecentChanges {
         recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .live(order)
+            .live
+            .get(order)
+            .cloned()
     }
 
     /// Up to `limit` changes after `position`, when every change after it is kept here;

@@ -219,13 +219,8 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// `order`'s live state as an in-memory store last committed it (kept from its change log);
-    /// `None` for a store on a file, or when it is not kept.
-    pub(crate) fn cached_live(&self, order: &rnd_domain::OrderId) -> Option<rnd_domain::LiveState> {
-        change_log::RecentChanges::live_in(self.recent.as_ref()?, order)
-    }
-
-    /// What [`cached_live`](Self::cached_live) reads, to read it inside a store call.
+    /// An in-memory store's recent changes, which keep each order's last committed live state
+    /// ([`RecentChanges::live_in`](change_log::RecentChanges::live_in)); `None` on a file.
     pub(crate) fn live_cache(&self) -> Option<Arc<Mutex<change_log::RecentChanges>>> {
         self.recent.clone()
     }

@@ -42,7 +42,10 @@ impl LiveLocationStore for SqliteStore {
     /// document does not parse.
     async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError> {
         // An in-memory store keeps the last committed state of every live row it logged.
-        if let Some(live) = self.cached_live(order) {
+        if let Some(live) = self
+            .live_cache()
+            .and_then(|kept| RecentChanges::live_in(&kept, order))
+        {
             return Ok(Some(live));
         }
         let order = order.clone();
@@ -119,7 +122,8 @@ fn record_location(
         return Ok(outcome);
     }
     let seq = next.seq;
-    // The images are the documents just read and written: each JSON-encoded once.
+    // The new image is the document just written; the old one the document read (or, from the
+    // kept state, encoded once here).
     change_log::append_documents(
         &tx,
         Some((&OrderRecord::Live(current), &current_doc)),
