@@ -219,9 +219,13 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
     }
   }
 
+  // Only the latest check's answer is shown: an earlier, slower answer must not overwrite it.
+  let presenceChecks = 0;
   $('presence').addEventListener('submit', run(async () => {
+    const check = ++presenceChecks;
     const user = $('presence-user').value.trim();
     const p = await api('GET', `/presence/${encodeURIComponent(user)}`);
+    if (check !== presenceChecks) return;
     const out = $('presence-result');
     out.dataset.online = String(p.online);
     out.textContent = p.online
