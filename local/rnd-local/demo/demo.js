@@ -227,6 +227,7 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
     const p = await api('GET', `/presence/${encodeURIComponent(user)}`);
     if (check !== presenceChecks) return;
     const out = $('presence-result');
+    out.dataset.check = String(check);
     out.dataset.online = String(p.online);
     out.textContent = p.online
       ? `${p.userId} is online on ${p.connections} connection${p.connections === 1 ? '' : 's'} since ${new Date(p.since).toLocaleTimeString()}`
