@@ -41,6 +41,7 @@ pub mod protocol_schema;
 pub mod push;
 pub mod rooms;
 pub mod route;
+pub mod time;
 pub mod tracking;
 pub mod visibility;
 

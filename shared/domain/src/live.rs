@@ -28,6 +28,7 @@ pub struct DriverLocation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<Accuracy>,
     /// When the device recorded it (the server's receipt time when the device did not say).
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -48,14 +49,20 @@ pub struct Eta {
     /// Whole minutes from `computed_at`, rounded up.
     pub eta_minutes: u32,
     /// `computed_at` plus the estimate.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub estimated_delivery_time: DateTime<Utc>,
     /// When the estimate was made.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub computed_at: DateTime<Utc>,
     /// What it came from (items written before it was recorded: the estimate).
     #[serde(default)]
     pub source: EtaSource,
     /// The arrival at the chef, while the driver is on the way there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::time::rfc3339_option"
+    )]
     pub estimated_pickup_time: Option<DateTime<Utc>>,
 }
 
@@ -113,6 +120,7 @@ pub struct LiveState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announced_seq: Option<u64>,
     /// When last written.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
