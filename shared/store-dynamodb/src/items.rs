@@ -24,6 +24,22 @@ pub fn order_record(record: &OrderRecord) -> Result<Item, StoreError> {
     }
 }
 
+/// The attributes of [`order_record`]`(record)` that `wanted` names (those it has); a live
+/// row's without building the whole row.
+pub fn order_record_attributes(
+    record: &OrderRecord,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Item, StoreError> {
+    match record {
+        OrderRecord::Order(order) => {
+            let mut item = crate::orders::order_item(order)?;
+            item.retain(|name, _| wanted(name));
+            Ok(item)
+        }
+        OrderRecord::Live(live) => crate::orders::live_item_attributes(live, wanted),
+    }
+}
+
 /// The size of [`order_record`]`(record)`; a live row's without building it (the local stack
 /// meters every location update).
 pub fn order_record_size(record: &OrderRecord) -> Result<usize, StoreError> {
@@ -145,10 +161,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_live_row_is_sized_as_the_item_written_without_building_it() {
-        // GIVEN the live row of an order in transit with every field set (as a stream record
-        // carries it), marked as announced
+    /// The live row of an order in transit with every field set (as a stream record carries
+    /// it), marked as announced.
+    fn live_row_with_every_field() -> OrderRecord {
         let record: serde_json::Value =
             serde_json::from_str(include_str!("../../../events/stream/live-eta-change.json"))
                 .expect("fixture");
@@ -158,12 +173,52 @@ mod tests {
         let mut live: rnd_domain::live::LiveState =
             serde_dynamo::from_item(image).expect("live row");
         live.announced_seq = Some(live.seq);
-        let record = OrderRecord::Live(live);
+        OrderRecord::Live(live)
+    }
+
+    #[test]
+    fn a_live_row_is_sized_as_the_item_written_without_building_it() {
+        // GIVEN the live row of an order in transit with every field set
+        let record = live_row_with_every_field();
         // WHEN it is sized for metering
         // THEN it is the size of the item DynamoStore writes
         assert_eq!(
             order_record_size(&record).expect("sized"),
             size(&order_record(&record).expect("item"))
         );
+    }
+
+    #[test]
+    fn the_named_attributes_of_a_row_are_those_of_the_whole_row() {
+        // GIVEN the live row of an order in transit with every field set, and an order row
+        let live = live_row_with_every_field();
+        let order: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/stream/order-insert.json"))
+                .expect("fixture");
+        let image: serde_dynamo::Item =
+            serde_json::from_value(order["Records"][0]["dynamodb"]["NewImage"].clone())
+                .expect("image");
+        let order = OrderRecord::Order(serde_dynamo::from_item(image).expect("order row"));
+        for record in [live, order] {
+            let whole = order_record(&record).expect("item");
+            let mut names: Vec<&str> = whole.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            // WHEN every attribute, every other one, and names the row lacks are asked for
+            for wanted in [
+                names.clone(),
+                names.iter().copied().step_by(2).collect(),
+                vec!["itemType", "announcedSeq", "noSuchAttribute"],
+            ] {
+                let attributes = order_record_attributes(&record, &|name| wanted.contains(&name))
+                    .expect("attributes");
+                // THEN they are the whole row's attributes of those names, values and all
+                let expected: Item = whole
+                    .iter()
+                    .filter(|(name, _)| wanted.contains(&name.as_str()))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect();
+                assert_eq!(attributes, expected, "asked for {wanted:?}");
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@
 //! # Layout
 //! - [`DynamoStore`], [`TableNames`]: the store and the tables it uses (this file).
 //! - [`items`]: the items the store writes and their metered size (metering, stream images).
+//! - `fields`: some attributes of a record's item without building the item.
 //! - [`create_tables`]: creates both tables as designed (idempotent; local stack and tests).
 //! - `keys`: key and attribute names, index names, sort-key formats.
 //! - `error`: SDK errors to [`StoreError`](rnd_domain::ports::StoreError), transaction
@@ -43,6 +44,7 @@ use aws_sdk_dynamodb::Client;
 mod connections;
 mod devices;
 mod error;
+mod fields;
 mod idempotency;
 mod inbox;
 mod item_size;

@@ -50,6 +50,21 @@ pub(crate) fn live_item(live: &LiveState) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// The attributes of [`live_item`]`(live)` that `wanted` names, without building the others
+/// ([`named_fields`](crate::fields::named_fields)).
+pub(crate) fn live_item_attributes(
+    live: &LiveState,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Item, StoreError> {
+    let mut item = crate::fields::named_fields(live, wanted).map_err(backend)?;
+    item.extend(
+        live_row_attributes(live)
+            .into_iter()
+            .filter(|(name, _)| wanted(name)),
+    );
+    Ok(item)
+}
+
 /// What a live row holds besides the record's fields: its keys and `itemType`.
 fn live_row_attributes(live: &LiveState) -> Item {
     let mut item = key(order_pk(&live.order_id), LIVE_SK);
