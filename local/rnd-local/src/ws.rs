@@ -383,6 +383,13 @@ async fn serve_socket(
     mut inbound: mpsc::UnboundedReceiver<Outbound>,
 ) {
     let (mut sink, mut frames) = socket.split();
+    let mut events = match events::MessageEvents::new(&live.context) {
+        Ok(events) => Some(events),
+        Err(e) => {
+            tracing::error!(error = %e, "could not build the connection's message events");
+            None
+        }
+    };
     let mut shutdown = state.shutdown.clone();
     let hard_limit = Instant::now() + state.limits.max_connection;
     let close = |code: u16, reason: &'static str| {
@@ -421,7 +428,10 @@ async fn serve_socket(
                     let _ = sink.send(close(CLOSE_TOO_BIG, "Message too big")).await;
                     break (CLOSE_TOO_BIG, "Message too big".into());
                 }
-                let answer = route_message(&state, &live, &text).await;
+                let answer = match events.as_mut() {
+                    Some(events) => route_message(&state, events, text).await,
+                    None => None,
+                };
                 // What the route posted while it ran (a replay) went out before its response,
                 // as API Gateway delivers a PostToConnection that returned before the
                 // integration did.
@@ -509,19 +519,16 @@ async fn forward(
 }
 
 /// Runs the message route `body` selects and returns the route response's body, if any.
-async fn route_message(state: &AppState, live: &LiveConnection, body: &str) -> Option<String> {
-    let route = state.template.select_route(body);
+async fn route_message(
+    state: &AppState,
+    events: &mut events::MessageEvents,
+    body: String,
+) -> Option<String> {
+    let route = state.template.select_route(&body);
     let now = Utc::now();
-    let event: ApiGatewayWebsocketProxyRequest =
-        match serde_json::from_value(events::message_event(&live.context, route, body, now)) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "could not build a message event");
-                return None;
-            }
-        };
+    let event = events.next(route, body, now);
     let started = std::time::Instant::now();
-    let response = state.routes.handle(&event, now).await;
+    let response = state.routes.handle(event, now).await;
     state.metrics.invoked(route, started.elapsed());
     match response.body? {
         Body::Text(text) => Some(text),
