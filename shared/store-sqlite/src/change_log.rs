@@ -231,12 +231,15 @@ thread_local! {
     /// While an in-memory store's work runs on this thread ([`collect_appended`]), the changes
     /// [`append`] logs, in order: committed if that work returns `Ok` (every caller of
     /// [`append`] commits or fails). `None` otherwise: a store on a file keeps nothing.
-    static APPENDED: std::cell::RefCell<Option<Vec<LoggedChange>>> =
+    static APPENDED: std::cell::RefCell<Option<Vec<Appended>>> =
         const { std::cell::RefCell::new(None) };
 }
 
+/// A change just logged, with its new image as logged (JSON, `None` for a removal).
+pub(crate) type Appended = (LoggedChange, Option<String>);
+
 /// Runs `work` collecting the changes it logs on this thread; returns its result and them.
-pub(crate) fn collect_appended<T>(work: impl FnOnce() -> T) -> (T, Vec<LoggedChange>) {
+pub(crate) fn collect_appended<T>(work: impl FnOnce() -> T) -> (T, Vec<Appended>) {
     APPENDED.set(Some(Vec::new()));
     let result = work();
     (result, APPENDED.take().unwrap_or_default())
@@ -253,7 +256,15 @@ pub(crate) fn collect_appended<T>(work: impl FnOnce() -> T) -> (T, Vec<LoggedCha
 #[derive(Debug, Default)]
 pub(crate) struct RecentChanges {
     changes: std::collections::VecDeque<LoggedChange>,
-    live: std::collections::HashMap<OrderId, rnd_domain::LiveState>,
+    live: std::collections::HashMap<OrderId, KeptLive>,
+}
+
+/// An order's live state as last committed, and its image as logged then: the old image of
+/// the next change of the row, which so is not encoded again.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptLive {
+    pub(crate) state: rnd_domain::LiveState,
+    pub(crate) image: String,
 }
 
 impl RecentChanges {
@@ -263,13 +274,17 @@ impl RecentChanges {
 
     /// Adds changes just committed, in position order. A gap in positions (which a single
     /// writer never leaves) forgets the older ones rather than serve around it.
-    pub(crate) fn push(&mut self, committed: Vec<LoggedChange>) {
-        for change in committed {
-            match (&change.change.old, &change.change.new) {
-                (_, Some(OrderRecord::Live(live))) => {
-                    self.live.insert(change.order_id.clone(), live.clone());
+    pub(crate) fn push(&mut self, committed: Vec<Appended>) {
+        for (change, new_image) in committed {
+            match (&change.change.old, &change.change.new, new_image) {
+                (_, Some(OrderRecord::Live(live)), Some(image)) => {
+                    let kept = KeptLive {
+                        state: live.clone(),
+                        image,
+                    };
+                    self.live.insert(change.order_id.clone(), kept);
                 }
-                (Some(OrderRecord::Live(_)), None) => {
+                (Some(OrderRecord::Live(_)), _, _) => {
                     self.live.remove(&change.order_id);
                 }
                 _ => {}
@@ -290,10 +305,7 @@ impl RecentChanges {
 
     /// The live state of `order` as last committed, if this store logged it (through the
     /// store's lock of its recent changes).
-    pub(crate) fn live_in(
-        recent: &std::sync::Mutex<Self>,
-        order: &OrderId,
-    ) -> Option<rnd_domain::LiveState> {
+    pub(crate) fn live_in(recent: &std::sync::Mutex<Self>, order: &OrderId) -> Option<KeptLive> {
         recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -331,31 +343,16 @@ pub(crate) fn append(
     old: Option<&OrderRecord>,
     new: Option<&OrderRecord>,
 ) -> Result<u64, StoreError> {
-    let image = |record: Option<&OrderRecord>| record.map(to_json).transpose();
-    append_images(tx, old, new, image(old)?, image(new)?)
+    fn encoded(record: Option<&OrderRecord>) -> Result<Option<(&OrderRecord, String)>, StoreError> {
+        record.map(|r| Ok((r, to_json(r)?))).transpose()
+    }
+    append_images(tx, encoded(old)?, encoded(new)?)
 }
 
-/// [`append`] for records whose item documents (the JSON of the order or live state, as its
-/// row stores it) are at hand: each image is its document with the `itemType` tag put first,
-/// as [`OrderRecord`] serializes, so nothing is encoded twice.
-pub(crate) fn append_documents(
-    tx: &Transaction<'_>,
-    old: Option<(&OrderRecord, &str)>,
-    new: Option<(&OrderRecord, &str)>,
-) -> Result<u64, StoreError> {
-    let image = |side: Option<(&OrderRecord, &str)>| side.map(|(r, doc)| tagged(r, doc));
-    append_images(
-        tx,
-        old.map(|(r, _)| r),
-        new.map(|(r, _)| r),
-        image(old).transpose()?,
-        image(new).transpose()?,
-    )
-}
-
-/// `record`'s image from its item document `doc`: `{"itemType":"…",` followed by the
-/// document's fields, which is what serializing the internally tagged [`OrderRecord`] writes.
-fn tagged(record: &OrderRecord, doc: &str) -> Result<String, StoreError> {
+/// `record`'s image from its item document `doc` (the JSON of the order or live state, as its
+/// row stores it): `{"itemType":"…",` followed by the document's fields, which is what
+/// serializing the internally tagged [`OrderRecord`] writes, so nothing is encoded twice.
+pub(crate) fn image(record: &OrderRecord, doc: &str) -> Result<String, StoreError> {
     let (_, item_type) = identify(record);
     let fields = doc
         .strip_prefix('{')
@@ -364,14 +361,14 @@ fn tagged(record: &OrderRecord, doc: &str) -> Result<String, StoreError> {
     Ok(format!("{{\"itemType\":\"{item_type}\",{fields}"))
 }
 
-/// Appends the change with its images already encoded.
-fn append_images(
+/// [`append`] for records whose images (JSON of the [`OrderRecord`]) are at hand.
+pub(crate) fn append_images(
     tx: &Transaction<'_>,
-    old: Option<&OrderRecord>,
-    new: Option<&OrderRecord>,
-    old_image: Option<String>,
-    new_image: Option<String>,
+    old: Option<(&OrderRecord, String)>,
+    new: Option<(&OrderRecord, String)>,
 ) -> Result<u64, StoreError> {
+    let (old, old_image) = old.unzip();
+    let (new, new_image) = new.unzip();
     let (Some(event_name), Some(record)) = (ChangeKind::of(old, new), new.or(old)) else {
         return Err(StoreError::corrupt(
             "a logged change needs an old or a new image",
@@ -398,14 +395,14 @@ fn append_images(
         item_kind,
         event_name.as_str(),
         old_image,
-        new_image,
+        &new_image,
         encode_time(at),
     ])
     .db()?;
     let position = to_u64("change_log.position", tx.last_insert_rowid())?;
     APPENDED.with_borrow_mut(|appended| {
         let Some(appended) = appended else { return };
-        appended.push(LoggedChange {
+        let change = LoggedChange {
             position,
             order_id: order_id.clone(),
             change: OrderChange {
@@ -414,7 +411,8 @@ fn append_images(
                 new: new.cloned(),
             },
             at,
-        });
+        };
+        appended.push((change, new_image));
     });
     tracing::debug!(
         %order_id,
@@ -584,18 +582,18 @@ mod tests {
             .expect("document");
             // WHEN the image is made from the document THEN it is the record's JSON, to the byte
             assert_eq!(
-                tagged(&record, &doc).expect("image"),
+                image(&record, &doc).expect("image"),
                 to_json(&record).expect("json")
             );
         }
         // AND a document that is not an object is refused
         let live = OrderRecord::Live(view.live);
         assert!(matches!(
-            tagged(&live, "{}"),
+            image(&live, "{}"),
             Err(StoreError::Corrupt { .. })
         ));
         assert!(matches!(
-            tagged(&live, "[1]"),
+            image(&live, "[1]"),
             Err(StoreError::Corrupt { .. })
         ));
     }
@@ -605,7 +603,7 @@ mod tests {
         // GIVEN more changes than are kept
         let capacity = RecentChanges::CAPACITY as u64;
         let mut recent = RecentChanges::default();
-        recent.push((1..=capacity + 10).map(change_at).collect());
+        recent.push((1..=capacity + 10).map(|p| (change_at(p), None)).collect());
         // WHEN pollers read from various positions
         // THEN a read within the kept ones is answered, a read of older ones is not
         assert_eq!(positions(recent.after(10, 3)), Some(vec![11, 12, 13]));
@@ -613,7 +611,7 @@ mod tests {
         // AND a caught-up poller is told there is nothing more
         assert_eq!(positions(recent.after(capacity + 10, 3)), Some(vec![]));
         // WHEN a change arrives after a gap in positions
-        recent.push(vec![change_at(capacity + 20)]);
+        recent.push(vec![(change_at(capacity + 20), None)]);
         // THEN only what follows the gap is kept: the changes before it are read from the log
         assert_eq!(positions(recent.after(capacity + 10, 3)), None);
         assert_eq!(

@@ -11,7 +11,7 @@ use rnd_domain::{LiveState, LocationOutcome, LocationWrite, OrderId, OrderRecord
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::SqliteStore;
-use crate::change_log::{self, RecentChanges};
+use crate::change_log::{self, KeptLive, RecentChanges};
 use crate::codec::{DbResultExt, to_i64, to_json};
 use crate::orders::{read_live, read_live_doc};
 
@@ -46,7 +46,7 @@ impl LiveLocationStore for SqliteStore {
             .live_cache()
             .and_then(|kept| RecentChanges::live_in(&kept, order))
         {
-            return Ok(Some(live));
+            return Ok(Some(live.state));
         }
         let order = order.clone();
         self.run(move |conn| read_live(conn, &order)).await
@@ -59,20 +59,24 @@ impl LiveLocationStore for SqliteStore {
 fn record_location(
     conn: &mut Connection,
     write: &LocationWrite,
-    cached: Option<LiveState>,
+    cached: Option<KeptLive>,
 ) -> Result<LocationOutcome, StoreError> {
     let from_cache = cached.is_some();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .db()?;
+    // The state and its image as logged: kept, or from the row's document.
     let current = match cached {
-        Some(live) => {
-            let doc = to_json(&live)?;
-            Some((live, doc))
-        }
-        None => read_live_doc(&tx, &write.order_id)?,
+        Some(kept) => Some((kept.state, kept.image)),
+        None => match read_live_doc(&tx, &write.order_id)? {
+            Some((live, doc)) => {
+                let image = change_log::image(&OrderRecord::Live(live.clone()), &doc)?;
+                Some((live, image))
+            }
+            None => None,
+        },
     };
-    let Some((current, current_doc)) = current else {
+    let Some((current, current_image)) = current else {
         tracing::debug!(order_id = %write.order_id, "location for an unknown order");
         return Ok(LocationOutcome::NotFound);
     };
@@ -122,12 +126,14 @@ fn record_location(
         return Ok(outcome);
     }
     let seq = next.seq;
-    // The new image is the document just written; the old one the document read (or, from the
-    // kept state, encoded once here).
-    change_log::append_documents(
+    // The new image is the document just written; the old one as logged before (kept) or
+    // made from the row's document.
+    let next = OrderRecord::Live(next);
+    let next_image = change_log::image(&next, &next_doc)?;
+    change_log::append_images(
         &tx,
-        Some((&OrderRecord::Live(current), &current_doc)),
-        Some((&OrderRecord::Live(next), &next_doc)),
+        Some((&OrderRecord::Live(current), current_image)),
+        Some((&next, next_image)),
     )?;
     tx.commit().db()?;
     tracing::debug!(order_id = %write.order_id, seq, "location accepted");
