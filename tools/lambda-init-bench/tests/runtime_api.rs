@@ -88,6 +88,35 @@ fn invoke(
     tokio::spawn(async move { api.invoke(payload).await })
 }
 
+/// A started emulator with `payload` invoked and handed out by a poll of `/invocation/next`:
+/// the emulator, the invocation and its request id.
+async fn handed_out(
+    payload: &'static str,
+) -> (
+    Arc<RuntimeApi>,
+    tokio::task::JoinHandle<lambda_init_bench::runtime::Invocation>,
+    String,
+) {
+    let api = start().await;
+    let invocation = invoke(&api, payload);
+    let next = request(&api, "GET", "/invocation/next", &[], "").await;
+    let id = next
+        .header("lambda-runtime-aws-request-id")
+        .expect("a request id")
+        .to_owned();
+    (api, invocation, id)
+}
+
+/// The invocation `invoke` queued, once answered.
+async fn finished(
+    invocation: tokio::task::JoinHandle<lambda_init_bench::runtime::Invocation>,
+) -> lambda_init_bench::runtime::Invocation {
+    tokio::time::timeout(WAIT, invocation)
+        .await
+        .expect("answered in time")
+        .expect("the task ran")
+}
+
 #[tokio::test]
 async fn next_hands_out_the_event_with_lambdas_headers_and_the_response_completes_it() {
     let api = start().await;
@@ -137,10 +166,7 @@ async fn next_hands_out_the_event_with_lambdas_headers_and_the_response_complete
     .await;
     assert_eq!(answer.status, 202);
 
-    let done = tokio::time::timeout(WAIT, invocation)
-        .await
-        .expect("answered in time")
-        .expect("the task ran");
+    let done = finished(invocation).await;
     assert_eq!(done.request_id, id);
     assert_eq!(
         done.outcome,
@@ -207,13 +233,7 @@ async fn events_are_handed_out_in_order_one_per_poll() {
 
 #[tokio::test]
 async fn an_error_post_is_recorded_as_a_failed_invocation() {
-    let api = start().await;
-    let invocation = invoke(&api, "{}");
-    let next = request(&api, "GET", "/invocation/next", &[], "").await;
-    let id = next
-        .header("lambda-runtime-aws-request-id")
-        .expect("a request id")
-        .to_owned();
+    let (api, invocation, id) = handed_out("{}").await;
 
     let body = r#"{"errorType":"alloc::string::String","errorMessage":"table not found"}"#;
     let answer = request(
@@ -229,10 +249,7 @@ async fn an_error_post_is_recorded_as_a_failed_invocation() {
     .await;
     assert_eq!(answer.status, 202);
 
-    let done = tokio::time::timeout(WAIT, invocation)
-        .await
-        .expect("answered in time")
-        .expect("the task ran");
+    let done = finished(invocation).await;
     let Outcome::Error(report) = done.outcome else {
         panic!("expected an error, got {:?}", done.outcome);
     };
@@ -243,13 +260,7 @@ async fn an_error_post_is_recorded_as_a_failed_invocation() {
 
 #[tokio::test]
 async fn an_error_without_the_header_takes_its_type_from_the_body() {
-    let api = start().await;
-    let invocation = invoke(&api, "{}");
-    let next = request(&api, "GET", "/invocation/next", &[], "").await;
-    let id = next
-        .header("lambda-runtime-aws-request-id")
-        .unwrap()
-        .to_owned();
+    let (api, invocation, id) = handed_out("{}").await;
     request(
         &api,
         "POST",

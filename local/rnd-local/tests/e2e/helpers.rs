@@ -122,6 +122,17 @@ pub async fn spawn_on(store: StoreKind) -> RunningStack {
     spawn_with(store.config()).await
 }
 
+/// A stack on `store` with the order `id` placed: the stack, its store and the order.
+pub async fn spawn_with_order(
+    store: StoreKind,
+    id: &str,
+) -> (RunningStack, std::sync::Arc<dyn Store>, OrderView) {
+    let stack = spawn_on(store).await;
+    let store = stack.store();
+    let view = place_order(&*store, id).await;
+    (stack, store, view)
+}
+
 /// A stack with `config`.
 pub async fn spawn_with(config: Config) -> RunningStack {
     rnd_local::start(config).await.expect("the stack starts")

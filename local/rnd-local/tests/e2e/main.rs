@@ -124,9 +124,7 @@ async fn the_chef_customer_and_driver_each_hear_about_the_order_as_it_moves(stor
 
 async fn the_customer_receives_the_drivers_location_as_the_driver_streams_it(store: StoreKind) {
     // GIVEN an order picked up by driver-1, its customer subscribed
-    let stack = spawn_on(store).await;
-    let store = stack.store();
-    let view = place_order(&*store, "order-1").await;
+    let (stack, store, view) = spawn_with_order(store, "order-1").await;
     advance_to(&*store, view, OrderStatus::PickedUp).await;
     let mut customer = Client::connect(&stack, "customer-1", "customer").await;
     customer.subscribe("order-1").await;
@@ -144,9 +142,7 @@ async fn the_customer_receives_the_drivers_location_as_the_driver_streams_it(sto
 
 async fn several_clients_on_one_order_all_receive_its_updates(store: StoreKind) {
     // GIVEN the customer on two devices and the chef, all subscribed to one order
-    let stack = spawn_on(store).await;
-    let store = stack.store();
-    let view = place_order(&*store, "order-1").await;
+    let (stack, store, view) = spawn_with_order(store, "order-1").await;
     let mut phone = Client::connect(&stack, "customer-1", "customer").await;
     let mut laptop = Client::connect(&stack, "customer-1", "customer").await;
     let mut chef = Client::connect(&stack, "chef-1", "chef").await;
@@ -165,9 +161,7 @@ async fn several_clients_on_one_order_all_receive_its_updates(store: StoreKind) 
 
 async fn a_client_that_reconnects_and_resubscribes_receives_updates_again(store: StoreKind) {
     // GIVEN a subscribed customer who disconnects
-    let stack = spawn_on(store).await;
-    let store = stack.store();
-    let view = place_order(&*store, "order-1").await;
+    let (stack, store, view) = spawn_with_order(store, "order-1").await;
     let mut first = Client::connect(&stack, "customer-1", "customer").await;
     first.subscribe("order-1").await;
     first.close().await;
@@ -349,9 +343,7 @@ async fn a_restart_on_the_same_data_loses_no_order_and_delivers_changes_made_whi
 
 async fn the_customer_receives_an_eta_update_when_the_driver_streams_a_location(store: StoreKind) {
     // GIVEN an order picked up by driver-1, its customer subscribed
-    let stack = spawn_on(store).await;
-    let store = stack.store();
-    let view = place_order(&*store, "order-1").await;
+    let (stack, store, view) = spawn_with_order(store, "order-1").await;
     advance_to(&*store, view, OrderStatus::PickedUp).await;
     let mut customer = Client::connect(&stack, "customer-1", "customer").await;
     customer.subscribe("order-1").await;
@@ -375,9 +367,7 @@ async fn the_customer_receives_an_eta_update_when_the_driver_streams_a_location(
 async fn a_subscriber_past_its_token_is_told_and_closed_at_the_next_event(store: StoreKind) {
     // GIVEN a customer whose token expires two seconds after connecting, watching their order,
     // and the same customer connected again with a fresh token
-    let stack = spawn_on(store).await;
-    let store = stack.store();
-    let view = place_order(&*store, "order-exp").await;
+    let (stack, store, view) = spawn_with_order(store, "order-exp").await;
     let short = rnd_local::issue_token(
         rnd_domain::identity::DEV_JWT_SECRET,
         "customer-1",

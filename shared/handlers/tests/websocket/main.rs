@@ -34,6 +34,31 @@ fn order_1() -> OrderId {
     OrderId::parse("order-1").expect("valid")
 }
 
+/// order-1, accepted, and its customer connected and subscribing to it: the answer.
+async fn customer_subscribed<S: Store + 'static>(store: &Arc<S>) -> ServerMessage {
+    order_in(&**store, OrderStatus::Accepted).await;
+    open(&**store, "customer-1", "customer", CUSTOMER_CONN).await;
+    send(
+        store,
+        "subscribe-order",
+        "customer-1",
+        "customer",
+        CUSTOMER_CONN,
+        json!({"action": "subscribe:order", "orderId": "order-1"}),
+        0,
+    )
+    .await
+}
+
+/// The open connections in order-1's room at `at`.
+async fn in_order_room<S: Store + ?Sized>(store: &S, at: DateTime<Utc>) -> Vec<ConnectionId> {
+    store
+        .room_members(&Room::Order(order_1()), at)
+        .await
+        .expect("members")
+        .open
+}
+
 /// Opens a connection for `user` through the `$connect` handler.
 async fn open<S: Store + ?Sized>(store: &S, user: &str, role: &str, connection: &str) {
     let json = as_caller(fixture("connect"), user, role, connection);
@@ -279,18 +304,7 @@ async fn disconnect_removes_the_connection_and_every_room_it_was_in<S: Store + '
     store: Arc<S>,
 ) {
     // GIVEN a customer connected and subscribed to their order
-    order_in(&*store, OrderStatus::Accepted).await;
-    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
-    let answer = send(
-        &store,
-        "subscribe-order",
-        "customer-1",
-        "customer",
-        CUSTOMER_CONN,
-        json!({"action": "subscribe:order", "orderId": "order-1"}),
-        0,
-    )
-    .await;
+    let answer = customer_subscribed(&store).await;
     assert!(matches!(answer, ServerMessage::Subscribed(_)), "{answer:?}");
     // WHEN the $disconnect event arrives
     let json = fixture("disconnect");
@@ -362,12 +376,7 @@ async fn customer_subscribes_to_their_order_and_gets_its_tracking_at_once<S: Sto
     assert_eq!(data.tracking.order_number.len(), "RND-20260131-0008".len());
     assert!(data.tracking.driver_assigned);
     assert_eq!(data.tracking.status_history.len(), 7);
-    let members = store
-        .room_members(&Room::Order(order_1()), at)
-        .await
-        .expect("members")
-        .open;
-    assert_eq!(members, vec![conn(CUSTOMER_CONN)]);
+    assert_eq!(in_order_room(&*store, at).await, vec![conn(CUSTOMER_CONN)]);
 }
 
 async fn the_subscribed_snapshot_is_shaped_for_its_viewer<S: Store + 'static>(store: Arc<S>) {
@@ -525,29 +534,11 @@ async fn customer_cannot_subscribe_to_another_customers_order<S: Store + 'static
         "no way to tell someone else's order from none"
     );
     let at = request_time(&fixture("subscribe-order"));
-    assert!(
-        store
-            .room_members(&Room::Order(order_1()), at)
-            .await
-            .expect("members")
-            .open
-            .is_empty()
-    );
+    assert!(in_order_room(&*store, at).await.is_empty());
 }
 
 async fn unsubscribe_leaves_the_order_room<S: Store + 'static>(store: Arc<S>) {
-    order_in(&*store, OrderStatus::Accepted).await;
-    open(&*store, "customer-1", "customer", CUSTOMER_CONN).await;
-    let subscribed = send(
-        &store,
-        "subscribe-order",
-        "customer-1",
-        "customer",
-        CUSTOMER_CONN,
-        json!({"action": "subscribe:order", "orderId": "order-1"}),
-        0,
-    )
-    .await;
+    let subscribed = customer_subscribed(&store).await;
     assert!(matches!(subscribed, ServerMessage::Subscribed(_)));
     let json = fixture("unsubscribe-order");
     let at = request_time(&json);
@@ -556,14 +547,7 @@ async fn unsubscribe_leaves_the_order_room<S: Store + 'static>(store: Arc<S>) {
         panic!("{answer:?}")
     };
     assert_eq!(data.order_id, order_1());
-    assert!(
-        store
-            .room_members(&Room::Order(order_1()), at)
-            .await
-            .expect("members")
-            .open
-            .is_empty()
-    );
+    assert!(in_order_room(&*store, at).await.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

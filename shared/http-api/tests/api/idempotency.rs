@@ -38,6 +38,11 @@ async fn post_keyed(
     send(&app.router, request.body(body).expect("request")).await
 }
 
+/// The customer places the new order with `key`.
+async fn place_keyed(app: &TestApp, key: &str) -> TestResponse {
+    post_keyed(app, "/orders", CUSTOMER, key, Some(new_order_body())).await
+}
+
 async fn orders_of_the_customer(app: &TestApp) -> usize {
     app.get("/orders?limit=100", CUSTOMER).await.body["orders"]
         .as_array()
@@ -51,24 +56,10 @@ pub async fn a_retried_order_with_its_key_answers_the_same_order_and_places_no_s
     // GIVEN a customer placing an order with a key
     let app = spawn_app(store);
     app.seed_profiles().await;
-    let first = post_keyed(
-        &app,
-        "/orders",
-        CUSTOMER,
-        "order-attempt-1",
-        Some(new_order_body()),
-    )
-    .await;
+    let first = place_keyed(&app, "order-attempt-1").await;
     assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
     // WHEN the app retries it (its answer was lost), with the same key and body
-    let retry = post_keyed(
-        &app,
-        "/orders",
-        CUSTOMER,
-        "order-attempt-1",
-        Some(new_order_body()),
-    )
-    .await;
+    let retry = place_keyed(&app, "order-attempt-1").await;
     // THEN it gets the same answer, marked as a replay, and there is one order
     assert_eq!(retry.status, StatusCode::CREATED);
     assert_eq!(retry.body, first.body);
@@ -80,14 +71,7 @@ pub async fn a_retried_order_with_its_key_answers_the_same_order_and_places_no_s
     assert!(first.headers.get("idempotent-replayed").is_none());
     assert_eq!(orders_of_the_customer(&app).await, 1);
     // AND another key places another order
-    let other = post_keyed(
-        &app,
-        "/orders",
-        CUSTOMER,
-        "order-attempt-2",
-        Some(new_order_body()),
-    )
-    .await;
+    let other = place_keyed(&app, "order-attempt-2").await;
     assert_eq!(other.status, StatusCode::CREATED);
     assert_ne!(other.body["orderId"], first.body["orderId"]);
     // AND without a key each request places an order, as before
@@ -99,7 +83,7 @@ pub async fn the_same_key_with_another_request_is_refused(store: Arc<dyn Store>)
     // GIVEN an order placed with a key
     let app = spawn_app(store);
     app.seed_profiles().await;
-    post_keyed(&app, "/orders", CUSTOMER, "k", Some(new_order_body())).await;
+    place_keyed(&app, "k").await;
     // WHEN the key comes back with another body, and on another path
     let mut changed = new_order_body();
     changed["notes"] = "no onions".into();
@@ -178,7 +162,7 @@ pub async fn a_key_that_is_not_visible_ascii_is_refused(store: Arc<dyn Store>) {
         "é".into(),
         "k".repeat(256),
     ] {
-        let response = post_keyed(&app, "/orders", CUSTOMER, &key, Some(new_order_body())).await;
+        let response = place_keyed(&app, &key).await;
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{key:?}");
         assert_eq!(response.field(), Some("Idempotency-Key"));
     }
