@@ -21,7 +21,7 @@ use aws_sdk_apigatewaymanagement::config::{Credentials, SharedCredentialsProvide
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
@@ -130,8 +130,8 @@ impl MockManagementApi {
             .route(
                 "/{stage}/@connections/{connection_id}",
                 post(post_to_connection)
-                    .get(get_connection)
-                    .delete(delete_connection),
+                    .get(get_or_delete_connection)
+                    .delete(get_or_delete_connection),
             )
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -311,25 +311,24 @@ async fn post_to_connection(
     answer(status)
 }
 
-/// The answer to give instead of serving a GetConnection or DeleteConnection: 403 when the
-/// request is unsigned, else the status a rule asks for (after any delay); `None` to serve it.
-async fn refusal(state: &Shared, headers: &HeaderMap, connection: &str) -> Option<Response> {
-    if !is_signed(headers) {
-        return Some(answer(403));
-    }
-    match decide(state, connection).await {
-        200 => None,
-        status => Some(answer(status)),
-    }
-}
-
-async fn get_connection(
+/// GetConnection and DeleteConnection: 403 when the request is unsigned, else the status a
+/// rule asks for (after any delay), else the connection's description or its deletion.
+async fn get_or_delete_connection(
+    method: Method,
     State(state): State<Shared>,
     Path((_stage, connection_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refusal(&state, &headers, &connection_id).await {
-        return refused;
+    if !is_signed(&headers) {
+        return answer(403);
+    }
+    match decide(&state, &connection_id).await {
+        200 => {}
+        status => return answer(status),
+    }
+    if method == Method::DELETE {
+        lock(&state).deleted.push(connection_id);
+        return StatusCode::NO_CONTENT.into_response();
     }
     (
         StatusCode::OK,
@@ -337,16 +336,4 @@ async fn get_connection(
         r#"{"connectedAt":"2026-01-01T00:00:00Z","identity":{"sourceIp":"203.0.113.7","userAgent":"mock"},"lastActiveAt":"2026-01-01T00:00:00Z"}"#,
     )
         .into_response()
-}
-
-async fn delete_connection(
-    State(state): State<Shared>,
-    Path((_stage, connection_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = refusal(&state, &headers, &connection_id).await {
-        return refused;
-    }
-    lock(&state).deleted.push(connection_id);
-    StatusCode::NO_CONTENT.into_response()
 }
