@@ -94,7 +94,7 @@ impl Consumer for Fanout {
         let outcome = fan_out(&*self.store, &*self.notifier, &self.config, event, now).await;
         tracing::debug!(
             records = outcome.metrics.records,
-            deliveries = outcome.metrics.deliveries,
+            deliveries = outcome.metrics.delivery.deliveries,
             "stream batch fanned out"
         );
         outcome.response

@@ -144,23 +144,8 @@ pub struct BatchMetrics {
     pub inbox_kept: u64,
     /// Distinct rooms read (one `room_members` each).
     pub room_lookups: u64,
-    /// Posts that were accepted (one per event and connection).
-    pub deliveries: u64,
-    /// Connections that answered 410 Gone and were closed.
-    pub gone: u64,
-    /// Connections past their token's expiry, told `token_expired` and closed instead of
-    /// being sent the batch's events.
-    pub expired: u64,
-    /// Posts retried after throttling or a 5xx.
-    pub retried: u64,
-    /// Connections whose post still failed after the last attempt: skipped for the rest of
-    /// the batch (they catch up with `resume`), not a failure of the batch.
-    pub skipped: u64,
-    /// Events whose rooms could not be read or that could not be kept in an inbox: what makes
-    /// the batch report a failure.
-    pub failed: u64,
-    /// Posts refused for good (payload too large, forbidden): logged, not retried.
-    pub rejected: u64,
+    /// What delivering the batch's events did.
+    pub delivery: Deliveries,
     /// Records skipped because an order or live image does not parse.
     pub malformed: u64,
     /// Now minus the oldest record's `ApproximateCreationDateTime`, ms; `None` when no record
@@ -179,13 +164,13 @@ impl BatchMetrics {
             ("Coalesced", self.coalesced),
             ("InboxKept", self.inbox_kept),
             ("RoomLookups", self.room_lookups),
-            ("Deliveries", self.deliveries),
-            ("Gone", self.gone),
-            ("TokenExpired", self.expired),
-            ("Retried", self.retried),
-            ("Skipped", self.skipped),
-            ("Failed", self.failed),
-            ("Rejected", self.rejected),
+            ("Deliveries", self.delivery.deliveries),
+            ("Gone", self.delivery.gone),
+            ("TokenExpired", self.delivery.expired),
+            ("Retried", self.delivery.retried),
+            ("Skipped", self.delivery.skipped),
+            ("Failed", self.delivery.failed),
+            ("Rejected", self.delivery.rejected),
             ("Malformed", self.malformed),
         ]
         .map(|(name, value)| (name.to_owned(), value));
@@ -530,13 +515,7 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
     let delivered = deliver(store, notifier, config, &planned, now).await;
     metrics.inbox_kept = delivered.inbox_kept;
     metrics.room_lookups = delivered.room_lookups;
-    metrics.deliveries = delivered.deliveries;
-    metrics.retried = delivered.retried;
-    metrics.skipped = delivered.skipped;
-    metrics.rejected = delivered.rejected;
-    metrics.gone = delivered.gone;
-    metrics.expired = delivered.expired;
-    metrics.failed = delivered.failed.len() as u64;
+    metrics.delivery = delivered.counts;
     failed_records.extend(delivered.failed.iter().map(|&event| planned[event].record));
 
     for (p, &connections) in planned.iter().zip(&delivered.per_event) {
@@ -549,11 +528,11 @@ pub async fn fan_out<S: ConnectionStore + InboxStore + ?Sized>(
         records = metrics.records,
         events = metrics.events,
         inbox_kept = metrics.inbox_kept,
-        deliveries = metrics.deliveries,
-        gone = metrics.gone,
-        expired = metrics.expired,
-        skipped = metrics.skipped,
-        failed = metrics.failed,
+        deliveries = metrics.delivery.deliveries,
+        gone = metrics.delivery.gone,
+        expired = metrics.delivery.expired,
+        skipped = metrics.delivery.skipped,
+        failed = metrics.delivery.failed,
         "fan-out batch done"
     );
     BatchOutcome { response, metrics }
@@ -578,12 +557,8 @@ fn fanned_out(message: &ServerMessage, connections: u64) {
 struct Delivered {
     inbox_kept: u64,
     room_lookups: u64,
-    deliveries: u64,
-    retried: u64,
-    rejected: u64,
-    gone: u64,
-    expired: u64,
-    skipped: u64,
+    /// The counts (`failed`: of `failed` below).
+    counts: Deliveries,
     /// Events (indexes into the planned events) our side could not handle: an inbox could not
     /// keep them or a room of theirs could not be read; one entry per such failure.
     failed: Vec<usize>,
@@ -622,7 +597,7 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
 
     // 5. Deliver, a bounded number of connections at once; close those past their token.
     let expired = expired_members(&members);
-    delivered.expired = expired.len() as u64;
+    delivered.counts.expired = expired.len() as u64;
     let found_in = rooms_by_member(&members);
     let delivery = Delivery {
         store,
@@ -648,15 +623,17 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
         .collect()
         .await;
     for report in &reports {
-        delivered.deliveries += report.delivered;
-        delivered.retried += report.retried;
-        delivered.rejected += report.rejected;
-        delivered.gone += u64::from(report.gone);
-        delivered.skipped += u64::from(report.skipped);
+        let counts = &mut delivered.counts;
+        counts.deliveries += report.delivered;
+        counts.retried += report.retried;
+        counts.rejected += report.rejected;
+        counts.gone += u64::from(report.gone);
+        counts.skipped += u64::from(report.skipped);
         for &event in &report.delivered_events {
             delivered.per_event[event] += 1;
         }
     }
+    delivered.counts.failed = delivered.failed.len() as u64;
     delivered
 }
 
@@ -664,21 +641,27 @@ async fn deliver<S: ConnectionStore + InboxStore + ?Sized>(
 /// Gateway's integration timeout, which bounds `$connect`, is 29 s), not for a gone one.
 pub const CONNECTING_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
-/// What [`announce`] did.
+/// What delivering events did: the fan-out's batch ([`BatchMetrics::delivery`]), or an
+/// [`announce`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Announced {
+pub struct Deliveries {
     /// Posts that were accepted (one per event and connection).
     pub deliveries: u64,
     /// Connections that answered 410 Gone and were closed.
     pub gone: u64,
-    /// Connections past their token's expiry, told so and closed.
+    /// Connections past their token's expiry, told `token_expired` and closed instead of
+    /// being sent the events.
     pub expired: u64,
     /// Posts retried after throttling or a 5xx.
     pub retried: u64,
-    /// Connections skipped because their post still failed after the last attempt.
+    /// Connections whose post still failed after the last attempt: skipped for the rest of
+    /// the events (they catch up with `resume`), not a failure of the batch.
     pub skipped: u64,
-    /// Events not delivered everywhere because a room could not be read.
+    /// Events whose rooms could not be read or that could not be kept in an inbox: what makes
+    /// a batch report a failure.
     pub failed: u64,
+    /// Posts refused for good (payload too large, forbidden): logged, not retried.
+    pub rejected: u64,
 }
 
 /// Delivers `events` to their rooms at once, as the fan-out delivers a record's events (the
@@ -692,7 +675,7 @@ pub async fn announce<S: ConnectionStore + InboxStore + ?Sized>(
     config: &FanoutConfig,
     events: Vec<Outgoing>,
     now: DateTime<Utc>,
-) -> Announced {
+) -> Deliveries {
     let planned: Vec<Planned> = events
         .into_iter()
         .map(|o| Planned {
@@ -702,17 +685,9 @@ pub async fn announce<S: ConnectionStore + InboxStore + ?Sized>(
         })
         .collect();
     if planned.is_empty() {
-        return Announced::default();
+        return Deliveries::default();
     }
-    let delivered = deliver(store, notifier, config, &planned, now).await;
-    let announced = Announced {
-        deliveries: delivered.deliveries,
-        gone: delivered.gone,
-        expired: delivered.expired,
-        retried: delivered.retried,
-        skipped: delivered.skipped,
-        failed: delivered.failed.len() as u64,
-    };
+    let announced = deliver(store, notifier, config, &planned, now).await.counts;
     if announced.failed > 0 {
         tracing::warn!(
             events = planned.len(),
@@ -1004,10 +979,13 @@ mod tests {
         let metrics = BatchMetrics {
             records: 3,
             events: 2,
-            deliveries: 5,
-            gone: 1,
-            retried: 2,
-            failed: 1,
+            delivery: Deliveries {
+                deliveries: 5,
+                gone: 1,
+                retried: 2,
+                failed: 1,
+                ..Deliveries::default()
+            },
             stream_lag_ms: Some(1500),
             ..BatchMetrics::default()
         };

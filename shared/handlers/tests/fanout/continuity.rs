@@ -109,7 +109,7 @@ async fn chef_missed_an_order<S: Store + 'static>(store: &Arc<S>, fanout: &Fanou
     let outcome = fanout.run(&**store, &placed("order-1")).await;
     assert!(outcome.response.batch_item_failures.is_empty());
     assert_eq!(
-        outcome.metrics.deliveries, 0,
+        outcome.metrics.delivery.deliveries, 0,
         "nobody is online to hear of it"
     );
     kept

@@ -161,7 +161,10 @@ async fn every_seed_event_reaches_exactly_its_audience_once<S: Store + 'static>(
             }
         }
         let deliveries: usize = audience.iter().map(|(_, e)| e.len()).sum();
-        assert_eq!(outcome.metrics.deliveries, deliveries as u64, "{name}");
+        assert_eq!(
+            outcome.metrics.delivery.deliveries, deliveries as u64,
+            "{name}"
+        );
         assert_eq!(outcome.metrics.records, 1, "{name}");
         assert_eq!(
             fanout.api.attempts().len(),
@@ -340,7 +343,7 @@ async fn a_member_past_its_token_is_told_once_and_closed_instead_of_getting_even
     let mut expected = vec![CUSTOMER, CUSTOMER_PHONE, ADMIN];
     expected.sort();
     assert_eq!(closed, expected);
-    assert_eq!(outcome.metrics.expired, 3);
+    assert_eq!(outcome.metrics.delivery.expired, 3);
     // AND the members of no room of these events were left alone
     for untouched in [CHEF, DRIVER, STRANGER] {
         assert!(fanout.received(untouched).is_empty(), "{untouched}");
@@ -458,7 +461,7 @@ async fn a_gone_connection_is_removed_with_its_memberships_and_only_that_one<S: 
     // THEN the batch succeeds, the gone connection was posted to once and then removed with
     // every membership, and nobody else was touched
     assert_no_failures(&outcome, "gone");
-    assert_eq!(outcome.metrics.gone, 1);
+    assert_eq!(outcome.metrics.delivery.gone, 1);
     assert_eq!(fanout.api.attempts_to(CUSTOMER_PHONE), 1);
     let now = fixtures::now();
     assert_eq!(
@@ -529,9 +532,9 @@ async fn a_connection_whose_posts_keep_failing_is_skipped_and_the_shard_moves_on
     // AND the customer's first post was tried max_attempts times, then the customer was
     // skipped for the rest of the batch, counted
     assert_eq!(fanout.api.attempts_to(CUSTOMER), 3);
-    assert_eq!(outcome.metrics.retried, 2);
-    assert_eq!(outcome.metrics.skipped, 1);
-    assert_eq!(outcome.metrics.failed, 0);
+    assert_eq!(outcome.metrics.delivery.retried, 2);
+    assert_eq!(outcome.metrics.delivery.skipped, 1);
+    assert_eq!(outcome.metrics.delivery.failed, 0);
     assert!(fanout.events_to(CUSTOMER).is_empty());
     // AND everyone else got everything, once
     assert_eq!(fanout.events_to(CHEF), [(NEW, 1)]);
@@ -595,7 +598,8 @@ async fn throttling_and_server_errors_are_retried_until_delivered() {
     assert_eq!(fanout.api.attempts_to(CUSTOMER), 2);
     assert_eq!(fanout.api.attempts_to(ADMIN), 3);
     let m = outcome.metrics;
-    assert_eq!((m.deliveries, m.retried, m.failed, m.gone), (3, 3, 0, 0));
+    let d = m.delivery;
+    assert_eq!((d.deliveries, d.retried, d.failed, d.gone), (3, 3, 0, 0));
     // AND the stream lag is now minus the record's ApproximateCreationDateTime
     let created =
         stream_fixture("order-accepted")["Records"][0]["dynamodb"]["ApproximateCreationDateTime"]
@@ -627,8 +631,8 @@ async fn a_refused_post_is_not_retried_and_does_not_fail_the_batch() {
     // THEN each was tried once, refused, and the batch succeeds (a retry could never succeed)
     assert_no_failures(&outcome, "rejected");
     assert_eq!(fanout.api.attempts_to(CUSTOMER), 2);
-    assert_eq!(outcome.metrics.rejected, 2);
-    assert_eq!(outcome.metrics.retried, 0);
+    assert_eq!(outcome.metrics.delivery.rejected, 2);
+    assert_eq!(outcome.metrics.delivery.retried, 0);
     assert_eq!(fanout.events_to(ADMIN), [(STATUS, 2), (STATUS, 3)]);
 }
 
@@ -746,7 +750,7 @@ async fn posts_run_concurrently_but_never_beyond_the_bound() {
 
     // THEN all five posts were made, two at a time at most
     assert_no_failures(&outcome, "bounded");
-    assert_eq!(outcome.metrics.deliveries, 5);
+    assert_eq!(outcome.metrics.delivery.deliveries, 5);
     assert_eq!(fanout.api.max_in_flight(), 2);
 }
 
@@ -994,7 +998,7 @@ async fn a_membership_whose_connection_row_vanished_is_removed_at_its_first_410(
     // THEN the first 410 removed its memberships: the second update costs it no post
     assert_no_failures(&first, "first");
     assert_no_failures(&second, "second");
-    assert_eq!(first.metrics.gone, 1);
+    assert_eq!(first.metrics.delivery.gone, 1);
     assert_eq!(fanout.api.attempts_to(CUSTOMER), 1);
     let now = fixtures::now();
     for room_name in ["order:order-1", "user:customer-1"] {
