@@ -150,25 +150,17 @@ fn answer(
             })
         })
         .collect();
-    let mut first = json!({
-        "weight_name": "auto",
-        "weight": grid::round(route.duration_s(), 3),
-        "duration": grid::round(route.duration_s(), 3),
-        "distance": grid::round(route.distance_m(), 3),
-        "legs": legs,
-    });
-    if let Some(geometry) = options.geometry(route) {
-        first["geometry"] = geometry;
-    }
-    let waypoints: Vec<Value> = stops
-        .iter()
-        .map(|p| {
-            json!({
-                "distance": 0.0,
-                "name": "",
-                "location": [p.longitude.get(), p.latitude.get()],
-            })
-        })
-        .collect();
+    let (first, waypoints) = options.route_and_waypoints(
+        route,
+        json!({
+            "weight_name": "auto",
+            "weight": grid::round(route.duration_s(), 3),
+            "duration": grid::round(route.duration_s(), 3),
+            "distance": grid::round(route.distance_m(), 3),
+            "legs": legs,
+        }),
+        stops,
+        &json!({ "distance": 0.0, "name": "" }),
+    );
     json!({ "routes": [first], "waypoints": waypoints, "code": "Ok", "uuid": uuid })
 }

@@ -330,6 +330,30 @@ impl Default for Shape {
 }
 
 impl Shape {
+    /// A Directions answer's route: `fields` with `route`'s geometry as asked, and the
+    /// `waypoints` of `stops`, each where it was asked (the grid's roads pass through every
+    /// point) with `waypoint` (its other fields, which OSRM and Mapbox name differently).
+    pub(crate) fn route_and_waypoints(
+        &self,
+        route: &grid::GridRoute,
+        mut fields: Value,
+        stops: &[rnd_domain::geo::GeoPoint],
+        waypoint: &Value,
+    ) -> (Value, Vec<Value>) {
+        if let Some(geometry) = self.geometry(route) {
+            fields["geometry"] = geometry;
+        }
+        let waypoints = stops
+            .iter()
+            .map(|p| {
+                let mut w = waypoint.clone();
+                w["location"] = serde_json::json!([p.longitude.get(), p.latitude.get()]);
+                w
+            })
+            .collect();
+        (fields, waypoints)
+    }
+
     /// `route`'s geometry as asked: all its points or its outline, encoded or GeoJSON; `None`
     /// for `overview=false`.
     pub(crate) fn geometry(&self, route: &grid::GridRoute) -> Option<Value> {

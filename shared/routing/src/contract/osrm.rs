@@ -153,26 +153,17 @@ fn answer(route: &GridRoute, stops: &[rnd_domain::geo::GeoPoint], options: &Shap
             })
         })
         .collect();
-    let mut first = json!({
-        "legs": legs,
-        "weight_name": "routability",
-        "weight": grid::round(route.duration_s(), 1),
-        "duration": grid::round(route.duration_s(), 1),
-        "distance": grid::round(route.distance_m(), 1),
-    });
-    if let Some(geometry) = options.geometry(route) {
-        first["geometry"] = geometry;
-    }
-    let waypoints: Vec<Value> = stops
-        .iter()
-        .map(|p| {
-            json!({
-                "hint": "",
-                "distance": 0.0,
-                "name": "",
-                "location": [p.longitude.get(), p.latitude.get()],
-            })
-        })
-        .collect();
+    let (first, waypoints) = options.route_and_waypoints(
+        route,
+        json!({
+            "legs": legs,
+            "weight_name": "routability",
+            "weight": grid::round(route.duration_s(), 1),
+            "duration": grid::round(route.duration_s(), 1),
+            "distance": grid::round(route.distance_m(), 1),
+        }),
+        stops,
+        &json!({ "hint": "", "distance": 0.0, "name": "" }),
+    );
     json!({ "code": "Ok", "routes": [first], "waypoints": waypoints })
 }
