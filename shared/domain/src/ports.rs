@@ -464,42 +464,28 @@ pub trait RateLimitStore: Send + Sync {
     ) -> Result<crate::limits::Allowance, StoreError>;
 }
 
-/// What the HTTP API uses: orders, profiles, devices, idempotency keys, rate limits and presence. Rust cannot name
-/// `dyn OrderStore + ProfileStore + …`, so this capability names them; every [`Store`] is
-/// one, and an `Arc<dyn Store>` upcasts to `Arc<dyn ApiStore>`.
-pub trait ApiStore:
-    OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore + PresenceStore
-{
-}
-impl<T: OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore + PresenceStore>
-    ApiStore for T
-{
+/// Declares a capability: a trait that is all of `bounds` together, implemented for every type
+/// that is (Rust cannot name `dyn A + B`, so a capability names it).
+macro_rules! capability {
+    ($(#[$doc:meta])* $name:ident: $first:ident $(+ $bound:ident)*) => {
+        $(#[$doc])*
+        pub trait $name: $first $(+ $bound)* {}
+        impl<T: $first $(+ $bound)*> $name for T {}
+    };
 }
 
-/// Everything a store adapter provides.
-pub trait Store:
-    ConnectionStore
-    + OrderStore
-    + LiveLocationStore
-    + ProfileStore
-    + InboxStore
-    + DeviceStore
-    + PushLedger
-    + ApiStore
-{
-}
-impl<T> Store for T where
-    T: ConnectionStore
-        + OrderStore
-        + LiveLocationStore
-        + ProfileStore
-        + InboxStore
-        + DeviceStore
-        + PushLedger
-        + IdempotencyStore
-        + RateLimitStore
+capability! {
+    /// What the HTTP API uses: orders, profiles, devices, idempotency keys, rate limits and
+    /// presence. Every [`Store`] is one, and an `Arc<dyn Store>` upcasts to
+    /// `Arc<dyn ApiStore>`.
+    ApiStore: OrderStore + ProfileStore + DeviceStore + IdempotencyStore + RateLimitStore
         + PresenceStore
-{
+}
+
+capability! {
+    /// Everything a store adapter provides.
+    Store: ConnectionStore + OrderStore + LiveLocationStore + ProfileStore + InboxStore
+        + DeviceStore + PushLedger + ApiStore
 }
 
 /// Why a post to a connection failed.
