@@ -109,25 +109,10 @@ impl DeviceStore for SqliteStore {
                 .query_row([r.token.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
                 .db()?;
+            // The holder's own device is refreshed in place; a token another user held moves
+            // to a new device of this user.
             let (device_id, created) = match holder {
-                Some((id, owner)) if owner == user => {
-                    tx.prepare_cached(
-                        "UPDATE devices SET platform = ?2, app_version = ?3, locale = ?4,
-                                            last_seen_at = ?5, ttl = ?6
-                         WHERE device_id = ?1",
-                    )
-                    .db()?
-                    .execute(params![
-                        id,
-                        r.platform.as_str(),
-                        r.app_version,
-                        r.locale,
-                        at,
-                        ttl
-                    ])
-                    .db()?;
-                    (id, false)
-                }
+                Some((id, owner)) if owner == user => (id, false),
                 other => {
                     if let Some((id, _)) = other {
                         tx.prepare_cached("DELETE FROM devices WHERE device_id = ?1")
@@ -135,25 +120,29 @@ impl DeviceStore for SqliteStore {
                             .execute([id])
                             .db()?;
                     }
-                    tx.prepare_cached(&format!(
-                        "INSERT INTO devices ({DEVICE_COLUMNS}, ttl)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)"
-                    ))
-                    .db()?
-                    .execute(params![
-                        r.new_id.as_str(),
-                        user,
-                        r.token.as_str(),
-                        r.platform.as_str(),
-                        r.app_version,
-                        r.locale,
-                        at,
-                        ttl
-                    ])
-                    .db()?;
                     (r.new_id.as_str().to_owned(), true)
                 }
             };
+            tx.prepare_cached(&format!(
+                "INSERT INTO devices ({DEVICE_COLUMNS}, ttl)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
+                 ON CONFLICT (device_id) DO UPDATE
+                 SET platform = excluded.platform, app_version = excluded.app_version,
+                     locale = excluded.locale, last_seen_at = excluded.last_seen_at,
+                     ttl = excluded.ttl"
+            ))
+            .db()?
+            .execute(params![
+                device_id,
+                user,
+                r.token.as_str(),
+                r.platform.as_str(),
+                r.app_version,
+                r.locale,
+                at,
+                ttl
+            ])
+            .db()?;
             let mut devices = live_devices(&tx, user, now_s)?;
             let mut dropped = Vec::new();
             while devices.len() > MAX_DEVICES_PER_USER {
