@@ -12,10 +12,10 @@ use rnd_domain::ports::StoreError;
 use crate::codec::DbResultExt;
 
 /// The schema version this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
 /// Migrations, in order: `MIGRATIONS[n]` moves the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// Version 1: every item of the DynamoDB design, the change log and checkpoints.
 const V1: &str = r#"
@@ -213,6 +213,13 @@ CREATE TABLE presence (
     last_seen_at TEXT    NOT NULL,
     ttl          INTEGER NOT NULL
 ) STRICT;
+"#;
+
+/// Version 8: the change log loses its per-order index. Every change of every order (each
+/// accepted location) wrote it and every trim deleted from it, and only the test support read
+/// by it (pollers read by position).
+const V8: &str = r#"
+DROP INDEX change_log_by_order;
 "#;
 
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction.
