@@ -57,6 +57,7 @@ use std::time::Duration;
 use aws_sdk_apigatewaymanagement::config::{Credentials, SharedCredentialsProvider};
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use chrono::Utc;
 use rnd_domain::eta::OfflineEta;
 use rnd_domain::identity::{
@@ -690,6 +691,14 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
     }
     let mut server_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
+        // Every frame goes out when it is written, as API Gateway's do: with Nagle's algorithm
+        // a frame written while the previous one is unacknowledged waited for the client's
+        // delayed ACK (up to 40 ms on Linux), the p99 of a busy stack.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+            }
+        });
         let serve = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
