@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`ids`], [`geo`], [`error`]: validated values (parse, don't validate); [`error::Chain`]
-//!   renders an error with its sources.
+//!   renders an error with its sources; [`time`]: timestamps written as `chrono` writes them,
+//!   faster.
 //! - [`identity`]: roles, JWT claims and verification, token extraction.
 //! - [`order`]: the order, its lifecycle state machine and who may move it.
 //! - [`live`]: the small live item (driver location, ETA, sequence) and the location rate rule.
