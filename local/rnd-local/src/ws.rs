@@ -383,13 +383,8 @@ async fn serve_socket(
     mut inbound: mpsc::UnboundedReceiver<Outbound>,
 ) {
     let (mut sink, mut frames) = socket.split();
-    let mut events = match events::MessageEvents::new(&live.context) {
-        Ok(events) => Some(events),
-        Err(e) => {
-            tracing::error!(error = %e, "could not build the connection's message events");
-            None
-        }
-    };
+    // Built at the first message: an idle connection does not hold one (1.5 KB each).
+    let mut events: Option<events::MessageEvents> = None;
     let mut shutdown = state.shutdown.clone();
     let hard_limit = Instant::now() + state.limits.max_connection;
     let close = |code: u16, reason: &'static str| {
@@ -427,6 +422,11 @@ async fn serve_socket(
                 if text.len() > MAX_MESSAGE_BYTES {
                     let _ = sink.send(close(CLOSE_TOO_BIG, "Message too big")).await;
                     break (CLOSE_TOO_BIG, "Message too big".into());
+                }
+                if events.is_none() {
+                    events = events::MessageEvents::new(&live.context)
+                        .map_err(|e| tracing::error!(error = %e, "could not build the connection's message events"))
+                        .ok();
                 }
                 let answer = match events.as_mut() {
                     Some(events) => route_message(&state, events, text).await,
