@@ -6,7 +6,7 @@ use rnd_domain::identity::{Actor, Role};
 use rnd_domain::ids::{ConnectionId, OrderId, UserId};
 use rnd_domain::live::{DriverLocation, Eta, EtaSource, LocationWrite};
 use rnd_domain::order::{Action, ChefInfo, DriverInfo, NewOrder, OrderItem, OrderStatus};
-use rnd_domain::ports::{Connection, OrderStore};
+use rnd_domain::ports::{Connection, OrderFilter, OrderQuery, OrderStore};
 use rnd_domain::profile::{Profile, ProfileFields};
 use rnd_domain::{Order, OrderView};
 
@@ -124,6 +124,29 @@ pub async fn advance<S: OrderStore + ?Sized>(
         view = next;
     }
     view
+}
+
+/// Three of the customer's orders (`o-cur-0` to `o-cur-2`, a minute apart) placed in `store`,
+/// and the cursor a one-order page of the customer's listing ends with.
+pub async fn a_customer_listing_cursor<S: OrderStore + ?Sized>(store: &S) -> String {
+    for i in 0..3 {
+        let view = placed_order(
+            &format!("o-cur-{i}"),
+            &customer(),
+            now() - Duration::minutes(i),
+        );
+        store.create_order(&view).await.expect("create");
+    }
+    store
+        .list_orders(&OrderQuery {
+            filter: OrderFilter::Customer(customer().user_id),
+            limit: 1,
+            cursor: None,
+        })
+        .await
+        .expect("page")
+        .next_cursor
+        .expect("more pages")
 }
 
 /// An open connection of `actor`, connected at `at`.

@@ -16,7 +16,8 @@ use rnd_domain::ports::{
 };
 use rnd_domain::rooms::initial_rooms;
 use rnd_store_conformance::fixtures::{
-    admin, advance, chef, connection, customer, driver, now, order_id, placed_order,
+    a_customer_listing_cursor, admin, advance, chef, connection, customer, driver, now, order_id,
+    placed_order,
 };
 use rnd_store_dynamodb::stream::{ChangeKind, read_order_changes};
 use rnd_store_dynamodb::{DynamoStore, TableNames, create_tables};
@@ -259,19 +260,7 @@ async fn listing_everything_walks_back_month_by_month() {
 #[tokio::test]
 async fn a_cursor_from_another_listing_or_not_a_cursor_is_refused() {
     let (store, _, _) = store().await;
-    for i in 0..3 {
-        let view = placed_order(&format!("o-cur-{i}"), &customer(), now());
-        store.create_order(&view).await.expect("create");
-    }
-    let page = store
-        .list_orders(&OrderQuery {
-            filter: OrderFilter::Customer(customer().user_id),
-            limit: 1,
-            cursor: None,
-        })
-        .await
-        .expect("page");
-    let cursor = page.next_cursor.expect("more");
+    let cursor = a_customer_listing_cursor(&store).await;
     for (filter, cursor) in [
         (OrderFilter::Chef(chef().user_id), cursor.clone()),
         (OrderFilter::All, cursor),

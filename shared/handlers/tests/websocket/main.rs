@@ -864,6 +864,19 @@ async fn watched_order_in_transit<S: Store + ?Sized>(store: &S) {
     }
 }
 
+/// [`watched_order_in_transit`], and routes that post through a mock Management API.
+async fn watched_order_with_posting_routes<S: Store + 'static>(
+    store: &Arc<S>,
+) -> (
+    rnd_notifier_apigw::mock::MockManagementApi,
+    rnd_handlers::routes::Routes<S>,
+) {
+    watched_order_in_transit(&**store).await;
+    let api = rnd_notifier_apigw::mock::MockManagementApi::start().await;
+    let routes = replaying_routes(Arc::clone(store), &api);
+    (api, routes)
+}
+
 /// The events posted to `connection`, as (event, seq).
 fn posted(
     api: &rnd_notifier_apigw::mock::MockManagementApi,
@@ -885,9 +898,7 @@ async fn an_accepted_location_is_posted_to_the_order_room_at_once_and_marked_ann
     store: Arc<S>,
 ) {
     // GIVEN order-1 in transit, watched by its customer and chef, and routes that can post
-    watched_order_in_transit(&*store).await;
-    let api = rnd_notifier_apigw::mock::MockManagementApi::start().await;
-    let routes = replaying_routes(Arc::clone(&store), &api);
+    let (api, routes) = watched_order_with_posting_routes(&store).await;
     // WHEN its driver sends a location
     let json = fixture("driver-location");
     let at = request_time(&json);
@@ -922,9 +933,7 @@ async fn a_driver_asking_for_refusals_only_hears_nothing_when_accepted_and_hears
     store: Arc<S>,
 ) {
     // GIVEN a watched order in transit
-    watched_order_in_transit(&*store).await;
-    let api = rnd_notifier_apigw::mock::MockManagementApi::start().await;
-    let routes = replaying_routes(Arc::clone(&store), &api);
+    let (api, routes) = watched_order_with_posting_routes(&store).await;
     let body = json!({"action": "driver:location", "orderId": "order-1", "latitude": 30.2672,
                       "longitude": -97.7431, "ack": "refusals"});
     let event = |later_ms: i64| {
