@@ -161,15 +161,16 @@ mod tests {
         );
     }
 
+    /// The new image of the first record of a stream fixture (`events/stream/*.json`).
+    fn new_image(fixture: &str) -> serde_dynamo::Item {
+        let record: serde_json::Value = serde_json::from_str(fixture).expect("fixture");
+        serde_json::from_value(record["Records"][0]["dynamodb"]["NewImage"].clone()).expect("image")
+    }
+
     /// The live row of an order in transit with every field set (as a stream record carries
     /// it), marked as announced.
     fn live_row_with_every_field() -> OrderRecord {
-        let record: serde_json::Value =
-            serde_json::from_str(include_str!("../../../events/stream/live-eta-change.json"))
-                .expect("fixture");
-        let image: serde_dynamo::Item =
-            serde_json::from_value(record["Records"][0]["dynamodb"]["NewImage"].clone())
-                .expect("image");
+        let image = new_image(include_str!("../../../events/stream/live-eta-change.json"));
         let mut live: rnd_domain::live::LiveState =
             serde_dynamo::from_item(image).expect("live row");
         live.announced_seq = Some(live.seq);
@@ -192,12 +193,7 @@ mod tests {
     fn the_named_attributes_of_a_row_are_those_of_the_whole_row() {
         // GIVEN the live row of an order in transit with every field set, and an order row
         let live = live_row_with_every_field();
-        let order: serde_json::Value =
-            serde_json::from_str(include_str!("../../../events/stream/order-insert.json"))
-                .expect("fixture");
-        let image: serde_dynamo::Item =
-            serde_json::from_value(order["Records"][0]["dynamodb"]["NewImage"].clone())
-                .expect("image");
+        let image = new_image(include_str!("../../../events/stream/order-insert.json"));
         let order = OrderRecord::Order(serde_dynamo::from_item(image).expect("order row"));
         for record in [live, order] {
             let whole = order_record(&record).expect("item");
