@@ -385,8 +385,17 @@ async fn serve_socket(
     let (mut sink, mut frames) = socket.split();
     // Built at the first message: an idle connection does not hold one (1.5 KB each).
     let mut events: Option<events::MessageEvents> = None;
+    // The timers and the shutdown signal are registered once and kept across the loop: made
+    // anew at every frame, each frame took the runtime's timer lock four times and the shutdown
+    // signal's waiter lock twice, locks every connection shares.
     let mut shutdown = state.shutdown.clone();
-    let hard_limit = Instant::now() + state.limits.max_connection;
+    let stopping = async move {
+        // Ends when the stack stops, or when it was dropped without `stop` (the sender went).
+        let _ = shutdown.wait_for(|stopped| *stopped).await;
+    };
+    let idle = tokio::time::sleep_until(live.idle_since() + state.limits.idle_timeout);
+    let hard_limit = tokio::time::sleep_until(Instant::now() + state.limits.max_connection);
+    tokio::pin!(stopping, idle, hard_limit);
     let close = |code: u16, reason: &'static str| {
         Message::Close(Some(CloseFrame {
             code,
@@ -394,12 +403,11 @@ async fn serve_socket(
         }))
     };
     let (code, reason): (u16, String) = loop {
-        if *shutdown.borrow() {
-            let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
-            break (CLOSE_GOING_AWAY, "Going away".into());
-        }
-        let idle_deadline = live.idle_since() + state.limits.idle_timeout;
         tokio::select! {
+            () = &mut stopping => {
+                let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
+                break (CLOSE_GOING_AWAY, "Going away".into());
+            }
             frame = frames.next() => {
                 let text = match frame {
                     Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
@@ -455,22 +463,18 @@ async fn serve_socket(
                 }
                 None => break (CLOSE_ABNORMAL, String::new()),
             },
-            () = tokio::time::sleep_until(idle_deadline) => {
-                if live.idle_since() + state.limits.idle_timeout <= Instant::now() {
+            () = &mut idle => {
+                // Frames since the timer was set moved the deadline: wait for the new one.
+                let deadline = live.idle_since() + state.limits.idle_timeout;
+                if deadline <= Instant::now() {
                     let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
                     break (CLOSE_GOING_AWAY, "Going away".into());
                 }
+                idle.as_mut().reset(deadline);
             }
-            () = tokio::time::sleep_until(hard_limit) => {
+            () = &mut hard_limit => {
                 let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
                 break (CLOSE_GOING_AWAY, "Going away".into());
-            }
-            changed = shutdown.changed() => {
-                // The stack was dropped without `stop`: go away all the same.
-                if changed.is_err() {
-                    let _ = sink.send(close(CLOSE_GOING_AWAY, "Going away")).await;
-                    break (CLOSE_GOING_AWAY, "Going away".into());
-                }
             }
         }
     };

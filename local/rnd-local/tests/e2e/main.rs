@@ -34,6 +34,7 @@ on_both_stores!(
     a_client_that_reconnects_and_resubscribes_receives_updates_again,
     a_message_over_128_kb_closes_the_connection_with_1009,
     an_idle_connection_is_closed_with_1001_after_the_idle_timeout,
+    a_connection_that_keeps_talking_outlives_the_idle_timeout_and_closes_once_quiet,
     the_real_management_client_posts_describes_and_deletes_a_connection,
     stopping_the_stack_closes_sockets_with_1001_and_runs_disconnect,
     a_restart_on_the_same_data_loses_no_order_and_delivers_changes_made_while_down_once,
@@ -209,6 +210,32 @@ async fn an_idle_connection_is_closed_with_1001_after_the_idle_timeout(store: St
     // THEN the socket is closed with 1001 after about a second and $disconnect ran
     assert_eq!(client.closed_with().await, CloseCode::Away);
     assert!(started.elapsed() >= Duration::from_millis(900));
+    wait_until_disconnected(&stack, "customer-1").await;
+    stack.stop().await;
+}
+
+async fn a_connection_that_keeps_talking_outlives_the_idle_timeout_and_closes_once_quiet(
+    store: StoreKind,
+) {
+    // GIVEN a stack with a 1 s idle timeout and a connected client
+    let stack = spawn_with(Config {
+        idle_timeout: Duration::from_secs(1),
+        ..store.config()
+    })
+    .await;
+    let mut client = Client::connect(&stack, "customer-1", "customer").await;
+    // WHEN it says hello every 400 ms for 2 s (twice the idle timeout)
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let answer = client.ask(json!({"action": "hello"})).await;
+        // THEN every hello is answered: each frame moved the idle deadline on
+        assert_eq!(answer["event"], "connected", "{answer}");
+    }
+    // WHEN it then falls quiet
+    let quiet = std::time::Instant::now();
+    // THEN the socket is closed with 1001 about a second later, and $disconnect ran
+    assert_eq!(client.closed_with().await, CloseCode::Away);
+    assert!(quiet.elapsed() >= Duration::from_millis(900));
     wait_until_disconnected(&stack, "customer-1").await;
     stack.stop().await;
 }
