@@ -102,6 +102,9 @@ pub struct SqliteStore {
     changes: tokio::sync::watch::Sender<u64>,
     /// An in-memory store's latest changes, served to its pollers without a query.
     recent: Option<Arc<Mutex<change_log::RecentChanges>>>,
+    /// An in-memory store's room members as last read, which every membership write clears
+    /// for the rooms it touches; `None` on a file (other processes write it).
+    rooms: Option<Arc<connections::RoomCache>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -133,6 +136,7 @@ impl SqliteStore {
             path: Some(path.to_path_buf()),
             changes: tokio::sync::watch::Sender::new(0),
             recent: None,
+            rooms: None,
         })
     }
 
@@ -149,6 +153,7 @@ impl SqliteStore {
             path: None,
             changes: tokio::sync::watch::Sender::new(0),
             recent: Some(Arc::default()),
+            rooms: Some(Arc::default()),
         })
     }
 
@@ -219,6 +224,11 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// An in-memory store's cache of room members; `None` on a file.
+    pub(crate) fn room_cache(&self) -> Option<Arc<connections::RoomCache>> {
+        self.rooms.clone()
+    }
+
     /// An in-memory store's recent changes, which keep each order's last committed live state
     /// ([`RecentChanges::live_in`](change_log::RecentChanges::live_in)); `None` on a file.
     pub(crate) fn live_cache(&self) -> Option<Arc<Mutex<change_log::RecentChanges>>> {
