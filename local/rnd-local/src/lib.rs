@@ -712,7 +712,10 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
     });
 
     let stream_arn = origin.stream_arn();
-    let records = Arc::new(poller::StreamRecords::default());
+    let records = Arc::new(poller::StreamRecords::for_mappings([
+        &template.stream,
+        &template.push_stream,
+    ]));
     let (fanout_idle_tx, fanout_idle) = watch::channel(false);
     let fanout = poller::Poller {
         source: fanout_source,

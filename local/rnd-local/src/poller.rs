@@ -380,9 +380,17 @@ pub(crate) fn filter_view(change: &Change, fields: &FilterFields) -> Result<Valu
 /// update when each poller built its own, only for the filter to drop most of them; now a
 /// poller filters on a [`filter_view`] and builds the record only for what passes. Holds the
 /// last [`StreamRecords::CAPACITY`]; a poller further behind builds its own again.
+///
+/// The filter views are shared the same way: built once per change with the fields every
+/// mapping of the stream names ([`StreamRecords::for_mappings`]), where each mapping built its
+/// own (a quarter of the stack's instructions per location update went to the two pollers'
+/// filters, most of it building views).
 #[derive(Debug, Default)]
 pub(crate) struct StreamRecords {
     records: std::sync::Mutex<Kept<Arc<Value>>>,
+    views: std::sync::Mutex<Kept<Arc<Value>>>,
+    /// The fields of the shared views: those of every mapping that filters on a view.
+    view_fields: Option<FilterFields>,
 }
 
 /// Values by sequence number, the oldest forgotten first.
@@ -436,6 +444,37 @@ impl<T: Clone> Kept<T> {
 impl StreamRecords {
     /// How many recent records are kept: a few batches of the default size.
     const CAPACITY: usize = 1_024;
+
+    /// The records of the stream that `mappings` read, with shared filter views holding the
+    /// fields any of them filters on.
+    pub(crate) fn for_mappings<'a>(mappings: impl IntoIterator<Item = &'a StreamSettings>) -> Self {
+        let fields: Vec<FilterFields> = mappings
+            .into_iter()
+            .filter_map(StreamSettings::filter_fields)
+            .collect();
+        Self {
+            view_fields: (!fields.is_empty()).then(|| FilterFields::union(&fields)),
+            ..Self::default()
+        }
+    }
+
+    /// The filter view of `change` for a mapping whose patterns read `fields`: the shared
+    /// view when its fields cover them (built once per change), else one of `fields` alone.
+    /// Either judges the mapping's patterns alike: they read only the fields they name.
+    pub(crate) fn view(
+        &self,
+        change: &Change,
+        fields: &FilterFields,
+    ) -> Result<Arc<Value>, StoreError> {
+        match &self.view_fields {
+            Some(shared) if shared.covers(fields) => {
+                Kept::get_or_build(&self.views, change, || {
+                    filter_view(change, shared).map(Arc::new)
+                })
+            }
+            _ => filter_view(change, fields).map(Arc::new),
+        }
+    }
 
     /// The record of `change`, built by [`record_json`] unless another poller already did.
     pub(crate) fn record(
@@ -611,7 +650,7 @@ impl Poller {
     /// say what the patterns read, else on its whole record.
     fn accepts(&self, change: &Change, fields: Option<&FilterFields>) -> Result<bool, StoreError> {
         match fields {
-            Some(fields) => Ok(self.settings.accepts(&filter_view(change, fields)?)),
+            Some(fields) => Ok(self.settings.accepts(&*self.records.view(change, fields)?)),
             None => {
                 let record = self.records.record(change, &self.stream_arn)?;
                 Ok(self.settings.accepts(&record))
@@ -865,7 +904,9 @@ mod tests {
             (Some(was), None),
         ];
         let template = crate::template::Template::embedded().unwrap();
+        let shared = StreamRecords::for_mappings([&template.stream, &template.push_stream]);
         let mut outcomes = std::collections::BTreeSet::new();
+        let mut views = Vec::new();
         for settings in [&template.stream, &template.push_stream] {
             let fields = settings.filter_fields().unwrap();
             for (n, (old, new)) in changes.iter().cloned().enumerate() {
@@ -874,16 +915,24 @@ mod tests {
                     change: OrderChange::between(old, new).unwrap(),
                     at: Utc::now(),
                 };
-                // WHEN a mapping's filter judges each by its filter view
+                // WHEN a mapping's filter judges each by its own filter view, and by the view
+                // the stream's mappings share (the fields of both)
                 let by_view = settings.accepts(&filter_view(&change, &fields).unwrap());
-                // THEN it decides as it does on the whole record
+                let view = shared.view(&change, &fields).unwrap();
+                let by_shared_view = settings.accepts(&*view);
+                // THEN it decides as it does on the whole record, either way
                 let by_record = settings.accepts(&record_json(&change, "arn:stream").unwrap());
                 assert_eq!(by_view, by_record, "change {n}");
+                assert_eq!(by_shared_view, by_record, "change {n}");
                 outcomes.insert(by_view);
+                views.push(view);
             }
         }
         // AND the changes include some each way (the comparison can fail)
         assert_eq!(outcomes.len(), 2);
+        // AND the two mappings were given one view per change, built once
+        let (fanout, push) = views.split_at(changes.len());
+        assert!(fanout.iter().zip(push).all(|(a, b)| Arc::ptr_eq(a, b)));
     }
 
     #[tokio::test]

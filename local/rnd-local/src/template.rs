@@ -128,6 +128,27 @@ pub struct FilterFields {
     pub old_image: BTreeSet<String>,
 }
 
+impl FilterFields {
+    /// The fields any of `fields` names: a view holding these judges each of them as its own
+    /// view would (a pattern reads only the fields it names).
+    pub fn union<'a>(fields: impl IntoIterator<Item = &'a FilterFields>) -> FilterFields {
+        let mut all = FilterFields::default();
+        for f in fields {
+            all.event_name |= f.event_name;
+            all.new_image.extend(f.new_image.iter().cloned());
+            all.old_image.extend(f.old_image.iter().cloned());
+        }
+        all
+    }
+
+    /// Whether these fields include every one of `other`'s.
+    pub fn covers(&self, other: &FilterFields) -> bool {
+        (self.event_name || !other.event_name)
+            && self.new_image.is_superset(&other.new_image)
+            && self.old_image.is_superset(&other.old_image)
+    }
+}
+
 /// What the local stack takes from `template.yaml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
