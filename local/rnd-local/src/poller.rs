@@ -919,7 +919,7 @@ mod tests {
                 // the stream's mappings share (the fields of both)
                 let by_view = settings.accepts(&filter_view(&change, &fields).unwrap());
                 let view = shared.view(&change, &fields).unwrap();
-                let by_shared_view = settings.accepts(&*view);
+                let by_shared_view = settings.accepts(&view);
                 // THEN it decides as it does on the whole record, either way
                 let by_record = settings.accepts(&record_json(&change, "arn:stream").unwrap());
                 assert_eq!(by_view, by_record, "change {n}");
