@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
 use rnd_domain::identity::extract_token;
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::AppState;
@@ -65,23 +65,100 @@ pub(crate) enum Outbound {
     Close(u16, &'static str),
 }
 
+/// What the Management API queued for one socket, in order. It allocates nothing until
+/// something is queued: a tokio channel allocates a block of 32 slots when it is made, which
+/// was about 1.3 KB of every idle connection's memory.
+#[derive(Debug, Default)]
+struct Outbox {
+    queue: Mutex<Queue>,
+    /// Woken at every push (a push with nobody waiting leaves a permit for the next wait).
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: std::collections::VecDeque<Outbound>,
+    /// The socket's task has ended: nothing more is taken.
+    closed: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `message`; false once the outbox is closed.
+    fn push(&self, message: Outbound) -> bool {
+        {
+            let mut queue = self.lock();
+            if queue.closed {
+                return false;
+            }
+            queue.items.push_back(message);
+        }
+        self.ready.notify_one();
+        true
+    }
+
+    /// The oldest queued message, if any.
+    fn try_pop(&self) -> Option<Outbound> {
+        self.lock().items.pop_front()
+    }
+
+    /// The oldest queued message, once there is one. Cancel-safe: a message is only taken by
+    /// the call that returns it.
+    async fn pop(&self) -> Outbound {
+        loop {
+            if let Some(message) = self.try_pop() {
+                return message;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Takes nothing more and drops what is queued.
+    fn close(&self) {
+        let mut queue = self.lock();
+        queue.closed = true;
+        queue.items.clear();
+    }
+}
+
 /// An open connection, as the Management API sees it.
 #[derive(Debug)]
 pub(crate) struct LiveConnection {
     pub(crate) context: ConnectionContext,
-    outbound: mpsc::UnboundedSender<Outbound>,
+    outbox: Outbox,
     last_active: Mutex<(Instant, DateTime<Utc>)>,
 }
 
+/// Closes the connection's outbox when dropped: when its socket's task ends, or when the
+/// upgrade never ran it.
+struct CloseOutbox(Arc<LiveConnection>);
+
+impl Drop for CloseOutbox {
+    fn drop(&mut self) {
+        self.0.outbox.close();
+    }
+}
+
 impl LiveConnection {
+    fn new(context: ConnectionContext, now: DateTime<Utc>) -> Self {
+        Self {
+            context,
+            outbox: Outbox::default(),
+            last_active: Mutex::new((Instant::now(), now)),
+        }
+    }
+
     /// Queues `message` for the socket. Returns false when the socket's task has ended.
     pub(crate) fn send(&self, message: Outbound) -> bool {
-        self.outbound.send(message).is_ok()
+        self.outbox.push(message)
     }
 
     /// Whether the socket's task still takes what is queued.
     pub(crate) fn is_open(&self) -> bool {
-        !self.outbound.is_closed()
+        !self.outbox.lock().closed
     }
 
     /// When the client last sent a frame (or connected).
@@ -293,12 +370,8 @@ fn open_socket(
     protocol: Option<String>,
     now: DateTime<Utc>,
 ) -> Response {
-    let (outbound, inbound) = mpsc::unbounded_channel();
-    let live = Arc::new(LiveConnection {
-        context: conn,
-        outbound,
-        last_active: Mutex::new((Instant::now(), now)),
-    });
+    let live = Arc::new(LiveConnection::new(conn, now));
+    let outbox = CloseOutbox(Arc::clone(&live));
     state
         .connections
         .lock()
@@ -312,6 +385,7 @@ fn open_socket(
     let mut response = ws
         .on_failed_upgrade(move |e| {
             tracing::warn!(error = %e, "WebSocket upgrade failed");
+            failed_live.outbox.close();
             tokio::spawn(async move {
                 failed_state
                     .connections
@@ -320,8 +394,8 @@ fn open_socket(
             });
         })
         .on_upgrade(move |socket| async move {
-            let _guard = guard;
-            serve_socket(state, live, socket, inbound).await;
+            let (_guard, _outbox) = (guard, outbox);
+            serve_socket(state, live, socket).await;
         });
     // As API Gateway does: `$connect`'s answer goes to the client as it is (axum would only
     // answer a protocol the client offered).
@@ -364,11 +438,8 @@ pub(crate) async fn upgrade(
         Ok(ws) => open_socket(state, conn, ws, protocol, now),
         Err(rejection) => {
             // Not a WebSocket request after all: undo $connect.
-            let live = LiveConnection {
-                context: conn,
-                outbound: mpsc::unbounded_channel().0,
-                last_active: Mutex::new((Instant::now(), now)),
-            };
+            let live = LiveConnection::new(conn, now);
+            live.outbox.close();
             run_disconnect(&state, &live, CLOSE_ABNORMAL, "").await;
             rejection.into_response()
         }
@@ -376,12 +447,7 @@ pub(crate) async fn upgrade(
 }
 
 /// Serves one upgraded connection until it ends, then runs `$disconnect`.
-async fn serve_socket(
-    state: Arc<AppState>,
-    live: Arc<LiveConnection>,
-    socket: WebSocket,
-    mut inbound: mpsc::UnboundedReceiver<Outbound>,
-) {
+async fn serve_socket(state: Arc<AppState>, live: Arc<LiveConnection>, socket: WebSocket) {
     let (mut sink, mut frames) = socket.split();
     // Built at the first message: an idle connection does not hold one (1.5 KB each).
     let mut events: Option<events::MessageEvents> = None;
@@ -443,8 +509,8 @@ async fn serve_socket(
                 // What the route posted while it ran (a replay) went out before its response,
                 // as API Gateway delivers a PostToConnection that returned before the
                 // integration did.
-                if let Ok(out) = inbound.try_recv()
-                    && let Err(end) = forward(&state, &mut sink, out, &mut inbound).await
+                if let Some(out) = live.outbox.try_pop()
+                    && let Err(end) = forward(&state, &mut sink, out, &live.outbox).await
                 {
                     break end;
                 }
@@ -455,14 +521,11 @@ async fn serve_socket(
                     }
                 }
             }
-            out = inbound.recv() => match out {
-                Some(out) => {
-                    if let Err(end) = forward(&state, &mut sink, out, &mut inbound).await {
-                        break end;
-                    }
+            out = live.outbox.pop() => {
+                if let Err(end) = forward(&state, &mut sink, out, &live.outbox).await {
+                    break end;
                 }
-                None => break (CLOSE_ABNORMAL, String::new()),
-            },
+            }
             () = &mut idle => {
                 // Frames since the timer was set moved the deadline: wait for the new one.
                 let deadline = live.idle_since() + state.limits.idle_timeout;
@@ -490,7 +553,7 @@ async fn forward(
     state: &AppState,
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
     first: Outbound,
-    queued: &mut mpsc::UnboundedReceiver<Outbound>,
+    queued: &Outbox,
 ) -> Result<(), (u16, String)> {
     let abnormal = |_| (CLOSE_ABNORMAL, String::new());
     let mut next = Some(first);
@@ -504,7 +567,7 @@ async fn forward(
                     .map_err(abnormal)?;
                 fed += 1;
                 if fed < FRAMES_PER_FLUSH {
-                    next = queued.try_recv().ok();
+                    next = queued.try_pop();
                 }
             }
             Outbound::Close(code, reason) => {
@@ -557,5 +620,52 @@ async fn run_disconnect(state: &AppState, live: &LiveConnection, code: u16, reas
             state.metrics.invoked("$disconnect", started.elapsed());
         }
         Err(e) => tracing::error!(error = %e, "could not build the $disconnect event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(outbound: Outbound) -> String {
+        match outbound {
+            Outbound::Text(text) => text,
+            Outbound::Close(code, _) => panic!("a close ({code}) where a text was expected"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outbox_hands_out_what_was_queued_in_order_and_wakes_a_waiting_socket() {
+        // GIVEN an outbox with two messages queued
+        let outbox = Arc::new(Outbox::default());
+        assert!(outbox.push(Outbound::Text("first".into())));
+        assert!(outbox.push(Outbound::Text("second".into())));
+        // WHEN the socket takes them, THEN they come in order
+        assert_eq!(text(outbox.pop().await), "first");
+        assert_eq!(text(outbox.try_pop().expect("a second message")), "second");
+        assert!(outbox.try_pop().is_none());
+        // WHEN the socket waits on the empty outbox and a message is queued meanwhile
+        let waiting = tokio::spawn({
+            let outbox = Arc::clone(&outbox);
+            async move { text(outbox.pop().await) }
+        });
+        tokio::task::yield_now().await;
+        assert!(outbox.push(Outbound::Text("third".into())));
+        // THEN the wait ends with it
+        let woke = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
+        assert_eq!(woke.expect("woken in time").unwrap(), "third");
+    }
+
+    #[test]
+    fn a_closed_outbox_takes_nothing_more_and_drops_what_was_queued() {
+        // GIVEN an outbox with a message queued
+        let outbox = Outbox::default();
+        assert!(outbox.push(Outbound::Text("queued".into())));
+        // WHEN it is closed (the socket's task ended)
+        outbox.close();
+        // THEN what was queued is gone and a new message is refused
+        assert!(outbox.try_pop().is_none());
+        assert!(!outbox.push(Outbound::Text("late".into())));
+        assert!(outbox.lock().closed);
     }
 }
