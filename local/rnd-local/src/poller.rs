@@ -413,7 +413,6 @@ impl<T: Clone> Kept<T> {
     /// The value kept for `change`, or `build`'s, kept from now on (built outside the lock).
     fn get_or_build(
         kept: &std::sync::Mutex<Self>,
-        capacity: usize,
         change: &Change,
         build: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -426,7 +425,7 @@ impl<T: Clone> Kept<T> {
         }
         let value = build()?;
         let mut kept = lock();
-        if kept.oldest_first.len() >= capacity
+        if kept.oldest_first.len() == StreamRecords::CAPACITY
             && let Some(oldest) = kept.oldest_first.pop_front()
         {
             kept.by_sequence_number.remove(&oldest);
@@ -445,10 +444,6 @@ impl<T: Clone> Kept<T> {
 impl StreamRecords {
     /// How many recent records are kept: a few batches of the default size.
     const CAPACITY: usize = 1_024;
-    /// How many recent filter views are kept: about a second of the knee's load, as many as
-    /// the store keeps changes, so two pollers that drift apart still share them. (A view is
-    /// a few hundred bytes; a record several KB, and only changes that pass make one.)
-    const VIEWS: usize = 16_384;
 
     /// The records of the stream that `mappings` read, with shared filter views holding the
     /// fields any of them filters on.
@@ -473,7 +468,7 @@ impl StreamRecords {
     ) -> Result<Arc<Value>, StoreError> {
         match &self.view_fields {
             Some(shared) if shared.covers(fields) => {
-                Kept::get_or_build(&self.views, Self::VIEWS, change, || {
+                Kept::get_or_build(&self.views, change, || {
                     filter_view(change, shared).map(Arc::new)
                 })
             }
@@ -487,7 +482,7 @@ impl StreamRecords {
         change: &Change,
         stream_arn: &str,
     ) -> Result<Arc<Value>, StoreError> {
-        Kept::get_or_build(&self.records, Self::CAPACITY, change, || {
+        Kept::get_or_build(&self.records, change, || {
             record_json(change, stream_arn).map(Arc::new)
         })
     }

