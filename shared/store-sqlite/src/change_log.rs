@@ -322,14 +322,12 @@ impl RecentChanges {
             return None;
         }
         let skip = usize::try_from(position.saturating_add(1) - first).unwrap_or(usize::MAX);
-        Some(
-            self.changes
-                .iter()
-                .skip(skip)
-                .take(limit)
-                .cloned()
-                .collect(),
-        )
+        if skip >= self.changes.len() {
+            return Some(Vec::new());
+        }
+        // `range`, not `iter().skip()`: a caught-up poller starts near the end, and skipping
+        // walks every kept change before it.
+        Some(self.changes.range(skip..).take(limit).cloned().collect())
     }
 }
 
