@@ -877,6 +877,14 @@ pub fn issue_token(
     Ok(issue_hs256(&claims, secret.as_bytes())?)
 }
 
+/// `mutex`, locked; a mutex poisoned by a panic elsewhere is taken all the same (what it
+/// guards here is counters and queues, whole after every statement).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,14 +17,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use crate::AppState;
+use crate::{AppState, lock};
 
 /// API Gateway meters WebSocket messages in 32 KB increments.
 pub(crate) const MESSAGE_METERING_BYTES: u64 = 32 * 1024;
@@ -171,10 +171,6 @@ pub struct MetricsSnapshot {
 pub const FANOUT_FUNCTION: &str = "stream-fanout";
 /// The name of the authorizer function in [`MetricsSnapshot::lambda`].
 pub const AUTHORIZER_FUNCTION: &str = "authorizer";
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Messages of `bytes` bytes in 32 KB increments (an empty message is still one).
 pub(crate) fn billed_messages(bytes: usize) -> u64 {

@@ -83,14 +83,10 @@ struct Queue {
 }
 
 impl Outbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Queues `message`; false once the outbox is closed.
     fn push(&self, message: Outbound) -> bool {
         {
-            let mut queue = self.lock();
+            let mut queue = crate::lock(&self.queue);
             if queue.closed {
                 return false;
             }
@@ -102,7 +98,7 @@ impl Outbox {
 
     /// The oldest queued message, if any.
     fn try_pop(&self) -> Option<Outbound> {
-        self.lock().items.pop_front()
+        crate::lock(&self.queue).items.pop_front()
     }
 
     /// The oldest queued message, once there is one. Cancel-safe: a message is only taken by
@@ -118,7 +114,7 @@ impl Outbox {
 
     /// Takes nothing more and drops what is queued.
     fn close(&self) {
-        let mut queue = self.lock();
+        let mut queue = crate::lock(&self.queue);
         queue.closed = true;
         queue.items.clear();
     }
@@ -158,7 +154,7 @@ impl LiveConnection {
 
     /// Whether the socket's task still takes what is queued.
     pub(crate) fn is_open(&self) -> bool {
-        !self.outbox.lock().closed
+        !crate::lock(&self.outbox.queue).closed
     }
 
     /// When the client last sent a frame (or connected).
@@ -666,6 +662,6 @@ mod tests {
         // THEN what was queued is gone and a new message is refused
         assert!(outbox.try_pop().is_none());
         assert!(!outbox.push(Outbound::Text("late".into())));
-        assert!(outbox.lock().closed);
+        assert!(crate::lock(&outbox.queue).closed);
     }
 }
