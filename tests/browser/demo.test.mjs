@@ -120,6 +120,9 @@ test('the demo page tracks an order live: timeline, ETA and a moving driver', { 
   await step(driver, 'pickup');
   await step(driver, 'in-transit');
   await page.locator('#status[data-status="in_transit"]').waitFor({ timeout: WAIT });
+  // AND the customer, once the chef accepted, sees the chef's pickup point on the map (the
+  // lowest point of the three, so a driver moving north moves up on the map)
+  await page.locator('#chef-pin[visibility="visible"]').waitFor({ state: 'attached', timeout: WAIT });
 
   // AND the driver reports two positions over the WebSocket, 1.1 s apart
   const driverPage = await context.newPage();
@@ -193,6 +196,51 @@ test('the demo page tracks an order live: timeline, ETA and a moving driver', { 
   assert.deepEqual(pageErrors, []);
   writeFileSync(join(ARTIFACTS, 'result.json'), JSON.stringify({ orderId, before, after: afterPos, eta, timeline }, null, 2));
   await driverPage.close();
+  await page.close();
+});
+
+test("a tracking refresh overtaken by the order's next event is asked again: the customer sees the chef's pickup point", { timeout: 120_000 }, async () => {
+  // GIVEN a customer tracking a paid order on the page, which does not show the chef's pickup
+  // point yet (that is the chef's until acceptance)
+  const chef = await chefWithKitchen();
+  const admin = await devToken('admin-1', 'admin', 'Ada Admin');
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base + '/');
+  const orderId = await customerPlacesAnOrder(page, 'customer-5', 'Alex Customer');
+  await http('POST', `/orders/${orderId}/confirm-payment`, admin);
+  await page.locator('#status[data-status="payment_confirmed"]').waitFor({ timeout: WAIT });
+  assert.equal(await page.locator('#chef-pin').getAttribute('visibility'), 'hidden');
+
+  // AND the page's next tracking request is read at once but answered only after the page has
+  // heard a later event: the answer is older than what the page shows when it arrives
+  let read;
+  const readDone = new Promise((ok) => { read = ok; });
+  let held = false;
+  await page.route('**/orders/*/tracking', async (route) => {
+    if (held) return route.continue();
+    held = true;
+    const response = await route.fetch();
+    read();
+    await page.locator('#status[data-status="ready_for_pickup"]').waitFor({ timeout: WAIT });
+    await route.fulfill({ response });
+  });
+
+  // WHEN the chef accepts (the page refreshes the tracking for what the customer may now see)
+  // and marks the order ready while that refresh is on its way
+  await http('POST', `/orders/${orderId}/accept`, chef);
+  await readDone;
+  await http('POST', `/orders/${orderId}/ready`, chef);
+
+  // THEN the page, finding the answer older than its events, asks again and shows the chef's
+  // pickup point, with the order still ready for pickup
+  await page.locator('#chef-pin[visibility="visible"]').waitFor({ state: 'attached', timeout: WAIT });
+  assert.equal(await page.locator('#status').getAttribute('data-status'), 'ready_for_pickup');
+  const timeline = await page.locator('#timeline li').evaluateAll((lis) => lis.map((li) => li.dataset.status));
+  assert.deepEqual(timeline, ['pending', 'payment_confirmed', 'accepted', 'ready_for_pickup']);
+  assert.deepEqual(pageErrors, []);
+  await page.unroute('**/orders/*/tracking');
   await page.close();
 });
 

@@ -40,6 +40,7 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
     etaAt: null,
     shown: 0, pollTimer: null, // notifications shown, and the phone's polling
   };
+  const REFRESH_ATTEMPTS = 5; // a tracking refresh overtaken by events asks again, this often
 
   // --- what survives a reload (the SDK keeps its cursor and seqs under its own key) -------
   const SAVED = 'rnd-demo-session';
@@ -460,14 +461,23 @@ import { RealtimeClient } from '/sdk/realtime-client.js';
     save();
   }
 
+  // A snapshot read before events that reached the page ahead of it is older than what the
+  // page shows; it is not applied, and the page asks again, a little later, until the snapshot
+  // is at least as new (the order's next steps may be written while the first answer travels).
   async function refreshTracking() {
     const orderId = state.orderId;
-    try {
-      const t = await api('GET', `/orders/${encodeURIComponent(orderId)}/tracking`);
-      if (state.orderId === orderId && (t.seq || 0) >= state.seq) { applySnapshot(t); save(); }
-    } catch (e) {
-      log(`could not refresh the tracking: ${e.message}`);
+    for (let attempt = 1; attempt <= REFRESH_ATTEMPTS; attempt += 1) {
+      try {
+        const t = await api('GET', `/orders/${encodeURIComponent(orderId)}/tracking`);
+        if (state.orderId !== orderId) return;
+        if ((t.seq || 0) >= state.seq) { applySnapshot(t); save(); return; }
+      } catch (e) {
+        log(`could not refresh the tracking: ${e.message}`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100 * attempt));
     }
+    log('could not refresh the tracking: the order kept changing');
   }
 
   function applySnapshot(t) {
