@@ -1,11 +1,20 @@
 //! The change log: the embedded stand-in for the orders table's DynamoDB stream.
 //!
-//! Every write to an order or live row appends one row to `change_log` in the same SQLite
-//! transaction as the write, with the item's old and new image as JSON of [`OrderRecord`]. So a
-//! committed change is always in the log, a rolled-back one never is, and positions follow
-//! commit order. A poller reads with [`SqliteStore::changes_after`] and remembers how far it got
-//! with [`SqliteStore::save_checkpoint`]; both survive a restart. [`SqliteStore::trim_changes`]
+//! Every write to an order or live row logs one change, with the item's old and new image, as
+//! part of the write: a committed change is always in the log, a rolled-back one never is, and
+//! positions follow commit order. A poller reads with [`SqliteStore::changes_after`] and
+//! remembers how far it got with [`SqliteStore::save_checkpoint`]; [`SqliteStore::trim_changes`]
 //! drops what the named consumers have all checkpointed.
+//!
+//! Where the log lives follows the store:
+//! - on a **file**, in the `change_log` table, appended in the write's own SQLite transaction
+//!   (images as JSON of [`OrderRecord`]), so it survives a restart and other processes sharing
+//!   the file see it;
+//! - **in memory**, in [`MemoryLog`], appended when the write's work commits. Nothing else can
+//!   write an in-memory database, and nothing of it survives the process, so the table would
+//!   only be a slower copy: writing both images of every change into it and trimming it again
+//!   was the largest part of the location write (`make bench-knee`), and a poller more than a
+//!   few thousand changes behind read it back by query, parsing both images of every change.
 
 use chrono::{DateTime, Utc};
 use rnd_domain::OrderRecord;
@@ -44,13 +53,8 @@ impl SqliteStore {
         position: u64,
         limit: usize,
     ) -> Result<Vec<LoggedChange>, StoreError> {
-        if let Some(recent) = &self.recent
-            && let Some(changes) = recent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .after(position, limit)
-        {
-            return Ok(changes);
+        if let Some(log) = &self.memory {
+            return Ok(crate::lock(log).after(position, limit));
         }
         // Past i64::MAX there is nothing (positions are SQLite integers).
         let Ok(position) = i64::try_from(position) else {
@@ -109,6 +113,7 @@ impl SqliteStore {
     /// Fails with [`StoreError::Backend`] when SQLite fails.
     pub async fn trim_changes(&self, consumers: &[&str]) -> Result<u64, StoreError> {
         let consumers: Vec<String> = consumers.iter().map(|&c| c.to_owned()).collect();
+        let memory = self.memory.clone();
         self.run(move |conn| {
             let mut read_by_all = i64::MAX;
             for consumer in &consumers {
@@ -116,6 +121,11 @@ impl SqliteStore {
             }
             if consumers.is_empty() || read_by_all <= 0 {
                 return Ok(0);
+            }
+            if let Some(log) = memory {
+                let removed = crate::lock(&log).trim(to_u64("checkpoint", read_by_all)?);
+                tracing::debug!(removed, up_to = read_by_all, "trimmed the change log");
+                return Ok(removed);
             }
             let removed = conn
                 .prepare_cached("DELETE FROM change_log WHERE position <= ?1")
@@ -230,109 +240,168 @@ impl RawChange {
 thread_local! {
     /// While an in-memory store's work runs on this thread ([`collect_appended`]), the changes
     /// [`append`] logs, in order: committed if that work returns `Ok` (every caller of
-    /// [`append`] commits or fails). `None` otherwise: a store on a file keeps nothing.
-    static APPENDED: std::cell::RefCell<Option<Vec<Appended>>> =
+    /// [`append`] commits or fails). `None` otherwise: a store on a file writes its table.
+    static APPENDED: std::cell::RefCell<Option<Collected>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// A change just logged, with its new image as logged (JSON, `None` for a removal).
-pub(crate) type Appended = (LoggedChange, Option<String>);
-
-/// Runs `work` collecting the changes it logs on this thread; returns its result and them.
-pub(crate) fn collect_appended<T>(work: impl FnOnce() -> T) -> (T, Vec<Appended>) {
-    APPENDED.set(Some(Vec::new()));
-    let result = work();
-    (result, APPENDED.take().unwrap_or_default())
+/// The changes one piece of work logged, positioned from the log's next position.
+struct Collected {
+    next_position: u64,
+    changes: Vec<LoggedChange>,
 }
 
-/// The latest committed changes of an in-memory store, up to [`RecentChanges::CAPACITY`], so
-/// its pollers read them without a query and without parsing two JSON images per change:
-/// reading the log back was a fifth of the stack's instructions per location update
-/// (callgrind, `make bench-knee`). Only an in-memory store keeps them: nothing else can write
-/// to its database, so every change passes through here, in position order.
+/// Runs `work` collecting the changes it logs on this thread, positioned from `next_position`
+/// (the in-memory log's, read under the connection's lock, which `work` runs under too);
+/// returns its result and them.
+pub(crate) fn collect_appended<T>(
+    next_position: u64,
+    work: impl FnOnce() -> T,
+) -> (T, Vec<LoggedChange>) {
+    /// Ends the collection however `work` ends (a panic too), so no later work on this thread
+    /// logs into a collection nobody reads.
+    struct Ends;
+    impl Drop for Ends {
+        fn drop(&mut self) {
+            APPENDED.set(None);
+        }
+    }
+    APPENDED.set(Some(Collected {
+        next_position,
+        changes: Vec::new(),
+    }));
+    let ends = Ends;
+    let result = work();
+    let changes = APPENDED.take().map(|c| c.changes).unwrap_or_default();
+    drop(ends);
+    (result, changes)
+}
+
+/// Whether this thread's work logs into an in-memory log (which needs no JSON images).
+pub(crate) fn collecting() -> bool {
+    APPENDED.with_borrow(Option::is_some)
+}
+
+/// The log of an in-memory store: every change not yet trimmed, in position order, so its
+/// pollers read without a query and without parsing two JSON images per change (reading them
+/// back was a fifth of the stack's instructions per location update). It holds what the
+/// `change_log` table would: nothing is dropped until every consumer has checkpointed it.
 ///
 /// It also keeps each order's latest live state, from the same committed changes (every write
 /// of a live row is logged), so the location path reads it without a query and a JSON parse.
 #[derive(Debug, Default)]
-pub(crate) struct RecentChanges {
+pub(crate) struct MemoryLog {
     changes: std::collections::VecDeque<LoggedChange>,
-    live: std::collections::HashMap<OrderId, KeptLive>,
+    /// The last position given out (0 before the first change): positions are never reused,
+    /// even once trimming has emptied the log.
+    last_position: u64,
+    live: std::collections::HashMap<OrderId, rnd_domain::LiveState>,
 }
 
-/// An order's live state as last committed, and its image as logged then: the old image of
-/// the next change of the row, which so is not encoded again.
-#[derive(Debug, Clone)]
-pub(crate) struct KeptLive {
-    pub(crate) state: rnd_domain::LiveState,
-    pub(crate) image: String,
-}
+impl MemoryLog {
+    /// The position the next logged change gets.
+    pub(crate) fn next_position(&self) -> u64 {
+        self.last_position + 1
+    }
 
-impl RecentChanges {
-    /// How many changes are kept: many batches of the default size, so a poller falls back to
-    /// the query only when it is far behind.
-    pub(crate) const CAPACITY: usize = 4_096;
-
-    /// Adds changes just committed, in position order. A gap in positions (which a single
-    /// writer never leaves) forgets the older ones rather than serve around it.
-    pub(crate) fn push(&mut self, committed: Vec<Appended>) {
-        for (change, new_image) in committed {
-            match (&change.change.old, &change.change.new, new_image) {
-                (_, Some(OrderRecord::Live(live)), Some(image)) => {
-                    let kept = KeptLive {
-                        state: live.clone(),
-                        image,
-                    };
-                    self.live.insert(change.order_id.clone(), kept);
+    /// Adds changes just committed, positioned from [`next_position`](Self::next_position) in
+    /// order (as [`collect_appended`] positions them under the connection's lock).
+    ///
+    /// Fails with [`StoreError::Corrupt`] (and adds nothing) when their positions do not follow
+    /// on: a bug of the caller, which would otherwise serve a log with a hole.
+    pub(crate) fn push(&mut self, committed: Vec<LoggedChange>) -> Result<(), StoreError> {
+        for (n, change) in committed.iter().enumerate() {
+            if change.position != self.last_position + 1 + n as u64 {
+                return Err(StoreError::corrupt(format!(
+                    "change {} committed after position {}",
+                    change.position, self.last_position
+                )));
+            }
+        }
+        for change in committed {
+            match (&change.change.old, &change.change.new) {
+                (_, Some(OrderRecord::Live(live))) => {
+                    self.live.insert(change.order_id.clone(), live.clone());
                 }
-                (Some(OrderRecord::Live(_)), _, _) => {
+                (Some(OrderRecord::Live(_)), None) => {
                     self.live.remove(&change.order_id);
                 }
                 _ => {}
             }
-            if self
-                .changes
-                .back()
-                .is_some_and(|last| last.position + 1 != change.position)
-            {
-                self.changes.clear();
-            }
-            if self.changes.len() == Self::CAPACITY {
-                self.changes.pop_front();
-            }
+            self.last_position = change.position;
             self.changes.push_back(change);
         }
+        Ok(())
     }
 
-    /// The live state of `order` as last committed, if this store logged it (through the
-    /// store's lock of its recent changes).
-    pub(crate) fn live_in(recent: &std::sync::Mutex<Self>, order: &OrderId) -> Option<KeptLive> {
-        recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .live
-            .get(order)
-            .cloned()
+    /// The live state of `order` as last committed, if this log holds it.
+    pub(crate) fn live(&self, order: &OrderId) -> Option<rnd_domain::LiveState> {
+        self.live.get(order).cloned()
     }
 
-    /// Up to `limit` changes after `position`, when every change after it is kept here;
-    /// `None` when older ones are asked for (or none is kept yet): read the log then.
-    pub(crate) fn after(&self, position: u64, limit: usize) -> Option<Vec<LoggedChange>> {
-        let first = self.changes.front()?.position;
-        if position.saturating_add(1) < first {
-            return None;
-        }
-        let skip = usize::try_from(position.saturating_add(1) - first).unwrap_or(usize::MAX);
+    /// Up to `limit` changes after `position`, in position order; what was trimmed is gone,
+    /// as from the table.
+    pub(crate) fn after(&self, position: u64, limit: usize) -> Vec<LoggedChange> {
+        let Some(first) = self.changes.front().map(|c| c.position) else {
+            return Vec::new();
+        };
+        // Positions in the log are consecutive, so the first one wanted is found by counting.
+        let skip =
+            usize::try_from(position.saturating_add(1).saturating_sub(first)).unwrap_or(usize::MAX);
         if skip >= self.changes.len() {
-            return Some(Vec::new());
+            return Vec::new();
         }
-        // `range`, not `iter().skip()`: a caught-up poller starts near the end, and skipping
-        // walks every kept change before it.
-        Some(self.changes.range(skip..).take(limit).cloned().collect())
+        self.changes.range(skip..).take(limit).cloned().collect()
+    }
+
+    /// Every change of `order` still in the log, in position order.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+    pub(crate) fn of_order(&self, order: &OrderId) -> Vec<LoggedChange> {
+        self.changes
+            .iter()
+            .filter(|c| &c.order_id == order)
+            .cloned()
+            .collect()
+    }
+
+    /// Drops the changes up to and including `position`; returns how many went.
+    pub(crate) fn trim(&mut self, position: u64) -> u64 {
+        let before = self.changes.len();
+        while self.changes.front().is_some_and(|c| c.position <= position) {
+            self.changes.pop_front();
+        }
+        (before - self.changes.len()) as u64
     }
 }
 
-/// Appends the change of one item (`old` → `new`) to the log, inside the caller's transaction,
-/// and returns its position. The kind follows from which images are present.
+/// The kind of a change (`old` → `new`) and the record it is about (the new one, or the old
+/// one of a removal).
+///
+/// Fails with [`StoreError::Corrupt`] when both images are absent or they name different
+/// orders or items (a bug in the caller).
+fn describe<'a>(
+    old: Option<&'a OrderRecord>,
+    new: Option<&'a OrderRecord>,
+) -> Result<(ChangeKind, &'a OrderRecord), StoreError> {
+    let (Some(event_name), Some(record)) = (ChangeKind::of(old, new), new.or(old)) else {
+        return Err(StoreError::corrupt(
+            "a logged change needs an old or a new image",
+        ));
+    };
+    let (order_id, item_kind) = identify(record);
+    if let (Some(old), Some(new)) = (old, new)
+        && identify(old) != identify(new)
+    {
+        return Err(StoreError::corrupt(format!(
+            "a logged change must keep its item ({order_id} {item_kind})"
+        )));
+    }
+    Ok((event_name, record))
+}
+
+/// Appends the change of one item (`old` → `new`) to the log as part of the caller's
+/// transaction, and returns its position. The kind follows from which images are present. On a
+/// file the images are encoded for the table; an in-memory log takes the records as they are.
 ///
 /// Fails with [`StoreError::Corrupt`] when both images are absent or they name different
 /// orders (a bug in the caller), and with [`StoreError::Backend`] when SQLite fails.
@@ -341,10 +410,45 @@ pub(crate) fn append(
     old: Option<&OrderRecord>,
     new: Option<&OrderRecord>,
 ) -> Result<u64, StoreError> {
+    if let Some(position) = collect(old, new)? {
+        return Ok(position);
+    }
     fn encoded(record: Option<&OrderRecord>) -> Result<Option<(&OrderRecord, String)>, StoreError> {
         record.map(|r| Ok((r, to_json(r)?))).transpose()
     }
     append_images(tx, encoded(old)?, encoded(new)?)
+}
+
+/// Logs the change in this thread's in-memory log, if its work has one ([`collect_appended`]);
+/// `None` when the change goes to the table.
+fn collect(
+    old: Option<&OrderRecord>,
+    new: Option<&OrderRecord>,
+) -> Result<Option<u64>, StoreError> {
+    if !collecting() {
+        return Ok(None);
+    }
+    let (kind, record) = describe(old, new)?;
+    let (order_id, item_kind) = identify(record);
+    let position = APPENDED.with_borrow_mut(|collected| {
+        let collected = collected.as_mut()?;
+        let position = collected.next_position + collected.changes.len() as u64;
+        collected.changes.push(LoggedChange {
+            position,
+            order_id: order_id.clone(),
+            change: OrderChange {
+                kind,
+                old: old.cloned(),
+                new: new.cloned(),
+            },
+            at: Utc::now(),
+        });
+        Some(position)
+    });
+    if let Some(position) = position {
+        tracing::debug!(%order_id, item_kind, event_name = kind.as_str(), position, "logged order change");
+    }
+    Ok(position)
 }
 
 /// `record`'s image from its item document `doc` (the JSON of the order or live state, as its
@@ -359,7 +463,8 @@ pub(crate) fn image(record: &OrderRecord, doc: &str) -> Result<String, StoreErro
     Ok(format!("{{\"itemType\":\"{item_type}\",{fields}"))
 }
 
-/// [`append`] for records whose images (JSON of the [`OrderRecord`]) are at hand.
+/// [`append`] for records whose images (JSON of the [`OrderRecord`]) are at hand: the row of
+/// the `change_log` table (an in-memory log takes the records alone).
 pub(crate) fn append_images(
     tx: &Transaction<'_>,
     old: Option<(&OrderRecord, String)>,
@@ -367,19 +472,11 @@ pub(crate) fn append_images(
 ) -> Result<u64, StoreError> {
     let (old, old_image) = old.unzip();
     let (new, new_image) = new.unzip();
-    let (Some(event_name), Some(record)) = (ChangeKind::of(old, new), new.or(old)) else {
-        return Err(StoreError::corrupt(
-            "a logged change needs an old or a new image",
-        ));
-    };
-    let (order_id, item_kind) = identify(record);
-    if let (Some(old), Some(new)) = (old, new)
-        && identify(old) != identify(new)
-    {
-        return Err(StoreError::corrupt(format!(
-            "a logged change must keep its item ({order_id} {item_kind})"
-        )));
+    if let Some(position) = collect(old, new)? {
+        return Ok(position);
     }
+    let (event_name, record) = describe(old, new)?;
+    let (order_id, item_kind) = identify(record);
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO change_log (order_id, item_kind, event_name, old_image, new_image,
@@ -387,31 +484,16 @@ pub(crate) fn append_images(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .db()?;
-    let at = Utc::now();
     stmt.execute(params![
         order_id.as_str(),
         item_kind,
         event_name.as_str(),
         old_image,
         &new_image,
-        encode_time(at),
+        encode_time(Utc::now()),
     ])
     .db()?;
     let position = to_u64("change_log.position", tx.last_insert_rowid())?;
-    APPENDED.with_borrow_mut(|appended| {
-        let Some(appended) = appended else { return };
-        let change = LoggedChange {
-            position,
-            order_id: order_id.clone(),
-            change: OrderChange {
-                kind: event_name,
-                old: old.cloned(),
-                new: new.cloned(),
-            },
-            at,
-        };
-        appended.push((change, new_image));
-    });
     tracing::debug!(
         %order_id,
         item_kind,
@@ -436,12 +518,12 @@ mod tests {
     use rnd_domain::ports::{LiveLocationStore, OrderStore};
     use rnd_domain::{Action, LocationOutcome, OrderStatus};
     use rnd_store_conformance::fixtures::{
-        admin, advance, customer, driver, location_write, now, placed_order,
+        admin, advance, customer, driver, location_write, next_step, now, placed_order,
     };
 
     use super::*;
 
-    /// What the log itself holds after `position` (a query), bypassing the recent changes.
+    /// What the `change_log` table holds after `position` (a query), whatever the store.
     async fn logged(store: &SqliteStore, position: u64, limit: usize) -> Vec<LoggedChange> {
         let (position, limit) = (
             i64::try_from(position).unwrap(),
@@ -464,8 +546,8 @@ mod tests {
         }
     }
 
-    fn positions(changes: Option<Vec<LoggedChange>>) -> Option<Vec<u64>> {
-        changes.map(|c| c.iter().map(|c| c.position).collect())
+    fn positions(changes: Vec<LoggedChange>) -> Vec<u64> {
+        changes.iter().map(|c| c.position).collect()
     }
 
     #[tokio::test]
@@ -525,44 +607,84 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn an_in_memory_store_serves_from_memory_exactly_the_changes_its_log_holds() {
-        // GIVEN an in-memory store with orders placed and moved on, locations accepted and
-        // refused, and a stale transition refused
-        let store = SqliteStore::in_memory().unwrap();
+    /// The same writes, on each of `stores` alike: orders placed and moved on, locations
+    /// accepted and refused, a stale transition refused.
+    async fn busy(stores: [&SqliteStore; 2]) {
         for n in 0..3 {
-            let view = placed_order(&format!("o-{n}"), &customer(), now());
-            store.create_order(&view).await.unwrap();
-            let stale = view.apply(&admin(), Action::ConfirmPayment, now()).unwrap();
-            let moving = advance(&store, view.clone(), OrderStatus::PickedUp).await;
-            assert!(store.commit_transition(&view, &stale).await.is_err());
-            let mut write = location_write(&moving, &driver(), now().timestamp_millis());
-            assert!(matches!(
-                store.record_location(&write).await.unwrap(),
-                LocationOutcome::Accepted { .. }
-            ));
-            write.now_ms += 1;
-            assert!(!matches!(
-                store.record_location(&write).await.unwrap(),
-                LocationOutcome::Accepted { .. }
-            ));
+            let at = now();
+            let view = placed_order(&format!("o-{n}"), &customer(), at);
+            let stale = view.apply(&admin(), Action::ConfirmPayment, at).unwrap();
+            let mut steps = vec![view.clone()];
+            while let Some((actor, action)) = next_step(steps.last().unwrap().order.status)
+                .filter(|_| steps.last().unwrap().order.status != OrderStatus::PickedUp)
+            {
+                let next = steps.last().unwrap().apply(&actor, action, at).unwrap();
+                steps.push(next);
+            }
+            for store in stores {
+                store.create_order(&view).await.unwrap();
+                for pair in steps.windows(2) {
+                    store.commit_transition(&pair[0], &pair[1]).await.unwrap();
+                }
+                assert!(store.commit_transition(&view, &stale).await.is_err());
+                let moving = steps.last().unwrap();
+                let mut write = location_write(moving, &driver(), at.timestamp_millis());
+                assert!(matches!(
+                    store.record_location(&write).await.unwrap(),
+                    LocationOutcome::Accepted { .. }
+                ));
+                write.now_ms += 1;
+                assert!(!matches!(
+                    store.record_location(&write).await.unwrap(),
+                    LocationOutcome::Accepted { .. }
+                ));
+            }
         }
-        let last = logged(&store, 0, 1_000).await.last().unwrap().position;
+    }
+
+    /// A change without its time (the two stores log at different instants).
+    fn timeless(changes: Vec<LoggedChange>) -> Vec<(u64, OrderId, OrderChange)> {
+        changes
+            .into_iter()
+            .map(|c| (c.position, c.order_id, c.change))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_log_pages_exactly_as_a_file_stores_table() {
+        // GIVEN the same writes on an in-memory store and on a store on a file
+        let memory = SqliteStore::in_memory().unwrap();
+        let dir = std::env::temp_dir().join(format!("rnd-change-log-{}", uuid::Uuid::new_v4()));
+        let file = SqliteStore::open(&dir.join("rnd.sqlite3")).unwrap();
+        busy([&memory, &file]).await;
+        let last = logged(&file, 0, 1_000).await.last().unwrap().position;
         assert!(last > 20, "{last} changes");
-        // WHEN its pollers page through the log from every position, in pages of every size
+        // AND the in-memory store wrote none of them to the table
+        assert!(logged(&memory, 0, 1_000).await.is_empty());
+
+        // WHEN their pollers page through the log from every position, in pages of every size
         for position in 0..=last + 1 {
             for limit in [1, 3, 100] {
-                // THEN each page is the one the log holds: positions, kinds, images and times
+                // THEN each page from memory is the one the file's table holds: positions,
+                // kinds and images
                 assert_eq!(
-                    store.changes_after(position, limit).await.unwrap(),
-                    logged(&store, position, limit).await,
+                    timeless(memory.changes_after(position, limit).await.unwrap()),
+                    timeless(file.changes_after(position, limit).await.unwrap()),
                     "after {position}, {limit} at most"
                 );
             }
         }
-        // AND the pages came from memory
-        let recent = store.recent.as_ref().unwrap().lock().unwrap();
-        assert_eq!(positions(recent.after(0, 1)), Some(vec![1]));
+        // AND once both are trimmed to the same checkpoint, they still agree
+        for store in [&memory, &file] {
+            store.save_checkpoint("fanout", last / 2).await.unwrap();
+            assert_eq!(store.trim_changes(&["fanout"]).await.unwrap(), last / 2);
+        }
+        assert_eq!(
+            timeless(memory.changes_after(0, 1_000).await.unwrap()),
+            timeless(file.changes_after(0, 1_000).await.unwrap()),
+        );
+        drop(file);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -597,24 +719,39 @@ mod tests {
     }
 
     #[test]
-    fn the_recent_changes_keep_the_latest_and_send_older_reads_to_the_log() {
-        // GIVEN more changes than are kept
-        let capacity = RecentChanges::CAPACITY as u64;
-        let mut recent = RecentChanges::default();
-        recent.push((1..=capacity + 10).map(|p| (change_at(p), None)).collect());
+    fn the_memory_log_serves_any_position_keeps_positions_and_drops_only_what_was_trimmed() {
+        // GIVEN ten changes committed
+        let mut log = MemoryLog::default();
+        assert_eq!(log.next_position(), 1);
+        log.push((1..=10).map(change_at).collect()).unwrap();
         // WHEN pollers read from various positions
-        // THEN a read within the kept ones is answered, a read of older ones is not
-        assert_eq!(positions(recent.after(10, 3)), Some(vec![11, 12, 13]));
-        assert_eq!(positions(recent.after(9, 3)), None);
+        // THEN each gets the changes after its position, as many as it asked for at most
+        assert_eq!(positions(log.after(0, 3)), [1, 2, 3]);
+        assert_eq!(positions(log.after(7, 100)), [8, 9, 10]);
         // AND a caught-up poller is told there is nothing more
-        assert_eq!(positions(recent.after(capacity + 10, 3)), Some(vec![]));
-        // WHEN a change arrives after a gap in positions
-        recent.push(vec![(change_at(capacity + 20), None)]);
-        // THEN only what follows the gap is kept: the changes before it are read from the log
-        assert_eq!(positions(recent.after(capacity + 10, 3)), None);
-        assert_eq!(
-            positions(recent.after(capacity + 19, 3)),
-            Some(vec![capacity + 20])
-        );
+        assert_eq!(positions(log.after(10, 3)), Vec::<u64>::new());
+        assert_eq!(positions(log.after(u64::MAX, 3)), Vec::<u64>::new());
+
+        // WHEN what every consumer has read (up to 4) is trimmed
+        // THEN those four go, and a reader from before them gets what is left
+        assert_eq!(log.trim(4), 4);
+        assert_eq!(positions(log.after(0, 2)), [5, 6]);
+        assert_eq!(positions(log.after(5, 2)), [6, 7]);
+
+        // WHEN changes that do not follow on are pushed
+        // THEN they are refused and nothing is added
+        assert!(matches!(
+            log.push(vec![change_at(12)]),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(log.push(vec![change_at(11), change_at(13)]).is_err());
+        assert_eq!(log.next_position(), 11);
+
+        // WHEN everything is trimmed THEN the log is empty and positions are not reused
+        assert_eq!(log.trim(u64::MAX), 6);
+        assert!(log.after(0, 100).is_empty());
+        assert_eq!(log.next_position(), 11);
+        log.push(vec![change_at(11)]).unwrap();
+        assert_eq!(positions(log.after(0, 100)), [11]);
     }
 }

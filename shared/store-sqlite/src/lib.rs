@@ -6,9 +6,10 @@
 //! It mirrors the DynamoDB design (`docs/table-design.md`): the same items and the same
 //! conditions, expressed as SQL. An order is two rows (the order document and its small live
 //! row), a transition is one transaction conditioned on both rows' `seq`, and a driver location
-//! is one conditional `UPDATE` of the live row. Every write to an order's rows appends, in the
-//! same SQLite transaction, the old and new image (JSON of [`OrderRecord`]) to `change_log`, so
-//! a poller sees every change once, in order, across restarts.
+//! is one conditional `UPDATE` of the live row. Every write to an order's rows logs the change
+//! with its old and new image, as part of the write, so a poller sees every change once, in
+//! order: on a file in the `change_log` table (in the same SQLite transaction, images as JSON of
+//! [`OrderRecord`]), which survives restarts; in memory in the log's own memory.
 //!
 //! [`SqliteStore`] is `Send + Sync`: it keeps one connection behind a mutex, so many tasks may
 //! use it at once. A store on a file runs each call on tokio's blocking pool; an in-memory store
@@ -65,6 +66,12 @@ use rusqlite::config::DbConfig;
 
 use crate::codec::DbResultExt;
 
+/// `mutex`'s guard, also when a panic poisoned it: what the store keeps behind its small
+/// mutexes is whole after every statement, so it is sound.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub use change_log::LoggedChange;
 pub use rnd_domain::change::{ChangeKind, UnknownChangeKind};
 
@@ -100,8 +107,8 @@ pub struct SqliteStore {
     path: Option<PathBuf>,
     /// Moved on after every write that logged a change: what wakes the change log's pollers.
     changes: tokio::sync::watch::Sender<u64>,
-    /// An in-memory store's latest changes, served to its pollers without a query.
-    recent: Option<Arc<Mutex<change_log::RecentChanges>>>,
+    /// An in-memory store's change log (a file's is its `change_log` table).
+    memory: Option<Arc<Mutex<change_log::MemoryLog>>>,
     /// An in-memory store's room members as last read, which every membership write clears
     /// for the rooms it touches; `None` on a file (other processes write it).
     rooms: Option<Arc<connections::RoomCache>>,
@@ -138,7 +145,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: Some(path.to_path_buf()),
             changes: tokio::sync::watch::Sender::new(0),
-            recent: None,
+            memory: None,
             rooms: None,
             released: tokio::sync::Notify::new(),
         })
@@ -156,7 +163,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: None,
             changes: tokio::sync::watch::Sender::new(0),
-            recent: Some(Arc::default()),
+            memory: Some(Arc::default()),
             rooms: Some(Arc::default()),
             released: tokio::sync::Notify::new(),
         })
@@ -198,18 +205,17 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        if self.path.is_none() {
+        if let Some(log) = &self.memory {
             let mut conn = self.lock_without_blocking().await;
-            let (result, appended) = change_log::collect_appended(|| work(&mut conn));
-            // Still under the connection's lock, so the recent changes keep commit order.
+            // Positioned and added under the connection's lock: the log keeps commit order.
+            let next_position = lock(log).next_position();
+            let (mut result, appended) =
+                change_log::collect_appended(next_position, || work(&mut conn));
             if result.is_ok()
                 && !appended.is_empty()
-                && let Some(recent) = &self.recent
+                && let Err(e) = lock(log).push(appended)
             {
-                recent
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(appended);
+                result = Err(e);
             }
             drop(conn);
             self.released.notify_waiters();
@@ -236,10 +242,10 @@ impl SqliteStore {
         self.rooms.clone()
     }
 
-    /// An in-memory store's recent changes, which keep each order's last committed live state
-    /// ([`RecentChanges::live_in`](change_log::RecentChanges::live_in)); `None` on a file.
-    pub(crate) fn live_cache(&self) -> Option<Arc<Mutex<change_log::RecentChanges>>> {
-        self.recent.clone()
+    /// An in-memory store's change log, which keeps each order's last committed live state
+    /// ([`MemoryLog::live`](change_log::MemoryLog::live)); `None` on a file.
+    pub(crate) fn memory_log(&self) -> Option<Arc<Mutex<change_log::MemoryLog>>> {
+        self.memory.clone()
     }
 
     /// The connection, for an in-memory store's work on an async worker: while another task

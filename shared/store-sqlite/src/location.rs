@@ -11,7 +11,7 @@ use rnd_domain::{LiveState, LocationOutcome, LocationWrite, OrderId, OrderRecord
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::SqliteStore;
-use crate::change_log::{self, KeptLive, RecentChanges};
+use crate::change_log;
 use crate::codec::{DbResultExt, to_i64, to_json};
 use crate::orders::{read_live, read_live_doc};
 
@@ -26,11 +26,11 @@ impl LiveLocationStore for SqliteStore {
     /// document does not parse, and with [`StoreError::Backend`] when SQLite fails.
     async fn record_location(&self, write: &LocationWrite) -> Result<LocationOutcome, StoreError> {
         let write = write.clone();
-        let cache = self.live_cache();
+        let log = self.memory_log();
         let outcome = self
             .run(move |conn| {
                 // Read under the connection's lock: every write committed so far is in it.
-                let cached = cache.and_then(|c| RecentChanges::live_in(&c, &write.order_id));
+                let cached = log.and_then(|log| crate::lock(&log).live(&write.order_id));
                 record_location(conn, &write, cached)
             })
             .await;
@@ -43,10 +43,10 @@ impl LiveLocationStore for SqliteStore {
     async fn get_live(&self, order: &OrderId) -> Result<Option<LiveState>, StoreError> {
         // An in-memory store keeps the last committed state of every live row it logged.
         if let Some(live) = self
-            .live_cache()
-            .and_then(|kept| RecentChanges::live_in(&kept, order))
+            .memory_log()
+            .and_then(|log| crate::lock(&log).live(order))
         {
-            return Ok(Some(live.state));
+            return Ok(Some(live));
         }
         let order = order.clone();
         self.run(move |conn| read_live(conn, &order)).await
@@ -59,24 +59,19 @@ impl LiveLocationStore for SqliteStore {
 fn record_location(
     conn: &mut Connection,
     write: &LocationWrite,
-    cached: Option<KeptLive>,
+    cached: Option<LiveState>,
 ) -> Result<LocationOutcome, StoreError> {
     let from_cache = cached.is_some();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .db()?;
-    // The state and its image as logged: kept, or from the row's document.
+    // The state as last committed (kept by an in-memory log), or the row's, with its document:
+    // the old image of a change logged in the table, which so is not encoded again.
     let current = match cached {
-        Some(kept) => Some((kept.state, kept.image)),
-        None => match read_live_doc(&tx, &write.order_id)? {
-            Some((live, doc)) => {
-                let image = change_log::image(&OrderRecord::Live(live.clone()), &doc)?;
-                Some((live, image))
-            }
-            None => None,
-        },
+        Some(state) => Some((state, None)),
+        None => read_live_doc(&tx, &write.order_id)?.map(|(live, doc)| (live, Some(doc))),
     };
-    let Some((current, current_image)) = current else {
+    let Some((current, current_doc)) = current else {
         tracing::debug!(order_id = %write.order_id, "location for an unknown order");
         return Ok(LocationOutcome::NotFound);
     };
@@ -126,15 +121,16 @@ fn record_location(
         return Ok(outcome);
     }
     let seq = next.seq;
-    // The new image is the document just written; the old one as logged before (kept) or
-    // made from the row's document.
-    let next = OrderRecord::Live(next);
-    let next_image = change_log::image(&next, &next_doc)?;
-    change_log::append_images(
-        &tx,
-        Some((&OrderRecord::Live(current), current_image)),
-        Some((&next, next_image)),
-    )?;
+    let (current, next) = (OrderRecord::Live(current), OrderRecord::Live(next));
+    match current_doc.filter(|_| !change_log::collecting()) {
+        // The table's images, from the documents at hand: the row's and the one just written.
+        Some(current_doc) => change_log::append_images(
+            &tx,
+            Some((&current, change_log::image(&current, &current_doc)?)),
+            Some((&next, change_log::image(&next, &next_doc)?)),
+        )?,
+        None => change_log::append(&tx, Some(&current), Some(&next))?,
+    };
     tx.commit().db()?;
     tracing::debug!(order_id = %write.order_id, seq, "location accepted");
     Ok(LocationOutcome::Accepted { seq })

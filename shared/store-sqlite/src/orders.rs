@@ -403,8 +403,9 @@ mod tests {
 
     #[tokio::test]
     async fn logged_images_are_order_records_tagged_by_item_type() {
-        // GIVEN a placed order
-        let store = SqliteStore::in_memory().unwrap();
+        // GIVEN a placed order, on a file (whose log is the table)
+        let dir = std::env::temp_dir().join(format!("rnd-images-{}", uuid::Uuid::new_v4()));
+        let store = SqliteStore::open(&dir.join("rnd.sqlite3")).unwrap();
         let view = placed_order("o-images", &customer(), now());
         store.create_order(&view).await.unwrap();
 
@@ -435,6 +436,10 @@ mod tests {
             serde_json::from_str::<OrderRecord>(image).unwrap(),
             OrderRecord::Live(view.live.clone())
         );
+        drop(stmt);
+        drop(conn);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

@@ -51,6 +51,9 @@ impl SqliteStore {
     /// Fails with [`StoreError::Corrupt`] when an image does not parse, and with
     /// [`StoreError::Backend`] when SQLite fails.
     pub async fn changes_of_order(&self, order: &OrderId) -> Result<Vec<LoggedChange>, StoreError> {
+        if let Some(log) = self.memory_log() {
+            return Ok(crate::lock(&log).of_order(order));
+        }
         let order = order.clone();
         self.run(move |conn| read_changes(conn, Filter::Order(order), i64::MAX))
             .await

@@ -1,5 +1,6 @@
 //! What only the SQLite store promises: a file database that keeps its change log and
-//! checkpoints across reopening, a log that pages in position order, and clear refusals.
+//! checkpoints across reopening, a log that pages in position order, and clear refusals. The
+//! log's cases run on an in-memory store and on a file: each keeps its log its own way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +35,16 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A fresh in-memory store and a fresh store on a file in `dir`: the change log lives in the
+/// log's own memory in the first and in the `change_log` table in the second, and both keep the
+/// same promises.
+fn both(dir: &TempDir) -> [SqliteStore; 2] {
+    [
+        SqliteStore::in_memory().expect("open in memory"),
+        SqliteStore::open(&dir.db()).expect("open a file"),
+    ]
 }
 
 /// A location from the fixture driver for `view`'s order, now.
@@ -92,191 +103,198 @@ async fn change_log_survives_reopening_the_database() {
 #[tokio::test]
 async fn changes_after_pages_through_the_log_in_position_order() {
     // GIVEN three orders placed (six logged inserts)
-    let store = SqliteStore::in_memory().expect("open");
-    for i in 0..3 {
-        let view = placed_order(&format!("o-page-{i}"), &customer(), now());
-        store.create_order(&view).await.expect("create");
-    }
+    let dir = TempDir::new();
+    for store in both(&dir) {
+        for i in 0..3 {
+            let view = placed_order(&format!("o-page-{i}"), &customer(), now());
+            store.create_order(&view).await.expect("create");
+        }
 
-    // WHEN the log is read two changes at a time from the last position seen
-    let mut pages = Vec::new();
-    let mut position = 0;
-    loop {
-        let page = store.changes_after(position, 2).await.expect("page");
-        let Some(last) = page.last() else { break };
-        position = last.position;
-        pages.push(page);
-    }
+        // WHEN the log is read two changes at a time from the last position seen
+        let mut pages = Vec::new();
+        let mut position = 0;
+        loop {
+            let page = store.changes_after(position, 2).await.expect("page");
+            let Some(last) = page.last() else { break };
+            position = last.position;
+            pages.push(page);
+        }
 
-    // THEN there are three pages of two, positions strictly increase, each order's order
-    // insert comes before its live insert, and every change is an insert with a new image
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2]);
-    let all: Vec<_> = pages.into_iter().flatten().collect();
-    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
-    for (i, pair) in all.chunks(2).enumerate() {
-        assert_eq!(pair[0].order_id.as_str(), format!("o-page-{i}"));
-        assert!(matches!(pair[0].change.new, Some(OrderRecord::Order(_))));
-        assert!(matches!(pair[1].change.new, Some(OrderRecord::Live(_))));
+        // THEN there are three pages of two, positions strictly increase, each order's order
+        // insert comes before its live insert, and every change is an insert with a new image
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2]);
+        let all: Vec<_> = pages.into_iter().flatten().collect();
+        assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+        for (i, pair) in all.chunks(2).enumerate() {
+            assert_eq!(pair[0].order_id.as_str(), format!("o-page-{i}"));
+            assert!(matches!(pair[0].change.new, Some(OrderRecord::Order(_))));
+            assert!(matches!(pair[1].change.new, Some(OrderRecord::Live(_))));
+        }
+        assert!(
+            all.iter()
+                .all(|c| c.change.kind == ChangeKind::Insert && c.change.old.is_none())
+        );
+        assert!(
+            store
+                .changes_after(position, 0)
+                .await
+                .expect("empty")
+                .is_empty()
+        );
+        assert!(
+            store
+                .changes_after(u64::MAX, 10)
+                .await
+                .expect("past the end")
+                .is_empty()
+        );
     }
-    assert!(
-        all.iter()
-            .all(|c| c.change.kind == ChangeKind::Insert && c.change.old.is_none())
-    );
-    assert!(
-        store
-            .changes_after(position, 0)
-            .await
-            .expect("empty")
-            .is_empty()
-    );
-    assert!(
-        store
-            .changes_after(u64::MAX, 10)
-            .await
-            .expect("past the end")
-            .is_empty()
-    );
 }
 
 #[tokio::test]
 async fn transitions_and_locations_are_logged_as_modifications_with_both_images() {
     // GIVEN an order moved to payment confirmed, and another already picked up
-    let store = SqliteStore::in_memory().expect("open");
-    let view = placed_order("o-modify", &customer(), now());
-    store.create_order(&view).await.expect("create");
-    let next = advance(&store, view.clone(), OrderStatus::PaymentConfirmed).await;
-    let transition_log = store.changes_after(2, 10).await.expect("changes");
-    let moving = placed_order("o-moving", &customer(), now());
-    store.create_order(&moving).await.expect("create");
-    let moving = advance(&store, moving, OrderStatus::PickedUp).await;
-    let before_location = store.changes_after(0, 1_000).await.expect("changes");
+    let dir = TempDir::new();
+    for store in both(&dir) {
+        let view = placed_order("o-modify", &customer(), now());
+        store.create_order(&view).await.expect("create");
+        let next = advance(&store, view.clone(), OrderStatus::PaymentConfirmed).await;
+        let transition_log = store.changes_after(2, 10).await.expect("changes");
+        let moving = placed_order("o-moving", &customer(), now());
+        store.create_order(&moving).await.expect("create");
+        let moving = advance(&store, moving, OrderStatus::PickedUp).await;
+        let before_location = store.changes_after(0, 1_000).await.expect("changes");
 
-    // WHEN its driver's location is accepted
-    let write = location_write(&moving);
-    let outcome = store.record_location(&write).await.expect("location");
+        // WHEN its driver's location is accepted
+        let write = location_write(&moving);
+        let outcome = store.record_location(&write).await.expect("location");
 
-    // THEN the transition logged both rows as MODIFY, old image as it was, new as committed
-    assert_eq!(transition_log.len(), 2);
-    assert!(
-        transition_log
-            .iter()
-            .all(|c| c.change.kind == ChangeKind::Modify)
-    );
-    assert_eq!(
-        transition_log[0].change.old,
-        Some(OrderRecord::Order(view.order.clone()))
-    );
-    assert_eq!(
-        transition_log[0].change.new,
-        Some(OrderRecord::Order(next.order.clone()))
-    );
-    assert_eq!(
-        transition_log[1].change.old,
-        Some(OrderRecord::Live(view.live.clone()))
-    );
-    assert_eq!(
-        transition_log[1].change.new,
-        Some(OrderRecord::Live(next.live.clone()))
-    );
-    // AND the location logged one live MODIFY at the accepted sequence
-    assert_eq!(
-        outcome,
-        LocationOutcome::Accepted {
-            seq: moving.seq() + 1
-        }
-    );
-    let last = store
-        .changes_after(before_location.last().expect("logged").position, 10)
-        .await
-        .expect("changes");
-    assert_eq!(last.len(), 1);
-    assert_eq!(last[0].change.kind, ChangeKind::Modify);
-    assert_eq!(
-        last[0].change.old,
-        Some(OrderRecord::Live(moving.live.clone()))
-    );
-    let Some(OrderRecord::Live(live)) = &last[0].change.new else {
-        panic!("expected a live image, got {:?}", last[0].change.new);
-    };
-    assert_eq!(live.seq, moving.seq() + 1);
-    assert_eq!(live.location.as_ref(), Some(&write.location));
+        // THEN the transition logged both rows as MODIFY, old image as it was, new as committed
+        assert_eq!(transition_log.len(), 2);
+        assert!(
+            transition_log
+                .iter()
+                .all(|c| c.change.kind == ChangeKind::Modify)
+        );
+        assert_eq!(
+            transition_log[0].change.old,
+            Some(OrderRecord::Order(view.order.clone()))
+        );
+        assert_eq!(
+            transition_log[0].change.new,
+            Some(OrderRecord::Order(next.order.clone()))
+        );
+        assert_eq!(
+            transition_log[1].change.old,
+            Some(OrderRecord::Live(view.live.clone()))
+        );
+        assert_eq!(
+            transition_log[1].change.new,
+            Some(OrderRecord::Live(next.live.clone()))
+        );
+        // AND the location logged one live MODIFY at the accepted sequence
+        assert_eq!(
+            outcome,
+            LocationOutcome::Accepted {
+                seq: moving.seq() + 1
+            }
+        );
+        let last = store
+            .changes_after(before_location.last().expect("logged").position, 10)
+            .await
+            .expect("changes");
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].change.kind, ChangeKind::Modify);
+        assert_eq!(
+            last[0].change.old,
+            Some(OrderRecord::Live(moving.live.clone()))
+        );
+        let Some(OrderRecord::Live(live)) = &last[0].change.new else {
+            panic!("expected a live image, got {:?}", last[0].change.new);
+        };
+        assert_eq!(live.seq, moving.seq() + 1);
+        assert_eq!(live.location.as_ref(), Some(&write.location));
+    }
 }
 
 #[tokio::test]
 async fn a_refused_write_logs_nothing() {
     // GIVEN an order and a transition already committed from its first state
-    let store = SqliteStore::in_memory().expect("open");
-    let view = placed_order("o-refused", &customer(), now());
-    store.create_order(&view).await.expect("create");
-    let next = view
-        .apply(&admin(), rnd_domain::Action::ConfirmPayment, now())
-        .expect("valid");
-    store.commit_transition(&view, &next).await.expect("commit");
-    let before = store.changes_after(0, 100).await.expect("changes");
+    let dir = TempDir::new();
+    for store in both(&dir) {
+        let view = placed_order("o-refused", &customer(), now());
+        store.create_order(&view).await.expect("create");
+        let next = view
+            .apply(&admin(), rnd_domain::Action::ConfirmPayment, now())
+            .expect("valid");
+        store.commit_transition(&view, &next).await.expect("commit");
+        let before = store.changes_after(0, 100).await.expect("changes");
 
-    // WHEN the same transition is committed again, the order is created again, and a location
-    // arrives before any driver is assigned
-    let conflict = store.commit_transition(&view, &next).await;
-    let duplicate = store.create_order(&view).await;
-    let location = store
-        .record_location(&location_write(&next))
-        .await
-        .expect("location");
+        // WHEN the same transition is committed again, the order is created again, and a location
+        // arrives before any driver is assigned
+        let conflict = store.commit_transition(&view, &next).await;
+        let duplicate = store.create_order(&view).await;
+        let location = store
+            .record_location(&location_write(&next))
+            .await
+            .expect("location");
 
-    // THEN all are refused and the log is unchanged
-    assert!(
-        matches!(conflict, Err(StoreError::Conflict)),
-        "{conflict:?}"
-    );
-    assert!(
-        matches!(duplicate, Err(StoreError::AlreadyExists)),
-        "{duplicate:?}"
-    );
-    assert_eq!(location, LocationOutcome::NotAssignedDriver);
-    assert_eq!(store.changes_after(0, 100).await.expect("changes"), before);
+        // THEN all are refused and the log is unchanged
+        assert!(
+            matches!(conflict, Err(StoreError::Conflict)),
+            "{conflict:?}"
+        );
+        assert!(
+            matches!(duplicate, Err(StoreError::AlreadyExists)),
+            "{duplicate:?}"
+        );
+        assert_eq!(location, LocationOutcome::NotAssignedDriver);
+        assert_eq!(store.changes_after(0, 100).await.expect("changes"), before);
+    }
 }
 
 #[tokio::test]
 async fn trimming_removes_only_what_every_named_consumer_has_read() {
-    // GIVEN a file store with three orders (six logged changes: each order and its live row),
+    // GIVEN a store with three orders (six logged changes: each order and its live row),
     // read by "fanout" up to 6 and by "push" up to 4
     let dir = TempDir::new();
-    let store = SqliteStore::open(&dir.db()).expect("open");
-    for id in ["o-trim-1", "o-trim-2", "o-trim-3"] {
+    for store in both(&dir) {
+        for id in ["o-trim-1", "o-trim-2", "o-trim-3"] {
+            store
+                .create_order(&placed_order(id, &customer(), now()))
+                .await
+                .expect("create");
+        }
+        store.save_checkpoint("fanout", 6).await.expect("save");
+        store.save_checkpoint("push", 4).await.expect("save");
+
+        // WHEN the log is trimmed for a consumer that never read it, then for the two readers
+        let unread = store
+            .trim_changes(&["fanout", "push", "analytics"])
+            .await
+            .expect("trim");
+        let removed = store.trim_changes(&["fanout", "push"]).await.expect("trim");
+
+        // THEN nothing goes while one consumer has read nothing; then the four changes both read
+        // go, the last two stay, and the next changes still get new positions
+        assert_eq!(unread, 0);
+        assert_eq!(removed, 4);
+        let left = |changes: Vec<rnd_store_sqlite::LoggedChange>| {
+            changes.iter().map(|c| c.position).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            left(store.changes_after(0, 100).await.expect("read")),
+            [5, 6]
+        );
         store
-            .create_order(&placed_order(id, &customer(), now()))
+            .create_order(&placed_order("o-trim-4", &customer(), now()))
             .await
             .expect("create");
+        assert_eq!(
+            left(store.changes_after(0, 100).await.expect("read")),
+            [5, 6, 7, 8]
+        );
     }
-    store.save_checkpoint("fanout", 6).await.expect("save");
-    store.save_checkpoint("push", 4).await.expect("save");
-
-    // WHEN the log is trimmed for a consumer that never read it, then for the two readers
-    let unread = store
-        .trim_changes(&["fanout", "push", "analytics"])
-        .await
-        .expect("trim");
-    let removed = store.trim_changes(&["fanout", "push"]).await.expect("trim");
-
-    // THEN nothing goes while one consumer has read nothing; then the four changes both read
-    // go, the last two stay, and the next changes still get new positions
-    assert_eq!(unread, 0);
-    assert_eq!(removed, 4);
-    let left = |changes: Vec<rnd_store_sqlite::LoggedChange>| {
-        changes.iter().map(|c| c.position).collect::<Vec<_>>()
-    };
-    assert_eq!(
-        left(store.changes_after(0, 100).await.expect("read")),
-        [5, 6]
-    );
-    store
-        .create_order(&placed_order("o-trim-4", &customer(), now()))
-        .await
-        .expect("create");
-    assert_eq!(
-        left(store.changes_after(0, 100).await.expect("read")),
-        [5, 6, 7, 8]
-    );
 }
 
 #[tokio::test]
