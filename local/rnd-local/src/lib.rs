@@ -768,14 +768,14 @@ pub async fn start(config: Config) -> Result<RunningStack, StartError> {
 }
 
 /// How often the stack drops the changes both stream consumers have read from the change log:
-/// often, so each `DELETE` is short (it holds the store's lock; once a second, at 4 000 changes
-/// a second, it showed in the knee's p99).
+/// often, so each trim is short (it holds the store's lock: a file's `DELETE` once a second, at
+/// 4 000 changes a second, showed in the knee's p99; an in-memory log pops what was read).
 const CHANGE_LOG_TRIM_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Trims the change log to what the fan-out and push consumers have yet to read, every
-/// [`CHANGE_LOG_TRIM_INTERVAL`] until shutdown. Untrimmed, an in-memory database grew with every
-/// location, and SQLite's commit walked a page cache that grew with it: the stack got slower the
-/// longer it ran (a tenth of its CPU at 2 000 locations/s after a minute).
+/// [`CHANGE_LOG_TRIM_INTERVAL`] until shutdown. Untrimmed, the log grows with every location
+/// (when it was a table of an in-memory database, SQLite's commit walked a page cache that grew
+/// with it: the stack got slower the longer it ran).
 async fn trim_change_log(store: Arc<SqliteStore>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(CHANGE_LOG_TRIM_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
