@@ -68,10 +68,10 @@ BENCH_DURATION = 30
 # + 9 500 idle = 10 000 (bench-scale).
 BENCH_IDLE = 500
 # The shape of the reference figures (README, Performance): 1 000 orders x 2 subscribers, the
-# drivers at 1-20 Hz.
+# drivers at 1-32 Hz (24 Hz: twice the reference's knee).
 KNEE_ORDERS = 1000
 KNEE_SUBSCRIBERS = 2
-KNEE_RATES = 1,2,3,4,5,6,7,8,10,11,12,13,14,16,20
+KNEE_RATES = 1,2,3,4,5,6,7,8,10,12,14,16,18,20,22,24,26,28,32
 KNEE_DURATION = 10
 BENCH_CONNECTIONS = 10000
 FUZZ_SECS = 120
