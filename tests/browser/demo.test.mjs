@@ -60,6 +60,19 @@ async function customerPlacesAnOrder(page, sub, name) {
   return page.locator('#order-id').inputValue();
 }
 
+/** A customer `sub` tracking a new order to chef-1 on a fresh page; with the chef's and an
+ * admin's tokens, the order id and the page's errors as they come. */
+async function customerTracksAnOrder(sub, name) {
+  const chef = await chefWithKitchen();
+  const admin = await devToken('admin-1', 'admin', 'Ada Admin');
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base + '/');
+  const orderId = await customerPlacesAnOrder(page, sub, name);
+  return { chef, admin, page, pageErrors, orderId };
+}
+
 before(async () => {
   // Routed ETAs from the stack's built-in OSRM emulator (a synthetic street grid).
   stack = new Stack(['--eta-provider', 'osrm']);
@@ -202,13 +215,7 @@ test('the demo page tracks an order live: timeline, ETA and a moving driver', { 
 test("a tracking refresh overtaken by the order's next event is asked again: the customer sees the chef's pickup point", { timeout: 120_000 }, async () => {
   // GIVEN a customer tracking a paid order on the page, which does not show the chef's pickup
   // point yet (that is the chef's until acceptance)
-  const chef = await chefWithKitchen();
-  const admin = await devToken('admin-1', 'admin', 'Ada Admin');
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(base + '/');
-  const orderId = await customerPlacesAnOrder(page, 'customer-5', 'Alex Customer');
+  const { chef, admin, page, pageErrors, orderId } = await customerTracksAnOrder('customer-5', 'Alex Customer');
   await http('POST', `/orders/${orderId}/confirm-payment`, admin);
   await page.locator('#status[data-status="payment_confirmed"]').waitFor({ timeout: WAIT });
   assert.equal(await page.locator('#chef-pin').getAttribute('visibility'), 'hidden');
@@ -246,13 +253,9 @@ test("a tracking refresh overtaken by the order's next event is asked again: the
 
 test('the demo page resumes after a reload: what happened while it was away is replayed and shown', { timeout: 120_000 }, async () => {
   // GIVEN a chef with a pickup location, and a customer who placed an order on the page
-  const chef = await chefWithKitchen();
-  const admin = await devToken('admin-1', 'admin', 'Ada Admin');
-  let page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(base + '/');
-  const orderId = await customerPlacesAnOrder(page, 'customer-2', 'Robin Customer');
+  const tracking = await customerTracksAnOrder('customer-2', 'Robin Customer');
+  const { chef, admin, pageErrors, orderId } = tracking;
+  let { page } = tracking;
   await page.locator('#log li', { hasText: 'resumed' }).first().waitFor({ timeout: WAIT });
 
   // WHEN the page goes away (the app in the background) while the order is paid and accepted
