@@ -395,15 +395,9 @@ test("an admin sees the connection counters and whether a driver is online", { t
 
 test('the demo page tracks an order across a killed connection and a restarted stack: every status once and in order', { timeout: 180_000 }, async () => {
   // GIVEN a chef with a pickup location, and a customer tracking a fresh order on the page
-  const chef = await chefWithKitchen();
-  const admin = await devToken('admin-1', 'admin', 'Ada Admin');
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(base + '/');
   const driver = await devToken('driver-1', 'driver', 'Dana Driver');
   await http('PUT', '/profiles/me', driver, { name: 'Dana Driver', phone: '+1 512 555 0199' });
-  const orderId = await customerPlacesAnOrder(page, 'customer-4', 'Kim Customer');
+  const { chef, admin, page, pageErrors, orderId } = await customerTracksAnOrder('customer-4', 'Kim Customer');
   await http('POST', `/orders/${orderId}/confirm-payment`, admin);
   await page.locator('#status[data-status="payment_confirmed"]').waitFor({ timeout: WAIT });
 
