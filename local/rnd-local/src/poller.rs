@@ -10,12 +10,13 @@
 //! earliest failed record up to `MaximumRetryAttempts` times, then skipped (logged as an
 //! error).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::streams::DynamoDbEventResponse;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use rnd_domain::OrderRecord;
 use rnd_domain::change::OrderChange;
@@ -30,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::template::{FilterFields, StreamSettings};
+use crate::template::{FilterFields, ImageFields, StreamSettings};
 
 /// How often a poller looks at the DynamoDB stream for new records (nothing wakes it: other
 /// writers, a Lambda's for one, write to the table too).
@@ -350,14 +351,21 @@ pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, St
 /// ([`order_record_attributes`](rnd_store_dynamodb::items::order_record_attributes)): building
 /// a live row whole was a fifth of the stack's instructions per location update.
 pub(crate) fn filter_view(change: &Change, fields: &FilterFields) -> Result<Value, StoreError> {
-    let image = |record: &OrderRecord, names: &BTreeSet<String>| {
+    let image = |record: &OrderRecord, names: &ImageFields| {
         if names.is_empty() {
             return Ok(json!({}));
         }
-        dynamodb_json(rnd_store_dynamodb::items::order_record_attributes(
-            record,
-            &|name| names.contains(name),
-        )?)
+        let mut attributes = rnd_store_dynamodb::items::order_record_attributes(record, &|name| {
+            names.contains_key(name)
+        })?;
+        // Of a map the patterns read by key, only those keys (the push filter reads one key of
+        // the `eta` map): converting and dropping the rest was a third of the view's work.
+        for (name, keys) in names {
+            if let (Some(keys), Some(AttributeValue::M(map))) = (keys, attributes.get_mut(name)) {
+                map.retain(|key, _| keys.contains(key));
+            }
+        }
+        dynamodb_json(attributes)
     };
     let mut dynamodb = serde_json::Map::new();
     if let Some(new) = &change.change.new {
@@ -933,6 +941,11 @@ mod tests {
         // AND the two mappings were given one view per change, built once
         let (fanout, push) = views.split_at(changes.len());
         assert!(fanout.iter().zip(push).all(|(a, b)| Arc::ptr_eq(a, b)));
+        // AND of the eta map, which the push filter reads by key, the view holds that key only
+        let eta = fanout[4]["dynamodb"]["NewImage"]["eta"]["M"]
+            .as_object()
+            .expect("an eta map");
+        assert_eq!(eta.keys().collect::<Vec<_>>(), ["etaMinutes"]);
     }
 
     #[tokio::test]

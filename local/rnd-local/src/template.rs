@@ -2,7 +2,7 @@
 //! DynamoDB event source mapping settings of the stream's two consumers (the fan-out and the
 //! push function).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rnd_store_dynamodb::stream::StartingPosition;
@@ -106,7 +106,9 @@ impl StreamSettings {
                                 "OldImage" => &mut fields.old_image,
                                 _ => return None,
                             };
-                            names.extend(attributes.as_object()?.keys().cloned());
+                            for (name, value) in attributes.as_object()? {
+                                add_attribute(names, name, map_keys(value));
+                            }
                         }
                     }
                     _ => return None,
@@ -122,10 +124,51 @@ impl StreamSettings {
 pub struct FilterFields {
     /// The record's `eventName`.
     pub event_name: bool,
-    /// Attributes of `dynamodb.NewImage`, by name.
-    pub new_image: BTreeSet<String>,
-    /// Attributes of `dynamodb.OldImage`, by name.
-    pub old_image: BTreeSet<String>,
+    /// Attributes of `dynamodb.NewImage`.
+    pub new_image: ImageFields,
+    /// Attributes of `dynamodb.OldImage`.
+    pub old_image: ImageFields,
+}
+
+/// The attributes of an image that patterns read, by name: each whole (`None`), or only some
+/// keys of its map (`Some`), when every pattern naming it reads `{"M": {key: …}}`. The push
+/// filter reads `eta.M.etaMinutes` alone: the rest of the `eta` map need not be in a view.
+pub type ImageFields = BTreeMap<String, Option<BTreeSet<String>>>;
+
+/// The keys of the map attribute a pattern's `value` reads (`{"M": {key: …, …}}`), or `None`
+/// when it reads the attribute otherwise (its type, its existence, the whole map).
+fn map_keys(value: &Value) -> Option<BTreeSet<String>> {
+    match value.as_object()?.iter().collect::<Vec<_>>().as_slice() {
+        [(kind, Value::Object(keys))] if kind.as_str() == "M" => {
+            Some(keys.keys().cloned().collect())
+        }
+        _ => None,
+    }
+}
+
+/// Adds attribute `name` with `keys` (see [`ImageFields`]): read whole if any reads it whole.
+fn add_attribute(fields: &mut ImageFields, name: &str, keys: Option<BTreeSet<String>>) {
+    match fields.get_mut(name) {
+        None => {
+            fields.insert(name.to_owned(), keys);
+        }
+        Some(kept) => match (kept.as_mut(), keys) {
+            (Some(kept), Some(keys)) => kept.extend(keys),
+            _ => *kept = None,
+        },
+    }
+}
+
+/// Whether `fields` read every attribute (and map key) that `other` reads.
+fn image_covers(fields: &ImageFields, other: &ImageFields) -> bool {
+    other
+        .iter()
+        .all(|(name, keys)| match (fields.get(name), keys) {
+            (None, _) => false,
+            (Some(None), _) => true,
+            (Some(Some(_)), None) => false,
+            (Some(Some(kept)), Some(keys)) => kept.is_superset(keys),
+        })
 }
 
 impl FilterFields {
@@ -135,8 +178,12 @@ impl FilterFields {
         let mut all = FilterFields::default();
         for f in fields {
             all.event_name |= f.event_name;
-            all.new_image.extend(f.new_image.iter().cloned());
-            all.old_image.extend(f.old_image.iter().cloned());
+            for (name, keys) in &f.new_image {
+                add_attribute(&mut all.new_image, name, keys.clone());
+            }
+            for (name, keys) in &f.old_image {
+                add_attribute(&mut all.old_image, name, keys.clone());
+            }
         }
         all
     }
@@ -144,8 +191,8 @@ impl FilterFields {
     /// Whether these fields include every one of `other`'s.
     pub fn covers(&self, other: &FilterFields) -> bool {
         (self.event_name || !other.event_name)
-            && self.new_image.is_superset(&other.new_image)
-            && self.old_image.is_superset(&other.old_image)
+            && image_covers(&self.new_image, &other.new_image)
+            && image_covers(&self.old_image, &other.old_image)
     }
 }
 
@@ -451,22 +498,29 @@ mod tests {
     fn the_template_filters_look_only_at_the_new_image_attributes_they_name() {
         // GIVEN the template's two event source mappings
         let template = Template::embedded().unwrap();
-        let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        let whole = |names: &[&str]| -> ImageFields {
+            names.iter().map(|n| ((*n).to_owned(), None)).collect()
+        };
         // WHEN each is asked what its filter patterns read
         // THEN the fan-out's read itemType and announcedSeq of the new image, and nothing else
         assert_eq!(
             template.stream.filter_fields(),
             Some(FilterFields {
                 event_name: false,
-                new_image: names(&["announcedSeq", "itemType"]),
-                old_image: BTreeSet::new(),
+                new_image: whole(&["announcedSeq", "itemType"]),
+                old_image: ImageFields::new(),
             })
         );
-        // AND the push function's read itemType and eta
+        // AND the push function's read itemType, and of the eta map only etaMinutes
+        let mut push = whole(&["itemType"]);
+        push.insert(
+            "eta".to_owned(),
+            Some(BTreeSet::from(["etaMinutes".to_owned()])),
+        );
         assert_eq!(
             template.push_stream.filter_fields(),
             Some(FilterFields {
-                new_image: names(&["eta", "itemType"]),
+                new_image: push,
                 ..FilterFields::default()
             })
         );
@@ -507,9 +561,68 @@ mod tests {
             .filter_fields(),
             Some(FilterFields {
                 event_name: true,
-                new_image: BTreeSet::new(),
-                old_image: BTreeSet::from(["status".to_owned()]),
+                new_image: ImageFields::new(),
+                old_image: ImageFields::from([("status".to_owned(), None)]),
             })
         );
+    }
+
+    #[test]
+    fn map_keys_are_read_alone_only_while_every_pattern_reads_them_as_map_keys() {
+        // GIVEN patterns reading keys of a map attribute, and patterns reading it otherwise
+        let fields = |filters: Vec<Value>| {
+            StreamSettings {
+                filters,
+                ..StreamSettings::default()
+            }
+            .filter_fields()
+            .expect("image attributes only")
+            .new_image
+        };
+        let keys = |keys: &[&str]| Some(keys.iter().map(|k| (*k).to_owned()).collect());
+        let image = |pattern: Value| json!({"dynamodb": {"NewImage": pattern}});
+        // WHEN two patterns read different keys of `eta`'s map
+        // THEN the fields hold both keys, and nothing else of it
+        assert_eq!(
+            fields(vec![
+                image(json!({"eta": {"M": {"etaMinutes": {"N": ["1"]}}}})),
+                image(json!({"eta": {"M": {"source": {"S": ["route"]}}}})),
+            ]),
+            ImageFields::from([("eta".to_owned(), keys(&["etaMinutes", "source"]))])
+        );
+        // WHEN any pattern reads the attribute as a whole, its existence or another type
+        for other in [
+            json!({"eta": [{"exists": true}]}),
+            json!({"eta": {"M": [{"exists": true}]}}),
+            json!({"eta": {"S": ["x"]}}),
+            json!({"eta": {"M": {"etaMinutes": {"N": ["1"]}}, "S": ["x"]}}),
+        ] {
+            // THEN the whole attribute is read
+            assert_eq!(
+                fields(vec![
+                    image(json!({"eta": {"M": {"etaMinutes": {"N": ["1"]}}}})),
+                    image(other.clone()),
+                ]),
+                ImageFields::from([("eta".to_owned(), None)]),
+                "{other}"
+            );
+        }
+        // AND fields with all of a map's keys cover fields with some, never the other way
+        let some = FilterFields {
+            new_image: ImageFields::from([("eta".to_owned(), keys(&["etaMinutes"]))]),
+            ..FilterFields::default()
+        };
+        let more = FilterFields {
+            new_image: ImageFields::from([("eta".to_owned(), keys(&["etaMinutes", "source"]))]),
+            ..FilterFields::default()
+        };
+        let all = FilterFields {
+            new_image: ImageFields::from([("eta".to_owned(), None)]),
+            ..FilterFields::default()
+        };
+        assert!(more.covers(&some) && all.covers(&more) && all.covers(&some));
+        assert!(!some.covers(&more) && !more.covers(&all) && !some.covers(&all));
+        assert_eq!(FilterFields::union([&some, &more]), more);
+        assert_eq!(FilterFields::union([&some, &all]), all);
     }
 }
