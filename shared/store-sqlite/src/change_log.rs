@@ -278,7 +278,7 @@ pub(crate) fn collect_appended<T>(
 }
 
 /// Whether this thread's work logs into an in-memory log (which needs no JSON images).
-pub(crate) fn collecting() -> bool {
+fn collecting() -> bool {
     APPENDED.with_borrow(Option::is_some)
 }
 
@@ -463,18 +463,34 @@ pub(crate) fn image(record: &OrderRecord, doc: &str) -> Result<String, StoreErro
     Ok(format!("{{\"itemType\":\"{item_type}\",{fields}"))
 }
 
-/// [`append`] for records whose images (JSON of the [`OrderRecord`]) are at hand: the row of
-/// the `change_log` table (an in-memory log takes the records alone).
-pub(crate) fn append_images(
+/// [`append`] for records whose item documents (their rows' JSON) are at hand: a file's table
+/// takes the images made from them ([`image`]), so nothing is encoded again; an in-memory log
+/// takes the records alone.
+pub(crate) fn append_documents(
+    tx: &Transaction<'_>,
+    old: Option<(&OrderRecord, &str)>,
+    new: Option<(&OrderRecord, &str)>,
+) -> Result<u64, StoreError> {
+    if let Some(position) = collect(old.map(|(r, _)| r), new.map(|(r, _)| r))? {
+        return Ok(position);
+    }
+    fn imaged<'a>(
+        side: Option<(&'a OrderRecord, &str)>,
+    ) -> Result<Option<(&'a OrderRecord, String)>, StoreError> {
+        side.map(|(record, doc)| Ok((record, image(record, doc)?)))
+            .transpose()
+    }
+    append_images(tx, imaged(old)?, imaged(new)?)
+}
+
+/// The table's row of a change whose images (JSON of the [`OrderRecord`]) are made.
+fn append_images(
     tx: &Transaction<'_>,
     old: Option<(&OrderRecord, String)>,
     new: Option<(&OrderRecord, String)>,
 ) -> Result<u64, StoreError> {
     let (old, old_image) = old.unzip();
     let (new, new_image) = new.unzip();
-    if let Some(position) = collect(old, new)? {
-        return Ok(position);
-    }
     let (event_name, record) = describe(old, new)?;
     let (order_id, item_kind) = identify(record);
     let mut stmt = tx

@@ -122,12 +122,12 @@ fn record_location(
     }
     let seq = next.seq;
     let (current, next) = (OrderRecord::Live(current), OrderRecord::Live(next));
-    match current_doc.filter(|_| !change_log::collecting()) {
-        // The table's images, from the documents at hand: the row's and the one just written.
-        Some(current_doc) => change_log::append_images(
+    match current_doc {
+        // The documents at hand: the row's and the one just written.
+        Some(current_doc) => change_log::append_documents(
             &tx,
-            Some((&current, change_log::image(&current, &current_doc)?)),
-            Some((&next, change_log::image(&next, &next_doc)?)),
+            Some((&current, &current_doc)),
+            Some((&next, &next_doc)),
         )?,
         None => change_log::append(&tx, Some(&current), Some(&next))?,
     };
