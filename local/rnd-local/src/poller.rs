@@ -424,10 +424,7 @@ impl<T: Clone> Kept<T> {
         change: &Change,
         build: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let lock = || {
-            kept.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
+        let lock = || crate::lock(kept);
         if let Some(value) = lock().by_sequence_number.get(&change.sequence_number) {
             return Ok(value.clone());
         }

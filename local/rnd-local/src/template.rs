@@ -138,10 +138,9 @@ pub type ImageFields = BTreeMap<String, Option<BTreeSet<String>>>;
 /// The keys of the map attribute a pattern's `value` reads (`{"M": {key: …, …}}`), or `None`
 /// when it reads the attribute otherwise (its type, its existence, the whole map).
 fn map_keys(value: &Value) -> Option<BTreeSet<String>> {
-    match value.as_object()?.iter().collect::<Vec<_>>().as_slice() {
-        [(kind, Value::Object(keys))] if kind.as_str() == "M" => {
-            Some(keys.keys().cloned().collect())
-        }
+    let object = value.as_object()?;
+    match object.get("M") {
+        Some(Value::Object(keys)) if object.len() == 1 => Some(keys.keys().cloned().collect()),
         _ => None,
     }
 }

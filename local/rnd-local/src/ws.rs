@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
@@ -159,24 +159,15 @@ impl LiveConnection {
 
     /// When the client last sent a frame (or connected).
     pub(crate) fn last_active_at(&self) -> DateTime<Utc> {
-        self.last_active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1
+        crate::lock(&self.last_active).1
     }
 
     fn idle_since(&self) -> Instant {
-        self.last_active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
+        crate::lock(&self.last_active).0
     }
 
     fn touch(&self) {
-        *self
-            .last_active
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = (Instant::now(), Utc::now());
+        *crate::lock(&self.last_active) = (Instant::now(), Utc::now());
     }
 }
 
@@ -206,7 +197,7 @@ impl Connections {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveConnection>>> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.open)
     }
 
     /// Waits until every connection task has finished (after shutdown was signalled).

@@ -8,7 +8,7 @@
 //! `expires_at` has a fraction, its memberships may vanish just before the connection does.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -364,7 +364,7 @@ pub(crate) struct RoomCache(Mutex<HashMap<Room, Arc<Members>>>);
 
 impl RoomCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Room, Arc<Members>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.0)
     }
 
     fn get(&self, room: &Room) -> Option<Arc<Members>> {

@@ -223,7 +223,7 @@ impl SqliteStore {
         }
         let conn = Arc::clone(&self.conn);
         let task = tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = lock(&conn);
             // A file may have other writers: its pollers always read the log itself, so the
             // changes logged here are not collected.
             work(&mut guard)
