@@ -259,9 +259,7 @@ impl Template {
     /// `$request.body.action`: the `action` when it is a declared route key, else `$default`
     /// (also for bodies that are not JSON objects).
     pub fn select_route(&self, body: &str) -> &str {
-        let action = serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
+        let action = serde_json::from_str::<Action>(body).ok().and_then(|a| a.0);
         action
             .and_then(|a| {
                 self.route_keys
@@ -269,6 +267,42 @@ impl Template {
                     .find(|k| **k == a && !k.starts_with('$'))
             })
             .map_or("$default", String::as_str)
+    }
+}
+
+/// The `action` of a message body that is a JSON object, when it is a string (the last one,
+/// should the key repeat, as when the body is read whole). Every other value is checked for
+/// well-formedness and skipped without being built: building the whole body was most of the
+/// route selection's cost per location update.
+struct Action(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Action;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Action, A::Error> {
+                let mut action = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "action" {
+                        action = match map.next_value::<Value>()? {
+                            Value::String(a) => Some(a),
+                            _ => None,
+                        };
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Action(action))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -428,6 +462,22 @@ mod tests {
         );
         assert_eq!(template.select_route("not json"), "$default");
         assert_eq!(template.select_route("[1]"), "$default");
+        // AND only an object's string `action` counts, the last of repeated keys, in a body
+        // that is JSON throughout
+        assert_eq!(template.select_route(r#"["subscribe:order"]"#), "$default");
+        assert_eq!(template.select_route(r#"{"action":7}"#), "$default");
+        assert_eq!(
+            template.select_route(r#"{"action":"hello","orderId":{"a":[1]},"action":"resume"}"#),
+            "resume"
+        );
+        assert_eq!(
+            template.select_route(r#"{"action":"resume","orderId":}"#),
+            "$default"
+        );
+        assert_eq!(
+            template.select_route(r#"{"action":"resume"} trailing"#),
+            "$default"
+        );
     }
 
     #[test]
