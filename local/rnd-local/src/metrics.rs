@@ -285,6 +285,16 @@ fn event_name(body: &[u8]) -> &'static str {
         "error",
         "pong",
     ];
+    // What this stack posts starts with its event (`{"event":"…",`): read there, the body is
+    // not parsed (parsing every delivery was a fifth of the posting's cost).
+    if let Some(rest) = body.strip_prefix(br#"{"event":""#)
+        && let Some(known) = KNOWN.into_iter().find(|k| {
+            rest.strip_prefix(k.as_bytes())
+                .is_some_and(|after| after.first() == Some(&b'"'))
+        })
+    {
+        return known;
+    }
     match serde_json::from_slice::<Event<'_>>(body)
         .ok()
         .and_then(|e| e.event)
@@ -386,11 +396,20 @@ mod tests {
             br#"{"data":{},"event":"order:status_update"}"#,
         );
         metrics.posted(PostOutcome::Gone, b"{}");
-        // THEN all three calls are counted, and the delivered ones by event
+        // AND an event whose name only starts like a known one, and a body without an event
+        metrics.posted(
+            PostOutcome::Delivered,
+            br#"{"event":"order:newer","data":{}}"#,
+        );
+        metrics.posted(PostOutcome::Delivered, br#"{"data":{}}"#);
+        // THEN all calls are counted, and the delivered ones by event
         let posts = metrics.snapshot(0).post_to_connection;
-        assert_eq!((posts.calls, posts.delivered, posts.gone), (3, 2, 1));
+        assert_eq!((posts.calls, posts.delivered, posts.gone), (5, 4, 1));
         assert_eq!(posts.by_event["driver:location_update"], 1);
         assert_eq!(posts.by_event["order:status_update"], 1);
+        assert_eq!(posts.by_event["other"], 1);
+        assert_eq!(posts.by_event["?"], 1);
+        assert!(!posts.by_event.contains_key("order:new"));
     }
 
     #[cfg(target_os = "linux")]
