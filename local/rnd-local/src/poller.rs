@@ -350,10 +350,13 @@ pub(crate) fn record_json(change: &Change, stream_arn: &str) -> Result<Value, St
 /// The images hold only the named attributes from the start
 /// ([`order_record_attributes`](rnd_store_dynamodb::items::order_record_attributes)): building
 /// a live row whole was a fifth of the stack's instructions per location update.
-pub(crate) fn filter_view(change: &Change, fields: &FilterFields) -> Result<Value, StoreError> {
+pub(crate) fn filter_view(
+    change: &Change,
+    fields: &FilterFields,
+) -> Result<FilterView, StoreError> {
     let image = |record: &OrderRecord, names: &ImageFields| {
         if names.is_empty() {
-            return Ok(json!({}));
+            return Ok(Item::new());
         }
         let mut attributes = rnd_store_dynamodb::items::order_record_attributes(record, &|name| {
             names.contains_key(name)
@@ -365,21 +368,161 @@ pub(crate) fn filter_view(change: &Change, fields: &FilterFields) -> Result<Valu
                 map.retain(|key, _| keys.contains(key));
             }
         }
-        dynamodb_json(attributes)
+        Ok(attributes)
     };
-    let mut dynamodb = serde_json::Map::new();
-    if let Some(new) = &change.change.new {
-        dynamodb.insert("NewImage".to_owned(), image(new, &fields.new_image)?);
+    Ok(FilterView {
+        new_image: change
+            .change
+            .new
+            .as_ref()
+            .map(|new| image(new, &fields.new_image))
+            .transpose()?,
+        old_image: change
+            .change
+            .old
+            .as_ref()
+            .map(|old| image(old, &fields.old_image))
+            .transpose()?,
+        event_name: fields.event_name.then(|| change.change.kind.as_str()),
+    })
+}
+
+/// A [`filter_view`]: the images' named attributes as the item builder makes them, matched
+/// by the patterns as the record's DynamoDB JSON (`{"dynamodb": {"NewImage": {name: {"S":
+/// …}}}}`) without being written as JSON: writing them, and dropping what was written, was
+/// half a poller's filtering per location update.
+#[derive(Debug)]
+pub(crate) struct FilterView {
+    pub(crate) new_image: Option<Item>,
+    pub(crate) old_image: Option<Item>,
+    pub(crate) event_name: Option<&'static str>,
+}
+
+impl FilterView {
+    /// The view as the JSON it stands for (the record's named parts).
+    #[cfg(test)]
+    fn to_json(&self) -> Value {
+        self.root().json()
     }
-    if let Some(old) = &change.change.old {
-        dynamodb.insert("OldImage".to_owned(), image(old, &fields.old_image)?);
+
+    /// The record, for the filter patterns to read.
+    pub(crate) fn root(&self) -> ViewNode<'_> {
+        ViewNode::Record(self)
     }
-    let mut view = serde_json::Map::new();
-    view.insert("dynamodb".to_owned(), Value::Object(dynamodb));
-    if fields.event_name {
-        view.insert("eventName".to_owned(), change.change.kind.as_str().into());
+}
+
+/// A place in a [`FilterView`], as the record's JSON has it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ViewNode<'a> {
+    /// `{"dynamodb": …, "eventName": …}`.
+    Record(&'a FilterView),
+    /// `{"NewImage": …, "OldImage": …}`.
+    Dynamodb(&'a FilterView),
+    /// An image, or a map attribute's value: `{name: {"S": …}}`.
+    Attributes(&'a HashMap<String, AttributeValue>),
+    /// One attribute: `{"S": …}`, `{"N": …}`, `{"M": …}`…
+    Attribute(&'a AttributeValue),
+    /// A string (`S` and `N` values, the event name).
+    Text(&'a str),
+    /// `BOOL` and `NULL` values.
+    Flag(bool),
+    /// What a list, set or binary attribute holds under its type (`[…]`, or the base64 text).
+    Payload(&'a AttributeValue),
+}
+
+impl ViewNode<'_> {
+    /// The JSON this node stands for (for the rare pattern that lists objects or arrays).
+    fn json(self) -> Value {
+        match self {
+            ViewNode::Record(view) => {
+                let mut record = serde_json::Map::new();
+                record.insert("dynamodb".to_owned(), ViewNode::Dynamodb(view).json());
+                if let Some(name) = view.event_name {
+                    record.insert("eventName".to_owned(), name.into());
+                }
+                Value::Object(record)
+            }
+            ViewNode::Dynamodb(view) => {
+                let mut dynamodb = serde_json::Map::new();
+                for (name, image) in [("NewImage", &view.new_image), ("OldImage", &view.old_image)]
+                {
+                    if let Some(image) = image {
+                        dynamodb.insert(name.to_owned(), ViewNode::Attributes(image).json());
+                    }
+                }
+                Value::Object(dynamodb)
+            }
+            ViewNode::Attributes(map) => dynamodb_json(map.clone()).unwrap_or(Value::Null),
+            ViewNode::Attribute(value) => {
+                serde_json::to_value(serde_dynamo::AttributeValue::from(value.clone()))
+                    .unwrap_or(Value::Null)
+            }
+            ViewNode::Text(text) => text.into(),
+            ViewNode::Flag(flag) => flag.into(),
+            ViewNode::Payload(value) => match ViewNode::Attribute(value).json() {
+                Value::Object(typed) => typed.into_iter().next().map_or(Value::Null, |(_, v)| v),
+                other => other,
+            },
+        }
     }
-    Ok(Value::Object(view))
+
+    /// The name of the one field an attribute has in DynamoDB JSON (`S`, `N`, `L`, `SS`…).
+    fn type_name(value: &AttributeValue) -> Option<&'static str> {
+        Some(match value {
+            AttributeValue::S(_) => "S",
+            AttributeValue::N(_) => "N",
+            AttributeValue::B(_) => "B",
+            AttributeValue::Bool(_) => "BOOL",
+            AttributeValue::Null(_) => "NULL",
+            AttributeValue::M(_) => "M",
+            AttributeValue::L(_) => "L",
+            AttributeValue::Ss(_) => "SS",
+            AttributeValue::Ns(_) => "NS",
+            AttributeValue::Bs(_) => "BS",
+            _ => return None,
+        })
+    }
+}
+
+impl crate::template::Node for ViewNode<'_> {
+    fn field(self, key: &str) -> Option<Self> {
+        match self {
+            ViewNode::Record(view) => match key {
+                "dynamodb" => Some(ViewNode::Dynamodb(view)),
+                "eventName" => view.event_name.map(ViewNode::Text),
+                _ => None,
+            },
+            ViewNode::Dynamodb(view) => match key {
+                "NewImage" => view.new_image.as_ref().map(ViewNode::Attributes),
+                "OldImage" => view.old_image.as_ref().map(ViewNode::Attributes),
+                _ => None,
+            },
+            ViewNode::Attributes(map) => map.get(key).map(ViewNode::Attribute),
+            ViewNode::Attribute(value) => match (key, value) {
+                ("S", AttributeValue::S(text)) | ("N", AttributeValue::N(text)) => {
+                    Some(ViewNode::Text(text))
+                }
+                ("BOOL", AttributeValue::Bool(flag)) | ("NULL", AttributeValue::Null(flag)) => {
+                    Some(ViewNode::Flag(*flag))
+                }
+                ("M", AttributeValue::M(map)) => Some(ViewNode::Attributes(map)),
+                // Lists, sets and binaries: compared whole, as the JSON they hold.
+                (key, value) if ViewNode::type_name(value) == Some(key) => {
+                    Some(ViewNode::Payload(value))
+                }
+                _ => None,
+            },
+            ViewNode::Text(_) | ViewNode::Flag(_) | ViewNode::Payload(_) => None,
+        }
+    }
+
+    fn equals(self, expected: &Value) -> bool {
+        match self {
+            ViewNode::Text(text) => expected.as_str() == Some(text),
+            ViewNode::Flag(flag) => expected.as_bool() == Some(flag),
+            node => node.json() == *expected,
+        }
+    }
 }
 
 /// The stream records of recent changes, built once and shared by the event source mappings
@@ -396,7 +539,7 @@ pub(crate) fn filter_view(change: &Change, fields: &FilterFields) -> Result<Valu
 #[derive(Debug, Default)]
 pub(crate) struct StreamRecords {
     records: std::sync::Mutex<Kept<Arc<Value>>>,
-    views: std::sync::Mutex<Kept<Arc<Value>>>,
+    views: std::sync::Mutex<Kept<Arc<FilterView>>>,
     /// The fields of the shared views: those of every mapping that filters on a view.
     view_fields: Option<FilterFields>,
 }
@@ -470,7 +613,7 @@ impl StreamRecords {
         &self,
         change: &Change,
         fields: &FilterFields,
-    ) -> Result<Arc<Value>, StoreError> {
+    ) -> Result<Arc<FilterView>, StoreError> {
         match &self.view_fields {
             Some(shared) if shared.covers(fields) => {
                 Kept::get_or_build(&self.views, change, || {
@@ -655,10 +798,12 @@ impl Poller {
     /// say what the patterns read, else on its whole record.
     fn accepts(&self, change: &Change, fields: Option<&FilterFields>) -> Result<bool, StoreError> {
         match fields {
-            Some(fields) => Ok(self.settings.accepts(&*self.records.view(change, fields)?)),
+            Some(fields) => Ok(self
+                .settings
+                .accepts(self.records.view(change, fields)?.root())),
             None => {
                 let record = self.records.record(change, &self.stream_arn)?;
-                Ok(self.settings.accepts(&record))
+                Ok(self.settings.accepts(record.as_ref()))
             }
         }
     }
@@ -875,6 +1020,70 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_view_is_matched_as_the_json_it_stands_for_attributes_of_every_type_included() {
+        // GIVEN a view whose new image holds an attribute of every type, and no old image
+        let s = |text: &str| AttributeValue::S(text.to_owned());
+        let image: Item = [
+            ("itemType", s("live")),
+            ("seq", AttributeValue::N("12".to_owned())),
+            ("done", AttributeValue::Bool(true)),
+            ("nothing", AttributeValue::Null(true)),
+            ("tags", AttributeValue::L(vec![s("a"), s("b")])),
+            ("names", AttributeValue::Ss(vec!["x".to_owned()])),
+            (
+                "eta",
+                AttributeValue::M(
+                    [("etaMinutes".to_owned(), AttributeValue::N("3".to_owned()))].into(),
+                ),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        let view = FilterView {
+            new_image: Some(image),
+            old_image: None,
+            event_name: Some("MODIFY"),
+        };
+        let json = view.to_json();
+        // WHEN patterns on each kind of field judge it as it is, and as its JSON
+        let patterns = [
+            json!({"dynamodb": {"NewImage": {"itemType": {"S": ["live"]}}}}),
+            json!({"dynamodb": {"NewImage": {"itemType": {"S": ["order"]}}}}),
+            json!({"dynamodb": {"NewImage": {"seq": {"N": ["12"]}}}}),
+            json!({"dynamodb": {"NewImage": {"seq": {"S": ["12"]}}}}),
+            json!({"dynamodb": {"NewImage": {"done": {"BOOL": [true]}}}}),
+            json!({"dynamodb": {"NewImage": {"done": {"BOOL": [false]}}}}),
+            json!({"dynamodb": {"NewImage": {"nothing": {"NULL": [true]}}}}),
+            json!({"dynamodb": {"NewImage": {"tags": {"L": [[{"S": "a"}, {"S": "b"}]]}}}}),
+            json!({"dynamodb": {"NewImage": {"tags": {"L": [[{"S": "a"}]]}}}}),
+            json!({"dynamodb": {"NewImage": {"names": {"SS": [["x"]]}}}}),
+            json!({"dynamodb": {"NewImage": {"eta": {"M": {"etaMinutes": {"N": ["1", "3"]}}}}}}),
+            json!({"dynamodb": {"NewImage": {"eta": {"M": [{"etaMinutes": {"N": "3"}}]}}}}),
+            json!({"dynamodb": {"NewImage": {"eta": {"M": {"other": {"N": [{"exists": false}]}}}}}}),
+            json!({"dynamodb": {"NewImage": {"seq": {"N": [{"exists": true}]}}}}),
+            json!({"dynamodb": {"NewImage": {"missing": [{"exists": true}]}}}),
+            json!({"dynamodb": {"OldImage": {"itemType": {"S": [{"exists": false}]}}}}),
+            json!({"dynamodb": {"OldImage": {"itemType": {"S": ["live"]}}}}),
+            json!({"eventName": ["MODIFY"]}),
+            json!({"eventName": ["INSERT"]}),
+            json!({"dynamodb": {"SequenceNumber": ["1"]}}),
+        ];
+        let mut outcomes = std::collections::BTreeSet::new();
+        for pattern in patterns {
+            let settings = StreamSettings {
+                filters: vec![pattern.clone()],
+                ..StreamSettings::default()
+            };
+            let as_is = settings.accepts(view.root());
+            // THEN both ways agree, for patterns that pass and that do not
+            assert_eq!(as_is, settings.accepts(&json), "{pattern}");
+            outcomes.insert(as_is);
+        }
+        assert_eq!(outcomes.len(), 2);
+    }
+
+    #[test]
     fn the_filters_judge_a_change_by_its_filter_view_as_they_would_by_its_whole_record() {
         // GIVEN changes of every kind the table makes: an order placed, its status changed,
         // its live row moved with and without the fast path's announcedSeq, almost there and
@@ -922,9 +1131,13 @@ mod tests {
                 };
                 // WHEN a mapping's filter judges each by its own filter view, and by the view
                 // the stream's mappings share (the fields of both)
-                let by_view = settings.accepts(&filter_view(&change, &fields).unwrap());
+                let own = filter_view(&change, &fields).unwrap();
+                let by_view = settings.accepts(own.root());
                 let view = shared.view(&change, &fields).unwrap();
-                let by_shared_view = settings.accepts(&view);
+                let by_shared_view = settings.accepts(view.root());
+                // (and as on the JSON the views stand for)
+                assert_eq!(settings.accepts(&own.to_json()), by_view, "change {n}");
+                assert_eq!(settings.accepts(&view.to_json()), by_view, "change {n}");
                 // THEN it decides as it does on the whole record, either way
                 let by_record = settings.accepts(&record_json(&change, "arn:stream").unwrap());
                 assert_eq!(by_view, by_record, "change {n}");
@@ -939,9 +1152,8 @@ mod tests {
         let (fanout, push) = views.split_at(changes.len());
         assert!(fanout.iter().zip(push).all(|(a, b)| Arc::ptr_eq(a, b)));
         // AND of the eta map, which the push filter reads by key, the view holds that key only
-        let eta = fanout[4]["dynamodb"]["NewImage"]["eta"]["M"]
-            .as_object()
-            .expect("an eta map");
+        let eta = fanout[4].to_json()["dynamodb"]["NewImage"]["eta"]["M"].clone();
+        let eta = eta.as_object().expect("an eta map");
         assert_eq!(eta.keys().collect::<Vec<_>>(), ["etaMinutes"]);
     }
 

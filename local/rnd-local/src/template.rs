@@ -78,7 +78,7 @@ impl Default for StreamSettings {
 
 impl StreamSettings {
     /// Whether the stream record (as Lambda delivers it, JSON) passes the filter criteria.
-    pub fn accepts(&self, record: &Value) -> bool {
+    pub fn accepts<N: Node>(&self, record: N) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|p| matches_pattern(p, record))
     }
 
@@ -355,16 +355,36 @@ fn stream_settings(props: Option<&Yaml>) -> Result<StreamSettings, TemplateError
 /// Lambda's event filtering, for the patterns the template uses: objects nest, a list of
 /// values matches when the record's value equals one of them, and `{"exists": true|false}` in
 /// a list matches a field that is there, or not.
-fn matches_pattern(pattern: &Value, value: &Value) -> bool {
+fn matches_pattern<N: Node>(pattern: &Value, value: N) -> bool {
     match pattern {
-        Value::Object(fields) => fields.iter().all(|(key, expected)| match value.get(key) {
+        Value::Object(fields) => fields.iter().all(|(key, expected)| match value.field(key) {
             Some(actual) => matches_pattern(expected, actual),
             None => matches_missing(expected),
         }),
         Value::Array(allowed) => allowed
             .iter()
-            .any(|a| a == value || exists_rule(a) == Some(true)),
-        other => other == value,
+            .any(|a| value.equals(a) || exists_rule(a) == Some(true)),
+        other => value.equals(other),
+    }
+}
+
+/// A stream record as a filter pattern reads it: a tree of JSON objects, whatever holds it.
+/// Lambda matches patterns against the record's JSON; a poller can match them against the
+/// parts it holds (a [`crate::poller::FilterView`]) without writing those as JSON first.
+pub trait Node: Copy {
+    /// The value of the object's field `key` (`None` when this is no object or lacks it).
+    fn field(self, key: &str) -> Option<Self>;
+    /// Whether this is the JSON value `expected`.
+    fn equals(self, expected: &Value) -> bool;
+}
+
+impl Node for &Value {
+    fn field(self, key: &str) -> Option<Self> {
+        self.get(key)
+    }
+
+    fn equals(self, expected: &Value) -> bool {
+        self == expected
     }
 }
 
