@@ -204,6 +204,8 @@ mod tests {
                 names.clone(),
                 names.iter().copied().step_by(2).collect(),
                 vec!["itemType", "announcedSeq", "noSuchAttribute"],
+                vec!["pk"],
+                vec!["sk", "seq"],
             ] {
                 let attributes = order_record_attributes(&record, &|name| wanted.contains(&name))
                     .expect("attributes");

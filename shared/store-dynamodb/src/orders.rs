@@ -46,7 +46,7 @@ pub(crate) fn order_item(order: &Order) -> Result<Item, StoreError> {
 /// The live row: the `LiveState` as `serde_dynamo` writes it, plus keys and `itemType=live`.
 pub(crate) fn live_item(live: &LiveState) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(live).map_err(backend)?;
-    item.extend(live_row_attributes(live));
+    item.extend(live_row_attributes(live, &|_| true));
     Ok(item)
 }
 
@@ -57,25 +57,31 @@ pub(crate) fn live_item_attributes(
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Item, StoreError> {
     let mut item = crate::fields::named_fields(live, wanted).map_err(backend)?;
-    item.extend(
-        live_row_attributes(live)
-            .into_iter()
-            .filter(|(name, _)| wanted(name)),
-    );
+    item.extend(live_row_attributes(live, wanted));
     Ok(item)
 }
 
-/// What a live row holds besides the record's fields: its keys and `itemType`.
-fn live_row_attributes(live: &LiveState) -> Item {
-    let mut item = key(order_pk(&live.order_id), LIVE_SK);
-    item.insert(ITEM_TYPE.into(), s(LIVE_TYPE));
+/// What a live row holds besides the record's fields: its keys and `itemType`, those of them
+/// that `wanted` names (a stream filter reads `itemType` alone: building the keys only to drop
+/// them was a fifth of a filter view's attributes).
+fn live_row_attributes(live: &LiveState, wanted: &dyn Fn(&str) -> bool) -> Item {
+    let mut item = if wanted(PK) || wanted(SK) {
+        let mut keys = key(order_pk(&live.order_id), LIVE_SK);
+        keys.retain(|name, _| wanted(name));
+        keys
+    } else {
+        Item::new()
+    };
+    if wanted(ITEM_TYPE) {
+        item.insert(ITEM_TYPE.to_owned(), s(LIVE_TYPE));
+    }
     item
 }
 
 /// The size of [`live_item`]`(live)`, without building it.
 pub(crate) fn live_item_size(live: &LiveState) -> Result<usize, StoreError> {
     let fields = crate::item_size::item_size(live).map_err(backend)?;
-    Ok(fields + crate::item_size::size(&live_row_attributes(live)))
+    Ok(fields + crate::item_size::size(&live_row_attributes(live, &|_| true)))
 }
 
 /// Parses an order row (extra attributes such as keys and index attributes are ignored).
