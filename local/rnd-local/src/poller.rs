@@ -147,7 +147,7 @@ const SEQUENCE_BASE: u128 = 100_000_000_000_000_000_000;
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
     pub(crate) sequence_number: String,
-    pub(crate) change: OrderChange,
+    pub(crate) change: Arc<OrderChange>,
     pub(crate) at: DateTime<Utc>,
 }
 
@@ -242,7 +242,7 @@ impl Source {
                     .map(|c| Change {
                         at: c.approximate_creation.unwrap_or_else(Utc::now),
                         sequence_number: c.sequence_number,
-                        change: c.change,
+                        change: Arc::new(c.change),
                     })
                     .collect())
             }
@@ -1007,7 +1007,9 @@ mod tests {
         let view = fixtures::placed_order("order-1", &fixtures::customer(), fixtures::now());
         let change = Change {
             sequence_number: "100000000000000000001".into(),
-            change: OrderChange::between(None, Some(OrderRecord::Order(view.order))).unwrap(),
+            change: OrderChange::between(None, Some(OrderRecord::Order(view.order)))
+                .unwrap()
+                .into(),
             at: Utc::now(),
         };
         let records = StreamRecords::default();
@@ -1126,7 +1128,7 @@ mod tests {
             for (n, (old, new)) in changes.iter().cloned().enumerate() {
                 let change = Change {
                     sequence_number: format!("{}", SEQUENCE_BASE + n as u128),
-                    change: OrderChange::between(old, new).unwrap(),
+                    change: OrderChange::between(old, new).unwrap().into(),
                     at: Utc::now(),
                 };
                 // WHEN a mapping's filter judges each by its own filter view, and by the view
@@ -1164,7 +1166,8 @@ mod tests {
         let change = Change {
             sequence_number: "100000000000000000001".into(),
             change: OrderChange::between(None, Some(OrderRecord::Order(view.order.clone())))
-                .unwrap(),
+                .unwrap()
+                .into(),
             at: Utc::now(),
         };
         // WHEN it becomes a Lambda stream record

@@ -56,7 +56,7 @@ impl Harness for SqliteHarness {
             .await
             .expect("change log reads")
             .into_iter()
-            .map(|logged| logged.change)
+            .map(|logged| Arc::unwrap_or_clone(logged.change))
             .collect()
     }
 
