@@ -23,7 +23,7 @@
 //! is very long, so it is counted as 1 WRU / 1 RRU; a member's user id is counted as
 //! [`ASSUMED_USER_ID_BYTES`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -220,28 +220,46 @@ pub(crate) fn close_connection_units(
     Ok(counted)
 }
 
+/// The size of `member`'s row in `room` as a room query reads it (of the assumed user, living
+/// until `u32::MAX`), remembered by what it depends on. An item's size depends on its strings'
+/// lengths only, so these rows, in one kind of room, differ only by the lengths of the room's
+/// id and of the connection's: one row is sized per such shape (sizing the rows of every room
+/// read was a tenth of a location update's delivery).
+fn membership_size(member: &ConnectionId, room: &Room) -> Result<usize, StoreError> {
+    /// More shapes than this are forgotten at once (ids have a bounded length, so it is rare).
+    const REMEMBERED: usize = 4_096;
+    thread_local! {
+        static SIZES: std::cell::RefCell<HashMap<(u8, usize, usize), usize>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let room_shape = match room {
+        Room::User(id) => (0, id.as_str().len()),
+        Room::Role(role) => (1, role.as_str().len()),
+        Room::Order(id) => (2, id.as_str().len()),
+    };
+    let shape = (room_shape.0, room_shape.1, member.as_str().len());
+    if let Some(size) = SIZES.with_borrow(|sizes| sizes.get(&shape).copied()) {
+        return Ok(size);
+    }
+    let size = membership_bytes(member, &assumed_user(), room, i64::from(u32::MAX))?;
+    SIZES.with_borrow_mut(|sizes| {
+        if sizes.len() >= REMEMBERED {
+            sizes.clear();
+        }
+        sizes.insert(shape, size);
+    });
+    Ok(size)
+}
+
 /// `room_members`: an eventually consistent `Query` of the room's partition, paged by 1 MB,
 /// reading every membership row (the projection does not reduce the units).
 pub(crate) fn room_members_units(
     room: &Room,
     members: &[ConnectionId],
 ) -> Result<DynamoUnits, StoreError> {
-    let ttl = i64::from(u32::MAX);
-    let user = assumed_user();
     let mut pages: Vec<usize> = vec![0];
-    // An item's size depends on its strings' lengths only, so the members' rows differ in
-    // size only by their ids' lengths: one row is sized per length (sizing every row was a
-    // tenth of a location update's delivery).
-    let mut sized: Option<(usize, usize)> = None;
     for member in members {
-        let size = match sized {
-            Some((length, size)) if length == member.as_str().len() => size,
-            _ => {
-                let size = membership_bytes(member, &user, room, ttl)?;
-                sized = Some((member.as_str().len(), size));
-                size
-            }
-        };
+        let size = membership_size(member, room)?;
         let last = pages.len() - 1;
         if pages[last] + size > QUERY_PAGE_BYTES {
             pages.push(size);
@@ -1039,7 +1057,10 @@ mod tests {
         );
         let user = assumed_user();
         let ttl = i64::from(u32::MAX);
-        let bytes = |member: &ConnectionId| membership_bytes(member, &user, &room, ttl).unwrap();
+        let bytes_in = |member: &ConnectionId, room: &Room| {
+            membership_bytes(member, &user, room, ttl).unwrap()
+        };
+        let bytes = |member: &ConnectionId| bytes_in(member, &room);
         // WHEN rows are sized THEN ids of one length give one size, and a longer id a larger one
         assert_eq!(bytes(&id(short(1))), bytes(&id(short(999))));
         assert!(bytes(&id(long(1))) > bytes(&id(short(1))));
@@ -1059,6 +1080,27 @@ mod tests {
         }
         let metered = room_members_units(&room, &members).unwrap();
         assert!(pages.len() > 1, "the room spans pages: {pages:?}");
+        // AND rows remembered by shape are the rows sized afresh, in rooms of every kind and
+        // of ids of several lengths (each shape met twice, with other ids)
+        let rooms = [
+            "user:u-1",
+            "user:u-22",
+            "user:u-1234567",
+            "role:driver",
+            "role:admin",
+            "order:o-1",
+            "order:o-7654321",
+            "order:o-2",
+        ];
+        for room in rooms.map(|r| r.parse::<Room>().unwrap()) {
+            for member in [id(short(5)), id(long(6)), id(short(7)), id(long(8))] {
+                assert_eq!(
+                    membership_size(&member, &room).unwrap(),
+                    bytes_in(&member, &room),
+                    "{member} in {room}"
+                );
+            }
+        }
         assert_eq!(metered.requests, pages.len() as u64);
         assert_eq!(
             metered.read_units,
