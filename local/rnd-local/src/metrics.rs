@@ -327,8 +327,9 @@ fn memory() -> Memory {
 /// its user-space ABI whatever the kernel's own `HZ`.
 const USER_HZ: f64 = 100.0;
 
-/// `utime` and `stime` of `/proc/self/stat` (fields 14 and 15), in seconds.
-fn cpu() -> Cpu {
+/// `utime` and `stime` of `/proc/self/stat` (fields 14 and 15), in seconds: this process's
+/// CPU (the stack's in its metrics; the bench reads its own with it too).
+pub fn cpu() -> Cpu {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return Cpu::default();
     };

@@ -358,7 +358,7 @@ fn run_knee(
         options.load.acks.as_str()
     );
     eprintln!(
-        "{:>7} {:>10} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9}",
+        "{:>7} {:>10} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>9} {:>9}",
         "rate Hz",
         "asked/s",
         "deliv./s",
@@ -367,11 +367,12 @@ fn run_knee(
         "max ms",
         "lost",
         "refused",
-        "CPU cores"
+        "CPU cores",
+        "bench CPU"
     );
     let report = runtime.block_on(rnd_loadgen::bench::knee(&options, |row| {
         eprintln!(
-            "{:>7} {:>10.0} {:>10.0} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>8} {:>9} {}",
+            "{:>7} {:>10.0} {:>10.0} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>8} {:>9} {:>9} {}",
             row.rate_hz,
             row.asked_deliveries_per_second,
             row.deliveries_per_second,
@@ -383,6 +384,7 @@ fn run_knee(
             row.server_cpu
                 .cores
                 .map_or("?".into(), |c| format!("{c:.2}")),
+            row.bench_cores.map_or("?".into(), |c| format!("{c:.2}")),
             if row.within_limit { "" } else { "(miss)" },
         );
     }))?;

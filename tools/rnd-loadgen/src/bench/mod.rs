@@ -285,6 +285,9 @@ pub struct LoadReport {
     pub deliveries_per_second: f64,
     /// The CPU the server used in the window.
     pub server_cpu: ServerCpu,
+    /// The CPU this bench used while its drivers sent (cores, as `server_cpu.cores`): on one
+    /// machine, the two together show when the machine, not the server, is full.
+    pub bench_cores: Option<f64>,
     /// The server's resident memory at the end of the window, bytes.
     pub server_rss_bytes: Option<u64>,
     /// The server's peak resident memory, bytes.
@@ -1005,6 +1008,8 @@ struct Window {
     after: MetricsSnapshot,
     /// The server's CPU seconds when the last driver stopped (`None` when it cannot tell).
     cpu_when_driven: Option<f64>,
+    /// The bench's own CPU seconds from the window's start until the last driver stopped.
+    bench_cpu_driven: Option<f64>,
     /// The drivers' location messages.
     updates: Updates,
     /// Send-to-receipt latency of every matched delivery, ms.
@@ -1054,11 +1059,16 @@ async fn measure(
         })
         .collect();
     let before = snapshot(client).await?;
+    let bench_cpu_before = rnd_local::metrics::cpu().total_seconds();
     let window_start = Instant::now();
     let first = window_start + Duration::from_millis(100);
     let end = first + options.duration;
     let driven = drive_all(sockets.drivers, prepared, options, first, end).await?;
     let driven_for = window_start.elapsed();
+    let bench_cpu_driven = rnd_local::metrics::cpu()
+        .total_seconds()
+        .zip(bench_cpu_before)
+        .map(|(at_end, at_start)| (at_end - at_start).max(0.0));
     let cpu_when_driven = snapshot(client).await?.cpu.total_seconds();
     let expected = driven.updates.accepted * u64::from(options.subscribers);
     let grace_end = Instant::now() + options.grace;
@@ -1090,6 +1100,7 @@ async fn measure(
         before,
         after,
         cpu_when_driven,
+        bench_cpu_driven,
         updates: driven.updates,
         latencies_ms,
         unmatched,
@@ -1123,6 +1134,7 @@ fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSocket
         before,
         after,
         cpu_when_driven,
+        bench_cpu_driven,
         updates,
         latencies_ms,
         unmatched,
@@ -1169,6 +1181,7 @@ fn load_report(options: &LoadOptions, window: Window) -> (LoadReport, LoadSocket
                 .zip(before.cpu.total_seconds())
                 .map(|(at_end, at_start)| (at_end - at_start).max(0.0) / driven.as_secs_f64()),
         },
+        bench_cores: bench_cpu_driven.map(|seconds| seconds / driven.as_secs_f64()),
         server_rss_bytes: after.memory.rss_bytes,
         server_peak_rss_bytes: after.memory.peak_rss_bytes,
         per_accepted_update,
@@ -1268,6 +1281,8 @@ pub struct KneeRow {
     pub refused: u64,
     /// The CPU the server used meanwhile.
     pub server_cpu: ServerCpu,
+    /// The CPU this bench used while its drivers sent, cores.
+    pub bench_cores: Option<f64>,
     /// p99 within the limit and nothing lost or refused.
     pub within_limit: bool,
 }
@@ -1310,6 +1325,7 @@ impl KneeRow {
             unmatched: report.deliveries.unmatched,
             refused,
             server_cpu: report.server_cpu,
+            bench_cores: report.bench_cores,
             within_limit: report.latency_ms.p99 <= p99_limit_ms
                 && report.deliveries.lost == 0
                 && report.deliveries.unmatched == 0
@@ -1529,6 +1545,7 @@ mod tests {
             unmatched: 0,
             refused: 0,
             server_cpu: ServerCpu::default(),
+            bench_cores: None,
             within_limit: p99 <= 50.0 && lost == 0,
         }
     }

@@ -262,13 +262,15 @@ async fn a_knee_sweep_on_a_stack_that_accepts_every_location_measures_each_rate_
     // WHEN 2 orders × 2 subscribers are swept at 2 then 5 Hz
     let report = tiny_knee(config, vec![2.0, 5.0]).await;
     // THEN both rates were measured on the same orders, every location delivered to both
-    // subscribers, none refused, and the server's CPU time was read
+    // subscribers, none refused, and the server's CPU time was read, and the bench's own
+    // (here the stack runs in the test's process, so that one holds both)
     assert_eq!(report.rates.len(), 2, "{report:?}");
     for row in &report.rates {
         assert_eq!((row.lost, row.unmatched, row.refused), (0, 0, 0), "{row:?}");
         assert_eq!(row.asked_deliveries_per_second, 4.0 * row.rate_hz);
         assert!(row.deliveries_per_second > 0.0, "{row:?}");
         assert!(row.server_cpu.seconds.is_some_and(|s| s >= 0.0), "{row:?}");
+        assert!(row.bench_cores.is_some_and(|c| c >= 0.0), "{row:?}");
     }
     // AND the knee is the best row within the limit, in the JSON line's own field
     let best = report
@@ -280,6 +282,7 @@ async fn a_knee_sweep_on_a_stack_that_accepts_every_location_measures_each_rate_
     assert_eq!(report.knee_deliveries_per_second, best);
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["kneeDeliveriesPerSecond"], best);
+    assert!(json["rates"][0]["benchCores"].is_number(), "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
