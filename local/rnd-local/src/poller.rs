@@ -498,20 +498,19 @@ impl crate::template::Node for ViewNode<'_> {
                 _ => None,
             },
             ViewNode::Attributes(map) => map.get(key).map(ViewNode::Attribute),
-            ViewNode::Attribute(value) => match (key, value) {
-                ("S", AttributeValue::S(text)) | ("N", AttributeValue::N(text)) => {
-                    Some(ViewNode::Text(text))
-                }
-                ("BOOL", AttributeValue::Bool(flag)) | ("NULL", AttributeValue::Null(flag)) => {
-                    Some(ViewNode::Flag(*flag))
-                }
-                ("M", AttributeValue::M(map)) => Some(ViewNode::Attributes(map)),
-                // Lists, sets and binaries: compared whole, as the JSON they hold.
-                (key, value) if ViewNode::type_name(value) == Some(key) => {
-                    Some(ViewNode::Payload(value))
-                }
-                _ => None,
-            },
+            // An attribute has one field, named by its type, holding its value.
+            ViewNode::Attribute(value) if ViewNode::type_name(value) == Some(key) => {
+                Some(match value {
+                    AttributeValue::S(text) | AttributeValue::N(text) => ViewNode::Text(text),
+                    AttributeValue::Bool(flag) | AttributeValue::Null(flag) => {
+                        ViewNode::Flag(*flag)
+                    }
+                    AttributeValue::M(map) => ViewNode::Attributes(map),
+                    // Lists, sets and binaries: compared whole, as the JSON they hold.
+                    other => ViewNode::Payload(other),
+                })
+            }
+            ViewNode::Attribute(_) => None,
             ViewNode::Text(_) | ViewNode::Flag(_) | ViewNode::Payload(_) => None,
         }
     }
