@@ -203,13 +203,19 @@ pub(crate) fn message_event(
 #[derive(Debug)]
 pub(crate) struct MessageEvents {
     event: ApiGatewayWebsocketProxyRequest,
+    /// The second (epoch) `requestTime` was written for: it names whole seconds, so the
+    /// messages of one second share it (formatting it for each was 1 % of the stack's CPU).
+    request_second: Option<i64>,
 }
 
 impl MessageEvents {
     /// The events of the connection `conn` (whose `authorizer` is set).
     pub(crate) fn new(conn: &ConnectionContext) -> Result<Self, serde_json::Error> {
         let event = serde_json::from_value(message_event(conn, "$default", "", Utc::now()))?;
-        Ok(Self { event })
+        Ok(Self {
+            event,
+            request_second: None,
+        })
     }
 
     /// The event of a message to `route_key` carrying `body`, received `at`.
@@ -221,10 +227,15 @@ impl MessageEvents {
     ) -> &ApiGatewayWebsocketProxyRequest {
         let ctx = &mut self.event.request_context;
         let request_id = new_id();
-        ctx.route_key = Some(route_key.to_owned());
+        if ctx.route_key.as_deref() != Some(route_key) {
+            ctx.route_key = Some(route_key.to_owned());
+        }
         ctx.extended_request_id = Some(request_id.clone());
         ctx.request_id = Some(request_id);
-        ctx.request_time = Some(request_time(at));
+        if self.request_second != Some(at.timestamp()) {
+            ctx.request_time = Some(request_time(at));
+            self.request_second = Some(at.timestamp());
+        }
         ctx.request_time_epoch = at.timestamp_millis();
         ctx.message_id = Some(new_id());
         self.event.body = Some(body);
@@ -336,24 +347,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_connections_message_events_are_built_whole_for_each_message() {
-        // GIVEN a connection's message events, after a first message
-        let conn = conn();
-        let mut events = MessageEvents::new(&conn).unwrap();
-        let earlier = Utc::now() - chrono::Duration::seconds(5);
-        events.next("driver:location", "{\"action\":\"x\"}".into(), earlier);
-        // WHEN the next message arrives
-        let now = Utc::now();
-        let body = r#"{"action":"subscribe:order","orderId":"o-1"}"#;
-        let event = serde_json::to_value(events.next("subscribe:order", body.into(), now)).unwrap();
-        // THEN its event is the one built whole for it (its own ids aside)
+    /// `next`'s event of `conn` for `body` to `route` at `at`, checked against the one built
+    /// whole for it (its own ids aside).
+    fn next_is_built_whole(
+        (conn, events): (&ConnectionContext, &mut MessageEvents),
+        route: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) {
+        let event = serde_json::to_value(events.next(route, body.into(), at)).unwrap();
         let mut whole: Value = serde_json::to_value(
             serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(message_event(
-                &conn,
-                "subscribe:order",
-                body,
-                now,
+                conn, route, body, at,
             ))
             .unwrap(),
         )
@@ -362,10 +367,35 @@ mod tests {
             assert_ne!(event["requestContext"][id], Value::Null, "{id}");
             whole["requestContext"][id] = event["requestContext"][id].clone();
         }
-        assert_eq!(event, whole);
+        assert_eq!(event, whole, "{route} at {at}");
         assert_eq!(
             event["requestContext"]["requestId"],
             event["requestContext"]["extendedRequestId"]
         );
+    }
+
+    #[test]
+    fn a_connections_message_events_are_built_whole_for_each_message() {
+        // GIVEN a connection's message events, after a first message
+        let conn = conn();
+        let mut events = MessageEvents::new(&conn).unwrap();
+        let start = DateTime::from_timestamp_millis(1_764_889_199_250).unwrap();
+        events.next("driver:location", "{\"action\":\"x\"}".into(), start);
+        let body = r#"{"action":"subscribe:order","orderId":"o-1"}"#;
+        // WHEN the next messages arrive: to another route in the same second, to the same
+        // route in the same second, at the next second (its last millisecond), minutes later,
+        // and back at the first second
+        let later = |ms: i64| start + chrono::Duration::milliseconds(ms);
+        // THEN each event is the one built whole for it, its requestTime that of its own second
+        next_is_built_whole((&conn, &mut events), "subscribe:order", body, later(500));
+        next_is_built_whole((&conn, &mut events), "subscribe:order", body, later(700));
+        next_is_built_whole((&conn, &mut events), "$default", "{}", later(1_749));
+        next_is_built_whole(
+            (&conn, &mut events),
+            "driver:location",
+            body,
+            later(200_000),
+        );
+        next_is_built_whole((&conn, &mut events), "subscribe:order", body, start);
     }
 }
