@@ -23,7 +23,7 @@ use rnd_domain::OrderRecord;
 use rnd_domain::change::{ChangeKind, OrderChange};
 use rnd_domain::ids::OrderId;
 use rnd_domain::ports::StoreError;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::SqliteStore;
 use crate::codec::{
@@ -410,7 +410,7 @@ fn describe<'a>(
 /// Fails with [`StoreError::Corrupt`] when both images are absent or they name different
 /// orders (a bug in the caller), and with [`StoreError::Backend`] when SQLite fails.
 pub(crate) fn append(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     old: Option<&OrderRecord>,
     new: Option<&OrderRecord>,
 ) -> Result<u64, StoreError> {
@@ -471,7 +471,7 @@ pub(crate) fn image(record: &OrderRecord, doc: &str) -> Result<String, StoreErro
 /// takes the images made from them ([`image`]), so nothing is encoded again; an in-memory log
 /// takes the records alone.
 pub(crate) fn append_documents(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     old: Option<(&OrderRecord, &str)>,
     new: Option<(&OrderRecord, &str)>,
 ) -> Result<u64, StoreError> {
@@ -489,7 +489,7 @@ pub(crate) fn append_documents(
 
 /// The table's row of a change whose images (JSON of the [`OrderRecord`]) are made.
 fn append_images(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     old: Option<(&OrderRecord, String)>,
     new: Option<(&OrderRecord, String)>,
 ) -> Result<u64, StoreError> {

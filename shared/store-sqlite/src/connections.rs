@@ -18,10 +18,11 @@ use rnd_domain::ports::{
 };
 use rnd_domain::presence::ConnectionEvent;
 use rnd_domain::{Role, Room};
-use rusqlite::{OptionalExtension, TransactionBehavior, named_params, params};
+use rusqlite::{OptionalExtension, named_params, params};
 
 use crate::SqliteStore;
 use crate::codec::{DbResultExt, decode_time, encode_time, parse_column, to_json, ttl_of};
+use crate::tx::WriteTx;
 
 #[async_trait]
 impl ConnectionStore for SqliteStore {
@@ -40,9 +41,7 @@ impl ConnectionStore for SqliteStore {
         let cache = self.room_cache();
         self.run(move |conn| {
             RoomCache::forget_in(cache.as_deref(), &rooms);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
+            let tx = WriteTx::begin(conn)?;
             let ttl = ttl_of(connection.expires_at);
             let inserted = tx
                 .execute(
@@ -86,7 +85,7 @@ impl ConnectionStore for SqliteStore {
                     at: connection.connected_at,
                 },
             )?;
-            tx.commit().db()?;
+            tx.commit()?;
             tracing::debug!(
                 connection_id = %connection.connection_id,
                 rooms = rooms.len(),
@@ -129,16 +128,14 @@ impl ConnectionStore for SqliteStore {
         let cache = self.room_cache();
         self.run(move |conn| {
             RoomCache::forget_in(cache.as_deref(), std::slice::from_ref(&room));
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
+            let tx = WriteTx::begin(conn)?;
             let Some(connection) = read_connection(&tx, &id)?.filter(|c| c.is_live_at(now)) else {
                 tracing::debug!(connection_id = %id, %room, "join refused: connection gone");
                 return Err(StoreError::ConnectionGone);
             };
             let ttl = ttl_of(connection.expires_at);
             put_membership(&tx, &room, &id, &connection.user_id, ttl)?;
-            tx.commit().db()?;
+            tx.commit()?;
             tracing::debug!(connection_id = %id, %room, "joined room");
             Ok(())
         })
@@ -220,9 +217,7 @@ impl ConnectionStore for SqliteStore {
         let id = id.clone();
         let cache = self.room_cache();
         self.run(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
+            let tx = WriteTx::begin(conn)?;
             let Some(connection) = read_connection(&tx, &id)? else {
                 tracing::debug!(connection_id = %id, "close: no such connection");
                 return Ok(None);
@@ -282,7 +277,7 @@ impl ConnectionStore for SqliteStore {
                     },
                 )?;
             }
-            tx.commit().db()?;
+            tx.commit()?;
             tracing::debug!(
                 connection_id = %id,
                 rooms = closed.rooms.len(),

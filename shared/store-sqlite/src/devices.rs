@@ -10,10 +10,11 @@ use rnd_domain::device::{
 };
 use rnd_domain::ids::UserId;
 use rnd_domain::ports::{DeviceStore, PushLedger, StoreError};
-use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use crate::SqliteStore;
 use crate::codec::{DbResultExt, decode_time, encode_time, parse_column, ttl_of};
+use crate::tx::WriteTx;
 
 const DEVICE_COLUMNS: &str = "device_id, user_id, token, platform, app_version, locale, \
                               registered_at, last_seen_at";
@@ -95,9 +96,7 @@ impl DeviceStore for SqliteStore {
         let ttl = ttl_of(Device::expiry_for(now));
         let at = encode_time(now);
         self.run(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
+            let tx = WriteTx::begin(conn)?;
             let user = r.user_id.as_str();
             tx.prepare_cached("DELETE FROM devices WHERE token = ?1 AND ttl <= ?2")
                 .db()?
@@ -157,7 +156,7 @@ impl DeviceStore for SqliteStore {
                 .into_iter()
                 .find(|d| d.device_id.as_str() == device_id)
                 .ok_or_else(|| StoreError::corrupt("a registered device is not stored"))?;
-            tx.commit().db()?;
+            tx.commit()?;
             tracing::debug!(user_id = %device.user_id, device_id = %device.device_id, created, "registered device");
             Ok(Registered {
                 device,

@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rnd_domain::ids::UserId;
 use rnd_domain::ports::{IdempotencyStore, KeptAnswer, KeyClaim, StoreError};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::SqliteStore;
 use crate::codec::{DbResultExt, ttl_of};
+use crate::tx::WriteTx;
 
 #[async_trait]
 impl IdempotencyStore for SqliteStore {
@@ -24,9 +25,7 @@ impl IdempotencyStore for SqliteStore {
         let (user, key, fingerprint) = (user.to_string(), key.to_owned(), fingerprint.to_owned());
         let (now_s, ttl) = (ttl_of(now), ttl_of(expires_at));
         self.run(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
+            let tx = WriteTx::begin(conn)?;
             let held = tx
                 .prepare_cached(
                     "SELECT fingerprint, status, content_type, location, body
@@ -60,7 +59,7 @@ impl IdempotencyStore for SqliteStore {
             .db()?
             .execute(params![user, key, fingerprint, ttl])
             .db()?;
-            tx.commit().db()?;
+            tx.commit()?;
             Ok(KeyClaim::Claimed)
         })
         .await

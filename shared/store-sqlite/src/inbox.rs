@@ -10,10 +10,11 @@ use rnd_domain::ids::UserId;
 use rnd_domain::inbox::{Appended, InboxEvent, InboxPage, KeptEvent};
 use rnd_domain::ports::{InboxStore, StoreError};
 use rnd_domain::protocol::ServerMessage;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::SqliteStore;
 use crate::codec::{DbResultExt, from_json, to_i64, to_json, to_u64, ttl_of};
+use crate::tx::WriteTx;
 
 #[async_trait]
 impl InboxStore for SqliteStore {
@@ -41,9 +42,7 @@ impl InboxStore for SqliteStore {
             u64::try_from(now.timestamp_millis()).unwrap_or(1),
         )?;
         self.run(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
+            let tx = WriteTx::begin(conn)?;
             tx.prepare_cached("DELETE FROM inbox WHERE user_id = ?1 AND ttl <= ?2")
                 .db()?
                 .execute(params![user, now_s])
@@ -89,7 +88,7 @@ impl InboxStore for SqliteStore {
             .db()?
             .execute(params![user, epoch, head])
             .db()?;
-            tx.commit().db()?;
+            tx.commit()?;
             tracing::debug!(user_id = %user, head, "appended to inbox");
             Ok(Appended {
                 epoch: to_u64("inbox_heads.epoch", epoch)?,

@@ -54,6 +54,7 @@ mod profiles;
 mod schema;
 #[cfg(feature = "test-support")]
 mod testing;
+mod tx;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -8,12 +8,13 @@
 use async_trait::async_trait;
 use rnd_domain::ports::{LiveLocationStore, StoreError};
 use rnd_domain::{LiveState, LocationOutcome, LocationWrite, OrderId, OrderRecord, OrderStatus};
-use rusqlite::{Connection, TransactionBehavior, named_params};
+use rusqlite::{Connection, named_params};
 
 use crate::SqliteStore;
 use crate::change_log;
 use crate::codec::{DbResultExt, to_i64, to_json};
 use crate::orders::{read_live, read_live_doc};
+use crate::tx::WriteTx;
 
 #[async_trait]
 impl LiveLocationStore for SqliteStore {
@@ -62,9 +63,7 @@ fn record_location(
     cached: Option<LiveState>,
 ) -> Result<LocationOutcome, StoreError> {
     let from_cache = cached.is_some();
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .db()?;
+    let tx = WriteTx::begin(conn)?;
     // The state as last committed (kept by an in-memory log), or the row's, with its document:
     // the old image of a change logged in the table, which so is not encoded again.
     let current = match cached {
@@ -131,7 +130,7 @@ fn record_location(
         )?,
         None => change_log::append(&tx, Some(&current), Some(&next))?,
     };
-    tx.commit().db()?;
+    tx.commit()?;
     tracing::debug!(order_id = %write.order_id, seq, "location accepted");
     Ok(LocationOutcome::Accepted { seq })
 }

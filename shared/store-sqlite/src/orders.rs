@@ -7,11 +7,12 @@ use chrono::NaiveDate;
 use rnd_domain::ids::OrderId;
 use rnd_domain::ports::{OrderFilter, OrderPage, OrderQuery, OrderStore, StoreError};
 use rnd_domain::{LiveState, Order, OrderRecord, OrderView};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::SqliteStore;
 use crate::change_log;
 use crate::codec::{Cursor, DbResultExt, encode_time, from_json, parse_column, to_i64, to_json};
+use crate::tx::WriteTx;
 
 /// Most orders one page may hold.
 const MAX_PAGE: u32 = 100;
@@ -108,9 +109,7 @@ fn create_order(conn: &mut Connection, view: &OrderView) -> Result<(), StoreErro
             order.order_id, live.order_id
         )));
     }
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .db()?;
+    let tx = WriteTx::begin(conn)?;
     let inserted = tx
         .execute(
             "INSERT INTO orders (order_id, customer_id, chef_id, driver_id, created_at, seq, doc)
@@ -132,7 +131,7 @@ fn create_order(conn: &mut Connection, view: &OrderView) -> Result<(), StoreErro
     .db()?;
     change_log::append(&tx, None, Some(&OrderRecord::Order(order.clone())))?;
     change_log::append(&tx, None, Some(&OrderRecord::Live(live.clone())))?;
-    tx.commit().db()?;
+    tx.commit()?;
     tracing::debug!(order_id = %order.order_id, seq = view.seq(), "created order");
     Ok(())
 }
@@ -148,9 +147,7 @@ fn commit_transition(
             "a transition of order {id} must keep its id"
         )));
     }
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .db()?;
+    let tx = WriteTx::begin(conn)?;
     let (Some(old_order), Some(old_live)) = (read_order(&tx, id)?, read_live(&tx, id)?) else {
         tracing::debug!(order_id = %id, "transition conflict: order gone");
         return Err(StoreError::Conflict);
@@ -205,7 +202,7 @@ fn commit_transition(
         Some(&OrderRecord::Live(old_live)),
         Some(&OrderRecord::Live(next.live.clone())),
     )?;
-    tx.commit().db()?;
+    tx.commit()?;
     tracing::debug!(
         order_id = %id,
         seq = next.seq(),
