@@ -24,7 +24,7 @@ use rnd_domain::ports::{Notifier, Store, StoreError};
 use rnd_domain::push::PushSender;
 use rnd_handlers::fanout::{FanoutConfig, fan_out};
 use rnd_handlers::push::{PushConfig, push_batch};
-use rnd_store_dynamodb::items::Item;
+use rnd_store_dynamodb::items::{Item, Wanted};
 use rnd_store_dynamodb::stream::{CheckpointTable, StartingPosition, StreamTail, TailOptions};
 use rnd_store_sqlite::SqliteStore;
 use serde::Deserialize;
@@ -358,17 +358,13 @@ pub(crate) fn filter_view(
         if names.is_empty() {
             return Ok(Item::new());
         }
-        let mut attributes = rnd_store_dynamodb::items::order_record_attributes(record, &|name| {
-            names.contains_key(name)
-        })?;
         // Of a map the patterns read by key, only those keys (the push filter reads one key of
-        // the `eta` map): converting and dropping the rest was a third of the view's work.
-        for (name, keys) in names {
-            if let (Some(keys), Some(AttributeValue::M(map))) = (keys, attributes.get_mut(name)) {
-                map.retain(|key, _| keys.contains(key));
-            }
-        }
-        Ok(attributes)
+        // the `eta` map): converting the rest was most of the view's work.
+        rnd_store_dynamodb::items::order_record_attributes(record, &|name| match names.get(name) {
+            None => Wanted::No,
+            Some(None) => Wanted::Whole,
+            Some(Some(keys)) => Wanted::Keys(keys),
+        })
     };
     Ok(FilterView {
         new_image: change

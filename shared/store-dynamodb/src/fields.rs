@@ -3,34 +3,84 @@
 //! [`serde_dynamo::to_item`] converts it. The local stack judges the stream's filter criteria on
 //! two or three attributes of every live row it logs; building the whole row for that (every
 //! field, each timestamp formatted) was a fifth of its instructions per location update.
+//! Of a map attribute a filter reads one key (the `eta` map's `etaMinutes`), only that key
+//! is converted: converting the whole map and dropping the rest was most of what remained.
 
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::ser::{Error as _, Impossible, SerializeStruct, Serializer};
 use serde_dynamo::Error;
 
 use crate::keys::Item;
 
+/// Whether an attribute of a row is wanted, by its name (see
+/// [`order_record_attributes`](crate::items::order_record_attributes)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted<'a> {
+    /// Not this attribute.
+    No,
+    /// This attribute, whole.
+    Whole,
+    /// This attribute; when it is a map, only the entries with these keys.
+    Keys(&'a BTreeSet<String>),
+}
+
+impl Wanted<'_> {
+    /// `value`, the attribute so wanted, as it is to be kept: a map with only the keys asked for.
+    pub(crate) fn keep(self, value: AttributeValue) -> AttributeValue {
+        match (self, value) {
+            (Wanted::Keys(keys), AttributeValue::M(mut map)) => {
+                map.retain(|key, _| keys.contains(key));
+                AttributeValue::M(map)
+            }
+            (_, value) => value,
+        }
+    }
+}
+
 /// The fields of `value` (a struct, as `serde` serializes it) that `wanted` names, as the
-/// attributes [`serde_dynamo::to_item`] makes of them. Fails for a value that does not
-/// serialize as a plain struct (e.g. one with a flattened field, which serializes as a map).
-pub(crate) fn named_fields<T: Serialize>(
+/// attributes [`serde_dynamo::to_item`] makes of them; of a field wanted for some keys only,
+/// the struct it holds converts only those fields. Fails for a value that does not serialize
+/// as a plain struct (e.g. one with a flattened field, which serializes as a map).
+pub(crate) fn named_fields<'k, T: Serialize>(
     value: &T,
-    wanted: &dyn Fn(&str) -> bool,
+    wanted: &dyn Fn(&str) -> Wanted<'k>,
 ) -> Result<Item, Error> {
     value.serialize(Fields { wanted })
 }
 
-struct Fields<'a> {
-    wanted: &'a dyn Fn(&str) -> bool,
+/// The attribute of `value` with only `keys` when it is a map: a struct (or `Some` of one)
+/// converts only those fields; anything else converts whole and keeps those keys.
+fn keys_of<T: ?Sized + Serialize>(
+    value: &T,
+    keys: &BTreeSet<String>,
+) -> Result<AttributeValue, Error> {
+    let only = |name: &str| {
+        if keys.contains(name) {
+            Wanted::Whole
+        } else {
+            Wanted::No
+        }
+    };
+    match value.serialize(Fields { wanted: &only }) {
+        Ok(item) => Ok(AttributeValue::M(item)),
+        Err(_) => Ok(Wanted::Keys(keys).keep(serde_dynamo::to_attribute_value(value)?)),
+    }
+}
+
+struct Fields<'a, 'k> {
+    wanted: &'a dyn Fn(&str) -> Wanted<'k>,
 }
 
 /// What a struct's fields are gathered in.
-struct Gathered<'a> {
-    wanted: &'a dyn Fn(&str) -> bool,
+struct Gathered<'a, 'k> {
+    wanted: &'a dyn Fn(&str) -> Wanted<'k>,
     item: Item,
 }
 
-impl SerializeStruct for Gathered<'_> {
+impl SerializeStruct for Gathered<'_, '_> {
     type Ok = Item;
     type Error = Error;
 
@@ -39,10 +89,12 @@ impl SerializeStruct for Gathered<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        if (self.wanted)(key) {
-            self.item
-                .insert(key.to_owned(), serde_dynamo::to_attribute_value(value)?);
-        }
+        let attribute = match (self.wanted)(key) {
+            Wanted::No => return Ok(()),
+            Wanted::Whole => serde_dynamo::to_attribute_value(value)?,
+            Wanted::Keys(keys) => keys_of(value, keys)?,
+        };
+        self.item.insert(key.to_owned(), attribute);
         Ok(())
     }
 
@@ -64,10 +116,10 @@ macro_rules! not_a_struct {
     };
 }
 
-impl<'a> Serializer for Fields<'a> {
+impl<'a, 'k> Serializer for Fields<'a, 'k> {
     type Ok = Item;
     type Error = Error;
-    type SerializeStruct = Gathered<'a>;
+    type SerializeStruct = Gathered<'a, 'k>;
     type SerializeSeq = Impossible<Item, Error>;
     type SerializeTuple = Impossible<Item, Error>;
     type SerializeTupleStruct = Impossible<Item, Error>;
@@ -75,7 +127,7 @@ impl<'a> Serializer for Fields<'a> {
     type SerializeMap = Impossible<Item, Error>;
     type SerializeStructVariant = Impossible<Item, Error>;
 
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Gathered<'a>, Error> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Gathered<'a, 'k>, Error> {
         Ok(Gathered {
             wanted: self.wanted,
             item: Item::new(),
@@ -90,8 +142,9 @@ impl<'a> Serializer for Fields<'a> {
         value.serialize(self)
     }
 
-    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<Item, Error> {
-        Err(not_a_struct())
+    /// `Some` of a struct is that struct (`serde_dynamo` writes `Some(x)` as `x`).
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<Item, Error> {
+        value.serialize(self)
     }
 
     fn serialize_newtype_variant<T: ?Sized + Serialize>(

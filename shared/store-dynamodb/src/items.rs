@@ -12,6 +12,7 @@ use rnd_domain::ports::{ClosedConnection, Connection, StoreError};
 use rnd_domain::profile::Profile;
 use rnd_domain::rooms::Room;
 
+pub use crate::fields::Wanted;
 pub use crate::keys::Item;
 use crate::keys::{CONNECTION_SK, SESSION_SK};
 
@@ -24,18 +25,20 @@ pub fn order_record(record: &OrderRecord) -> Result<Item, StoreError> {
     }
 }
 
-/// The attributes of [`order_record`]`(record)` that `wanted` names (those it has); a live
-/// row's without building the whole row.
-pub fn order_record_attributes(
+/// The attributes of [`order_record`]`(record)` that `wanted` asks for (those it has), a map
+/// asked for some keys with only those; a live row's without building the whole row.
+pub fn order_record_attributes<'k>(
     record: &OrderRecord,
-    wanted: &dyn Fn(&str) -> bool,
+    wanted: &dyn Fn(&str) -> Wanted<'k>,
 ) -> Result<Item, StoreError> {
     match record {
-        OrderRecord::Order(order) => {
-            let mut item = crate::orders::order_item(order)?;
-            item.retain(|name, _| wanted(name));
-            Ok(item)
-        }
+        OrderRecord::Order(order) => Ok(crate::orders::order_item(order)?
+            .into_iter()
+            .filter_map(|(name, value)| match wanted(&name) {
+                Wanted::No => None,
+                asked => Some((name, asked.keep(value))),
+            })
+            .collect()),
         OrderRecord::Live(live) => crate::orders::live_item_attributes(live, wanted),
     }
 }
@@ -105,6 +108,8 @@ pub use crate::item_size::size;
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
     use rnd_domain::ids::ConnectionId;
@@ -207,8 +212,14 @@ mod tests {
                 vec!["pk"],
                 vec!["sk", "seq"],
             ] {
-                let attributes = order_record_attributes(&record, &|name| wanted.contains(&name))
-                    .expect("attributes");
+                let attributes = order_record_attributes(&record, &|name| {
+                    if wanted.contains(&name) {
+                        Wanted::Whole
+                    } else {
+                        Wanted::No
+                    }
+                })
+                .expect("attributes");
                 // THEN they are the whole row's attributes of those names, values and all
                 let expected: Item = whole
                     .iter()
@@ -216,6 +227,80 @@ mod tests {
                     .map(|(name, value)| (name.clone(), value.clone()))
                     .collect();
                 assert_eq!(attributes, expected, "asked for {wanted:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_map_asked_for_some_keys_holds_the_whole_rows_entries_of_those_keys() {
+        // GIVEN the live row of an order in transit with every field set (its maps: the
+        // location, the ETA, the pickup and drop-off), and an order row (no maps: lists)
+        let live = live_row_with_every_field();
+        let image = new_image(include_str!("../../../events/stream/order-insert.json"));
+        let order = OrderRecord::Order(serde_dynamo::from_item(image).expect("order row"));
+        for record in [live, order] {
+            let whole = order_record(&record).expect("item");
+            let some_keys = BTreeSet::from(["S".to_owned(), "L".to_owned()]);
+            // WHEN attributes that are not maps (a string, a list, a number) are asked for
+            // some keys
+            let not_maps = ["itemType", "statusHistory", "seq"];
+            let attributes = order_record_attributes(&record, &|name| {
+                if not_maps.contains(&name) {
+                    Wanted::Keys(&some_keys)
+                } else {
+                    Wanted::No
+                }
+            })
+            .expect("attributes");
+            // THEN each comes whole
+            let expected: Item = whole
+                .iter()
+                .filter(|(name, _)| not_maps.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            assert_eq!(attributes, expected);
+
+            let maps: Vec<(&String, Vec<String>)> = whole
+                .iter()
+                .filter_map(|(name, value)| match value {
+                    AttributeValue::M(map) => Some((name, map.keys().cloned().collect())),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(maps.is_empty(), matches!(record, OrderRecord::Order(_)));
+            for (name, keys) in maps {
+                let first = keys.iter().min().cloned().into_iter();
+                // WHEN a map is asked for one key, all its keys, a key it lacks with one it
+                // has, and no key
+                for asked in [
+                    first.clone().collect::<BTreeSet<String>>(),
+                    keys.iter().cloned().collect(),
+                    first.chain(["noSuchKey".to_owned()]).collect(),
+                    BTreeSet::new(),
+                ] {
+                    let attributes = order_record_attributes(&record, &|n| {
+                        if n == name.as_str() {
+                            Wanted::Keys(&asked)
+                        } else {
+                            Wanted::No
+                        }
+                    })
+                    .expect("attributes");
+                    // THEN it holds the whole row's entries of those keys, and nothing else
+                    let AttributeValue::M(entries) = &whole[name] else {
+                        unreachable!("{name} is a map")
+                    };
+                    let expected: Item = entries
+                        .iter()
+                        .filter(|(key, _)| asked.contains(*key))
+                        .map(|(key, value)| (key.clone(), value.clone()))
+                        .collect();
+                    assert_eq!(
+                        attributes,
+                        Item::from([(name.clone(), AttributeValue::M(expected))]),
+                        "{name} asked for {asked:?}"
+                    );
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ use rnd_domain::ports::{OrderPage, OrderQuery, OrderStore, StoreError};
 
 use crate::DynamoStore;
 use crate::error::{AdapterError, TxFailure, backend, corrupt, transact};
+use crate::fields::Wanted;
 use crate::keys::{
     COUNTER_SK, ITEM_TYPE, Item, LIVE_SK, ORDER_SK, OrderIndex, PK, SK, chef_gsi_pk, counter_pk,
     customer_gsi_pk, driver_gsi_pk, get_s, key, month_gsi_pk, month_of, n, order_gsi_sk, order_pk,
@@ -52,12 +53,14 @@ pub(crate) fn live_item(live: &LiveState) -> Result<Item, StoreError> {
 
 /// The attributes of [`live_item`]`(live)` that `wanted` names, without building the others
 /// ([`named_fields`](crate::fields::named_fields)).
-pub(crate) fn live_item_attributes(
+pub(crate) fn live_item_attributes<'k>(
     live: &LiveState,
-    wanted: &dyn Fn(&str) -> bool,
+    wanted: &dyn Fn(&str) -> Wanted<'k>,
 ) -> Result<Item, StoreError> {
     let mut item = crate::fields::named_fields(live, wanted).map_err(backend)?;
-    item.extend(live_row_attributes(live, wanted));
+    item.extend(live_row_attributes(live, &|name| {
+        wanted(name) != Wanted::No
+    }));
     Ok(item)
 }
 
