@@ -33,7 +33,20 @@ impl ser::Error for Unsized {
 /// and the value's size (no map overhead at the top). Fails for values that do not serialize to
 /// a map.
 pub fn item_size<T: Serialize + ?Sized>(value: &T) -> Result<usize, Unsized> {
-    let size = value.serialize(Sizer)?;
+    top_level(value.serialize(Sizer(Numbers::Exact))?)
+}
+
+/// At least [`item_size`]`(value)`, and equal when it holds no numbers: each number counted
+/// at the most a number can take ([`MAX_NUMBER_BYTES`]) instead of by its digits. Several
+/// times cheaper for an item of many numbers (a float's digits are its shortest round-trip
+/// form): when a bound is all a caller needs (whether the item fits in one capacity unit),
+/// it need not find them.
+pub fn item_size_at_most<T: Serialize + ?Sized>(value: &T) -> Result<usize, Unsized> {
+    top_level(value.serialize(Sizer(Numbers::AtMost))?)
+}
+
+/// The size of a value as a top-level item (see [`item_size`]).
+fn top_level(size: Size) -> Result<usize, Unsized> {
     match size.kind {
         Kind::Map => Ok(size.bytes - MAP_OVERHEAD - size.elements),
         Kind::Other => Err(Unsized("an item serializes to a map".into())),
@@ -42,6 +55,19 @@ pub fn item_size<T: Serialize + ?Sized>(value: &T) -> Result<usize, Unsized> {
 
 /// A list or map costs 3 bytes, and each element 1 more.
 const MAP_OVERHEAD: usize = 3;
+
+/// The most a number takes: 1 byte and one per two significant digits, of at most 39 (a
+/// `u128`'s; a float written by `serde_dynamo` has at most 17, DynamoDB allows 38).
+pub const MAX_NUMBER_BYTES: usize = 21;
+
+/// How a [`Sizer`] sizes numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numbers {
+    /// By their significant digits, as DynamoDB does.
+    Exact,
+    /// Each at [`MAX_NUMBER_BYTES`].
+    AtMost,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -147,20 +173,23 @@ struct Compound {
     kind: Kind,
     /// A variant name wrapping this compound in a one-entry map (tuple and struct variants).
     variant: Option<&'static str>,
+    /// Sizes the elements.
+    sizer: Sizer,
 }
 
 impl Compound {
-    fn new(kind: Kind, variant: Option<&'static str>) -> Self {
+    fn new(sizer: Sizer, kind: Kind, variant: Option<&'static str>) -> Self {
         Compound {
             bytes: MAP_OVERHEAD,
             elements: 0,
             kind,
             variant,
+            sizer,
         }
     }
 
     fn add<T: Serialize + ?Sized>(&mut self, key_bytes: usize, value: &T) -> Result<(), Unsized> {
-        self.bytes += key_bytes + value.serialize(Sizer)?.bytes + 1;
+        self.bytes += key_bytes + value.serialize(self.sizer)?.bytes + 1;
         self.elements += 1;
         Ok(())
     }
@@ -308,14 +337,25 @@ impl ser::Serializer for KeySizer {
     }
 }
 
-/// Sizes a value as `serde_dynamo` would map it.
-struct Sizer;
+/// Sizes a value as `serde_dynamo` would map it, its numbers as told.
+#[derive(Debug, Clone, Copy)]
+struct Sizer(Numbers);
+
+impl Sizer {
+    /// The size of a number `exact` sizes.
+    fn number(self, exact: impl FnOnce() -> Size) -> Size {
+        match self.0 {
+            Numbers::Exact => exact(),
+            Numbers::AtMost => Size::scalar(MAX_NUMBER_BYTES),
+        }
+    }
+}
 
 /// Numbers (`N`): sized by their significant digits.
 macro_rules! numbers {
     ($($method:ident($ty:ty)),* $(,)?) => {
         $(fn $method(self, v: $ty) -> Result<Size, Unsized> {
-            Ok(number(v))
+            Ok(self.number(|| number(v)))
         })*
     };
 }
@@ -345,18 +385,22 @@ impl ser::Serializer for Sizer {
         serialize_u64(u64),
     );
     fn serialize_f32(self, v: f32) -> Result<Size, Unsized> {
-        Ok(if v.is_finite() {
-            finite_float(v)
-        } else {
-            number(v)
-        })
+        Ok(self.number(|| {
+            if v.is_finite() {
+                finite_float(v)
+            } else {
+                number(v)
+            }
+        }))
     }
     fn serialize_f64(self, v: f64) -> Result<Size, Unsized> {
-        Ok(if v.is_finite() {
-            finite_float(v)
-        } else {
-            number(v)
-        })
+        Ok(self.number(|| {
+            if v.is_finite() {
+                finite_float(v)
+            } else {
+                number(v)
+            }
+        }))
     }
     fn serialize_char(self, v: char) -> Result<Size, Unsized> {
         Ok(Size::scalar(v.len_utf8()))
@@ -405,16 +449,16 @@ impl ser::Serializer for Sizer {
         variant: &'static str,
         value: &T,
     ) -> Result<Size, Unsized> {
-        Ok(wrapped(variant, value.serialize(Sizer)?))
+        Ok(wrapped(variant, value.serialize(self)?))
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound, Unsized> {
-        Ok(Compound::new(Kind::Other, None))
+        Ok(Compound::new(self, Kind::Other, None))
     }
     fn serialize_tuple(self, _: usize) -> Result<Compound, Unsized> {
-        Ok(Compound::new(Kind::Other, None))
+        Ok(Compound::new(self, Kind::Other, None))
     }
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound, Unsized> {
-        Ok(Compound::new(Kind::Other, None))
+        Ok(Compound::new(self, Kind::Other, None))
     }
     fn serialize_tuple_variant(
         self,
@@ -423,16 +467,16 @@ impl ser::Serializer for Sizer {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound, Unsized> {
-        Ok(Compound::new(Kind::Other, Some(variant)))
+        Ok(Compound::new(self, Kind::Other, Some(variant)))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<MapCompound, Unsized> {
         Ok(MapCompound {
-            map: Compound::new(Kind::Map, None),
+            map: Compound::new(self, Kind::Map, None),
             key_bytes: 0,
         })
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound, Unsized> {
-        Ok(Compound::new(Kind::Map, None))
+        Ok(Compound::new(self, Kind::Map, None))
     }
     fn serialize_struct_variant(
         self,
@@ -441,7 +485,7 @@ impl ser::Serializer for Sizer {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound, Unsized> {
-        Ok(Compound::new(Kind::Map, Some(variant)))
+        Ok(Compound::new(self, Kind::Map, Some(variant)))
     }
 }
 
@@ -619,6 +663,42 @@ mod tests {
     }
 
     #[test]
+    fn no_number_is_sized_above_the_most_a_number_takes() {
+        // GIVEN the numbers with the most digits of every type the sizer takes
+        #[derive(Serialize)]
+        struct Widest {
+            unsigned: u64,
+            signed: i64,
+            small: i8,
+            double: f64,
+            tiny: f64,
+            single: f32,
+        }
+        let widest = Widest {
+            unsigned: u64::MAX,
+            signed: i64::MIN,
+            small: i8::MIN,
+            double: 0.123_456_789_012_345_67,
+            tiny: -f64::MIN_POSITIVE,
+            single: 0.123_456_79,
+        };
+        // WHEN the item is sized exactly and bounded
+        let exact = item_size(&widest).unwrap();
+        let bound = item_size_at_most(&widest).unwrap();
+        // THEN each number counted at MAX_NUMBER_BYTES is at least its exact size
+        let names: usize = ["unsigned", "signed", "small", "double", "tiny", "single"]
+            .iter()
+            .map(|n| n.len())
+            .sum();
+        assert_eq!(bound, names + 6 * MAX_NUMBER_BYTES);
+        assert!(exact <= bound, "{exact} > {bound}");
+        assert_eq!(exact, items::size(&serde_dynamo::to_item(&widest).unwrap()));
+        // AND a value without numbers is bounded by its size
+        let text = BTreeMap::from([("name", "value"), ("other", "text")]);
+        assert_eq!(item_size_at_most(&text).unwrap(), item_size(&text).unwrap());
+    }
+
+    #[test]
     fn floats_are_sized_by_the_digits_serde_dynamo_writes_whatever_their_magnitude() {
         #[derive(Serialize)]
         struct Float<T> {
@@ -663,14 +743,18 @@ mod tests {
         // THEN the sizes agree
         for v in doubles {
             assert_eq!(
-                ser::Serializer::serialize_f64(Sizer, v).unwrap().bytes,
+                ser::Serializer::serialize_f64(Sizer(Numbers::Exact), v)
+                    .unwrap()
+                    .bytes,
                 number(v).bytes,
                 "{v:e}"
             );
         }
         for v in singles {
             assert_eq!(
-                ser::Serializer::serialize_f32(Sizer, v).unwrap().bytes,
+                ser::Serializer::serialize_f32(Sizer(Numbers::Exact), v)
+                    .unwrap()
+                    .bytes,
                 number(v).bytes,
                 "{v:e}"
             );

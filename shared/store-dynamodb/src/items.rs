@@ -57,6 +57,15 @@ pub fn live_row_size(live: &LiveState) -> Result<usize, StoreError> {
     crate::orders::live_item_size(live)
 }
 
+/// At least [`live_row_size`]`(live)`, found without sizing its numbers (each is counted at
+/// [`MAX_NUMBER_BYTES`], the most one takes): several times cheaper, for a caller that needs
+/// to know only whether the row fits in some number of bytes.
+pub fn live_row_size_at_most(live: &LiveState) -> Result<usize, StoreError> {
+    crate::orders::live_item_size_at_most(live)
+}
+
+pub use crate::item_size::MAX_NUMBER_BYTES;
+
 /// The connection row of `connection` in `rooms` (deduplicated and sorted, as
 /// `open_connection` stores them).
 pub fn connection(connection: &Connection, rooms: &[Room]) -> Result<Item, StoreError> {
@@ -192,6 +201,55 @@ mod tests {
             order_record_size(&record).expect("sized"),
             size(&order_record(&record).expect("item"))
         );
+    }
+
+    /// How many numbers (`N`) `value` holds, in its maps and lists too.
+    fn numbers_in(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::N(_) => 1,
+            AttributeValue::M(map) => map.values().map(numbers_in).sum(),
+            AttributeValue::L(list) => list.iter().map(numbers_in).sum(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn a_live_rows_bound_is_at_least_its_size_whatever_the_digits_of_its_numbers() {
+        // GIVEN the live row of an order in transit with every field set, and the same row
+        // with its driver's position written with few digits and with many
+        let OrderRecord::Live(live) = live_row_with_every_field() else {
+            unreachable!()
+        };
+        let mut rows = vec![live.clone()];
+        for (latitude, longitude) in [
+            (52.5, 13.25),
+            (52.520_008_123_456_78, 13.404_954_987_654_32),
+        ] {
+            let mut row = live.clone();
+            let location = row.location.as_mut().expect("a location");
+            location.latitude = rnd_domain::geo::Latitude::parse(latitude).expect("a latitude");
+            location.longitude = rnd_domain::geo::Longitude::parse(longitude).expect("a longitude");
+            rows.push(row);
+        }
+        let bounds: Vec<usize> = rows
+            .iter()
+            .map(|row| live_row_size_at_most(row).expect("bound"))
+            .collect();
+        for (row, bound) in rows.iter().zip(&bounds) {
+            // WHEN each is sized exactly and bounded
+            let exact = live_row_size(row).expect("sized");
+            let item = order_record(&OrderRecord::Live(row.clone())).expect("item");
+            let numbers: usize = item.values().map(numbers_in).sum();
+            // THEN the bound is at least the size, above it by at most what its numbers can
+            // take beyond the 2 bytes each takes at the least
+            assert!(*bound >= exact, "{bound} < {exact}");
+            assert!(bound - exact <= numbers * (MAX_NUMBER_BYTES - 2));
+            assert!(numbers >= 10, "{numbers} numbers");
+        }
+        // AND the bound is the same whatever the digits, where the sizes differ
+        assert!(bounds.iter().all(|b| *b == bounds[0]), "{bounds:?}");
+        let sizes: Vec<usize> = rows.iter().map(|r| live_row_size(r).unwrap()).collect();
+        assert!(sizes[1] < sizes[2], "{sizes:?}");
     }
 
     #[test]

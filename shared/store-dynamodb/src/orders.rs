@@ -84,7 +84,19 @@ fn live_row_attributes(live: &LiveState, wanted: &dyn Fn(&str) -> bool) -> Item 
 /// The size of [`live_item`]`(live)`, without building it.
 pub(crate) fn live_item_size(live: &LiveState) -> Result<usize, StoreError> {
     let fields = crate::item_size::item_size(live).map_err(backend)?;
-    Ok(fields + crate::item_size::size(&live_row_attributes(live, &|_| true)))
+    Ok(fields + live_row_attributes_size(live))
+}
+
+/// At least [`live_item_size`]`(live)`: its numbers counted at the most a number takes
+/// ([`item_size_at_most`](crate::item_size::item_size_at_most)).
+pub(crate) fn live_item_size_at_most(live: &LiveState) -> Result<usize, StoreError> {
+    let fields = crate::item_size::item_size_at_most(live).map_err(backend)?;
+    Ok(fields + live_row_attributes_size(live))
+}
+
+/// The size of what a live row holds besides the record's fields.
+fn live_row_attributes_size(live: &LiveState) -> usize {
+    crate::item_size::size(&live_row_attributes(live, &|_| true))
 }
 
 /// Parses an order row (extra attributes such as keys and index attributes are ignored).
