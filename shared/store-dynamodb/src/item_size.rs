@@ -565,6 +565,12 @@ pub fn size(item: &Item) -> usize {
         .sum()
 }
 
+/// The size of a string attribute `name` holding `value`, as [`size`] counts it, without
+/// building the attribute.
+pub(crate) fn string_attribute_size(name: &str, value: &str) -> usize {
+    name.len() + value.len()
+}
+
 fn value_size(value: &AttributeValue) -> usize {
     match value {
         AttributeValue::S(s) => s.len(),

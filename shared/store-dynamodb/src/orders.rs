@@ -1,6 +1,8 @@
 //! [`OrderStore`] on the orders table: the order row (`ORDER#{id}` / `ORDER`, with the index
 //! attributes), the live row (`ORDER#{id}` / `LIVE`) and the per-day order-number counters.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 use chrono::NaiveDate;
@@ -68,17 +70,29 @@ pub(crate) fn live_item_attributes<'k>(
 /// that `wanted` names (a stream filter reads `itemType` alone: building the keys only to drop
 /// them was a fifth of a filter view's attributes).
 fn live_row_attributes(live: &LiveState, wanted: &dyn Fn(&str) -> bool) -> Item {
-    let mut item = if wanted(PK) || wanted(SK) {
-        let mut keys = key(order_pk(&live.order_id), LIVE_SK);
-        keys.retain(|name, _| wanted(name));
-        keys
-    } else {
-        Item::new()
-    };
-    if wanted(ITEM_TYPE) {
-        item.insert(ITEM_TYPE.to_owned(), s(LIVE_TYPE));
-    }
-    item
+    live_row_strings(live, wanted)
+        .map(|(name, value)| (name.to_owned(), s(value)))
+        .collect()
+}
+
+/// The attributes of [`live_row_attributes`] that `wanted` names, as their names and string
+/// values: the one list of them, which the row, its named attributes and its size read (sizing
+/// it as a built map was half of sizing the row).
+fn live_row_strings<'a>(
+    live: &'a LiveState,
+    wanted: &'a dyn Fn(&str) -> bool,
+) -> impl Iterator<Item = (&'static str, Cow<'static, str>)> + 'a {
+    [PK, SK, ITEM_TYPE]
+        .into_iter()
+        .filter(|name| wanted(name))
+        .map(|name| {
+            let value = match name {
+                PK => Cow::Owned(order_pk(&live.order_id)),
+                SK => Cow::Borrowed(LIVE_SK),
+                _ => Cow::Borrowed(LIVE_TYPE),
+            };
+            (name, value)
+        })
 }
 
 /// The size of [`live_item`]`(live)`, without building it.
@@ -94,9 +108,11 @@ pub(crate) fn live_item_size_at_most(live: &LiveState) -> Result<usize, StoreErr
     Ok(fields + live_row_attributes_size(live))
 }
 
-/// The size of what a live row holds besides the record's fields.
+/// The size of what a live row holds besides the record's fields (string attributes).
 fn live_row_attributes_size(live: &LiveState) -> usize {
-    crate::item_size::size(&live_row_attributes(live, &|_| true))
+    live_row_strings(live, &|_| true)
+        .map(|(name, value)| crate::item_size::string_attribute_size(name, &value))
+        .sum()
 }
 
 /// Parses an order row (extra attributes such as keys and index attributes are ignored).
