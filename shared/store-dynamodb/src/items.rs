@@ -252,13 +252,36 @@ mod tests {
         assert!(sizes[1] < sizes[2], "{sizes:?}");
     }
 
+    /// The live row with every field set, and an order row.
+    fn live_and_order_rows() -> [OrderRecord; 2] {
+        let image = new_image(include_str!("../../../events/stream/order-insert.json"));
+        let order = OrderRecord::Order(serde_dynamo::from_item(image).expect("order row"));
+        [live_row_with_every_field(), order]
+    }
+
+    /// The attributes of `record` that `names` names, each asked for as `how`; and the whole
+    /// row's attributes of those names.
+    fn asked_and_whole(record: &OrderRecord, names: &[&str], how: Wanted<'_>) -> (Item, Item) {
+        let asked = order_record_attributes(record, &|name| {
+            if names.contains(&name) {
+                how
+            } else {
+                Wanted::No
+            }
+        })
+        .expect("attributes");
+        let whole = order_record(record).expect("item");
+        let expected = whole
+            .into_iter()
+            .filter(|(name, _)| names.contains(&name.as_str()))
+            .collect();
+        (asked, expected)
+    }
+
     #[test]
     fn the_named_attributes_of_a_row_are_those_of_the_whole_row() {
         // GIVEN the live row of an order in transit with every field set, and an order row
-        let live = live_row_with_every_field();
-        let image = new_image(include_str!("../../../events/stream/order-insert.json"));
-        let order = OrderRecord::Order(serde_dynamo::from_item(image).expect("order row"));
-        for record in [live, order] {
+        for record in live_and_order_rows() {
             let whole = order_record(&record).expect("item");
             let mut names: Vec<&str> = whole.keys().map(String::as_str).collect();
             names.sort_unstable();
@@ -270,20 +293,8 @@ mod tests {
                 vec!["pk"],
                 vec!["sk", "seq"],
             ] {
-                let attributes = order_record_attributes(&record, &|name| {
-                    if wanted.contains(&name) {
-                        Wanted::Whole
-                    } else {
-                        Wanted::No
-                    }
-                })
-                .expect("attributes");
+                let (attributes, expected) = asked_and_whole(&record, &wanted, Wanted::Whole);
                 // THEN they are the whole row's attributes of those names, values and all
-                let expected: Item = whole
-                    .iter()
-                    .filter(|(name, _)| wanted.contains(&name.as_str()))
-                    .map(|(name, value)| (name.clone(), value.clone()))
-                    .collect();
                 assert_eq!(attributes, expected, "asked for {wanted:?}");
             }
         }
@@ -293,29 +304,15 @@ mod tests {
     fn a_map_asked_for_some_keys_holds_the_whole_rows_entries_of_those_keys() {
         // GIVEN the live row of an order in transit with every field set (its maps: the
         // location, the ETA, the pickup and drop-off), and an order row (no maps: lists)
-        let live = live_row_with_every_field();
-        let image = new_image(include_str!("../../../events/stream/order-insert.json"));
-        let order = OrderRecord::Order(serde_dynamo::from_item(image).expect("order row"));
-        for record in [live, order] {
+        for record in live_and_order_rows() {
             let whole = order_record(&record).expect("item");
             let some_keys = BTreeSet::from(["S".to_owned(), "L".to_owned()]);
             // WHEN attributes that are not maps (a string, a list, a number) are asked for
             // some keys
             let not_maps = ["itemType", "statusHistory", "seq"];
-            let attributes = order_record_attributes(&record, &|name| {
-                if not_maps.contains(&name) {
-                    Wanted::Keys(&some_keys)
-                } else {
-                    Wanted::No
-                }
-            })
-            .expect("attributes");
+            let (attributes, expected) =
+                asked_and_whole(&record, &not_maps, Wanted::Keys(&some_keys));
             // THEN each comes whole
-            let expected: Item = whole
-                .iter()
-                .filter(|(name, _)| not_maps.contains(&name.as_str()))
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
             assert_eq!(attributes, expected);
 
             let maps: Vec<(&String, Vec<String>)> = whole
