@@ -1,8 +1,9 @@
 //! [`WriteTx`]: the store's write transaction, begun and committed with cached statements.
 //!
 //! `rusqlite`'s `Transaction` parses `BEGIN IMMEDIATE` and `COMMIT` anew at every write (an
-//! `execute_batch` each): under `make bench-knee` that was 1.7 % of the local stack's CPU, on
-//! a location write that is otherwise one cached `UPDATE`.
+//! `execute_batch` each): 7 300 instructions per location write under
+//! `scripts/profile-callgrind.sh`, 5 200 with cached statements (most of it is the commit
+//! itself), on a write that is otherwise one cached `UPDATE`.
 
 use std::ops::Deref;
 
