@@ -360,6 +360,16 @@ macro_rules! numbers {
     };
 }
 
+/// Floats (`N`): a finite one by its shortest digits ([`finite_float`]), NaN and the
+/// infinities as `Display` writes them.
+macro_rules! floats {
+    ($($method:ident($ty:ty)),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<Size, Unsized> {
+            Ok(self.number(|| if v.is_finite() { finite_float(v) } else { number(v) }))
+        })*
+    };
+}
+
 impl ser::Serializer for Sizer {
     type Ok = Size;
     type Error = Unsized;
@@ -384,24 +394,7 @@ impl ser::Serializer for Sizer {
         serialize_u32(u32),
         serialize_u64(u64),
     );
-    fn serialize_f32(self, v: f32) -> Result<Size, Unsized> {
-        Ok(self.number(|| {
-            if v.is_finite() {
-                finite_float(v)
-            } else {
-                number(v)
-            }
-        }))
-    }
-    fn serialize_f64(self, v: f64) -> Result<Size, Unsized> {
-        Ok(self.number(|| {
-            if v.is_finite() {
-                finite_float(v)
-            } else {
-                number(v)
-            }
-        }))
-    }
+    floats!(serialize_f32(f32), serialize_f64(f64));
     fn serialize_char(self, v: char) -> Result<Size, Unsized> {
         Ok(Size::scalar(v.len_utf8()))
     }
@@ -748,22 +741,10 @@ mod tests {
         // WHEN each is sized without core::fmt, and from its Display text (serde_dynamo's)
         // THEN the sizes agree
         for v in doubles {
-            assert_eq!(
-                ser::Serializer::serialize_f64(Sizer(Numbers::Exact), v)
-                    .unwrap()
-                    .bytes,
-                number(v).bytes,
-                "{v:e}"
-            );
+            assert_eq!(exact_size(v), number(v).bytes, "{v:e}");
         }
         for v in singles {
-            assert_eq!(
-                ser::Serializer::serialize_f32(Sizer(Numbers::Exact), v)
-                    .unwrap()
-                    .bytes,
-                number(v).bytes,
-                "{v:e}"
-            );
+            assert_eq!(exact_size(v), number(v).bytes, "{v:e}");
         }
         // AND a few are the size of the built item's number too
         for v in [0.0, 1e-7, 1.25e22, 30.267_153, f64::MAX] {
@@ -773,6 +754,11 @@ mod tests {
                 "{v:e}"
             );
         }
+    }
+
+    /// The exact size of one value, through the sizer's own entry points.
+    fn exact_size<T: Serialize>(value: T) -> usize {
+        value.serialize(Sizer(Numbers::Exact)).unwrap().bytes
     }
 
     #[test]
